@@ -1,0 +1,1 @@
+"""cflow-bot: approve and reject Cflow workflow requests without leaving Slack."""

@@ -1,0 +1,193 @@
+"""Settings from the environment and an optional .env file.
+
+Nothing here is built at import time: each command calls `load_settings()` and then
+`require()` for just the variables it needs, so `cflow-bot sandbox` runs with no
+settings at all while `cflow-bot serve` names every missing one at once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from cryptography.fernet import Fernet
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.cflow.models import Credentials
+
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# What each variable should hold, for error messages that tell people how to fix them.
+HINTS: dict[str, str] = {
+    "CFLOW_BASE_URL": "the Cflow server's URL, e.g. https://us.cflowapps.com",
+    "CFLOW_API_KEY": "the account's API key (Cflow: Admin > API Settings)",
+    "CFLOW_USERNAME": "the username of the Cflow service account the poller reads with",
+    "CFLOW_USER_KEY": "that service account's user key (Cflow: Profile > API Key)",
+    "SLACK_BOT_TOKEN": "the bot token, starting with xoxb- (Slack app: OAuth & Permissions)",
+    "SLACK_SIGNING_SECRET": "the signing secret (Slack app: Basic Information)",
+    "SLACK_APP_TOKEN": "an app-level token starting with xapp-, with connections:write",
+    "SLACK_API_URL": "the Slack Web API base URL, e.g. https://slack.com/api/",
+    "CFLOW_NOTIFY_CHANNEL": "a Slack channel id (C…) or #name for workflows with no subscription",
+    "CFLOW_POLL_INTERVAL": "seconds between polls, a number above 0 (e.g. 30 or 0.5)",
+    "DATABASE_URL": "sqlite:///path/to/file.db or postgresql://user:pass@host/db",
+    "CFLOW_BOT_SECRET_KEY": "one or more comma-separated Fernet keys (cflow-bot keygen)",
+    "CFLOW_BOT_ADMINS": "comma-separated Slack user ids, e.g. U012ABC,U034DEF",
+    "PORT": "the HTTP port to listen on, 1-65535",
+    "LOG_LEVEL": "one of " + ", ".join(LOG_LEVELS),
+}
+
+CFLOW_SERVICE_ACCOUNT = ("CFLOW_API_KEY", "CFLOW_USERNAME", "CFLOW_USER_KEY")
+SLACK_HTTP = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+
+
+class SettingsError(Exception):
+    """One or more settings are missing or malformed; the message names every one."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = problems
+        lines = [f"  {name}: {problem}" for name, problem in sorted(problems.items())]
+        super().__init__("Some settings are missing or wrong:\n" + "\n".join(lines))
+
+
+def _comma_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return list(value or [])
+
+
+class Settings(BaseSettings):
+    """Every setting of cflow-bot. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    cflow_base_url: AnyHttpUrl = AnyHttpUrl("https://us.cflowapps.com")
+    cflow_api_key: SecretStr | None = None
+    cflow_username: str | None = None
+    cflow_user_key: SecretStr | None = None
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+
+    cflow_notify_channel: str | None = None
+    cflow_poll_interval: float = Field(default=30.0, gt=0)
+    database_url: str = "sqlite:///cflow-bot.db"
+    cflow_bot_secret_key: SecretStr | None = None
+    cflow_bot_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    port: int = Field(default=3000, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    @field_validator("cflow_bot_admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: Any) -> list[str]:
+        admins = _comma_list(value)
+        bad = [admin for admin in admins if not SLACK_USER_ID.match(admin)]
+        if bad:
+            raise ValueError(f"not Slack user ids: {', '.join(bad)}")
+        return admins
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_prefix(cls, value: SecretStr | None) -> SecretStr | None:
+        return _require_prefix(value, "xoxb-")
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_prefix(cls, value: SecretStr | None) -> SecretStr | None:
+        return _require_prefix(value, "xapp-")
+
+    @field_validator("cflow_bot_secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for key in _comma_list(value.get_secret_value()):
+                try:
+                    Fernet(key)
+                except (ValueError, TypeError):
+                    raise ValueError("not a valid Fernet key") from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: Any) -> str:
+        level = str(value).strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError("unknown log level")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgres://", "postgresql://")):
+            raise ValueError("unsupported database")
+        return value
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """The Fernet keys, newest first (MultiFernet encrypts with the first)."""
+        raw = self.cflow_bot_secret_key.get_secret_value() if self.cflow_bot_secret_key else ""
+        return _comma_list(raw)
+
+    @property
+    def slack_api_base(self) -> str:
+        """The Slack API URL with the trailing slash slack_sdk expects."""
+        url = str(self.slack_api_url)
+        return url if url.endswith("/") else url + "/"
+
+    def service_credentials(self) -> Credentials:
+        """The service account the poller reads with; stops when any part is unset."""
+        self.require(*CFLOW_SERVICE_ACCOUNT)
+        assert self.cflow_api_key and self.cflow_username and self.cflow_user_key
+        return Credentials(
+            api_key=self.cflow_api_key, username=self.cflow_username, user_key=self.cflow_user_key
+        )
+
+    def require(self, *names: str) -> None:
+        """Stop with one error naming every one of `names` that is unset or empty."""
+        missing = {}
+        for name in names:
+            value = getattr(self, name.lower())
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value in (None, "", []):
+                missing[name] = f"missing; set it to {HINTS[name]}"
+        if missing:
+            raise SettingsError(missing)
+
+
+def _require_prefix(value: SecretStr | None, prefix: str) -> SecretStr | None:
+    if value is not None and not value.get_secret_value().startswith(prefix):
+        raise ValueError(f"should start with {prefix}")
+    return value
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Read the settings, turning pydantic's errors into one `SettingsError`.
+
+    The offending value is never echoed: it may be a secret.
+    """
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as error:
+        raise SettingsError(_problems(error)) from None
+
+
+def _problems(error: ValidationError) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for detail in error.errors(include_input=False, include_url=False):
+        name = str(detail["loc"][0]).upper() if detail["loc"] else "settings"
+        reason = str(detail["msg"]).removeprefix("Value error, ")
+        problems[name] = f"{reason}; set it to {HINTS.get(name, 'a valid value')}"
+    return problems
