@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -87,7 +88,7 @@ async def run_sandbox(args: argparse.Namespace) -> int:
     from bot.sandbox.server import run_sandbox as serve_sandbox
 
     configure_logging("INFO")
-    state = demo_state()
+    state = demo_state(now=datetime.now(UTC))
     state.latency = args.latency
     state.failure_rate = args.failure_rate
     print(describe_credentials(state, f"http://{args.host}:{args.port}"), flush=True)

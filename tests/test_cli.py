@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
+from pydantic import SecretStr
+
+from bot.cflow import CflowClient, CflowUnavailableError, Credentials
 from bot.settings import HINTS
+from bot.testing.fake_slack import FakeSlack
+from tests.conftest import Sandbox
 
 
 def run_cli(
@@ -45,3 +54,120 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "sandbox" in result.stdout and "check" in result.stdout
+
+
+async def run_cli_async(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    """Run the CLI without blocking the loop that serves the sandbox and fake Slack."""
+    clean = {k: v for k, v in os.environ.items() if k not in HINTS}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env={**clean, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def check_env(sandbox: Sandbox, slack: FakeSlack, **overrides: str) -> dict[str, str]:
+    return {
+        "CFLOW_BASE_URL": sandbox.url,
+        "CFLOW_API_KEY": sandbox.state.api_key,
+        "CFLOW_USERNAME": "cflow-bot",
+        "CFLOW_USER_KEY": "cflow-bot-key",
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_API_URL": slack.api_url,
+        **overrides,
+    }
+
+
+async def test_check_says_both_services_work(sandbox: Sandbox, tmp_path: Path) -> None:
+    async with FakeSlack() as slack:
+        code, out, err = await run_cli_async("check", env=check_env(sandbox, slack), cwd=tmp_path)
+    assert code == 0, err
+    assert "[ok] Cflow" in out and "service account 'cflow-bot' works" in out
+    assert "[ok] Slack" in out
+    assert [c.username for c in sandbox.calls("getWorkflows")] == ["cflow-bot"]
+
+
+async def test_check_names_what_fails_without_echoing_secrets(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    async with FakeSlack() as slack:
+        env = check_env(
+            sandbox, slack, CFLOW_USER_KEY="wrong-key-123", SLACK_BOT_TOKEN="xoxb-revoked-456"
+        )
+        code, out, err = await run_cli_async("check", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "[FAIL] Cflow" in out and "CFLOW_USER_KEY" in out
+    assert "[FAIL] Slack" in out and "invalid_auth" in out
+    assert "wrong-key-123" not in out + err and "xoxb-revoked-456" not in out + err
+    assert "Traceback" not in out + err
+
+
+async def test_check_says_when_cflow_is_unreachable(tmp_path: Path) -> None:
+    async with FakeSlack() as slack:
+        env = {
+            "CFLOW_BASE_URL": "http://127.0.0.1:9",
+            "CFLOW_API_KEY": "k",
+            "CFLOW_USERNAME": "u",
+            "CFLOW_USER_KEY": "uk",
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_API_URL": slack.api_url,
+        }
+        code, out, _ = await run_cli_async("check", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "[FAIL] Cflow" in out and "Could not connect" in out and "[ok] Slack" in out
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_sandbox_command_serves_and_stops_on_sigterm(
+    http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "sandbox",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        printed = await asyncio.wait_for(process.stdout.readuntil(b"CFLOW_USER_KEY="), 30)
+        assert b"CFLOW_API_KEY=sandbox-api-key" in printed and b"bob" in printed
+        creds = Credentials(
+            api_key=SecretStr("sandbox-api-key"),
+            username="cflow-bot",
+            user_key=SecretStr("cflow-bot-key"),
+        )
+        client = CflowClient(http, f"http://127.0.0.1:{port}")
+        workflows = await wait_until_served(client, creds)
+        assert len(workflows) >= 4
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 30)
+    assert code == 0
+
+
+async def wait_until_served(client: CflowClient, creds: Credentials) -> list:
+    for _ in range(100):
+        try:
+            return await client.list_workflows(creds)
+        except CflowUnavailableError:
+            await asyncio.sleep(0.1)
+    raise AssertionError("the sandbox never answered")

@@ -1,0 +1,631 @@
+"""A fake Slack Web API served over real HTTP, for tests and the local playground.
+
+The bot's `AsyncWebClient` is pointed at `FakeSlack.api_url`; every request is recorded
+as a `SlackCall` and answered with the shapes Slack documents, so the bot's real HTTP,
+encoding and retry code runs. State (messages, DMs, views, users, channels) lives on the
+instance, failures and latency can be injected per method, and `wait_for()` lets tests
+wait for listeners that run after Bolt has already acknowledged the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Self
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+Params = dict[str, Any]
+Handler = Callable[[Params], Params]
+JSON_PARAMS = frozenset({"blocks", "attachments", "view", "metadata", "user_auth_blocks"})
+TS_BASE_MICROS = 1_700_000_000_000_000
+
+
+class FakeSlackError(Exception):
+    """Raised by a handler to answer `{"ok": false, "error": error}` and leave state alone."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+@dataclass
+class SlackCall:
+    """One request the fake received, with what it answered (for assertions and traces)."""
+
+    method: str
+    params: Params
+    token: str | None
+    time: float
+    failed: bool = False
+    error: str | None = None
+    response: Params | None = None
+
+
+@dataclass
+class StoredMessage:
+    """A message the bot posted; `history` holds every version, oldest first."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[Any] | None
+    attachments: list[Any] | None
+    thread_ts: str | None
+    user: str
+    history: list[Params] = field(default_factory=list)
+    deleted: bool = False
+
+    def snapshot(self) -> Params:
+        """The editable content, as kept in `history`."""
+        return {"text": self.text, "blocks": self.blocks, "attachments": self.attachments}
+
+
+@dataclass
+class Channel:
+    """What conversations.info/members need to know about a conversation."""
+
+    id: str
+    name: str | None
+    is_private: bool
+    is_im: bool = False
+    user: str | None = None
+    members: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Failure:
+    error: str
+    retry_after: int
+
+
+class FakeSlack:
+    """Slack's Web API state plus an aiohttp app serving `/api/{method}` and response URLs."""
+
+    def __init__(
+        self,
+        bot_token: str = "xoxb-test-token",
+        *,
+        team_id: str = "T0TEST",
+        team_name: str = "Test Team",
+        team_domain: str = "test-team",
+        bot_user_id: str = "UBOT",
+        bot_id: str = "BBOT",
+        bot_name: str = "cflow",
+        app_id: str = "ATEST",
+        bot_channels: set[str] | None = None,
+        strict_membership: bool = False,
+        latency: float = 0.0,
+    ) -> None:
+        self.bot_token = bot_token
+        self.team_id, self.team_name, self.team_domain = team_id, team_name, team_domain
+        self.bot_user_id, self.bot_id = bot_user_id, bot_id
+        self.bot_name, self.app_id = bot_name, app_id
+        self.bot_channels: set[str] = set(bot_channels or ())
+        self.strict_membership = strict_membership
+        self.latency = latency
+        self.method_latency: dict[str, float] = {}
+        self._calls: list[SlackCall] = []
+        self._messages: dict[tuple[str, str], StoredMessage] = {}
+        self._channels: dict[str, Channel] = {}
+        self._users: dict[str, Params] = {}
+        self._dms: dict[str, str] = {}
+        self._views: dict[str, Params] = {}
+        self._home_views: dict[str, str] = {}
+        self._failures: dict[str, list[_Failure]] = {}
+        self._response_urls: dict[str, tuple[str, str]] = {}
+        self._seq = 0
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+        self._handlers: dict[str, Handler] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.delete": self._chat_delete,
+            "chat.getPermalink": self._chat_get_permalink,
+            "conversations.open": self._conversations_open,
+            "conversations.info": self._conversations_info,
+            "conversations.members": self._conversations_members,
+            "users.info": self._users_info,
+            "users.lookupByEmail": self._users_lookup_by_email,
+            "views.open": self._views_open,
+            "views.push": self._views_open,
+            "views.update": self._views_update,
+            "views.publish": self._views_publish,
+        }
+        self.app = web.Application()
+        self.app.router.add_route("*", "/api/{method}", self._handle_api)
+        self.app.router.add_post("/response/{token}", self._handle_response_url)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Serve on a free port (port=0) so parallel tests and playgrounds never collide."""
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        bound_host, bound_port = self._runner.addresses[0][:2]
+        bound_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self._base_url = f"http://{bound_host}:{bound_port}"
+
+    async def stop(self) -> None:
+        """Close the listening socket and open connections."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._runner, self._base_url = None, None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """e.g. "http://127.0.0.1:PORT" (no trailing slash)."""
+        if self._base_url is None:
+            raise RuntimeError("FakeSlack is not started")
+        return self._base_url
+
+    @property
+    def api_url(self) -> str:
+        """What SLACK_API_URL / AsyncWebClient(base_url=...) is set to; ends in a slash."""
+        return f"{self.base_url}/api/"
+
+    # -- configuration -----------------------------------------------------------------
+
+    def add_user(
+        self,
+        user_id: str,
+        email: str,
+        name: str | None = None,
+        *,
+        is_admin: bool = False,
+        tz: str = "America/Los_Angeles",
+        deleted: bool = False,
+    ) -> Params:
+        """Register a user for users.info / users.lookupByEmail, in Slack's user shape."""
+        name = name or email.split("@")[0]
+        now = datetime.now(ZoneInfo(tz))
+        offset = now.utcoffset()
+        user = {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": name,
+            "real_name": name,
+            "deleted": deleted,
+            "tz": tz,
+            "tz_label": now.tzname(),
+            "tz_offset": int(offset.total_seconds()) if offset else 0,
+            "is_admin": is_admin,
+            "is_owner": False,
+            "is_bot": False,
+            "profile": {"email": email, "real_name": name, "display_name": name},
+        }
+        self._users[user_id] = user
+        return user
+
+    def add_channel(
+        self,
+        channel_id: str,
+        name: str | None = None,
+        members: set[str] | list[str] | tuple[str, ...] = (),
+        *,
+        is_private: bool | None = None,
+        bot_member: bool = True,
+    ) -> Channel:
+        """Register a channel; `bot_member` decides `is_member` and strict postMessage."""
+        private = channel_id.startswith("G") if is_private is None else is_private
+        channel = Channel(channel_id, name or channel_id.lower(), private, members=set(members))
+        self._channels[channel_id] = channel
+        if bot_member:
+            self.bot_channels.add(channel_id)
+        else:
+            self.bot_channels.discard(channel_id)
+        return channel
+
+    def fail_next(
+        self, method: str, error: str = "ratelimited", count: int = 1, retry_after: int = 1
+    ) -> None:
+        """Make the next `count` calls of `method` fail: HTTP 429 for "ratelimited"."""
+        self._failures.setdefault(method, []).extend([_Failure(error, retry_after)] * count)
+
+    def set_latency(self, seconds: float, method: str | None = None) -> None:
+        """Delay answers (not state changes) globally or for one method."""
+        if method is None:
+            self.latency = seconds
+        else:
+            self.method_latency[method] = seconds
+
+    def set_handler(self, method: str, handler: Handler) -> None:
+        """Add or override a method; the handler gets params and returns the body sans ok."""
+        self._handlers[method] = handler
+
+    def response_url(
+        self, name: str = "default", *, channel: str | None = None, ts: str | None = None
+    ) -> str:
+        """A response_url for payloads; bound to (channel, ts) it honours replace/delete."""
+        if channel is not None and ts is not None:
+            self._response_urls[name] = (channel, ts)
+        return f"{self.base_url}/response/{name}"
+
+    def dm_channel(self, user_id: str) -> str:
+        """The stable DM channel id ("D…") the fake uses for `user_id`."""
+        if user_id not in self._dms:
+            dm = f"D{len(self._dms) + 1:08d}"
+            self._dms[user_id] = dm
+            self._channels[dm] = Channel(dm, None, True, True, user_id, {user_id})
+            self.bot_channels.add(dm)
+        return self._dms[user_id]
+
+    # -- inspection --------------------------------------------------------------------
+
+    def calls(self, method: str | None = None) -> list[SlackCall]:
+        """Recorded calls, oldest first, optionally for one method."""
+        return [c for c in self._calls if method is None or c.method == method]
+
+    def clear(self) -> None:
+        """Forget recorded calls (state such as messages is kept)."""
+        self._calls.clear()
+
+    async def wait_for(
+        self,
+        method: str,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a plain number reads best in tests
+        predicate: Callable[[SlackCall], bool] | None = None,
+    ) -> list[SlackCall]:
+        """Wait until `count` matching calls exist: Bolt acks before listeners finish.
+
+        Failed calls (e.g. an injected 429) count too; pass
+        `predicate=lambda c: not c.failed` to wait for the successful retry.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [c for c in self.calls(method) if predicate is None or predicate(c)]
+            if len(found) >= count:
+                return found
+            if time.monotonic() >= deadline:
+                seen = ", ".join(c.method for c in self._calls) or "none"
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {count} {method} call(s)"
+                    f"{' matching predicate' if predicate else ''}; got {len(found)}. "
+                    f"Recorded calls: {seen}"
+                )
+            await asyncio.sleep(0.01)
+
+    def message(self, channel: str, ts: str) -> StoredMessage | None:
+        """A posted message (deleted ones too, flagged), or None."""
+        return self._messages.get((channel, ts))
+
+    def messages(self, channel: str | None = None) -> list[StoredMessage]:
+        """Live (not deleted) messages, ordered by ts."""
+        found = [m for m in self._messages.values() if not m.deleted]
+        return sorted((m for m in found if channel in (None, m.channel)), key=lambda m: m.ts)
+
+    def view(self, view_id: str) -> Params | None:
+        """A view opened, pushed, updated or published through the fake."""
+        return self._views.get(view_id)
+
+    def home_view(self, user_id: str) -> Params | None:
+        """The App Home view last published for `user_id`."""
+        view_id = self._home_views.get(user_id)
+        return None if view_id is None else self._views[view_id]
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await _read_params(request)
+        header = request.headers.get("Authorization", "")
+        body_token = params.pop("token", None)
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+        call = self._record(method, params, token or body_token)
+        return await self._answer(call, self._dispatch)
+
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        call = self._record("response_url", body, request.match_info["token"])
+        return await self._answer(call, self._apply_response_url)
+
+    def _record(self, method: str, params: Params, token: str | None) -> SlackCall:
+        call = SlackCall(method, params, token, time.monotonic())
+        self._calls.append(call)
+        return call
+
+    async def _answer(self, call: SlackCall, run: Callable[[SlackCall], Params]) -> web.Response:
+        """Apply an injected failure or the handler now, then answer after the latency."""
+        status, headers = 200, {}
+        failure = self._pop_failure(call.method)
+        if failure is not None:
+            body: Params = {"ok": False, "error": failure.error}
+            if failure.error == "ratelimited":
+                status, headers = 429, {"Retry-After": str(failure.retry_after)}
+        else:
+            try:
+                body = {"ok": True, **run(call)}
+            except FakeSlackError as exc:
+                body = {"ok": False, "error": exc.error}
+        call.response, call.failed = body, not body["ok"]
+        call.error = body.get("error")
+        delay = self.method_latency.get(call.method, self.latency)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return web.json_response(body, status=status, headers=headers)
+
+    def _pop_failure(self, method: str) -> _Failure | None:
+        pending = self._failures.get(method)
+        return pending.pop(0) if pending else None
+
+    def _dispatch(self, call: SlackCall) -> Params:
+        handler = self._handlers.get(call.method)
+        if handler is None:
+            raise FakeSlackError("unknown_method")
+        if call.token is None:
+            raise FakeSlackError("not_authed")
+        if call.token != self.bot_token:
+            raise FakeSlackError("invalid_auth")
+        return handler(call.params)
+
+    def _apply_response_url(self, call: SlackCall) -> Params:
+        """Edit or delete the bound message like Slack does for replace/delete_original."""
+        target = self._response_urls.get(call.token or "")
+        message = self._messages.get(target) if target else None
+        if message is not None and _truthy(call.params.get("delete_original")):
+            message.deleted = True
+        elif message is not None and _truthy(call.params.get("replace_original")):
+            self._edit(message, call.params)
+        return {}
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        """Unique, increasing ts strings like "1700000000.000100"."""
+        self._seq += 1
+        micros = TS_BASE_MICROS + self._seq * 100
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _resolve_channel(self, channel: str | None) -> str:
+        """A user id means "DM this user": Slack answers with the D… channel id."""
+        if not channel:
+            raise FakeSlackError("channel_not_found")
+        return self.dm_channel(channel) if channel[0] in "UW" else channel
+
+    def _get_message(self, channel: str | None, ts: str | None) -> StoredMessage:
+        message = self._messages.get((channel or "", ts or ""))
+        if message is None or message.deleted:
+            raise FakeSlackError("message_not_found")
+        return message
+
+    def _get_channel(self, channel_id: str | None) -> Channel:
+        channel = self._channels.get(channel_id or "")
+        if channel is None:
+            raise FakeSlackError("channel_not_found")
+        return channel
+
+    def _message_json(self, message: StoredMessage) -> Params:
+        body: Params = {
+            "type": "message",
+            "text": message.text,
+            "user": message.user,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "team": self.team_id,
+            "ts": message.ts,
+        }
+        extras = {
+            "blocks": message.blocks,
+            "attachments": message.attachments,
+            "thread_ts": message.thread_ts,
+        }
+        return body | {k: v for k, v in extras.items() if v is not None}
+
+    def _edit(self, message: StoredMessage, params: Params) -> None:
+        """Patch semantics: omitted fields keep their value, an empty list clears."""
+        message.text = params.get("text", message.text)
+        message.blocks = params.get("blocks", message.blocks)
+        message.attachments = params.get("attachments", message.attachments)
+        message.history.append(message.snapshot())
+
+    def _channel_json(self, channel: Channel) -> Params:
+        body: Params = {
+            "id": channel.id,
+            "created": TS_BASE_MICROS // 1_000_000,
+            "is_im": channel.is_im,
+            "is_channel": not channel.is_im and not channel.is_private,
+            "is_group": not channel.is_im and channel.is_private,
+            "is_private": channel.is_private,
+            "is_archived": False,
+            "is_member": channel.id in self.bot_channels,
+        }
+        if channel.is_im:
+            return body | {"user": channel.user}
+        return body | {"name": channel.name, "context_team_id": self.team_id}
+
+    def _make_view(self, spec: Params, view_id: str | None = None) -> Params:
+        self._seq += 1
+        view_id = view_id or f"V{self._seq:08d}"
+        view: Params = {
+            "id": view_id,
+            "team_id": self.team_id,
+            "type": "modal",
+            "blocks": [],
+            "private_metadata": "",
+            "callback_id": "",
+            "external_id": "",
+            "state": {"values": {}},
+            "clear_on_close": False,
+            "notify_on_close": False,
+            "previous_view_id": None,
+            "root_view_id": view_id,
+            "app_id": self.app_id,
+            "bot_id": self.bot_id,
+        }
+        view |= spec
+        view["hash"] = f"{TS_BASE_MICROS // 1_000_000 + self._seq}.{self._seq:08x}"
+        self._views[view_id] = view
+        return view
+
+    # -- methods -----------------------------------------------------------------------
+
+    def _auth_test(self, params: Params) -> Params:
+        return {
+            "url": f"https://{self.team_domain}.slack.com/",
+            "team": self.team_name,
+            "user": self.bot_name,
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _chat_post_message(self, params: Params) -> Params:
+        channel = self._resolve_channel(params.get("channel"))
+        if not any(params.get(k) for k in ("text", "blocks", "attachments")):
+            raise FakeSlackError("no_text")
+        if self.strict_membership and channel[0] == "C" and channel not in self.bot_channels:
+            raise FakeSlackError("not_in_channel")
+        message = StoredMessage(
+            channel=channel,
+            ts=self._next_ts(),
+            text=params.get("text", ""),
+            blocks=params.get("blocks"),
+            attachments=params.get("attachments"),
+            thread_ts=params.get("thread_ts"),
+            user=self.bot_user_id,
+        )
+        message.history.append(message.snapshot())
+        self._messages[(channel, message.ts)] = message
+        return {"channel": channel, "ts": message.ts, "message": self._message_json(message)}
+
+    def _chat_update(self, params: Params) -> Params:
+        message = self._get_message(params.get("channel"), params.get("ts"))
+        self._edit(message, params)
+        return {
+            "channel": message.channel,
+            "ts": message.ts,
+            "text": message.text,
+            "message": self._message_json(message),
+        }
+
+    def _chat_post_ephemeral(self, params: Params) -> Params:
+        self._resolve_channel(params.get("channel"))
+        if not params.get("user"):
+            raise FakeSlackError("user_not_found")
+        return {"message_ts": self._next_ts()}
+
+    def _chat_delete(self, params: Params) -> Params:
+        message = self._get_message(params.get("channel"), params.get("ts"))
+        message.deleted = True
+        return {"channel": message.channel, "ts": message.ts}
+
+    def _chat_get_permalink(self, params: Params) -> Params:
+        message = self._get_message(params.get("channel"), params.get("message_ts"))
+        link = f"https://{self.team_domain}.slack.com/archives/{message.channel}"
+        link += f"/p{message.ts.replace('.', '')}"
+        if message.thread_ts:
+            link += f"?thread_ts={message.thread_ts}&cid={message.channel}"
+        return {"channel": message.channel, "permalink": link}
+
+    def _conversations_open(self, params: Params) -> Params:
+        if params.get("channel"):
+            return {"channel": {"id": self._get_channel(params["channel"]).id}}
+        users = [u for u in str(params.get("users", "")).split(",") if u]
+        if not users:
+            raise FakeSlackError("users_list_not_supplied")
+        key = ",".join(sorted(users))
+        already = key in self._dms
+        if len(users) == 1:
+            channel_id = self.dm_channel(users[0])
+        else:
+            channel_id = self._dms.setdefault(key, f"G{len(self._dms) + 1:08d}")
+            self.add_channel(channel_id, f"mpdm-{'--'.join(users)}-1", users, is_private=True)
+        return {"no_op": already, "already_open": already, "channel": {"id": channel_id}}
+
+    def _conversations_info(self, params: Params) -> Params:
+        return {"channel": self._channel_json(self._get_channel(params.get("channel")))}
+
+    def _conversations_members(self, params: Params) -> Params:
+        channel = self._get_channel(params.get("channel"))
+        bot = {self.bot_user_id} if channel.id in self.bot_channels else set()
+        members = sorted(channel.members | bot)
+        return {"members": members, "response_metadata": {"next_cursor": ""}}
+
+    def _users_info(self, params: Params) -> Params:
+        user = self._users.get(params.get("user", ""))
+        if user is None:
+            raise FakeSlackError("user_not_found")
+        return {"user": user}
+
+    def _users_lookup_by_email(self, params: Params) -> Params:
+        email = str(params.get("email", "")).lower()
+        for user in self._users.values():
+            if user["profile"]["email"].lower() == email:
+                return {"user": user}
+        raise FakeSlackError("users_not_found")
+
+    def _views_open(self, params: Params) -> Params:
+        """views.open and views.push: any non-empty trigger_id is accepted."""
+        if not params.get("trigger_id"):
+            raise FakeSlackError("invalid_trigger_id")
+        return {"view": self._make_view(_view_spec(params))}
+
+    def _views_update(self, params: Params) -> Params:
+        external = {v["external_id"]: v["id"] for v in self._views.values() if v["external_id"]}
+        view_id = params.get("view_id") or external.get(params.get("external_id", ""))
+        old = self._views.get(view_id or "")
+        if old is None:
+            raise FakeSlackError("not_found")
+        if params.get("hash") and params["hash"] != old["hash"]:
+            raise FakeSlackError("hash_conflict")
+        spec = {"root_view_id": old["root_view_id"]} | _view_spec(params)
+        return {"view": self._make_view(spec, view_id)}
+
+    def _views_publish(self, params: Params) -> Params:
+        user_id = params.get("user_id", "")
+        old_id = self._home_views.get(user_id)
+        if params.get("hash") and old_id and params["hash"] != self._views[old_id]["hash"]:
+            raise FakeSlackError("hash_conflict")
+        view = self._make_view({"type": "home"} | _view_spec(params), old_id)
+        self._home_views[user_id] = view["id"]
+        return {"view": view}
+
+
+async def _read_params(request: web.Request) -> Params:
+    """Merge query string and body (JSON or form) and decode JSON-in-form values."""
+    params: Params = dict(request.query)
+    if request.can_read_body:
+        if request.content_type == "application/json":
+            params.update(await request.json())
+        else:
+            form = await request.post()
+            params.update({k: getattr(v, "filename", v) for k, v in form.items()})
+    return {k: _maybe_json(k, v) for k, v in params.items()}
+
+
+def _maybe_json(key: str, value: Any) -> Any:
+    """slack_sdk sends blocks/attachments/view as JSON strings in forms (and sometimes JSON)."""
+    if key not in JSON_PARAMS or not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _view_spec(params: Params) -> Params:
+    view = params.get("view")
+    if not isinstance(view, Mapping):
+        raise FakeSlackError("invalid_arguments")
+    return dict(view)
+
+
+def _truthy(value: Any) -> bool:
+    return value in (True, "true", "1", 1)

@@ -1,0 +1,182 @@
+"""The fake Slack answers the real slack_sdk client the way Slack would."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.testing.fake_slack import FakeSlack
+
+TOKEN = "xoxb-test-token"
+BLOCKS = [
+    {"type": "section", "text": {"type": "mrkdwn", "text": "*Approve* request 42?"}},
+    {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "approve",
+                "text": {"type": "plain_text", "text": "Approve"},
+            }
+        ],
+    },
+]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack(TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def client(fake: FakeSlack) -> AsyncWebClient:
+    return AsyncWebClient(token=TOKEN, base_url=fake.api_url)
+
+
+async def test_auth_test_ok_and_invalid_auth(fake: FakeSlack, client: AsyncWebClient) -> None:
+    response = await client.auth_test()
+    assert response["user_id"] == "UBOT"
+    assert response["bot_id"] == "BBOT"
+    assert fake.calls("auth.test")[0].token == TOKEN
+
+    bad = AsyncWebClient(token="xoxb-wrong", base_url=fake.api_url)
+    with pytest.raises(SlackApiError) as info:
+        await bad.auth_test()
+    assert info.value.response["error"] == "invalid_auth"
+    assert fake.calls("auth.test")[-1].failed
+
+
+async def test_post_update_and_read_message(fake: FakeSlack, client: AsyncWebClient) -> None:
+    posted = await client.chat_postMessage(channel="C1", text="pending", thread_ts="1.000100")
+    second = await client.chat_postMessage(channel="C1", text="other")
+    assert posted["channel"] == "C1"
+    assert posted["message"]["thread_ts"] == "1.000100"
+    assert float(second["ts"]) > float(posted["ts"])
+
+    updated = await client.chat_update(channel="C1", ts=posted["ts"], text="approved")
+    assert updated["message"]["text"] == "approved"
+
+    stored = fake.message("C1", posted["ts"])
+    assert stored is not None
+    assert stored.text == "approved"
+    assert stored.thread_ts == "1.000100"
+    assert [v["text"] for v in stored.history] == ["pending", "approved"]
+    assert [m.text for m in fake.messages("C1")] == ["approved", "other"]
+
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_update(channel="C1", ts="9.9", text="nope")
+    assert info.value.response["error"] == "message_not_found"
+
+
+async def test_blocks_round_trip_as_objects(fake: FakeSlack, client: AsyncWebClient) -> None:
+    posted = await client.chat_postMessage(channel="C1", text="fallback", blocks=BLOCKS)
+    assert fake.calls("chat.postMessage")[0].params["blocks"] == BLOCKS
+    assert posted["message"]["blocks"] == BLOCKS
+
+    # Form-encoded callers (api_call with data=) send blocks as a JSON string.
+    await client.api_call(
+        "chat.update", data={"channel": "C1", "ts": posted["ts"], "blocks": '[{"type": "divider"}]'}
+    )
+    stored = fake.message("C1", posted["ts"])
+    assert stored is not None
+    assert stored.blocks == [{"type": "divider"}]
+    assert stored.text == "fallback"
+
+
+async def test_dm_via_conversations_open(fake: FakeSlack, client: AsyncWebClient) -> None:
+    opened = await client.conversations_open(users="U123")
+    again = await client.conversations_open(users="U123")
+    dm = opened["channel"]["id"]
+    assert dm.startswith("D")
+    assert again["channel"]["id"] == dm == fake.dm_channel("U123")
+
+    posted = await client.chat_postMessage(channel="U123", text="hi")
+    assert posted["channel"] == dm
+    assert [m.text for m in fake.messages(dm)] == ["hi"]
+    info = await client.conversations_info(channel=dm)
+    assert info["channel"]["is_im"] is True
+
+
+async def test_rate_limit_is_retried_and_stored_once(fake: FakeSlack) -> None:
+    client = AsyncWebClient(token=TOKEN, base_url=fake.api_url)
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=1))
+    fake.fail_next("chat.postMessage", retry_after=1)
+
+    started = time.monotonic()
+    posted = await client.chat_postMessage(channel="C1", text="retry me")
+    assert time.monotonic() - started >= 1.0
+    assert posted["ok"] is True
+
+    calls = fake.calls("chat.postMessage")
+    assert [c.failed for c in calls] == [True, False]
+    assert calls[0].error == "ratelimited"
+    assert [m.text for m in fake.messages()] == ["retry me"]
+
+
+async def test_rate_limit_without_retry_handler_raises(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    fake.fail_next("chat.postMessage", retry_after=7)
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_postMessage(channel="C1", text="x")
+    assert info.value.response.status_code == 429
+    assert info.value.response.headers["Retry-After"] == "7"
+    assert fake.messages() == []
+
+
+async def test_users_channels_and_errors(fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.add_user("U1", "Ann@Example.com", "ann", is_admin=True, tz="Europe/Berlin")
+    fake.add_channel("C2", "approvals", {"U1"}, bot_member=False)
+    fake.strict_membership = True
+
+    assert (await client.users_lookupByEmail(email="ann@example.com"))["user"]["id"] == "U1"
+    assert (await client.users_info(user="U1"))["user"]["is_admin"] is True
+    assert (await client.conversations_info(channel="C2"))["channel"]["is_member"] is False
+    assert (await client.conversations_members(channel="C2"))["members"] == ["U1"]
+    for call, error in [
+        (lambda: client.users_info(user="U404"), "user_not_found"),
+        (lambda: client.users_lookupByEmail(email="x@y.z"), "users_not_found"),
+        (lambda: client.conversations_info(channel="C404"), "channel_not_found"),
+        (lambda: client.chat_postMessage(channel="C2", text="x"), "not_in_channel"),
+        (lambda: client.api_call("chat.nope"), "unknown_method"),
+    ]:
+        with pytest.raises(SlackApiError) as info:
+            await call()
+        assert info.value.response["error"] == error
+
+
+async def test_views_and_response_url(fake: FakeSlack, client: AsyncWebClient) -> None:
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "Reject"}, "blocks": []}
+    opened = await client.views_open(trigger_id="123.456", view=modal)
+    view = opened["view"]
+    assert view["id"] and view["hash"]
+    updated = await client.views_update(view_id=view["id"], hash=view["hash"], view=modal)
+    assert updated["view"]["hash"] != view["hash"]
+    with pytest.raises(SlackApiError) as info:
+        await client.views_update(view_id=view["id"], hash=view["hash"], view=modal)
+    assert info.value.response["error"] == "hash_conflict"
+
+    posted = await client.chat_postMessage(channel="C1", text="pending")
+    url = fake.response_url("r1", channel="C1", ts=posted["ts"])
+    await AsyncWebhookClient(url).send(text="approved", replace_original=True)
+    (call,) = await fake.wait_for("response_url")
+    assert call.params["text"] == "approved"
+    assert call.token == "r1"
+    stored = fake.message("C1", posted["ts"])
+    assert stored is not None
+    assert stored.text == "approved"
+
+
+async def test_wait_for_times_out_with_useful_message(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    await client.auth_test()
+    with pytest.raises(AssertionError, match=r"chat\.postMessage.*auth\.test"):
+        await fake.wait_for("chat.postMessage", timeout=0.05)
