@@ -1,0 +1,76 @@
+"""Every action, view and block id the bot uses, and the small payloads buttons carry.
+
+Ids live here so that the Block Kit builders and the listeners cannot disagree, and a
+button's `value` is parsed back in exactly one place.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+MAX_VALUE = 2000  # Slack's limit for a button value and an option value
+MAX_METADATA = 3000  # Slack's limit for a view's private_metadata
+
+
+class Action(StrEnum):
+    APPROVE = "cflow_approve"
+    REJECT = "cflow_reject"
+    MORE = "cflow_more"  # overflow menu: approve with comment, reassign
+    OPEN_IN_CFLOW = "cflow_open"
+    LINK = "cflow_link"  # "Link your Cflow account" button
+
+
+class MoreOption(StrEnum):
+    """Values of the overflow menu's options (the request ref goes in the menu's block_id)."""
+
+    APPROVE_WITH_COMMENT = "approve_comment"
+    REASSIGN = "reassign"
+
+
+class View(StrEnum):
+    REJECT = "cflow_reject_modal"
+    APPROVE_COMMENT = "cflow_approve_comment_modal"
+    REASSIGN = "cflow_reassign_modal"
+    LINK = "cflow_link_modal"
+
+
+class Input(StrEnum):
+    """block_id / action_id pairs of modal inputs (same string for both)."""
+
+    REASON = "reason"
+    COMMENT = "comment"
+    REASSIGN_TO = "reassign_to"
+    CFLOW_USERNAME = "cflow_username"
+    USER_KEY = "user_key"
+
+
+class RequestRef(BaseModel):
+    """Which request, at which stage, a button acts on (short keys: it rides in `value`).
+
+    The stage the card showed is part of the ref so that a click on a stale card can
+    never approve a request that has since moved on to another stage.
+    """
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    workflow_id: str = Field(alias="w")
+    request_id: str = Field(alias="r")
+    stage: str | None = Field(default=None, alias="s")
+
+    def encode(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+    def fits(self, limit: int = MAX_VALUE) -> bool:
+        return len(self.encode()) <= limit
+
+    @classmethod
+    def decode(cls, value: str | None) -> RequestRef | None:
+        """The ref in a button value or private_metadata; None when it is not one of ours."""
+        if not value:
+            return None
+        try:
+            return cls.model_validate_json(value)
+        except ValidationError:
+            return None

@@ -1,0 +1,158 @@
+"""The store's contract: domain records and the async interface every backend implements.
+
+Handlers and the poller depend on `Store` only, never on a database driver, so SQLite
+(the default) and PostgreSQL (production) are interchangeable behind `open_store()`.
+Every method that the poller calls takes or returns whole batches: a cycle makes a
+constant number of queries however many requests Cflow holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from pydantic import SecretStr
+
+RequestKey = tuple[str, str]  # (workflow id, request id)
+CardKind = Literal["channel", "dm"]
+
+
+@dataclass(frozen=True)
+class Link:
+    """A Slack user's Cflow identity; `user_key` is decrypted only in memory."""
+
+    slack_user_id: str
+    cflow_username: str
+    user_key: SecretStr
+    linked_by: str | None = None  # the admin who provisioned it, None when self-linked
+    linked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Card:
+    """One Slack message showing a request. `ts` is None while the post is in flight."""
+
+    workflow_id: str
+    request_id: str
+    channel: str
+    kind: CardKind
+    ts: str | None = None
+    slack_user_id: str | None = None  # the DM's recipient
+    created_at: datetime | None = None
+
+    @property
+    def key(self) -> RequestKey:
+        return (self.workflow_id, self.request_id)
+
+
+@dataclass(frozen=True)
+class TrackedRequest:
+    """What the bot last published about a request; the poller diffs Cflow against it."""
+
+    workflow_id: str
+    request_id: str
+    status: str
+    stage: str | None
+    reviewers: tuple[str, ...] = ()
+    updated_at: datetime | None = None
+
+    @property
+    def key(self) -> RequestKey:
+        return (self.workflow_id, self.request_id)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Who did what to a request, as far as the bot knows (its own actions, and Cflow's)."""
+
+    workflow_id: str
+    request_id: str
+    stage: str | None  # stage id or name the decision was made at
+    action: str  # approved | rejected | reassigned | moved | final
+    cflow_username: str | None
+    at: datetime
+    slack_user_id: str | None = None
+    comment: str | None = None
+    reassigned_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    workflow_id: str
+    channel_id: str
+    created_by: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PollRun:
+    """The poller's last cycle, for /healthz."""
+
+    started_at: datetime
+    duration: float
+    workflows: int = 0
+    pending: int = 0
+    errors: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Store(Protocol):
+    """Async storage for links, cards, tracked requests, decisions, subscriptions, locks."""
+
+    async def init(self) -> None:
+        """Connect, and create or migrate the schema (safe to run from two processes)."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool:
+        """True when the database answers (for /healthz)."""
+
+    # Links (user keys are encrypted at rest)
+    async def save_link(self, link: Link) -> None: ...
+    async def link_for(self, slack_user_id: str) -> Link | None: ...
+    async def links_for_cflow_users(self, usernames: Iterable[str]) -> dict[str, Link]:
+        """Links by Cflow username (one query for a whole batch)."""
+
+    async def delete_link(self, slack_user_id: str) -> bool: ...
+    async def list_links(self) -> list[Link]: ...
+
+    # Cards
+    async def claim_card(self, card: Card) -> bool:
+        """Reserve (request, channel) before posting; False when someone already has."""
+
+    async def confirm_card(self, card: Card, ts: str) -> None:
+        """Record the posted message's ts on a claimed card."""
+
+    async def release_card(self, card: Card) -> None:
+        """Drop a claim whose post failed, so a later cycle tries again."""
+
+    async def cards_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, list[Card]]:
+        """Every card of each request (one query)."""
+
+    # Tracked requests (the poller's memory)
+    async def tracked(self) -> dict[RequestKey, TrackedRequest]: ...
+    async def save_tracked(self, requests: Iterable[TrackedRequest]) -> None:
+        """Upsert a batch."""
+
+    async def forget(self, keys: Iterable[RequestKey]) -> None: ...
+
+    # Decisions (the audit the card's stage path shows)
+    async def record_decision(self, decision: Decision) -> None: ...
+    async def decisions_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, list[Decision]]:
+        """Decisions of each request, oldest first (one query)."""
+
+    # Subscriptions
+    async def subscribe(self, subscription: Subscription) -> None: ...
+    async def unsubscribe(self, workflow_id: str) -> bool: ...
+    async def subscriptions(self) -> dict[str, Subscription]: ...
+
+    # Cross-process locks (double clicks, the single poller)
+    async def try_lock(self, name: str, holder: str, ttl: float) -> bool:
+        """Take `name` for `ttl` seconds unless another holder has it and it has not expired."""
+
+    async def unlock(self, name: str, holder: str) -> None: ...
+
+    # Poller state
+    async def save_poll_run(self, run: PollRun) -> None: ...
+    async def last_poll_run(self) -> PollRun | None: ...
