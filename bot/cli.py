@@ -21,7 +21,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.cflow import CflowClient, create_session
 from bot.check import check_cflow, check_slack
 from bot.logs import configure_logging
-from bot.settings import CFLOW_SERVICE_ACCOUNT, Settings, SettingsError, load_settings
+from bot.settings import (
+    CFLOW_SERVICE_ACCOUNT,
+    SLACK_HTTP,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 log = logging.getLogger(__name__)
 EXIT_FAILED = 1
@@ -47,6 +53,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="check that Cflow and Slack accept the settings")
     check.set_defaults(run=run_check)
+
+    serve = commands.add_parser("serve", help="serve Slack over HTTP on PORT, and poll Cflow")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--no-poller", action="store_true", help="do not poll Cflow here")
+    serve.set_defaults(run=run_serve)
+
+    socket = commands.add_parser("socket", help="connect to Slack over Socket Mode, and poll")
+    socket.add_argument("--no-poller", action="store_true", help="do not poll Cflow here")
+    socket.set_defaults(run=run_socket)
+
+    poll = commands.add_parser("poll", help="poll Cflow and update Slack")
+    poll.add_argument("--once", action="store_true", help="run one cycle and exit")
+    poll.set_defaults(run=run_poll)
+
+    keygen = commands.add_parser("keygen", help="print a new CFLOW_BOT_SECRET_KEY")
+    keygen.set_defaults(run=run_keygen)
+
+    users = commands.add_parser("users", help="manage account links (admins)")
+    user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    link = user_commands.add_parser("link", help="link a Slack user; reads the user key on stdin")
+    link.add_argument("slack_user_id")
+    link.add_argument("cflow_username")
+    link.set_defaults(run=run_users_link)
+    unlink = user_commands.add_parser("unlink", help="delete a Slack user's link and key")
+    unlink.add_argument("slack_user_id")
+    unlink.set_defaults(run=run_users_unlink)
+    user_commands.add_parser("list", help="list links (never keys)").set_defaults(
+        run=run_users_list
+    )
     return parser
 
 
@@ -114,3 +149,102 @@ async def run_check(args: argparse.Namespace) -> int:
     for result in results:
         print(result.line())
     return 0 if all(result.ok for result in results) else EXIT_FAILED
+
+
+async def run_serve(args: argparse.Namespace) -> int:
+    from bot.server import RunningBot
+
+    settings = _settings(args)
+    settings.require(*CFLOW_SERVICE_ACCOUNT, *SLACK_HTTP, "CFLOW_BOT_SECRET_KEY")
+    async with RunningBot(settings, host=args.host, poll=not args.no_poller):
+        await asyncio.Event().wait()
+    return 0
+
+
+async def run_socket(args: argparse.Namespace) -> int:
+    from bot.server import run_socket_mode
+
+    settings = _settings(args)
+    settings.require(*CFLOW_SERVICE_ACCOUNT, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
+    settings.require("CFLOW_BOT_SECRET_KEY")
+    await run_socket_mode(settings, poll=not args.no_poller)
+    return 0
+
+
+async def run_poll(args: argparse.Namespace) -> int:
+    from bot.server import make_poller
+    from bot.services import build_services
+
+    settings = _settings(args)
+    settings.require(*CFLOW_SERVICE_ACCOUNT, "SLACK_BOT_TOKEN")
+    services = await build_services(settings)
+    try:
+        poller = make_poller(services)
+        if args.once:
+            run = await poller.cycle()
+            errors = len(run.errors)
+            print(f"Polled {run.workflows} workflows: {run.pending} pending, {errors} errors.")
+            return EXIT_FAILED if run.errors else 0
+        await poller.run(asyncio.Event())
+        return 0
+    finally:
+        await services.close()
+
+
+async def run_keygen(args: argparse.Namespace) -> int:
+    from bot.store.crypto import generate_key
+
+    print(generate_key())
+    return 0
+
+
+async def _admin_store(args: argparse.Namespace) -> Any:
+    from bot.store import open_store
+
+    settings = _settings(args)
+    return await open_store(settings.database_url, settings.secret_keys)
+
+
+async def run_users_link(args: argparse.Namespace) -> int:
+    from pydantic import SecretStr
+
+    from bot.store.base import Link
+
+    key = sys.stdin.readline().strip()
+    if not key:
+        print("cflow-bot: give the Cflow user key on standard input.", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    settings = _settings(args)
+    settings.require("CFLOW_BOT_SECRET_KEY")
+    store = await _admin_store(args)
+    try:
+        link = Link(args.slack_user_id, args.cflow_username, SecretStr(key), linked_by="cli")
+        await store.save_link(link)
+    finally:
+        await store.close()
+    print(f"Linked {args.slack_user_id} to Cflow user {args.cflow_username}.")
+    return 0
+
+
+async def run_users_unlink(args: argparse.Namespace) -> int:
+    store = await _admin_store(args)
+    try:
+        removed = await store.delete_link(args.slack_user_id)
+    finally:
+        await store.close()
+    print(f"Unlinked {args.slack_user_id}." if removed else f"{args.slack_user_id} had no link.")
+    return 0 if removed else EXIT_FAILED
+
+
+async def run_users_list(args: argparse.Namespace) -> int:
+    store = await _admin_store(args)
+    try:
+        links = await store.list_links()
+    finally:
+        await store.close()
+    for link in links:
+        by = link.linked_by or "self"
+        print(f"{link.slack_user_id}\t{link.cflow_username}\tlinked by {by}")
+    if not links:
+        print("No links.")
+    return 0

@@ -1,0 +1,119 @@
+"""Who is who: Cflow usernames ↔ Slack users, through links first and emails second.
+
+A reviewer is reached in Slack through their link (they can act at once) or, failing
+that, through a Cflow email that matches a Slack account (their DM invites them to
+link). Cflow's user list and Slack's email look-ups are cached for a while so that a
+poll cycle costs one `listUsers` call at most, not one call per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.cflow import CflowClient, CflowError, Credentials, User
+from bot.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SlackTarget:
+    """Where to reach a Cflow user in Slack, and whether they can act there yet."""
+
+    cflow_username: str
+    slack_user_id: str
+    linked: bool
+
+
+class Directory:
+    def __init__(
+        self,
+        cflow: CflowClient,
+        service: Credentials,
+        slack: AsyncWebClient,
+        store: Store,
+        *,
+        ttl: float = 300.0,
+    ) -> None:
+        self._cflow = cflow
+        self._service = service
+        self._slack = slack
+        self._store = store
+        self._ttl = ttl
+        self._users: dict[str, User] | None = None
+        self._users_at = 0.0
+        self._by_email: dict[str, tuple[str | None, float]] = {}
+
+    async def cflow_users(self) -> dict[str, User] | None:
+        """Cflow's users by username, or None when the service account may not list them."""
+        if self._users is None or time.monotonic() - self._users_at > self._ttl:
+            try:
+                users = await self._cflow.list_users(self._service)
+            except CflowError as error:
+                log.info("Cflow users are not readable: %s", error.message)
+                return self._users
+            self._users = {user.username: user for user in users}
+            self._users_at = time.monotonic()
+        return self._users
+
+    async def targets(self, usernames: Iterable[str]) -> dict[str, SlackTarget]:
+        """Slack targets for these Cflow users (those who map to nobody are left out)."""
+        wanted = sorted(set(usernames))
+        links = await self._store.links_for_cflow_users(wanted)
+        found = {
+            name: SlackTarget(name, link.slack_user_id, linked=True) for name, link in links.items()
+        }
+        for name in wanted:
+            if name not in found and (slack_id := await self._slack_id_by_email(name)):
+                found[name] = SlackTarget(name, slack_id, linked=False)
+        return found
+
+    async def slack_email(self, slack_user_id: str) -> str | None:
+        try:
+            answer = await self._slack.users_info(user=slack_user_id)
+        except SlackApiError as error:
+            log.warning("users.info failed: %s", error.response.get("error"))
+            return None
+        profile = (answer.get("user") or {}).get("profile") or {}
+        return profile.get("email")
+
+    def cached_users(self) -> list[User] | None:
+        """Cflow's users as last read, without a call (a modal must open within 3 s)."""
+        return list(self._users.values()) if self._users else None
+
+    def cflow_username_for_email(self, email: str | None) -> str | None:
+        """The Cflow user with this email (from the cache), for pre-filling the link form."""
+        users = self.cached_users() or []
+        return next((u.username for u in users if same_email(u.email, email)), None)
+
+    async def _slack_id_by_email(self, cflow_username: str) -> str | None:
+        users = await self.cflow_users() or {}
+        user = users.get(cflow_username)
+        if user is None or not user.email or not user.is_active:
+            return None
+        cached = self._by_email.get(user.email.casefold())
+        if cached and time.monotonic() - cached[1] < self._ttl:
+            return cached[0]
+        slack_id = await self._lookup_email(user.email)
+        self._by_email[user.email.casefold()] = (slack_id, time.monotonic())
+        return slack_id
+
+    async def _lookup_email(self, email: str) -> str | None:
+        try:
+            answer = await self._slack.users_lookupByEmail(email=email)
+        except SlackApiError as error:
+            if error.response.get("error") != "users_not_found":
+                log.warning("users.lookupByEmail failed: %s", error.response.get("error"))
+            return None
+        return (answer.get("user") or {}).get("id")
+
+
+def same_email(left: str | None, right: str | None) -> bool:
+    """Emails compared the way mail servers do in practice: case-insensitive, trimmed."""
+    return bool(left and right and left.strip().casefold() == right.strip().casefold())

@@ -1,0 +1,107 @@
+"""Run the bot: the Slack endpoint (HTTP or Socket Mode) and the poller, stopped cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from types import TracebackType
+
+from aiohttp import web
+
+from bot.app import create_bolt_app, create_web_app
+from bot.poller import Poller
+from bot.services import Services, build_services
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+SHUTDOWN_GRACE = 10.0
+
+
+def make_poller(services: Services) -> Poller:
+    return Poller(
+        services.cflow,
+        services.service,
+        services.store,
+        services.publisher,
+        interval=services.settings.cflow_poll_interval,
+    )
+
+
+class RunningBot:
+    """`async with RunningBot(settings, …)`: serving on entry, drained and closed on exit."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        host: str = "0.0.0.0",
+        port: int | None = None,
+        poll: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.host = host
+        self.port = settings.port if port is None else port
+        self.poll = poll
+        self.services: Services | None = None
+        self._runner: web.AppRunner | None = None
+        self._stop = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._runner is not None
+        host, port = self._runner.addresses[0][:2]
+        return f"http://{host}:{port}"
+
+    async def __aenter__(self) -> RunningBot:
+        self.services = await build_services(self.settings)
+        try:
+            web_app = create_web_app(create_bolt_app(self.services), self.services)
+            self._runner = web.AppRunner(web_app, shutdown_timeout=SHUTDOWN_GRACE)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, self.host, self.port).start()
+        except BaseException:
+            await self.services.close()
+            raise
+        if self.poll:
+            self._poller = asyncio.create_task(make_poller(self.services).run(self._stop))
+        log.info("Serving Slack on %s/slack/events", self.url)
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._poller, SHUTDOWN_GRACE)
+        if self._runner is not None:
+            await self._runner.cleanup()  # waits for in-flight requests
+        if self.services is not None:
+            await self.services.close()
+
+
+async def run_socket_mode(settings: Settings, *, poll: bool = True) -> None:
+    """Socket Mode: Slack connects out to us, so no public URL is needed."""
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    assert settings.slack_app_token is not None
+    services = await build_services(settings)
+    stop = asyncio.Event()
+    poller = asyncio.create_task(make_poller(services).run(stop)) if poll else None
+    handler = AsyncSocketModeHandler(
+        create_bolt_app(services, socket_mode=True), settings.slack_app_token.get_secret_value()
+    )
+    try:
+        await handler.start_async()
+    finally:
+        stop.set()
+        if poller is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(poller, SHUTDOWN_GRACE)
+        await handler.close_async()
+        await services.close()

@@ -1,0 +1,117 @@
+"""Buttons on request cards: approve, reject, the overflow menu, and "link my account"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.decisions import Intent, decide
+from bot.services import Services
+from bot.slack.blocks import busy_blocks, not_linked_message, ref_from_action
+from bot.slack.ids import Action, MoreOption, RequestRef
+from bot.slack.listeners.common import Ack, Respond, open_link_modal, say_privately
+from bot.slack.modals import approve_comment_modal, reassign_modal, reject_modal
+
+
+def register(app: AsyncApp) -> None:
+    app.action(Action.APPROVE)(approve)
+    app.action(Action.REJECT)(open_reject_modal)
+    app.action(Action.MORE)(open_more_modal)
+    app.action(Action.OPEN_IN_CFLOW)(just_ack)
+    app.action(Action.LINK)(open_link_modal_from_button)
+
+
+async def approve(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    services: Services,
+    client: AsyncWebClient,
+    respond: Respond,
+) -> None:
+    # Slack drops the request after 3 s: ack before touching the store or Cflow.
+    await ack()
+    ref = RequestRef.decode(action.get("value"))
+    user = body["user"]["id"]
+    link = await services.store.link_for(user)
+    if ref is None or link is None:
+        await say_privately(respond, not_linked_message() if link is None else None)
+        return
+    await _show_busy(client, body, f"⏳ Approving as <@{user}>…")
+    outcome = await decide(services, user, link, Intent(ref, "approve"))
+    await say_privately(respond, {"text": outcome})
+
+
+async def open_reject_modal(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    services: Services,
+    client: AsyncWebClient,
+    respond: Respond,
+) -> None:
+    await ack()
+    ref = RequestRef.decode(action.get("value"))
+    if ref is None or not await _linked(services, body, respond):
+        return
+    await client.views_open(trigger_id=body["trigger_id"], view=reject_modal(ref, _title(ref)))
+
+
+async def open_more_modal(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    services: Services,
+    client: AsyncWebClient,
+    respond: Respond,
+) -> None:
+    await ack()
+    ref = ref_from_action(action, action.get("block_id"))
+    if ref is None or not await _linked(services, body, respond):
+        return
+    choice = (action.get("selected_option") or {}).get("value", "")
+    if choice.endswith(MoreOption.REASSIGN):
+        users = services.directory.cached_users()
+        view = reassign_modal(ref, _title(ref), users)
+    else:
+        view = approve_comment_modal(ref, _title(ref))
+    await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+async def open_link_modal_from_button(
+    ack: Ack, body: dict[str, Any], services: Services, client: AsyncWebClient
+) -> None:
+    await ack()
+    await open_link_modal(services, client, body["user"]["id"], body["trigger_id"])
+
+
+async def just_ack(ack: Ack) -> None:
+    """The "Open in Cflow" link button still sends an action; Slack wants it acknowledged."""
+    await ack()
+
+
+async def _linked(services: Services, body: dict[str, Any], respond: Respond) -> bool:
+    if await services.store.link_for(body["user"]["id"]) is None:
+        await say_privately(respond, not_linked_message())
+        return False
+    return True
+
+
+async def _show_busy(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+    """Hide the clicked card's buttons at once, so nobody clicks twice."""
+    container = body.get("container") or {}
+    blocks = (body.get("message") or {}).get("blocks")
+    if not blocks or not container.get("message_ts"):
+        return
+    await client.chat_update(
+        channel=container["channel_id"],
+        ts=container["message_ts"],
+        blocks=busy_blocks(blocks, text),
+        text=body["message"].get("text", text),
+    )
+
+
+def _title(ref: RequestRef) -> str:
+    return f"Request #{ref.request_id}"

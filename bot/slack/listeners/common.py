@@ -1,0 +1,34 @@
+"""Small helpers the listeners share."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.services import Services
+from bot.slack.modals import link_modal
+
+Ack = Callable[..., Awaitable[Any]]
+Respond = Callable[..., Awaitable[Any]]
+
+
+async def say_privately(respond: Respond, payload: dict[str, Any] | None) -> None:
+    """An ephemeral answer that leaves the card it came from alone."""
+    if payload:
+        await respond(**payload, response_type="ephemeral", replace_original=False)
+
+
+async def tell_in_dm(client: AsyncWebClient, user: str, text: str) -> None:
+    """For modal submissions, which have no response_url: the bot's DM with the person."""
+    await client.chat_postMessage(channel=user, text=text)
+
+
+async def open_link_modal(
+    services: Services, client: AsyncWebClient, user: str, trigger_id: str
+) -> None:
+    """The link form, pre-filled with the Cflow user whose email matches this person's."""
+    email = await services.directory.slack_email(user)
+    prefill = services.directory.cflow_username_for_email(email)
+    await client.views_open(trigger_id=trigger_id, view=link_modal(prefill))

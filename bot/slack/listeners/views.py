@@ -1,0 +1,123 @@
+"""Modal submissions: reject with a reason, approve with a comment, reassign, link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import SecretStr
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.cflow import CflowError, CflowUnauthorizedError, Credentials
+from bot.decisions import Intent, decide
+from bot.directory import same_email
+from bot.services import Services
+from bot.slack.blocks import not_linked_message
+from bot.slack.ids import Input, RequestRef, View
+from bot.slack.listeners.common import Ack, tell_in_dm
+from bot.slack.modals import link_checking_view, link_done_view, link_modal, values_of
+from bot.store.base import Link
+
+
+def register(app: AsyncApp) -> None:
+    app.view(View.REJECT)(submit_reject)
+    app.view(View.APPROVE_COMMENT)(submit_approve_comment)
+    app.view(View.REASSIGN)(submit_reassign)
+    app.view(View.LINK)(submit_link)
+
+
+async def submit_reject(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services, client: AsyncWebClient
+) -> None:
+    reason = (values_of(view["state"]["values"]).get(Input.REASON) or "").strip()
+    if not reason:
+        await ack(response_action="errors", errors={Input.REASON: "Please give a reason."})
+        return
+    await ack()
+    await _decide_from_modal(services, client, body, view, "reject", comment=reason)
+
+
+async def submit_approve_comment(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services, client: AsyncWebClient
+) -> None:
+    await ack()
+    comment = values_of(view["state"]["values"]).get(Input.COMMENT)
+    await _decide_from_modal(services, client, body, view, "approve", comment=comment)
+
+
+async def submit_reassign(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services, client: AsyncWebClient
+) -> None:
+    values = values_of(view["state"]["values"])
+    target = (values.get(Input.REASSIGN_TO) or "").strip()
+    if not target:
+        await ack(response_action="errors", errors={Input.REASSIGN_TO: "Whom to hand it to?"})
+        return
+    await ack()
+    await _decide_from_modal(
+        services,
+        client,
+        body,
+        view,
+        "approve",
+        comment=values.get(Input.COMMENT),
+        reassign_to=target,
+    )
+
+
+async def _decide_from_modal(
+    services: Services,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    verb: Any,
+    **options: Any,
+) -> None:
+    user = body["user"]["id"]
+    ref = RequestRef.decode(view.get("private_metadata"))
+    link = await services.store.link_for(user)
+    if ref is None or link is None:
+        await tell_in_dm(client, user, not_linked_message()["text"])
+        return
+    outcome = await decide(services, user, link, Intent(ref, verb, **options))
+    await tell_in_dm(client, user, outcome)
+
+
+async def submit_link(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services, client: AsyncWebClient
+) -> None:
+    values = values_of(view["state"]["values"])
+    username = (values.get(Input.CFLOW_USERNAME) or "").strip()
+    key = (values.get(Input.USER_KEY) or "").strip()
+    # Checking the key means calling Cflow: show progress now, answer within 3 s.
+    await ack(response_action="update", view=link_checking_view())
+    user = body["user"]["id"]
+    problem = await link_problem(services, user, username, key)
+    if problem:
+        await client.views_update(view_id=view["id"], view=link_modal(username, problem))
+        return
+    await services.store.save_link(Link(user, username, SecretStr(key)))
+    await client.views_update(view_id=view["id"], view=link_done_view(username))
+
+
+async def link_problem(services: Services, user: str, username: str, key: str) -> str | None:
+    """Why this Slack user may not link to this Cflow account, or None when they may."""
+    creds = Credentials(
+        api_key=services.service.api_key, username=username, user_key=SecretStr(key)
+    )
+    try:
+        await services.cflow.list_workflows(creds)
+    except CflowUnauthorizedError:
+        return "Cflow did not accept this username and user key."
+    except CflowError as error:
+        return f"Could not check the key with Cflow: {error.message}"
+    users = await services.directory.cflow_users()
+    if users is None:
+        if services.is_admin(user):
+            return None
+        return "Cflow's user list cannot be read to confirm this is you; ask an admin to link you."
+    cflow_user = users.get(username)
+    email = await services.directory.slack_email(user)
+    if cflow_user is None or not same_email(cflow_user.email, email):
+        return "The email of this Cflow user does not match your Slack email."
+    return None
