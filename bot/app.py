@@ -38,9 +38,6 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
         signing_secret=secret.get_secret_value() if secret else None,
         # Socket Mode messages arrive over our own authenticated websocket, unsigned.
         request_verification_enabled=not socket_mode,
-        # The bot token is checked by `cflow-bot check`; verifying it here would make
-        # the first Slack request wait for auth.test.
-        token_verification_enabled=False,
     )
 
     async def inject_services(context: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:

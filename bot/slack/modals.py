@@ -1,0 +1,220 @@
+"""Modal views: reject, approve with a comment, reassign, and linking a Cflow account.
+
+Pure builders like bot/slack/blocks.py. The request a modal acts on travels in
+`private_metadata` as `RequestRef.encode()` (read it back with `RequestRef.decode`);
+each input's block_id and action_id are the same `Input` value, so `values_of()` gives
+{Input: value} for a view_submission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.cflow.models import User
+from bot.slack.blocks import plain_text, section
+from bot.slack.ids import MAX_METADATA, Input, RequestRef, View
+from bot.slack.text import clean, escaped, plain, truncate
+
+ViewPayload = dict[str, Any]
+
+MAX_TITLE = 24  # modal title, submit and close labels
+MAX_INPUT = 3000  # a plain_text_input's max_length
+MAX_OPTIONS = 100
+MAX_OPTION_TEXT = 75
+MAX_OPTION_VALUE = 150
+MAX_PLACEHOLDER = 150
+MAX_USERNAME = 255
+TITLE_PREVIEW = 500
+
+
+def modal(
+    callback_id: str,
+    title: str,
+    blocks: list[dict[str, Any]],
+    *,
+    submit: str | None = None,
+    close: str = "Cancel",
+    private_metadata: str | None = None,
+) -> ViewPayload:
+    """A modal view; labels are cut to Slack's 24 characters."""
+    view: ViewPayload = {
+        "type": "modal",
+        "callback_id": str(callback_id),
+        "title": plain_text(plain(title, MAX_TITLE)),
+        "close": plain_text(plain(close, MAX_TITLE)),
+        "blocks": blocks,
+    }
+    if submit:
+        view["submit"] = plain_text(plain(submit, MAX_TITLE))
+    if private_metadata is not None:
+        view["private_metadata"] = private_metadata
+    return view
+
+
+def _metadata(ref: RequestRef) -> str:
+    """The ref for private_metadata; cards never offer a ref too long to carry."""
+    value = ref.encode()
+    if len(value) > MAX_METADATA:
+        raise ValueError("request reference too long for a modal's private_metadata")
+    return value
+
+
+def text_input(
+    input_id: Input,
+    label: str,
+    *,
+    multiline: bool = False,
+    optional: bool = False,
+    max_length: int | None = None,
+    initial: str | None = None,
+    placeholder: str | None = None,
+    hint: str | None = None,
+) -> dict[str, Any]:
+    """An input block with a plain_text_input; block_id and action_id are `input_id`."""
+    element: dict[str, Any] = {"type": "plain_text_input", "action_id": str(input_id)}
+    element["multiline"] = multiline
+    if max_length:
+        element["max_length"] = max_length
+    if initial:
+        element["initial_value"] = truncate(clean(initial), max_length or MAX_INPUT)
+    if placeholder:
+        element["placeholder"] = plain_text(plain(placeholder, MAX_PLACEHOLDER))
+    return _input_block(input_id, label, element, optional=optional, hint=hint)
+
+
+def _input_block(
+    input_id: Input, label: str, element: dict[str, Any], *, optional: bool, hint: str | None
+) -> dict[str, Any]:
+    block = {
+        "type": "input",
+        "block_id": str(input_id),
+        "label": plain_text(plain(label, 2000)),
+        "element": element,
+        "optional": optional,
+    }
+    return block | ({"hint": plain_text(plain(hint, 2000))} if hint else {})
+
+
+def _named(title: str, prompt: str) -> dict[str, Any]:
+    """The request the modal acts on, named in a section (its title is Cflow's text)."""
+    return section(f"{prompt} *{escaped(title, TITLE_PREVIEW, single_line=True)}*")
+
+
+def reject_modal(ref: RequestRef, title: str) -> ViewPayload:
+    """Asks for the reason: Cflow keeps it and the submitter is told it."""
+    blocks = [
+        _named(title, "Reject"),
+        text_input(
+            Input.REASON,
+            "Reason",
+            multiline=True,
+            max_length=MAX_INPUT,
+            placeholder="Tell the submitter why",
+        ),
+    ]
+    return modal(View.REJECT, "Reject request", blocks, submit="Reject", **_meta(ref))
+
+
+def approve_comment_modal(ref: RequestRef, title: str) -> ViewPayload:
+    blocks = [
+        _named(title, "Approve"),
+        text_input(Input.COMMENT, "Comment", multiline=True, max_length=MAX_INPUT),
+    ]
+    return modal(View.APPROVE_COMMENT, "Approve request", blocks, submit="Approve", **_meta(ref))
+
+
+def reassign_modal(ref: RequestRef, title: str, users: Sequence[User] | None) -> ViewPayload:
+    """Whom to hand the current stage to: a pick list when Cflow's users are known."""
+    blocks = [
+        _named(title, "Reassign"),
+        _reassign_input(users),
+        text_input(Input.COMMENT, "Comment", multiline=True, optional=True, max_length=MAX_INPUT),
+    ]
+    return modal(View.REASSIGN, "Reassign request", blocks, submit="Reassign", **_meta(ref))
+
+
+def _meta(ref: RequestRef) -> dict[str, str]:
+    return {"private_metadata": _metadata(ref)}
+
+
+def _reassign_input(users: Sequence[User] | None) -> dict[str, Any]:
+    """A static_select of active users, or a text box when they are unknown or too many."""
+    options = _user_options(users or [])
+    if not options or len(options) > MAX_OPTIONS:
+        return text_input(
+            Input.REASSIGN_TO,
+            "Reassign to",
+            max_length=MAX_USERNAME,
+            placeholder="Their Cflow username",
+        )
+    element = {
+        "type": "static_select",
+        "action_id": str(Input.REASSIGN_TO),
+        "placeholder": plain_text("Choose a Cflow user"),
+        "options": options,
+    }
+    return _input_block(Input.REASSIGN_TO, "Reassign to", element, optional=False, hint=None)
+
+
+def _user_options(users: Sequence[User]) -> list[dict[str, Any]]:
+    """Options for active users, sorted; a name longer than an option value is left out."""
+    names = {u.username for u in users if u.is_active and 0 < len(u.username) <= MAX_OPTION_VALUE}
+    return [
+        {"text": plain_text(plain(name, MAX_OPTION_TEXT) or "?"), "value": name}
+        for name in sorted(names, key=str.casefold)
+    ]
+
+
+def link_modal(prefill_username: str | None = None, error: str | None = None) -> ViewPayload:
+    """Asks for the Cflow username and user key; shows Cflow's refusal under the key."""
+    blocks: list[dict[str, Any]] = [
+        section(
+            "Link your Slack account to your Cflow user. Your approvals and rejections "
+            "are then made in Cflow as you, with your own user key (stored encrypted)."
+        ),
+        text_input(
+            Input.CFLOW_USERNAME,
+            "Cflow username",
+            max_length=MAX_USERNAME,
+            initial=prefill_username,
+        ),
+        text_input(
+            Input.USER_KEY,
+            "Cflow user key",
+            max_length=MAX_USERNAME,
+            hint="In Cflow: Profile > API Key > UserKey.",
+        ),
+    ]
+    if error:
+        blocks.append(section("⚠️ " + escaped(error, 2900)))
+    return modal(View.LINK, "Link Cflow account", blocks, submit="Link")
+
+
+def link_checking_view() -> ViewPayload:
+    """Shown while the bot checks the key with Cflow (which may take longer than 3 s)."""
+    blocks = [section("⏳ Checking your key with Cflow…")]
+    return modal(View.LINK, "Link Cflow account", blocks, close="Close")
+
+
+def link_done_view(cflow_username: str) -> ViewPayload:
+    name = escaped(cflow_username, 200, single_line=True)
+    text = f"✅ Linked to Cflow user *{name}*. You can now approve and reject from Slack."
+    return modal(View.LINK, "Link Cflow account", [section(text)], close="Done")
+
+
+def values_of(view_state: dict[str, Any]) -> dict[str, str | None]:
+    """{action_id: value} from a view_submission's `view.state.values` (or `view.state`)."""
+    values = view_state.get("values", view_state)
+    flat: dict[str, str | None] = {}
+    for block in values.values():
+        for action_id, element in (block or {}).items():
+            flat[action_id] = _element_value(element or {})
+    return flat
+
+
+def _element_value(element: dict[str, Any]) -> str | None:
+    """plain_text_input sends `value`; a select sends `selected_option`."""
+    if "selected_option" in element:
+        return (element["selected_option"] or {}).get("value")
+    return element.get("value")

@@ -1,0 +1,34 @@
+"""Errors the store raises, so callers can tell a misconfiguration from a database outage."""
+
+from __future__ import annotations
+
+SECRET_KEY_SETTING = "CFLOW_BOT_SECRET_KEY"
+
+
+class StoreError(Exception):
+    """Base of the store's own errors (database driver errors pass through unchanged)."""
+
+
+class StoreKeyError(StoreError):
+    """User keys cannot be encrypted or decrypted with the configured secret keys."""
+
+
+class MissingSecretKeyError(StoreKeyError):
+    """No secret key is configured, so user keys can be neither stored nor read."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"{SECRET_KEY_SETTING} is not set, so Cflow user keys cannot be stored or read "
+            f"(they are never kept in clear). Generate one with `cflow-bot keygen` and set "
+            f"{SECRET_KEY_SETTING}."
+        )
+
+
+class SchemaTooNewError(StoreError):
+    """The database was migrated by a newer cflow-bot than this one."""
+
+    def __init__(self, found: int, known: int) -> None:
+        super().__init__(
+            f"The database schema is at version {found} but this cflow-bot only knows up to "
+            f"version {known}; upgrade cflow-bot before pointing it at this database."
+        )

@@ -1,0 +1,123 @@
+"""Realistic Slack request payloads, signed for real, for tests and the local playground."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+TEAM = {"id": "T0TEST", "domain": "test-team"}
+
+
+def sign(
+    body: str,
+    secret: str,
+    timestamp: int | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> dict[str, str]:
+    """Headers Slack sends: `v0=` HMAC-SHA256 of `v0:{timestamp}:{body}`."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256)
+    return {
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": "v0=" + digest.hexdigest(),
+        "Content-Type": content_type,
+    }
+
+
+def form(payload: dict[str, Any]) -> str:
+    """Interactivity arrives as a form with one field, `payload`, holding JSON."""
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def block_action(
+    user: str,
+    action: dict[str, Any],
+    *,
+    channel: str,
+    message: dict[str, Any],
+    response_url: str,
+    trigger_id: str = "1337.42.abcd",
+) -> dict[str, Any]:
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM["id"]},
+        "api_app_id": "ATEST",
+        "token": "legacy-verification-token",
+        "team": TEAM,
+        "container": {
+            "type": "message",
+            "message_ts": message["ts"],
+            "channel_id": channel,
+            "is_ephemeral": False,
+        },
+        "trigger_id": trigger_id,
+        "channel": {"id": channel, "name": "approvals"},
+        "message": message,
+        "response_url": response_url,
+        "actions": [{"action_ts": f"{time.time():.6f}", **action}],
+    }
+
+
+def view_submission(
+    user: str,
+    callback_id: str,
+    values: dict[str, Any],
+    *,
+    private_metadata: str = "",
+    view_id: str = "V0TEST",
+) -> dict[str, Any]:
+    """`values` maps block_id/action_id (the same string here) to an element state."""
+    return {
+        "type": "view_submission",
+        "team": TEAM,
+        "user": {"id": user, "team_id": TEAM["id"]},
+        "api_app_id": "ATEST",
+        "trigger_id": "1337.43.efgh",
+        "view": {
+            "id": view_id,
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "hash": "1.abc",
+            "state": {"values": {key: {key: state} for key, state in values.items()}},
+        },
+    }
+
+
+def slash_command(user: str, text: str, *, response_url: str, channel: str = "C0NOTIFY") -> str:
+    """A slash command is a plain form (no JSON payload)."""
+    return urlencode(
+        {
+            "token": "legacy-verification-token",
+            "team_id": TEAM["id"],
+            "team_domain": TEAM["domain"],
+            "channel_id": channel,
+            "channel_name": "approvals",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/cflow",
+            "text": text,
+            "api_app_id": "ATEST",
+            "response_url": response_url,
+            "trigger_id": "1337.44.ijkl",
+        }
+    )
+
+
+def event_callback(event: dict[str, Any]) -> str:
+    """Events API requests are JSON bodies."""
+    return json.dumps(
+        {
+            "token": "legacy-verification-token",
+            "team_id": TEAM["id"],
+            "api_app_id": "ATEST",
+            "event": event,
+            "type": "event_callback",
+            "event_id": "Ev0TEST",
+            "event_time": int(time.time()),
+        }
+    )

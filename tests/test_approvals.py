@@ -1,0 +1,206 @@
+"""The approvals loop end to end: the running app, the fake Slack server, the sandbox.
+
+Requests from Slack are signed for real and sent over HTTP to the running bot; the bot
+talks to the fake Slack Web API and to the Cflow sandbox over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+
+from bot.server import RunningBot
+from bot.settings import load_settings
+from bot.slack.ids import Action
+from bot.store.base import Link
+from bot.testing.fake_slack import FakeSlack, StoredMessage
+from bot.testing.payloads import block_action, form, sign
+from tests.conftest import Sandbox
+
+SECRET = "test-signing-secret"
+CHANNEL = "C0NOTIFY"
+PEOPLE = {"U0BOB": "bob", "U0CAROL": "carol", "U0ALICE": "alice", "U0DAVE": "dave"}
+
+
+@dataclass
+class Bot:
+    running: RunningBot
+    slack: FakeSlack
+    sandbox: Sandbox
+    http: aiohttp.ClientSession
+
+    async def post(self, body: str, **sign_options: Any) -> aiohttp.ClientResponse:
+        headers = sign(body, SECRET, **sign_options)
+        async with self.http.post(
+            self.running.url + "/slack/events", data=body, headers=headers
+        ) as response:
+            await response.read()
+            return response
+
+    async def link(self, slack_user: str) -> None:
+        name = PEOPLE[slack_user]
+        key = SecretStr(self.sandbox.state.users[name].user_key)
+        assert self.running.services is not None
+        await self.running.services.store.save_link(Link(slack_user, name, key))
+
+    async def channel_card(self, request_id: str) -> StoredMessage:
+        calls = await self.slack.wait_for(
+            "chat.postMessage",
+            predicate=lambda c: (
+                c.params.get("channel") == CHANNEL and _mentions(c.params, request_id)
+            ),
+        )
+        return self.slack.message(CHANNEL, calls[0].response["ts"])
+
+    async def click(self, user: str, card: StoredMessage, action_id: str) -> aiohttp.ClientResponse:
+        button = _button(card, action_id)
+        message = {"ts": card.ts, "text": card.text, "blocks": card.blocks}
+        payload = block_action(
+            user,
+            {
+                "action_id": action_id,
+                "block_id": button["block_id"],
+                "value": button["value"],
+                "type": "button",
+            },
+            channel=card.channel,
+            message=message,
+            response_url=self.slack.response_url(user),
+        )
+        return await self.post(form(payload))
+
+
+def _mentions(params: dict[str, Any], request_id: str) -> bool:
+    return f"#{request_id}" in json.dumps(params)
+
+
+def _button(card: StoredMessage, action_id: str) -> dict[str, Any]:
+    for block in card.blocks or []:
+        for element in block.get("elements", []):
+            if element.get("action_id") == action_id:
+                return {**element, "block_id": block.get("block_id")}
+    raise AssertionError(f"no {action_id} button on the card")
+
+
+@pytest.fixture
+async def bot(sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path) -> AsyncIterator[Bot]:
+    async with FakeSlack() as slack:
+        for user, name in PEOPLE.items():
+            slack.add_user(user, f"{name}@example.com", name)
+        settings = load_settings(
+            None,
+            cflow_base_url=sandbox.url,
+            cflow_api_key=sandbox.state.api_key,
+            cflow_username="cflow-bot",
+            cflow_user_key="cflow-bot-key",
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret=SECRET,
+            slack_api_url=slack.api_url,
+            cflow_notify_channel=CHANNEL,
+            cflow_poll_interval=0.2,
+            database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+            cflow_bot_secret_key=Fernet.generate_key().decode(),
+        )
+        async with RunningBot(settings, host="127.0.0.1", port=0) as running:
+            yield Bot(running, slack, sandbox, http)
+
+
+def new_expense(sandbox: Sandbox, **fields: Any) -> str:
+    return sandbox.state.add_request("1001", {"Amount": 42, **fields}, "dave").id
+
+
+async def test_unsigned_and_stale_requests_are_refused(bot: Bot) -> None:
+    body = form({"type": "block_actions", "user": {"id": "U0BOB"}, "actions": []})
+    async with bot.http.post(bot.running.url + "/slack/events", data=body) as unsigned:
+        assert unsigned.status == 401
+    assert (await bot.post(body, timestamp=1)).status == 401
+    headers = sign(body, "wrong-secret")
+    async with bot.http.post(bot.running.url + "/slack/events", data=body, headers=headers) as bad:
+        assert bad.status == 401
+
+
+async def test_new_request_becomes_a_channel_card_and_a_reviewer_dm(bot: Bot) -> None:
+    request_id = new_expense(bot.sandbox, Description="Team lunch")
+    card = await bot.channel_card(request_id)
+    assert _button(card, Action.APPROVE)
+    dms = await bot.slack.wait_for(
+        "chat.postMessage",
+        predicate=lambda c: (
+            c.params.get("channel", "").startswith("D") and _mentions(c.params, request_id)
+        ),
+    )
+    assert dms[0].params["channel"] == bot.slack.dm_channel("U0BOB")
+
+
+async def test_linked_reviewer_approves_as_themselves(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    response = await bot.click("U0BOB", card, Action.APPROVE)
+    assert response.status == 200
+    await bot.slack.wait_for("response_url", predicate=lambda c: "Approved" in json.dumps(c.params))
+    approvals = bot.sandbox.calls("approveRequest")
+    assert [(c.username, c.path.split("/")[-2]) for c in approvals] == [("bob", request_id)]
+    updated = bot.slack.message(CHANNEL, card.ts)
+    assert "Approved" in json.dumps(updated.blocks)
+
+
+async def test_unlinked_click_makes_no_cflow_call(bot: Bot) -> None:
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    await bot.click("U0BOB", card, Action.APPROVE)
+    answers = await bot.slack.wait_for("response_url")
+    assert "Link" in json.dumps(answers[0].params)
+    assert bot.sandbox.calls("approveRequest") == []
+    assert bot.sandbox.calls("getRequest") == []
+
+
+async def test_approval_in_cflow_updates_every_card(bot: Bot) -> None:
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    bot.sandbox.state.approve("1001", request_id, "bob", "done in the web app")
+    await bot.slack.wait_for("chat.update", predicate=lambda c: c.params.get("ts") == card.ts)
+    final = bot.slack.message(CHANNEL, card.ts)
+    assert "cflow_approve" not in json.dumps(final.blocks)
+
+
+async def test_two_simultaneous_clicks_make_one_cflow_call(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    bot.sandbox.state.latency = 0.3
+    await asyncio.gather(
+        bot.click("U0BOB", card, Action.APPROVE), bot.click("U0BOB", card, Action.APPROVE)
+    )
+    await bot.slack.wait_for("response_url", count=2)
+    assert len(bot.sandbox.calls("approveRequest")) == 1
+
+
+async def test_channel_mentions_in_fields_arrive_escaped(bot: Bot) -> None:
+    request_id = new_expense(bot.sandbox, Description="<!channel> pay <@U0ALICE> now")
+    card = await bot.channel_card(request_id)
+    raw = json.dumps({"blocks": card.blocks, "text": card.text})
+    assert "<!channel>" not in raw and "<@U0ALICE>" not in raw
+    assert "&lt;!channel&gt;" in raw
+
+
+async def test_healthz_reports_store_and_poller(bot: Bot) -> None:
+    body: dict[str, Any] = {}
+    for _ in range(50):  # the first cycle's figures land when it ends
+        async with bot.http.get(bot.running.url + "/healthz") as response:
+            assert response.status == 200
+            body = await response.json()
+        if body["poller"]:
+            break
+        await asyncio.sleep(0.1)
+    assert body["store"] == "ok"
+    assert body["poller"]["workflows"] >= 3 and body["poller"]["errors"] == []

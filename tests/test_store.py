@@ -1,0 +1,516 @@
+"""The store's contract, run against SQLite and PostgreSQL alike.
+
+PostgreSQL comes from TEST_DATABASE_URL (default: a local server). Unreachable, its
+tests skip locally but fail when CI=true, so CI can never pass without exercising it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.engine import make_url
+
+from bot.store import (
+    Card,
+    Decision,
+    KeyBox,
+    Link,
+    MissingSecretKeyError,
+    PollRun,
+    RequestKey,
+    SchemaTooNewError,
+    SqlStore,
+    StoreKeyError,
+    Subscription,
+    TrackedRequest,
+    database_url_for_sqlalchemy,
+    generate_key,
+    make_engine,
+    open_store,
+    schema,
+)
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+MakeStore = Callable[..., Awaitable[SqlStore]]
+
+
+# Fixtures
+
+
+async def _probe(url: str) -> str | None:
+    """None when the database answers, else why not."""
+    engine = make_engine(url)
+    try:
+        async with asyncio.timeout(5), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return None
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    finally:
+        await engine.dispose()
+
+
+async def _drop_store_tables(url: str) -> None:
+    """Each test starts from an empty database, whatever an earlier run left behind."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(schema.metadata.drop_all)
+    finally:
+        await engine.dispose()
+
+
+def _unreachable(url: str, problem: str) -> None:
+    shown = make_url(url).render_as_string(hide_password=True)
+    message = f"PostgreSQL not reachable at {shown}; set TEST_DATABASE_URL ({problem})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def probes() -> dict[str, str | None]:
+    """Probe results by URL, so an unreachable server costs one timeout per session."""
+    return {}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, probes: dict[str, str | None]
+) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url = os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
+    if url not in probes:
+        probes[url] = await _probe(url)
+    problem = probes[url]
+    if problem is not None:
+        _unreachable(url, problem)
+    await _drop_store_tables(url)
+    return url
+
+
+@pytest.fixture
+def key() -> str:
+    return generate_key()
+
+
+@pytest.fixture
+async def make_store(database_url: str, key: str) -> AsyncIterator[MakeStore]:
+    """Open stores on the test database (several, to play several processes)."""
+    stores: list[SqlStore] = []
+
+    async def make(keys: list[str] | None = None, *, init: bool = True) -> SqlStore:
+        chosen = [key] if keys is None else keys
+        if init:
+            store = await open_store(database_url, chosen)
+        else:
+            store = SqlStore(make_engine(database_url), KeyBox(chosen) if chosen else None)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        await store.close()
+
+
+@pytest.fixture
+async def store(make_store: MakeStore) -> SqlStore:
+    return await make_store()
+
+
+@contextmanager
+def statements(store: SqlStore) -> Iterator[list[str]]:
+    """The SQL statements the block sends (an executemany counts once)."""
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", record)
+
+
+def _link(slack_user_id: str = "U1", username: str = "alice", **fields: Any) -> Link:
+    return Link(slack_user_id, username, SecretStr(fields.pop("key", PLAIN_KEY)), **fields)
+
+
+def _database_files(directory: Path) -> bytes:
+    """The SQLite database with its WAL, wherever SQLite left the rows."""
+    return b"".join(path.read_bytes() for path in sorted(directory.glob("store.db*")))
+
+
+def _keys(count: int) -> list[RequestKey]:
+    return [(f"wf{n % 7}", f"req{n}") for n in range(count)]
+
+
+# Links
+
+
+async def test_links_round_trip(store: SqlStore) -> None:
+    await store.save_link(_link(linked_by="UADMIN", linked_at=T0))
+    await store.save_link(_link("U2", "bob", key="bob-key"))
+
+    alice = await store.link_for("U1")
+    assert alice is not None
+    assert (alice.cflow_username, alice.user_key.get_secret_value()) == ("alice", PLAIN_KEY)
+    assert (alice.linked_by, alice.linked_at) == ("UADMIN", T0)
+    assert await store.link_for("U404") is None
+    bob = (await store.links_for_cflow_users(["bob", "nobody", "bob"]))["bob"]
+    assert bob.user_key.get_secret_value() == "bob-key"
+    assert bob.linked_at is not None and bob.linked_at.tzinfo == UTC
+    assert [link.slack_user_id for link in await store.list_links()] == ["U1", "U2"]
+
+
+async def test_relinking_replaces_and_delete_reports_presence(store: SqlStore) -> None:
+    await store.save_link(_link())
+    await store.save_link(_link(username="alice2", key="new-key"))
+    link = await store.link_for("U1")
+    assert link is not None
+    assert (link.cflow_username, link.user_key.get_secret_value()) == ("alice2", "new-key")
+    assert await store.delete_link("U1") is True
+    assert await store.delete_link("U1") is False
+    assert await store.list_links() == []
+
+
+async def test_latest_link_wins_for_a_shared_cflow_user(store: SqlStore) -> None:
+    await store.save_link(_link("U1", "shared", linked_at=T0 + timedelta(minutes=1)))
+    await store.save_link(_link("U2", "shared", linked_at=T0))
+    assert (await store.links_for_cflow_users(["shared"]))["shared"].slack_user_id == "U1"
+
+
+async def test_user_keys_are_encrypted_at_rest(
+    store: SqlStore, database_url: str, tmp_path: Path
+) -> None:
+    await store.save_link(_link())
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT * FROM links"))).all()
+    assert len(rows) == 1
+    assert PLAIN_KEY not in repr(tuple(rows[0]))
+    await store.close()
+    if database_url.startswith("sqlite"):
+        raw = _database_files(tmp_path)
+        assert b"alice" in raw  # the bytes read are the database's
+        assert PLAIN_KEY.encode() not in raw
+
+
+async def test_rotated_keys_still_decrypt_until_the_old_key_goes(make_store: MakeStore) -> None:
+    old, new = generate_key(), generate_key()
+    await (await make_store([old])).save_link(_link())
+
+    both = await make_store([new, old])
+    link = await both.link_for("U1")
+    assert link is not None and link.user_key.get_secret_value() == PLAIN_KEY
+
+    only_new = await make_store([new])
+    with pytest.raises(StoreKeyError, match="CFLOW_BOT_SECRET_KEY"):
+        await only_new.link_for("U1")
+
+    assert await both.reencrypt_links() == 1
+    link = await only_new.link_for("U1")
+    assert link is not None and link.user_key.get_secret_value() == PLAIN_KEY
+
+
+async def test_a_store_without_keys_refuses_links(make_store: MakeStore) -> None:
+    keyless = await make_store([])
+    with pytest.raises(MissingSecretKeyError, match="CFLOW_BOT_SECRET_KEY"):
+        await keyless.save_link(_link())
+    assert await (await make_store()).list_links() == []
+    assert await keyless.ping() is True  # the rest of the store still works
+
+
+def test_keybox_rejects_bad_keys_without_echoing_them() -> None:
+    with pytest.raises(StoreKeyError, match="#2") as caught:
+        KeyBox([generate_key(), "not-a-fernet-key"])
+    assert "not-a-fernet-key" not in str(caught.value)
+    with pytest.raises(StoreKeyError):
+        KeyBox([" "])
+    box = KeyBox([generate_key()])
+    assert box.decrypt(box.encrypt(SecretStr("x"))).get_secret_value() == "x"
+    with pytest.raises(StoreKeyError):
+        box.decrypt("garbage")
+
+
+# Cards
+
+
+async def test_claim_confirm_release(store: SqlStore) -> None:
+    card = Card("wf", "r1", "C1", "channel")
+    assert await store.claim_card(card) is True
+    assert await store.claim_card(card) is False
+    [claimed] = (await store.cards_for([card.key]))[card.key]
+    assert claimed.ts is None
+
+    await store.release_card(card)
+    assert await store.cards_for([card.key]) == {card.key: []}
+    assert await store.claim_card(card) is True
+
+    await store.confirm_card(card, "1700000000.000100")
+    await store.release_card(card)  # a posted card is not a claim any more
+    [posted] = (await store.cards_for([card.key]))[card.key]
+    assert posted.ts == "1700000000.000100"
+    assert await store.claim_card(card) is False
+
+
+async def test_concurrent_claims_have_one_winner(make_store: MakeStore) -> None:
+    first, second = await make_store(), await make_store()
+    card = Card("wf", "r1", "C1", "channel")
+    won = await asyncio.gather(*(s.claim_card(card) for s in (first, second) * 3))
+    assert won.count(True) == 1
+
+
+async def test_cards_for_many_requests_channel_cards_first(store: SqlStore) -> None:
+    keys = _keys(600)
+    for n, (workflow_id, request_id) in enumerate(keys):
+        at = T0 + timedelta(seconds=n)
+        dm = Card(workflow_id, request_id, f"D{n}", "dm", slack_user_id=f"U{n}", created_at=at)
+        later_dm = Card(workflow_id, request_id, "Dlate", "dm", created_at=at + timedelta(hours=1))
+        channel = Card(workflow_id, request_id, "C1", "channel", created_at=at + timedelta(hours=2))
+        for card in (later_dm, channel, dm) if n % 50 == 0 else (dm, channel):
+            assert await store.claim_card(card)
+
+    found = await store.cards_for([*keys, ("wf", "none")])
+
+    assert found[("wf", "none")] == []
+    assert [c.channel for c in found[keys[1]]] == ["C1", "D1"]
+    assert [c.channel for c in found[keys[550]]] == ["C1", "D550", "Dlate"]
+    assert found[keys[1]][1].slack_user_id == "U1"
+    assert found[keys[1]][1].created_at == T0 + timedelta(seconds=1)
+
+
+# Tracked requests
+
+
+async def test_tracked_upsert_and_forget(store: SqlStore) -> None:
+    first = TrackedRequest("wf", "r1", "pending", "Manager", ("alice", "bob"), T0)
+    second = TrackedRequest("wf", "r2", "pending", None)
+    await store.save_tracked([first, second])
+    moved = TrackedRequest("wf", "r1", "pending", "Finance", ("carol",), T0 + timedelta(hours=1))
+    await store.save_tracked([moved])
+
+    tracked = await store.tracked()
+    assert tracked[first.key] == moved
+    assert tracked[second.key].reviewers == ()
+    assert tracked[second.key].updated_at is not None
+
+    await store.forget([first.key, ("wf", "unknown")])
+    assert list(await store.tracked()) == [second.key]
+    await store.save_tracked([])
+    await store.forget([])
+
+
+# Decisions
+
+
+async def test_decisions_for_many_requests_oldest_first(store: SqlStore) -> None:
+    keys = _keys(520)
+    for n, (workflow_id, request_id) in enumerate(keys):
+        await store.record_decision(
+            Decision(workflow_id, request_id, "Manager", "approved", f"user{n}", T0)
+        )
+    late = Decision(*keys[510], "Finance", "rejected", "carol", T0 + timedelta(days=1), "U9", "no")
+    early = Decision(
+        *keys[510], None, "reassigned", "bob", T0 - timedelta(days=1), None, None, "dan"
+    )
+    await store.record_decision(late)
+    await store.record_decision(early)
+
+    found = await store.decisions_for([*keys, ("wf", "none")])
+
+    assert len(found) == 521 and found[("wf", "none")] == []
+    assert found[keys[0]] == [Decision(*keys[0], "Manager", "approved", "user0", T0)]
+    assert [d.action for d in found[keys[510]]] == ["reassigned", "approved", "rejected"]
+    assert found[keys[510]][0] == early and found[keys[510]][2] == late
+
+
+async def test_timestamps_come_back_aware_utc(store: SqlStore) -> None:
+    india = timezone(timedelta(hours=5, minutes=30))
+    at = datetime(2025, 3, 1, 17, 30, 0, 123456, tzinfo=india)
+    await store.record_decision(Decision("wf", "r1", None, "approved", "alice", at))
+    [decision] = (await store.decisions_for([("wf", "r1")]))[("wf", "r1")]
+    assert decision.at == at and decision.at.tzinfo == UTC
+    assert decision.at.hour == 12
+    naive = TrackedRequest("wf", "r1", "pending", None, (), datetime(2025, 1, 1))
+    await store.save_tracked([naive])  # Cflow's timestamps may lack an offset: taken as UTC
+    updated_at = (await store.tracked())[naive.key].updated_at
+    assert updated_at == datetime(2025, 1, 1, tzinfo=UTC)
+
+
+# Subscriptions
+
+
+async def test_subscriptions(store: SqlStore) -> None:
+    await store.subscribe(Subscription("wf1", "C1", "UADMIN", T0))
+    await store.subscribe(Subscription("wf2", "C2"))
+    await store.subscribe(Subscription("wf1", "C9", "UOTHER", T0))
+
+    subscriptions = await store.subscriptions()
+    assert subscriptions["wf1"] == Subscription("wf1", "C9", "UOTHER", T0)
+    assert subscriptions["wf2"].created_at is not None
+    assert await store.unsubscribe("wf1") is True
+    assert await store.unsubscribe("wf1") is False
+    assert list(await store.subscriptions()) == ["wf2"]
+
+
+# Locks
+
+
+async def test_lock_is_exclusive_until_unlocked(store: SqlStore) -> None:
+    assert await store.try_lock("poller", "a", 60) is True
+    assert await store.try_lock("poller", "b", 60) is False
+    await store.unlock("poller", "b")  # not b's to release
+    assert await store.try_lock("poller", "b", 60) is False
+    await store.unlock("poller", "a")
+    assert await store.try_lock("poller", "b", 60) is True
+    assert await store.try_lock("other", "a", 60) is True
+
+
+async def test_lock_expires_and_its_holder_can_extend_it(store: SqlStore) -> None:
+    assert await store.try_lock("short", "a", 0.2) is True
+    assert await store.try_lock("extended", "a", 0.2) is True
+    assert await store.try_lock("extended", "a", 60) is True  # re-entrant: extends
+    await asyncio.sleep(0.3)
+    assert await store.try_lock("short", "b", 60) is True
+    assert await store.try_lock("extended", "b", 60) is False
+
+
+async def test_two_instances_racing_for_a_lock_have_one_winner(make_store: MakeStore) -> None:
+    first, second = await make_store(), await make_store()
+    for round_ in range(5):
+        name = f"click-{round_}"
+        won = await asyncio.gather(
+            first.try_lock(name, "first", 30), second.try_lock(name, "second", 30)
+        )
+        assert sorted(won) == [False, True]
+
+
+# Schema, health, poller state
+
+
+async def test_init_is_idempotent_and_safe_concurrently(make_store: MakeStore) -> None:
+    first, second = await make_store(init=False), await make_store(init=False)
+    await asyncio.gather(first.init(), second.init())
+    await first.init()
+    async with first.engine.connect() as conn:
+        versions = (await conn.execute(select(schema.schema_version.c.version))).scalars()
+        assert list(versions) == [schema.LATEST]
+    assert await second.ping() is True
+
+
+async def test_a_newer_schema_is_refused(store: SqlStore, make_store: MakeStore) -> None:
+    async with store.engine.begin() as conn:
+        await conn.execute(insert(schema.schema_version).values(version=999, applied_at=T0))
+    with pytest.raises(SchemaTooNewError, match="999"):
+        await make_store()
+
+
+async def test_poll_runs_keep_the_last_only(store: SqlStore) -> None:
+    assert await store.last_poll_run() is None
+    await store.save_poll_run(PollRun(T0, 1.5, workflows=3, pending=7))
+    latest = PollRun(T0 + timedelta(seconds=30), 0.25, 3, 6, ("wf2: timeout", "wf5: 500"))
+    await store.save_poll_run(latest)
+    assert await store.last_poll_run() == latest
+    async with store.engine.connect() as conn:
+        assert await conn.scalar(text("SELECT COUNT(*) FROM poll_runs")) == 1
+
+
+async def test_ping(store: SqlStore) -> None:
+    assert await store.ping() is True
+
+
+def _not_a_database(directory: Path) -> str:
+    path = directory / "garbage.db"
+    path.write_bytes(b"this is not an SQLite database, whatever its name says" * 100)
+    return f"sqlite:///{path}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_ping_is_false_when_the_database_is_down(backend: str, tmp_path: Path) -> None:
+    """(A garbage file rather than a missing directory: aiosqlite's failed-connect cleanup
+    outlives the test's event loop and trips pytest's unhandled-thread-exception check.)"""
+    down = "postgresql://postgres@127.0.0.1:1/test"
+    store = SqlStore(make_engine(_not_a_database(tmp_path) if backend == "sqlite" else down), None)
+    try:
+        assert await store.ping() is False
+    finally:
+        await store.close()
+
+
+async def test_batch_methods_make_a_constant_number_of_statements(store: SqlStore) -> None:
+    keys = _keys(1000)
+    await store.claim_card(Card(*keys[0], "C1", "channel"))
+    await store.save_link(_link())
+    batch = [TrackedRequest(*key, "pending", "Manager", ("alice",)) for key in keys]
+    calls: dict[str, Callable[[], Awaitable[Any]]] = {
+        "cards_for": lambda: store.cards_for(keys),
+        "decisions_for": lambda: store.decisions_for(keys),
+        "links_for_cflow_users": lambda: store.links_for_cflow_users(f"u{n}" for n in range(1000)),
+        "save_tracked": lambda: store.save_tracked(batch),
+        "tracked": store.tracked,
+        "forget": lambda: store.forget(keys),
+    }
+    for name, call in calls.items():
+        with statements(store) as sent:
+            await call()
+        assert 1 <= len(sent) <= 2, (name, len(sent))
+    with statements(store) as sent:
+        await store.cards_for([])
+        await store.decisions_for([])
+        await store.links_for_cflow_users([])
+        await store.save_tracked([])
+        await store.forget([])
+    assert sent == []
+
+
+# Opening a store from DATABASE_URL
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("sqlite:///relative.db", "sqlite+aiosqlite:///relative.db"),
+        ("sqlite:////abs/path.db", "sqlite+aiosqlite:////abs/path.db"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("sqlite:///:memory:", "sqlite+aiosqlite:///:memory:"),
+        ("postgres://u:p%40ss@host:5432/db", "postgresql+asyncpg://u:p%40ss@host:5432/db"),
+        ("postgresql://u@host/db", "postgresql+asyncpg://u@host/db"),
+        ("postgresql+asyncpg://u@host/db", "postgresql+asyncpg://u@host/db"),
+        ("postgres://u@host/db?sslmode=require", "postgresql+asyncpg://u@host/db?ssl=require"),
+    ],
+)
+def test_database_urls_map_to_async_drivers(given: str, expected: str) -> None:
+    assert database_url_for_sqlalchemy(given) == expected
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "postgresql+psycopg2://u@h/db", "nonsense"])
+def test_unsupported_database_urls_are_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="DATABASE_URL"):
+        database_url_for_sqlalchemy(url)
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+async def test_in_memory_sqlite_is_one_shared_database(url: str) -> None:
+    store = await open_store(url, [generate_key()])
+    try:
+        cards = [Card("wf", f"r{n}", "C1", "channel") for n in range(20)]
+        claims = await asyncio.gather(*(store.claim_card(c) for c in cards + cards))
+        assert claims.count(True) == 20
+        found = await store.cards_for(card.key for card in cards)
+        assert all(len(found[card.key]) == 1 for card in cards)
+    finally:
+        await store.close()
