@@ -20,10 +20,10 @@ from pydantic import SecretStr
 
 from bot.server import RunningBot
 from bot.settings import load_settings
-from bot.slack.ids import Action
+from bot.slack.ids import Action, Input, View
 from bot.store.base import Link
 from bot.testing.fake_slack import FakeSlack, StoredMessage
-from bot.testing.payloads import block_action, form, sign
+from bot.testing.payloads import block_action, form, sign, view_submission
 from tests.conftest import Sandbox
 
 SECRET = "test-signing-secret"
@@ -204,3 +204,115 @@ async def test_healthz_reports_store_and_poller(bot: Bot) -> None:
         await asyncio.sleep(0.1)
     assert body["store"] == "ok"
     assert body["poller"]["workflows"] >= 3 and body["poller"]["errors"] == []
+
+
+async def submit(
+    bot: Bot, user: str, callback_id: str, values: dict[str, Any], metadata: str = ""
+) -> aiohttp.ClientResponse:
+    payload = view_submission(user, callback_id, values, private_metadata=metadata)
+    return await bot.post(form(payload))
+
+
+async def test_reject_opens_a_modal_and_sends_the_reason_as_the_comment(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    await bot.click("U0BOB", card, Action.REJECT)
+    opened = await bot.slack.wait_for("views.open")
+    modal = opened[0].params["view"]
+    assert modal["callback_id"] == View.REJECT
+    assert bot.sandbox.calls("rejectRequest") == []
+    reason = {"type": "plain_text_input", "value": "Over budget"}
+    response = await submit(
+        bot, "U0BOB", View.REJECT, {Input.REASON: reason}, modal["private_metadata"]
+    )
+    assert response.status == 200
+    await bot.slack.wait_for("chat.update", predicate=lambda c: c.params.get("ts") == card.ts)
+    rejects = bot.sandbox.calls("rejectRequest")
+    assert [(c.username, c.body) for c in rejects] == [("bob", {"comment": "Over budget"})]
+    assert bot.sandbox.state.requests["1001"][request_id].status == "rejected"
+
+
+async def test_a_stale_card_approves_nothing_at_the_next_stage(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    request_id = bot.sandbox.state.add_request("1003", {"Days": 2}, "dave").id  # bob or alice
+    card = await bot.channel_card(request_id)
+    bot.sandbox.state.approve("1003", request_id, "alice")  # decided elsewhere meanwhile
+    await bot.click("U0BOB", card, Action.APPROVE)
+    answers = await bot.slack.wait_for("response_url")
+    assert "moved on" in json.dumps(answers[0].params)
+    assert bot.sandbox.calls("approveRequest") == []
+
+
+async def test_a_cflow_refusal_is_shown_in_cflows_words(bot: Bot) -> None:
+    await bot.link("U0CAROL")  # carol reviews a later stage, not this one
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    await bot.click("U0CAROL", card, Action.APPROVE)
+    answers = await bot.slack.wait_for("response_url")
+    assert "carol is not a reviewer" in json.dumps(answers[0].params)
+    assert bot.sandbox.state.requests["1001"][request_id].status == "pending"
+
+
+async def test_a_huge_field_still_posts_within_the_limits(bot: Bot) -> None:
+    request_id = new_expense(bot.sandbox, Notes="x" * 100_000)
+    card = await bot.channel_card(request_id)
+    assert len(card.blocks) <= 50
+    for block in card.blocks:
+        text = (block.get("text") or {}).get("text", "")
+        assert len(text) <= 3000
+
+
+async def test_a_slack_429_delays_a_card_but_loses_nothing(bot: Bot) -> None:
+    bot.slack.fail_next("chat.postMessage", "ratelimited", count=1, retry_after=1)
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    assert card is not None
+    failed = [c for c in bot.slack.calls("chat.postMessage") if c.failed]
+    assert failed, "the fake answered 429 once"
+
+
+async def test_wrong_user_key_is_an_inline_error_and_saves_nothing(bot: Bot) -> None:
+    values = {
+        Input.CFLOW_USERNAME: {"type": "plain_text_input", "value": "bob"},
+        Input.USER_KEY: {"type": "plain_text_input", "value": "not-bobs-key"},
+    }
+    await submit(bot, "U0BOB", View.LINK, values)
+    updates = await bot.slack.wait_for("views.update")
+    shown = json.dumps(updates[-1].params["view"])
+    assert "did not accept" in shown and "not-bobs-key" not in shown
+    assert await bot.running.services.store.link_for("U0BOB") is None
+
+
+async def test_link_with_a_matching_email_is_saved(bot: Bot) -> None:
+    values = {
+        Input.CFLOW_USERNAME: {"type": "plain_text_input", "value": "bob"},
+        Input.USER_KEY: {"type": "plain_text_input", "value": "bob-key"},
+    }
+    await submit(bot, "U0BOB", View.LINK, values)
+    await bot.slack.wait_for("views.update", predicate=lambda c: "Linked" in json.dumps(c.params))
+    link = await bot.running.services.store.link_for("U0BOB")
+    assert link is not None and link.cflow_username == "bob"
+
+
+async def test_someone_elses_key_cannot_be_linked_to_my_slack_account(bot: Bot) -> None:
+    values = {
+        Input.CFLOW_USERNAME: {"type": "plain_text_input", "value": "bob"},
+        Input.USER_KEY: {"type": "plain_text_input", "value": "bob-key"},
+    }
+    await submit(bot, "U0DAVE", View.LINK, values)  # dave's Slack email is not bob's
+    updates = await bot.slack.wait_for("views.update")
+    assert "does not match" in json.dumps(updates[-1].params["view"])
+    assert await bot.running.services.store.link_for("U0DAVE") is None
+
+
+async def test_a_restarted_bot_posts_no_duplicate(bot: Bot) -> None:
+    request_id = new_expense(bot.sandbox)
+    await bot.channel_card(request_id)
+    await asyncio.sleep(0.5)  # let the first bot finish its cycle
+    before = len(bot.slack.calls("chat.postMessage"))
+    async with RunningBot(bot.running.settings, host="127.0.0.1", port=0):
+        await asyncio.sleep(1.0)  # five poll intervals of the new process
+    assert len(bot.slack.calls("chat.postMessage")) == before
+    later = new_expense(bot.sandbox)
+    await bot.channel_card(later)  # and the first bot still announces new work

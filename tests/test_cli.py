@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bot.cflow import CflowClient, CflowUnavailableError, Credentials
@@ -171,3 +172,71 @@ async def wait_until_served(client: CflowClient, creds: Credentials) -> list:
         except CflowUnavailableError:
             await asyncio.sleep(0.1)
     raise AssertionError("the sandbox never answered")
+
+
+async def test_keygen_prints_a_usable_key(tmp_path: Path) -> None:
+    code, out, _ = await run_cli_async("keygen", env={}, cwd=tmp_path)
+    assert code == 0
+    Fernet(out.strip().encode())
+
+
+async def test_users_link_list_unlink_never_print_the_key(tmp_path: Path) -> None:
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "CFLOW_BOT_SECRET_KEY": Fernet.generate_key().decode(),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "users",
+        "link",
+        "U0BOB",
+        "bob",
+        cwd=tmp_path,
+        env={**os.environ, **env},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate(b"bobs-secret-key\n")
+    assert process.returncode == 0, err
+    code, listed, _ = await run_cli_async("users", "list", env=env, cwd=tmp_path)
+    assert code == 0 and "U0BOB" in listed and "bob" in listed
+    assert "bobs-secret-key" not in listed + out.decode()
+    assert b"bobs-secret-key" not in (tmp_path / "bot.db").read_bytes()
+    code, out_text, _ = await run_cli_async("users", "unlink", "U0BOB", env=env, cwd=tmp_path)
+    assert code == 0
+    _, listed, _ = await run_cli_async("users", "list", env=env, cwd=tmp_path)
+    assert "U0BOB" not in listed
+
+
+async def test_poll_once_posts_the_pending_cards_and_exits(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    async with FakeSlack() as slack:
+        env = check_env(
+            sandbox,
+            slack,
+            CFLOW_NOTIFY_CHANNEL="C0NOTIFY",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+            CFLOW_BOT_SECRET_KEY=Fernet.generate_key().decode(),
+        )
+        code, out, err = await run_cli_async("poll", "--once", env=env, cwd=tmp_path)
+        assert code == 0, err
+        pending = sum(
+            1
+            for wf in sandbox.state.requests.values()
+            for r in wf.values()
+            if r.status == "pending" and sandbox.state.workflows[r.workflow_id].status == "active"
+        )
+        assert f"{pending} pending" in out
+        cards = [
+            c for c in slack.calls("chat.postMessage") if c.params.get("channel") == "C0NOTIFY"
+        ]
+        assert len(cards) == pending
+        code, _, _ = await run_cli_async("poll", "--once", env=env, cwd=tmp_path)
+        cards = [
+            c for c in slack.calls("chat.postMessage") if c.params.get("channel") == "C0NOTIFY"
+        ]
+        assert code == 0 and len(cards) == pending, "a second run posts nothing twice"
