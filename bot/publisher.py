@@ -27,6 +27,7 @@ from bot.store.base import Card, Decision, RequestKey, Store, TrackedRequest
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+ABANDONED_CLAIM_SECONDS = 120.0
 
 
 class Change(Enum):
@@ -172,7 +173,7 @@ class Publisher:
         posted = True
         if channel:
             card = Card(obs.workflow.id, obs.request.id, channel, "channel")
-            posted = await self._post_card(card, self._payload(obs, batch, card))
+            posted = await self._post_card(card, self._payload(obs, batch, card), batch)
         return await self._dm_reviewers(obs, batch) and posted
 
     async def _dm_reviewers(self, obs: Observation, batch: Batch) -> bool:
@@ -186,11 +187,12 @@ class Publisher:
             card = Card(
                 obs.workflow.id, obs.request.id, channel, "dm", slack_user_id=target.slack_user_id
             )
-            ok = await self._post_card(card, self._payload(obs, batch, card)) and ok
+            ok = await self._post_card(card, self._payload(obs, batch, card), batch) and ok
         return ok
 
-    async def _post_card(self, card: Card, payload: dict[str, Any]) -> bool:
+    async def _post_card(self, card: Card, payload: dict[str, Any], batch: Batch) -> bool:
         """Claim, post, confirm: a card another process claimed is not posted again."""
+        await self._drop_abandoned_claim(card, batch)
         if not await self._store.claim_card(card):
             return True
         try:
@@ -201,6 +203,19 @@ class Publisher:
             return False
         await self._store.confirm_card(card, answer["ts"])
         return True
+
+    async def _drop_abandoned_claim(self, card: Card, batch: Batch) -> None:
+        """A claim never confirmed for minutes belongs to a process that died mid-post.
+
+        Slack may or may not have shown that post; posting again risks a duplicate in
+        that rare case, where not posting would lose the notification for good.
+        """
+        for old in batch.cards.get(card.key, []):
+            if old.channel != card.channel or old.ts is not None or old.created_at is None:
+                continue
+            if (self._clock() - old.created_at).total_seconds() > ABANDONED_CLAIM_SECONDS:
+                log.warning("Re-posting %s to %s after an abandoned claim", card.key, card.channel)
+                await self._store.release_card(old)
 
     async def _update_cards(
         self,

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from bot.server import RunningBot
 from bot.settings import load_settings
 from bot.slack.ids import Action, Input, View
-from bot.store.base import Link
+from bot.store.base import Card, Link
 from bot.testing.fake_slack import FakeSlack, StoredMessage
 from bot.testing.payloads import block_action, form, sign, view_submission
 from tests.conftest import Sandbox
@@ -316,3 +316,17 @@ async def test_a_restarted_bot_posts_no_duplicate(bot: Bot) -> None:
     assert len(bot.slack.calls("chat.postMessage")) == before
     later = new_expense(bot.sandbox)
     await bot.channel_card(later)  # and the first bot still announces new work
+
+
+async def test_a_post_abandoned_by_a_dead_process_is_made_again(bot: Bot) -> None:
+    store = bot.running.services.store
+    request_id = "990"
+    stale = Card("1001", request_id, CHANNEL, "channel")
+    await store.claim_card(stale)  # claimed, then the process died before posting
+    async with bot.running.services.store.engine.begin() as connection:
+        await connection.exec_driver_sql(
+            "UPDATE cards SET created_at = '2020-01-01 00:00:00' WHERE request_id = '990'"
+        )
+    bot.sandbox.state.add_request("1001", {"Amount": 1}, "dave", request_id=request_id)
+    card = await bot.channel_card(request_id)
+    assert card.ts

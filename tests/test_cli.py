@@ -205,7 +205,7 @@ async def test_users_link_list_unlink_never_print_the_key(tmp_path: Path) -> Non
     assert code == 0 and "U0BOB" in listed and "bob" in listed
     assert "bobs-secret-key" not in listed + out.decode()
     assert b"bobs-secret-key" not in (tmp_path / "bot.db").read_bytes()
-    code, out_text, _ = await run_cli_async("users", "unlink", "U0BOB", env=env, cwd=tmp_path)
+    code, _, _ = await run_cli_async("users", "unlink", "U0BOB", env=env, cwd=tmp_path)
     assert code == 0
     _, listed, _ = await run_cli_async("users", "list", env=env, cwd=tmp_path)
     assert "U0BOB" not in listed
