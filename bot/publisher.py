@@ -134,14 +134,15 @@ class Publisher:
 
     async def _load(self, observations: Sequence[Observation]) -> Batch:
         keys = [obs.key for obs in observations]
-        reviewers = {name for obs in observations for name in obs.request.reviewers(obs.workflow)}
+        people = {name for obs in observations for name in obs.request.reviewers(obs.workflow)}
+        people |= {obs.request.submitted_by for obs in observations if obs.request.submitted_by}
         subscriptions = await self._store.subscriptions()
         channels = {wf: sub.channel_id for wf, sub in subscriptions.items()}
         return Batch(
             cards=await self._store.cards_for(keys),
             decisions=await self._store.decisions_for(keys),
             channels=channels,
-            targets=await self._directory.targets(reviewers),
+            targets=await self._directory.targets(people),
         )
 
     async def _remember(self, published: Sequence[Observation]) -> None:
@@ -249,7 +250,7 @@ class Publisher:
         submitter = obs.request.submitted_by
         if not submitter:
             return
-        target = (await self._directory.targets([submitter])).get(submitter)
+        target = batch.targets.get(submitter)
         if target is None:
             return
         channel = await self._dm_channel(target.slack_user_id)

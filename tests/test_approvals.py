@@ -330,3 +330,29 @@ async def test_a_post_abandoned_by_a_dead_process_is_made_again(bot: Bot) -> Non
     bot.sandbox.state.add_request("1001", {"Amount": 1}, "dave", request_id=request_id)
     card = await bot.channel_card(request_id)
     assert card.ts
+
+
+async def test_a_decision_moves_the_dm_to_the_next_stage_and_tells_the_submitter(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    request_id = bot.sandbox.state.add_request("1002", {"Vendor": "Acme", "Amount": 5}, "dave").id
+    card = await bot.channel_card(request_id)
+    await bot.click("U0BOB", card, Action.APPROVE)
+    carol_dm = bot.slack.dm_channel("U0CAROL")
+    await bot.slack.wait_for(
+        "chat.postMessage",
+        predicate=lambda c: c.params.get("channel") == carol_dm and _mentions(c.params, request_id),
+    )
+    audit = await bot.slack.wait_for(
+        "chat.postMessage", predicate=lambda c: c.params.get("thread_ts") == card.ts
+    )
+    assert "<@U0BOB>" in audit[0].params["text"]
+    bot.sandbox.state.approve("1002", request_id, "carol")
+    bot.sandbox.state.approve("1002", request_id, "alice", "Signed off")
+    dave_dm = bot.slack.dm_channel("U0DAVE")
+    told = await bot.slack.wait_for(
+        "chat.postMessage", predicate=lambda c: c.params.get("channel") == dave_dm
+    )
+    assert "approved" in json.dumps(told[0].params).lower()
+    await asyncio.sleep(0.6)  # three more poll cycles: the submitter is told once
+    to_dave = [c for c in bot.slack.calls("chat.postMessage") if c.params.get("channel") == dave_dm]
+    assert len(to_dave) == 1
