@@ -65,9 +65,9 @@ class Directory:
     async def targets(self, usernames: Iterable[str]) -> dict[str, SlackTarget]:
         """Slack targets for these Cflow users (those who map to nobody are left out)."""
         wanted = sorted(set(usernames))
-        links = await self._store.links_for_cflow_users(wanted)
+        linked = await self._store.slack_users_for_cflow_users(wanted)
         found = {
-            name: SlackTarget(name, link.slack_user_id, linked=True) for name, link in links.items()
+            name: SlackTarget(name, slack_id, linked=True) for name, slack_id in linked.items()
         }
         for name in wanted:
             if name not in found and (slack_id := await self._slack_id_by_email(name)):

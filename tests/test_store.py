@@ -171,8 +171,9 @@ async def test_links_round_trip(store: SqlStore) -> None:
     assert (alice.cflow_username, alice.user_key.get_secret_value()) == ("alice", PLAIN_KEY)
     assert (alice.linked_by, alice.linked_at) == ("UADMIN", T0)
     assert await store.link_for("U404") is None
-    bob = (await store.links_for_cflow_users(["bob", "nobody", "bob"]))["bob"]
-    assert bob.user_key.get_secret_value() == "bob-key"
+    assert await store.slack_users_for_cflow_users(["bob", "nobody", "bob"]) == {"bob": "U2"}
+    bob = await store.link_for("U2")
+    assert bob is not None and bob.user_key.get_secret_value() == "bob-key"
     assert bob.linked_at is not None and bob.linked_at.tzinfo == UTC
     assert [link.slack_user_id for link in await store.list_links()] == ["U1", "U2"]
 
@@ -191,7 +192,7 @@ async def test_relinking_replaces_and_delete_reports_presence(store: SqlStore) -
 async def test_latest_link_wins_for_a_shared_cflow_user(store: SqlStore) -> None:
     await store.save_link(_link("U1", "shared", linked_at=T0 + timedelta(minutes=1)))
     await store.save_link(_link("U2", "shared", linked_at=T0))
-    assert (await store.links_for_cflow_users(["shared"]))["shared"].slack_user_id == "U1"
+    assert (await store.slack_users_for_cflow_users(["shared"]))["shared"] == "U1"
 
 
 async def test_user_keys_are_encrypted_at_rest(
@@ -220,6 +221,8 @@ async def test_rotated_keys_still_decrypt_until_the_old_key_goes(make_store: Mak
     only_new = await make_store([new])
     with pytest.raises(StoreKeyError, match="CFLOW_BOT_SECRET_KEY"):
         await only_new.link_for("U1")
+    # Finding whom to DM needs no key, so an undecryptable one blocks nobody.
+    assert await only_new.slack_users_for_cflow_users(["alice"]) == {"alice": "U1"}
 
     assert await both.reencrypt_links() == 1
     link = await only_new.link_for("U1")
@@ -459,7 +462,9 @@ async def test_batch_methods_make_a_constant_number_of_statements(store: SqlStor
     calls: dict[str, Callable[[], Awaitable[Any]]] = {
         "cards_for": lambda: store.cards_for(keys),
         "decisions_for": lambda: store.decisions_for(keys),
-        "links_for_cflow_users": lambda: store.links_for_cflow_users(f"u{n}" for n in range(1000)),
+        "slack_users_for_cflow_users": lambda: store.slack_users_for_cflow_users(
+            f"u{n}" for n in range(1000)
+        ),
         "save_tracked": lambda: store.save_tracked(batch),
         "tracked": store.tracked,
         "forget": lambda: store.forget(keys),
@@ -471,7 +476,7 @@ async def test_batch_methods_make_a_constant_number_of_statements(store: SqlStor
     with statements(store) as sent:
         await store.cards_for([])
         await store.decisions_for([])
-        await store.links_for_cflow_users([])
+        await store.slack_users_for_cflow_users([])
         await store.save_tracked([])
         await store.forget([])
     assert sent == []

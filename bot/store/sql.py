@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Insert,
     Row,
@@ -109,6 +110,13 @@ class SqlStore:
             asyncio.Lock() if shared else contextlib.nullcontext()
         )
 
+    async def _upsert(self, table: Table, key: Column[Any], values: dict[str, Any]) -> None:
+        """Insert, or replace every column of the row with the same key."""
+        stmt = self._insert(table).values(values)
+        stmt = stmt.on_conflict_do_update(index_elements=[key], set_=values)
+        async with self._begin() as conn:
+            await conn.execute(stmt)
+
     @contextlib.asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
         async with self._serial, self.engine.begin() as conn:
@@ -163,10 +171,7 @@ class SqlStore:
             "linked_by": link.linked_by,
             "linked_at": link.linked_at or utc_now(),
         }
-        stmt = self._insert(links).values(values)
-        stmt = stmt.on_conflict_do_update(index_elements=[links.c.slack_user_id], set_=values)
-        async with self._begin() as conn:
-            await conn.execute(stmt)
+        await self._upsert(links, links.c.slack_user_id, values)
 
     async def link_for(self, slack_user_id: str) -> Link | None:
         query = select(links).where(links.c.slack_user_id == slack_user_id)
@@ -174,17 +179,22 @@ class SqlStore:
             row = (await conn.execute(query)).first()
         return None if row is None else self._link(row)
 
-    async def links_for_cflow_users(self, usernames: Iterable[str]) -> dict[str, Link]:
-        """When two Slack users link one Cflow user, the latest link wins."""
+    async def slack_users_for_cflow_users(self, usernames: Iterable[str]) -> dict[str, str]:
+        """When two Slack users link one Cflow user, the latest link wins.
+
+        No key is decrypted here: one key that no longer decrypts (rotated away) must
+        not stop the poller from reaching everyone else.
+        """
         names = _unique(usernames)
         rows: list[Row[Any]] = []
         if names:
+            columns = (links.c.cflow_username, links.c.slack_user_id, links.c.linked_at)
             async with self._begin() as conn:
                 for chunk in _chunks(names):
-                    query = select(links).where(links.c.cflow_username.in_(chunk))
+                    query = select(*columns).where(links.c.cflow_username.in_(chunk))
                     rows.extend(await conn.execute(query))
         rows.sort(key=lambda row: (row.linked_at, row.slack_user_id))
-        return {row.cflow_username: self._link(row) for row in rows}
+        return {row.cflow_username: row.slack_user_id for row in rows}
 
     async def delete_link(self, slack_user_id: str) -> bool:
         stmt = delete(links).where(links.c.slack_user_id == slack_user_id)
@@ -324,10 +334,7 @@ class SqlStore:
             "created_by": subscription.created_by,
             "created_at": subscription.created_at or utc_now(),
         }
-        stmt = self._insert(subscriptions).values(values)
-        stmt = stmt.on_conflict_do_update(index_elements=[subscriptions.c.workflow_id], set_=values)
-        async with self._begin() as conn:
-            await conn.execute(stmt)
+        await self._upsert(subscriptions, subscriptions.c.workflow_id, values)
 
     async def unsubscribe(self, workflow_id: str) -> bool:
         stmt = delete(subscriptions).where(subscriptions.c.workflow_id == workflow_id)
@@ -376,10 +383,7 @@ class SqlStore:
             "pending": run.pending,
             "errors": run.errors,
         }
-        stmt = self._insert(poll_runs).values(values)
-        stmt = stmt.on_conflict_do_update(index_elements=[poll_runs.c.id], set_=values)
-        async with self._begin() as conn:
-            await conn.execute(stmt)
+        await self._upsert(poll_runs, poll_runs.c.id, values)
 
     async def last_poll_run(self) -> PollRun | None:
         query = select(poll_runs).where(poll_runs.c.id == POLL_RUN_ID)
