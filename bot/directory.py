@@ -8,6 +8,7 @@ poll cycle costs one `listUsers` call at most, not one call per request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -87,10 +88,18 @@ class Directory:
         """Cflow's users as last read, without a call (a modal must open within 3 s)."""
         return list(self._users.values()) if self._users else None
 
-    def cflow_username_for_email(self, email: str | None) -> str | None:
-        """The Cflow user with this email (from the cache), for pre-filling the link form."""
-        users = self.cached_users() or []
-        return next((u.username for u in users if same_email(u.email, email)), None)
+    async def cflow_username_for_email(self, email: str | None, *, wait: float) -> str | None:
+        """The Cflow user with this email, for pre-filling the link form.
+
+        A modal must open within 3 s of the click, so Cflow gets `wait` seconds at most.
+        """
+        if not email:
+            return None
+        try:
+            users = await asyncio.wait_for(self.cflow_users(), wait) or {}
+        except TimeoutError:
+            users = {user.username: user for user in self.cached_users() or []}
+        return next((u.username for u in users.values() if same_email(u.email, email)), None)
 
     async def _slack_id_by_email(self, cflow_username: str) -> str | None:
         users = await self.cflow_users() or {}

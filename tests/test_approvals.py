@@ -23,7 +23,7 @@ from bot.settings import load_settings
 from bot.slack.ids import Action, Input, View
 from bot.store.base import Card, Link
 from bot.testing.fake_slack import FakeSlack, StoredMessage
-from bot.testing.payloads import block_action, form, sign, view_submission
+from bot.testing.payloads import block_action, form, sign, slash_command, view_submission
 from tests.conftest import Sandbox
 
 SECRET = "test-signing-secret"
@@ -207,10 +207,39 @@ async def test_healthz_reports_store_and_poller(bot: Bot) -> None:
 
 
 async def submit(
-    bot: Bot, user: str, callback_id: str, values: dict[str, Any], metadata: str = ""
+    bot: Bot,
+    user: str,
+    callback_id: str,
+    values: dict[str, Any],
+    metadata: str = "",
+    view_id: str = "V0TEST",
 ) -> aiohttp.ClientResponse:
-    payload = view_submission(user, callback_id, values, private_metadata=metadata)
+    payload = view_submission(user, callback_id, values, private_metadata=metadata, view_id=view_id)
     return await bot.post(form(payload))
+
+
+async def open_link_form(bot: Bot, user: str) -> dict[str, Any]:
+    """`/cflow link` as the person types it; returns the modal Slack opened."""
+    body = slash_command(user, "link", response_url=bot.slack.response_url(user))
+    assert (await bot.post(body)).status == 200
+    opened = await bot.slack.wait_for("views.open", predicate=lambda c: not c.failed)
+    return opened[-1].response["view"]
+
+
+async def submit_link_form(bot: Bot, user: str, username: str, key: str) -> str:
+    """Fill in and submit the link form; returns the text of the view it ends on."""
+    form_view = await open_link_form(bot, user)
+    values = {
+        Input.CFLOW_USERNAME: {"type": "plain_text_input", "value": username},
+        Input.USER_KEY: {"type": "plain_text_input", "value": key},
+    }
+    response = await submit(bot, user, View.LINK, values, view_id=form_view["id"])
+    assert response.status == 200
+    final = await bot.slack.wait_for(
+        "views.update",
+        predicate=lambda c: not c.failed and "Checking" not in json.dumps(c.params),
+    )
+    return json.dumps(final[-1].params["view"])
 
 
 async def test_reject_opens_a_modal_and_sends_the_reason_as_the_comment(bot: Bot) -> None:
@@ -273,36 +302,24 @@ async def test_a_slack_429_delays_a_card_but_loses_nothing(bot: Bot) -> None:
 
 
 async def test_wrong_user_key_is_an_inline_error_and_saves_nothing(bot: Bot) -> None:
-    values = {
-        Input.CFLOW_USERNAME: {"type": "plain_text_input", "value": "bob"},
-        Input.USER_KEY: {"type": "plain_text_input", "value": "not-bobs-key"},
-    }
-    await submit(bot, "U0BOB", View.LINK, values)
-    updates = await bot.slack.wait_for("views.update")
-    shown = json.dumps(updates[-1].params["view"])
+    shown = await submit_link_form(bot, "U0BOB", "bob", "not-bobs-key")
     assert "did not accept" in shown and "not-bobs-key" not in shown
+    assert '"initial_value": "bob"' in shown, "what the person typed is kept"
     assert await bot.running.services.store.link_for("U0BOB") is None
 
 
 async def test_link_with_a_matching_email_is_saved(bot: Bot) -> None:
-    values = {
-        Input.CFLOW_USERNAME: {"type": "plain_text_input", "value": "bob"},
-        Input.USER_KEY: {"type": "plain_text_input", "value": "bob-key"},
-    }
-    await submit(bot, "U0BOB", View.LINK, values)
-    await bot.slack.wait_for("views.update", predicate=lambda c: "Linked" in json.dumps(c.params))
+    form_view = await open_link_form(bot, "U0BOB")
+    assert "bob" in json.dumps(form_view), "pre-filled from the matching email"
+    shown = await submit_link_form(bot, "U0BOB", "bob", "bob-key")
+    assert "Linked" in shown
     link = await bot.running.services.store.link_for("U0BOB")
     assert link is not None and link.cflow_username == "bob"
 
 
 async def test_someone_elses_key_cannot_be_linked_to_my_slack_account(bot: Bot) -> None:
-    values = {
-        Input.CFLOW_USERNAME: {"type": "plain_text_input", "value": "bob"},
-        Input.USER_KEY: {"type": "plain_text_input", "value": "bob-key"},
-    }
-    await submit(bot, "U0DAVE", View.LINK, values)  # dave's Slack email is not bob's
-    updates = await bot.slack.wait_for("views.update")
-    assert "does not match" in json.dumps(updates[-1].params["view"])
+    shown = await submit_link_form(bot, "U0DAVE", "bob", "bob-key")  # not dave's email
+    assert "does not match" in shown
     assert await bot.running.services.store.link_for("U0DAVE") is None
 
 

@@ -10,6 +10,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.services import Services
 from bot.slack.modals import link_modal
 
+# The trigger_id of a click expires 3 s after it: leave room for users.info and views.open.
+PREFILL_WAIT = 1.0
 Ack = Callable[..., Awaitable[Any]]
 Respond = Callable[..., Awaitable[Any]]
 
@@ -30,5 +32,5 @@ async def open_link_modal(
 ) -> None:
     """The link form, pre-filled with the Cflow user whose email matches this person's."""
     email = await services.directory.slack_email(user)
-    prefill = services.directory.cflow_username_for_email(email)
+    prefill = await services.directory.cflow_username_for_email(email, wait=PREFILL_WAIT)
     await client.views_open(trigger_id=trigger_id, view=link_modal(prefill))
