@@ -28,6 +28,7 @@ from bot.store.base import Card, Decision, RequestKey, Store, TrackedRequest
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 ABANDONED_CLAIM_SECONDS = 120.0
+GONE_MESSAGE_ERRORS = frozenset({"message_not_found", "channel_not_found", "cant_update_message"})
 
 
 class Change(Enum):
@@ -229,10 +230,16 @@ class Publisher:
     ) -> None:
         obs = Observation(workflow, request, None)
         for card in batch.cards.get(key, []):
-            if card.ts is None:
+            if card.ts is None or card.kind == "outcome":
                 continue
             payload = self._payload(obs, batch, card, notice=notice)
-            await self._slack.chat_update(channel=card.channel, ts=card.ts, **payload)
+            try:
+                await self._slack.chat_update(channel=card.channel, ts=card.ts, **payload)
+            except SlackApiError as error:
+                if _reason(error) not in GONE_MESSAGE_ERRORS:
+                    raise
+                # Someone deleted the message in Slack: the other cards still get updated.
+                log.warning("Card of %s in %s is gone: %s", key, card.channel, _reason(error))
 
     async def _post_audit(self, obs: Observation, batch: Batch) -> None:
         decision = obs.decision or self._observed_decision(obs)
@@ -255,11 +262,7 @@ class Publisher:
             return
         channel = await self._dm_channel(target.slack_user_id)
         marker = Card(
-            obs.workflow.id,
-            obs.request.id,
-            f"{channel}:outcome",
-            "dm",
-            slack_user_id=target.slack_user_id,
+            obs.workflow.id, obs.request.id, channel, "outcome", slack_user_id=target.slack_user_id
         )
         if not await self._store.claim_card(marker):
             return

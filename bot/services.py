@@ -64,7 +64,7 @@ async def build_services(settings: Settings) -> Services:
     except BaseException:
         await http.close()
         raise
-    cflow = CflowClient(http, str(settings.cflow_base_url))
+    cflow = CflowClient(http, str(settings.cflow_base_url), timeout=settings.cflow_timeout)
     service = settings.service_credentials()
     slack = slack_client(settings, http)
     directory = Directory(cflow, service, slack, store)

@@ -32,6 +32,7 @@ HINTS: dict[str, str] = {
     "CFLOW_API_KEY": "the account's API key (Cflow: Admin > API Settings)",
     "CFLOW_USERNAME": "the username of the Cflow service account the poller reads with",
     "CFLOW_USER_KEY": "that service account's user key (Cflow: Profile > API Key)",
+    "CFLOW_TIMEOUT": "seconds to wait for one Cflow call, a number above 0",
     "SLACK_BOT_TOKEN": "the bot token, starting with xoxb- (Slack app: OAuth & Permissions)",
     "SLACK_SIGNING_SECRET": "the signing secret (Slack app: Basic Information)",
     "SLACK_APP_TOKEN": "an app-level token starting with xapp-, with connections:write",
@@ -75,6 +76,7 @@ class Settings(BaseSettings):
     cflow_api_key: SecretStr | None = None
     cflow_username: str | None = None
     cflow_user_key: SecretStr | None = None
+    cflow_timeout: float = Field(default=10.0, gt=0)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

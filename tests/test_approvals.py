@@ -7,6 +7,7 @@ talks to the fake Slack Web API and to the Cflow sandbox over real sockets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,10 +21,17 @@ from pydantic import SecretStr
 
 from bot.server import RunningBot
 from bot.settings import load_settings
-from bot.slack.ids import Action, Input, View
+from bot.slack.ids import Action, Input, MoreOption, View
 from bot.store.base import Card, Link
 from bot.testing.fake_slack import FakeSlack, StoredMessage
-from bot.testing.payloads import block_action, form, sign, slash_command, view_submission
+from bot.testing.payloads import (
+    block_action,
+    event_callback,
+    form,
+    sign,
+    slash_command,
+    view_submission,
+)
 from tests.conftest import Sandbox
 
 SECRET = "test-signing-secret"
@@ -61,17 +69,21 @@ class Bot:
         )
         return self.slack.message(CHANNEL, calls[0].response["ts"])
 
-    async def click(self, user: str, card: StoredMessage, action_id: str) -> aiohttp.ClientResponse:
-        button = _button(card, action_id)
+    async def click(
+        self, user: str, card: StoredMessage, action_id: str, option: str | None = None
+    ) -> aiohttp.ClientResponse:
+        """A button click, or with `option` a choice in the card's overflow menu."""
+        element = _button(card, action_id)
+        action: dict[str, Any] = {"action_id": action_id, "block_id": element["block_id"]}
+        if option is None:
+            action |= {"type": "button", "value": element["value"]}
+        else:
+            chosen = next(o for o in element["options"] if o["value"] == option)
+            action |= {"type": "overflow", "selected_option": chosen}
         message = {"ts": card.ts, "text": card.text, "blocks": card.blocks}
         payload = block_action(
             user,
-            {
-                "action_id": action_id,
-                "block_id": button["block_id"],
-                "value": button["value"],
-                "type": "button",
-            },
+            action,
             channel=card.channel,
             message=message,
             response_url=self.slack.response_url(user),
@@ -91,12 +103,18 @@ def _button(card: StoredMessage, action_id: str) -> dict[str, Any]:
     raise AssertionError(f"no {action_id} button on the card")
 
 
-@pytest.fixture
-async def bot(sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path) -> AsyncIterator[Bot]:
+def _has_button(message: StoredMessage, action_id: str) -> bool:
+    return f'"action_id": "{action_id}"' in json.dumps(message.blocks)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path, **settings: Any
+) -> AsyncIterator[Bot]:
     async with FakeSlack() as slack:
         for user, name in PEOPLE.items():
             slack.add_user(user, f"{name}@example.com", name)
-        settings = load_settings(
+        config = load_settings(
             None,
             cflow_base_url=sandbox.url,
             cflow_api_key=sandbox.state.api_key,
@@ -109,9 +127,16 @@ async def bot(sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path) -> 
             cflow_poll_interval=0.2,
             database_url=f"sqlite:///{tmp_path / 'bot.db'}",
             cflow_bot_secret_key=Fernet.generate_key().decode(),
+            **settings,
         )
-        async with RunningBot(settings, host="127.0.0.1", port=0) as running:
+        async with RunningBot(config, host="127.0.0.1", port=0) as running:
             yield Bot(running, slack, sandbox, http)
+
+
+@pytest.fixture
+async def bot(sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path) -> AsyncIterator[Bot]:
+    async with running_bot(sandbox, http, tmp_path) as started:
+        yield started
 
 
 def new_expense(sandbox: Sandbox, **fields: Any) -> str:
@@ -373,3 +398,114 @@ async def test_a_decision_moves_the_dm_to_the_next_stage_and_tells_the_submitter
     await asyncio.sleep(0.6)  # three more poll cycles: the submitter is told once
     to_dave = [c for c in bot.slack.calls("chat.postMessage") if c.params.get("channel") == dave_dm]
     assert len(to_dave) == 1
+
+
+async def test_approve_with_a_comment_from_the_overflow_menu(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    await bot.click("U0BOB", card, Action.MORE, MoreOption.APPROVE_WITH_COMMENT)
+    opened = await bot.slack.wait_for("views.open")
+    modal = opened[0].params["view"]
+    assert modal["callback_id"] == View.APPROVE_COMMENT
+    comment = {"type": "plain_text_input", "value": "Fine, keep receipts"}
+    await submit(
+        bot, "U0BOB", View.APPROVE_COMMENT, {Input.COMMENT: comment}, modal["private_metadata"]
+    )
+    await bot.slack.wait_for("chat.update", predicate=lambda c: c.params.get("ts") == card.ts)
+    calls = bot.sandbox.calls("approveRequest")
+    assert [(c.username, c.body) for c in calls] == [("bob", {"comment": "Fine, keep receipts"})]
+
+
+async def test_reassign_hands_the_stage_over_and_dms_the_new_reviewer(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    await bot.click("U0BOB", card, Action.MORE, MoreOption.REASSIGN)
+    opened = await bot.slack.wait_for("views.open")
+    modal = opened[0].params["view"]
+    assert modal["callback_id"] == View.REASSIGN
+    target = {"type": "static_select", "selected_option": {"value": "alice"}}
+    await submit(
+        bot, "U0BOB", View.REASSIGN, {Input.REASSIGN_TO: target}, modal["private_metadata"]
+    )
+    alice_dm = bot.slack.dm_channel("U0ALICE")
+    await bot.slack.wait_for(
+        "chat.postMessage",
+        predicate=lambda c: c.params.get("channel") == alice_dm and _mentions(c.params, request_id),
+    )
+    assert [c.body for c in bot.sandbox.calls("approveRequest")] == [{"reassignTo": "alice"}]
+    assert bot.sandbox.state.requests["1001"][request_id].current_reviewers == ["alice"]
+
+
+async def test_slash_command_whoami_unlink_and_help(bot: Bot) -> None:
+    async def say(text: str) -> str:
+        bot.slack.clear()
+        body = slash_command("U0BOB", text, response_url=bot.slack.response_url("U0BOB"))
+        assert (await bot.post(body)).status == 200
+        return json.dumps((await bot.slack.wait_for("response_url"))[0].params)
+
+    assert "not linked" in await say("whoami")
+    await bot.link("U0BOB")
+    assert "*bob*" in await say("  WHOAMI ")
+    assert "unlinked" in await say("unlink")
+    assert await bot.running.services.store.link_for("U0BOB") is None
+    assert "/cflow link" in await say("")
+    assert "/cflow link" in await say("no-such-command <!channel>")
+
+
+async def test_app_home_shows_the_link(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    body = event_callback({"type": "app_home_opened", "user": "U0BOB", "tab": "home"})
+    assert (await bot.post(body, content_type="application/json")).status == 200
+    published = await bot.slack.wait_for("views.publish")
+    assert published[0].params["user_id"] == "U0BOB"
+    assert "bob" in json.dumps(published[0].params["view"])
+
+
+async def test_the_clicked_card_shows_progress_before_cflow_answers(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    bot.sandbox.state.latency = 0.5
+    await bot.click("U0BOB", card, Action.APPROVE)
+    busy = await bot.slack.wait_for(
+        "chat.update", predicate=lambda c: c.params.get("ts") == card.ts
+    )
+    assert "Approving" in json.dumps(busy[0].params)
+    assert "cflow_approve" not in json.dumps(busy[0].params["blocks"])
+    assert bot.sandbox.calls("approveRequest") == [], "shown before Cflow was even called"
+
+
+async def test_a_timed_out_approve_is_settled_by_re_reading(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    async with running_bot(sandbox, http, tmp_path, cflow_timeout=0.5) as bot:
+        await bot.link("U0BOB")
+        request_id = new_expense(bot.sandbox)
+        card = await bot.channel_card(request_id)
+        bot.sandbox.state.delay_after_commit = 1.0
+        await bot.click("U0BOB", card, Action.APPROVE)
+        told = await bot.slack.wait_for("response_url", timeout=10)
+        assert "Approved" in json.dumps(told[0].params)
+        assert len(bot.sandbox.calls("approveRequest")) == 1
+
+
+async def test_a_dm_loses_its_buttons_when_the_stage_moves_past_its_reader(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    request_id = bot.sandbox.state.add_request("1002", {"Vendor": "Acme", "Amount": 5}, "dave").id
+    bob_dm = bot.slack.dm_channel("U0BOB")
+    posted = await bot.slack.wait_for(
+        "chat.postMessage",
+        predicate=lambda c: c.params.get("channel") == bob_dm and _mentions(c.params, request_id),
+    )
+    dm_card = bot.slack.message(bob_dm, posted[0].response["ts"])
+    assert _has_button(dm_card, Action.APPROVE)
+    await bot.click("U0BOB", dm_card, Action.APPROVE)
+    await bot.slack.wait_for(
+        "chat.update",
+        predicate=lambda c: c.params.get("ts") == dm_card.ts and "Finance" in json.dumps(c.params),
+    )
+    assert not _has_button(bot.slack.message(bob_dm, dm_card.ts), Action.APPROVE)
+    channel_card = await bot.channel_card(request_id)
+    assert _has_button(bot.slack.message(CHANNEL, channel_card.ts), Action.APPROVE)

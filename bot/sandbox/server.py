@@ -130,25 +130,28 @@ def _api_route(operation: str, handler: ApiHandler) -> Handler:
         if state.latency > 0:
             await asyncio.sleep(state.latency)
         text = await request.text()
-        response = await _answer(state, request, operation, handler, text)
+        version = state.version
+        response = _answer(state, request, operation, handler, text)
         username = request.headers.get("username")
         body = _parse_json_or_none(text)
+        # Recorded before any delay: a client that gives up still left this call behind.
         state.record_call(
             CallRecord(operation, request.method, request.path, username, body, response.status)
         )
+        if state.version != version and state.delay_after_commit > 0:
+            await asyncio.sleep(state.delay_after_commit)
         return response
 
     return handle
 
 
-async def _answer(
+def _answer(
     state: SandboxState, request: web.Request, operation: str, handler: ApiHandler, text: str
 ) -> web.Response:
-    """Run one API call; sleep after a commit when asked, to make timeouts ambiguous."""
+    """Run one API call (failures injected first, nothing changed by them)."""
     failure = _injected_failure(state, operation)
     if failure is not None:
         return failure
-    version = state.version
     try:
         status, body = _authenticated_call(state, request, handler, text)
     except SandboxError as error:
@@ -156,8 +159,6 @@ async def _answer(
     except Exception:
         logger.exception("sandbox handler for %s crashed", operation)
         return error_response(state, 500, "Internal sandbox error")
-    if state.version != version and state.delay_after_commit > 0:
-        await asyncio.sleep(state.delay_after_commit)
     return _success_response(status, body)
 
 

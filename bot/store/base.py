@@ -16,7 +16,8 @@ from typing import Literal, Protocol
 from pydantic import SecretStr
 
 RequestKey = tuple[str, str]  # (workflow id, request id)
-CardKind = Literal["channel", "dm"]
+# "outcome": the one message telling a submitter how their request ended (never updated).
+CardKind = Literal["channel", "dm", "outcome"]
 
 
 @dataclass(frozen=True)

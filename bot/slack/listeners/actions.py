@@ -9,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.decisions import Intent, decide
 from bot.services import Services
-from bot.slack.blocks import busy_blocks, not_linked_message, ref_from_action
+from bot.slack.blocks import busy_blocks, more_option, not_linked_message, ref_from_action
 from bot.slack.ids import Action, MoreOption, RequestRef
 from bot.slack.listeners.common import Ack, Respond, open_link_modal, say_privately
 from bot.slack.modals import approve_comment_modal, reassign_modal, reject_modal
@@ -71,8 +71,7 @@ async def open_more_modal(
     ref = ref_from_action(action, action.get("block_id"))
     if ref is None or not await _linked(services, body, respond):
         return
-    choice = (action.get("selected_option") or {}).get("value", "")
-    if choice.endswith(MoreOption.REASSIGN):
+    if more_option(action) is MoreOption.REASSIGN:
         users = services.directory.cached_users()
         view = reassign_modal(ref, _title(ref), users)
     else:
