@@ -19,7 +19,7 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from bot.server import RunningBot
+from bot.server import RunningBot, run_socket_mode
 from bot.settings import load_settings
 from bot.slack.ids import Action, Input, MoreOption, View
 from bot.store.base import Card, Link
@@ -509,3 +509,39 @@ async def test_a_dm_loses_its_buttons_when_the_stage_moves_past_its_reader(bot: 
     assert not _has_button(bot.slack.message(bob_dm, dm_card.ts), Action.APPROVE)
     channel_card = await bot.channel_card(request_id)
     assert _has_button(bot.slack.message(CHANNEL, channel_card.ts), Action.APPROVE)
+
+
+async def test_socket_mode_serves_the_slash_command(sandbox: Sandbox, tmp_path: Path) -> None:
+    async with FakeSlack() as slack:
+        slack.add_user("U0BOB", "bob@example.com", "bob")
+        settings = load_settings(
+            None,
+            cflow_base_url=sandbox.url,
+            cflow_api_key=sandbox.state.api_key,
+            cflow_username="cflow-bot",
+            cflow_user_key="cflow-bot-key",
+            slack_bot_token=slack.bot_token,
+            slack_app_token=slack.app_token,
+            slack_api_url=slack.api_url,
+            database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+            cflow_bot_secret_key=Fernet.generate_key().decode(),
+        )
+        task = asyncio.create_task(run_socket_mode(settings, poll=False))
+        try:
+            command = {
+                "command": "/cflow",
+                "text": "whoami",
+                "user_id": "U0BOB",
+                "channel_id": CHANNEL,
+                "team_id": "T0TEST",
+                "trigger_id": "1.2.3",
+                "response_url": slack.response_url("U0BOB"),
+            }
+            ack = await slack.send_envelope("slash_commands", command, timeout=10)
+            assert ack["envelope_id"]
+            answers = await slack.wait_for("response_url")
+            assert "not linked" in json.dumps(answers[0].params)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -240,3 +240,54 @@ async def test_poll_once_posts_the_pending_cards_and_exits(
             c for c in slack.calls("chat.postMessage") if c.params.get("channel") == "C0NOTIFY"
         ]
         assert code == 0 and len(cards) == pending, "a second run posts nothing twice"
+
+
+async def test_serve_answers_health_and_stops_cleanly_on_sigterm(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    port = free_port()
+    async with FakeSlack() as slack:
+        env = check_env(
+            sandbox,
+            slack,
+            PORT=str(port),
+            SLACK_SIGNING_SECRET="secret",
+            CFLOW_NOTIFY_CHANNEL="C0NOTIFY",
+            CFLOW_POLL_INTERVAL="0.2",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+            CFLOW_BOT_SECRET_KEY=Fernet.generate_key().decode(),
+        )
+        clean = {k: v for k, v in os.environ.items() if k not in HINTS}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            cwd=tmp_path,
+            env={**clean, **env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            health = await wait_for_health(http, f"http://127.0.0.1:{port}/healthz")
+            assert health["store"] == "ok"
+            await slack.wait_for("chat.postMessage", timeout=15)  # the poller runs in-process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+
+
+async def wait_for_health(http: aiohttp.ClientSession, url: str) -> dict:
+    for _ in range(200):
+        try:
+            async with http.get(url) as response:
+                if response.status == 200:
+                    return await response.json()
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("the bot never answered /healthz")

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
+import aiohttp
 from aiohttp import web
 
 Params = dict[str, Any]
@@ -91,6 +92,7 @@ class FakeSlack:
         self,
         bot_token: str = "xoxb-test-token",
         *,
+        app_token: str = "xapp-test-token",
         team_id: str = "T0TEST",
         team_name: str = "Test Team",
         team_domain: str = "test-team",
@@ -103,6 +105,9 @@ class FakeSlack:
         latency: float = 0.0,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
+        self._sockets: list[web.WebSocketResponse] = []
+        self._socket_acks: dict[str, asyncio.Future[Params]] = {}
         self.team_id, self.team_name, self.team_domain = team_id, team_name, team_domain
         self.bot_user_id, self.bot_id = bot_user_id, bot_id
         self.bot_name, self.app_id = bot_name, app_id
@@ -138,10 +143,12 @@ class FakeSlack:
             "views.push": self._views_open,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
+            "apps.connections.open": self._apps_connections_open,
         }
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._handle_api)
         self.app.router.add_post("/response/{token}", self._handle_response_url)
+        self.app.router.add_get("/socket", self._handle_socket)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -156,6 +163,7 @@ class FakeSlack:
 
     async def stop(self) -> None:
         """Close the listening socket and open connections."""
+        await self._close_sockets()
         if self._runner is not None:
             await self._runner.cleanup()
         self._runner, self._base_url = None, None
@@ -370,7 +378,9 @@ class FakeSlack:
             raise FakeSlackError("unknown_method")
         if call.token is None:
             raise FakeSlackError("not_authed")
-        if call.token != self.bot_token:
+        # Socket Mode connects with the app-level token; everything else with the bot's.
+        expected = self.app_token if call.method == "apps.connections.open" else self.bot_token
+        if call.token != expected:
             raise FakeSlackError("invalid_auth")
         return handler(call.params)
 
@@ -383,6 +393,64 @@ class FakeSlack:
         elif message is not None and _truthy(call.params.get("replace_original")):
             self._edit(message, call.params)
         return {}
+
+    # -- Socket Mode -------------------------------------------------------------------
+
+    def _apps_connections_open(self, params: Params) -> Params:
+        return {"url": self.base_url.replace("http://", "ws://") + "/socket"}
+
+    async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
+        """A Socket Mode connection: say hello, then collect the app's acknowledgements."""
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self._sockets.append(socket)
+        await socket.send_json({"type": "hello", "num_connections": len(self._sockets)})
+        try:
+            async for message in socket:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    self._take_ack(json.loads(message.data))
+        finally:
+            self._sockets.remove(socket)
+        return socket
+
+    def _take_ack(self, ack: Params) -> None:
+        waiter = self._socket_acks.pop(str(ack.get("envelope_id")), None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(ack)
+
+    async def wait_for_socket(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Until an app has connected over Socket Mode."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self._sockets:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("no Socket Mode connection")
+            await asyncio.sleep(0.02)
+
+    async def send_envelope(
+        self,
+        kind: str,
+        payload: Params,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> Params:
+        """Deliver an envelope (e.g. "slash_commands") and return the app's ack."""
+        await self.wait_for_socket(timeout)
+        self._seq += 1
+        envelope_id = f"env-{self._seq}"
+        waiter: asyncio.Future[Params] = asyncio.get_running_loop().create_future()
+        self._socket_acks[envelope_id] = waiter
+        await self._sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": kind != "events_api",
+            }
+        )
+        return await asyncio.wait_for(waiter, timeout)
+
+    async def _close_sockets(self) -> None:
+        for socket in list(self._sockets):
+            await socket.close()
 
     # -- helpers -----------------------------------------------------------------------
 
