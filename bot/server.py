@@ -9,7 +9,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from bot.app import create_bolt_app, create_web_app
+from bot.app import IN_FLIGHT, create_bolt_app, create_web_app
 from bot.poller import Poller
 from bot.services import Services, build_services
 from bot.settings import Settings
@@ -80,7 +80,9 @@ class RunningBot:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._poller, SHUTDOWN_GRACE)
         if self._runner is not None:
-            await self._runner.cleanup()  # waits for in-flight requests
+            in_flight = self._runner.app[IN_FLIGHT]
+            await self._runner.cleanup()  # stops listening, waits for open requests
+            await in_flight.drain(SHUTDOWN_GRACE)
         if self.services is not None:
             await self.services.close()
 

@@ -545,3 +545,48 @@ async def test_socket_mode_serves_the_slash_command(sandbox: Sandbox, tmp_path: 
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def test_one_failing_workflow_does_not_stop_the_others(bot: Bot) -> None:
+    bot.sandbox.state.fail_next(10_000, status=500, operation="listRequests", workflow_id="1003")
+    request_id = new_expense(bot.sandbox)
+    await bot.channel_card(request_id)
+    body: dict[str, Any] = {}
+    for _ in range(50):
+        async with bot.http.get(bot.running.url + "/healthz") as response:
+            body = await response.json()
+        if body["poller"] and body["poller"]["errors"]:
+            break
+        await asyncio.sleep(0.1)
+    assert any("1003" in error for error in body["poller"]["errors"])
+
+
+async def test_a_request_decided_between_two_polls_never_gets_a_card(bot: Bot) -> None:
+    await bot.channel_card(new_expense(bot.sandbox))  # the poller is running
+    quick = bot.sandbox.state.add_request("1001", {"Amount": 1}, "dave", status="approved").id
+    await asyncio.sleep(0.6)  # three poll intervals
+    assert not [c for c in bot.slack.calls("chat.postMessage") if _mentions(c.params, quick)]
+
+
+async def test_a_request_deleted_in_cflow_finalises_its_cards(bot: Bot) -> None:
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    bot.sandbox.state.delete("1001", request_id)
+    await bot.slack.wait_for("chat.update", predicate=lambda c: c.params.get("ts") == card.ts)
+    final = bot.slack.message(CHANNEL, card.ts)
+    assert not _has_button(final, Action.APPROVE)
+    assert "deleted" in json.dumps(final.blocks).lower()
+
+
+async def test_shutdown_finishes_an_approval_already_under_way(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    async with running_bot(sandbox, http, tmp_path) as bot:
+        await bot.link("U0BOB")
+        request_id = new_expense(bot.sandbox)
+        card = await bot.channel_card(request_id)
+        bot.sandbox.state.latency = 0.5
+        await bot.click("U0BOB", card, Action.APPROVE)  # acknowledged; Cflow is still slow
+    # The bot has stopped: the approval it had started went through and the card says so.
+    assert bot.sandbox.state.requests["1001"][request_id].status == "approved"
+    assert not _has_button(bot.slack.message(CHANNEL, card.ts), Action.APPROVE)

@@ -137,7 +137,7 @@ async def _post_fail(request: web.Request, state: SandboxState) -> web.Response:
         retry_after = _number(body, "retry_after", 0.0)
     count = _integer(body, "count", 1, minimum=1)
     status = _integer(body, "status", 503, minimum=100)
-    state.fail_next(count, status, operation, retry_after)
+    state.fail_next(count, status, operation, retry_after, _text(body, "workflowId"))
     return web.json_response(render_config(state))
 
 

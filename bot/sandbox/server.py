@@ -93,9 +93,11 @@ def _success_response(status: int, body: Any) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def _injected_failure(state: SandboxState, operation: str) -> web.Response | None:
+def _injected_failure(
+    state: SandboxState, operation: str, workflow_id: str | None
+) -> web.Response | None:
     """A queued `fail_next` answer or a random 500, before anything changes."""
-    failure = state.take_failure(operation)
+    failure = state.take_failure(operation, workflow_id)
     if failure is not None:
         headers = {}
         if failure.retry_after is not None:
@@ -149,7 +151,7 @@ def _answer(
     state: SandboxState, request: web.Request, operation: str, handler: ApiHandler, text: str
 ) -> web.Response:
     """Run one API call (failures injected first, nothing changed by them)."""
-    failure = _injected_failure(state, operation)
+    failure = _injected_failure(state, operation, request.match_info.get("workflowId"))
     if failure is not None:
         return failure
     try:

@@ -171,6 +171,10 @@ class InjectedFailure:
     status: int
     operation: str | None = None
     retry_after: float | str | None = None
+    workflow_id: str | None = None  # only calls about this workflow
+
+    def applies(self, operation: str, workflow_id: str | None) -> bool:
+        return self.operation in (None, operation) and self.workflow_id in (None, workflow_id)
 
 
 @dataclass
@@ -519,14 +523,18 @@ class SandboxState:
         status: int = 503,
         operation: str | None = None,
         retry_after: float | str | None = None,
+        workflow_id: str | None = None,
     ) -> None:
-        """Queue `count` canned failures (for one operationId, if given)."""
-        self.failures.extend(InjectedFailure(status, operation, retry_after) for _ in range(count))
+        """Queue `count` canned failures (for one operationId / workflow, if given)."""
+        failure = InjectedFailure(status, operation, retry_after, workflow_id)
+        self.failures.extend(failure for _ in range(count))
 
-    def take_failure(self, operation: str) -> InjectedFailure | None:
-        """Consume the first queued failure that applies to `operation`."""
+    def take_failure(
+        self, operation: str, workflow_id: str | None = None
+    ) -> InjectedFailure | None:
+        """Consume the first queued failure that applies to this call."""
         for index, failure in enumerate(self.failures):
-            if failure.operation in (None, operation):
+            if failure.applies(operation, workflow_id):
                 return self.failures.pop(index)
         return None
 
