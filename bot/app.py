@@ -8,7 +8,6 @@ same-named arguments); `create_web_app(bolt, services)` serves Slack's requests 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,31 +25,6 @@ from bot.slack.listeners import actions, commands, events, views
 log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
 SERVICES = web.AppKey("services", Services)
-
-
-class InFlight:
-    """Listener work still running after Bolt acknowledged: finished before shutdown.
-
-    Bolt runs a listener in a task of its own once `ack()` has answered Slack, so the
-    HTTP server's own drain does not wait for it; a SIGTERM must not cut an approval
-    off between Cflow's answer and the card update.
-    """
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def adopt(self, tasks: set[asyncio.Task[Any]]) -> None:
-        for task in tasks:
-            if not task.done():
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-
-    async def drain(self, grace: float) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace)
-
-
-IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 
 def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncApp:
@@ -73,7 +47,7 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
     app.use(inject_services)
     app.error(report_error)
     for module in (actions, commands, events, views):
-        module.register(app)
+        module.register(app, services.in_flight.track)
     return app
 
 
@@ -90,7 +64,6 @@ def create_web_app(bolt: AsyncApp, services: Services) -> web.Application:
     web_app = web.Application()
     web_app[BOLT] = bolt
     web_app[SERVICES] = services
-    web_app[IN_FLIGHT] = InFlight()
     web_app.router.add_post("/slack/events", slack_events)
     web_app.router.add_get("/healthz", healthz)
     return web_app
@@ -99,10 +72,7 @@ def create_web_app(bolt: AsyncApp, services: Services) -> web.Application:
 async def slack_events(request: web.Request) -> web.Response:
     """Bolt verifies the signature and the timestamp (401 otherwise) and acks in time."""
     bolt = request.app[BOLT]
-    before = asyncio.all_tasks()
-    response = await bolt.async_dispatch(await to_bolt_request(request))
-    request.app[IN_FLIGHT].adopt(asyncio.all_tasks() - before)
-    return await to_aiohttp_response(response)
+    return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from bot.app import IN_FLIGHT, create_bolt_app, create_web_app
+from bot.app import create_bolt_app, create_web_app
 from bot.poller import Poller
 from bot.services import Services, build_services
 from bot.settings import Settings
@@ -80,9 +80,9 @@ class RunningBot:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._poller, SHUTDOWN_GRACE)
         if self._runner is not None:
-            in_flight = self._runner.app[IN_FLIGHT]
             await self._runner.cleanup()  # stops listening, waits for open requests
-            await in_flight.drain(SHUTDOWN_GRACE)
+        if self.services is not None:
+            await self.services.in_flight.drain(SHUTDOWN_GRACE)
         if self.services is not None:
             await self.services.close()
 
@@ -106,4 +106,5 @@ async def run_socket_mode(settings: Settings, *, poll: bool = True) -> None:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(poller, SHUTDOWN_GRACE)
         await handler.close_async()
+        await services.in_flight.drain(SHUTDOWN_GRACE)
         await services.close()

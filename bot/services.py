@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowClient, Credentials, create_session
 from bot.directory import Directory
+from bot.inflight import InFlight
 from bot.publisher import Publisher
 from bot.settings import Settings
 from bot.store import open_store
@@ -34,6 +35,7 @@ class Services:
     directory: Directory
     publisher: Publisher
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    in_flight: InFlight = field(default_factory=InFlight)
 
     def is_admin(self, slack_user_id: str) -> bool:
         return slack_user_id in self.settings.cflow_bot_admins

@@ -11,16 +11,16 @@ from bot.decisions import Intent, decide
 from bot.services import Services
 from bot.slack.blocks import busy_blocks, more_option, not_linked_message, ref_from_action
 from bot.slack.ids import Action, MoreOption, RequestRef
-from bot.slack.listeners.common import Ack, Respond, open_link_modal, say_privately
+from bot.slack.listeners.common import Ack, Respond, Track, open_link_modal, say_privately
 from bot.slack.modals import approve_comment_modal, reassign_modal, reject_modal
 
 
-def register(app: AsyncApp) -> None:
-    app.action(Action.APPROVE)(approve)
-    app.action(Action.REJECT)(open_reject_modal)
-    app.action(Action.MORE)(open_more_modal)
-    app.action(Action.OPEN_IN_CFLOW)(just_ack)
-    app.action(Action.LINK)(open_link_modal_from_button)
+def register(app: AsyncApp, track: Track) -> None:
+    app.action(Action.APPROVE)(track(approve))
+    app.action(Action.REJECT)(track(open_reject_modal))
+    app.action(Action.MORE)(track(open_more_modal))
+    app.action(Action.OPEN_IN_CFLOW)(track(just_ack))
+    app.action(Action.LINK)(track(open_link_modal_from_button))
 
 
 async def approve(

@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
-from bot.slack.listeners.common import Ack, Respond, open_link_modal, say_privately
+from bot.slack.listeners.common import Ack, Respond, Track, open_link_modal, say_privately
 from bot.slack.text import escape
 
 USAGE = "\n".join(
@@ -22,8 +22,8 @@ USAGE = "\n".join(
 )
 
 
-def register(app: AsyncApp) -> None:
-    app.command("/cflow")(cflow)
+def register(app: AsyncApp, track: Track) -> None:
+    app.command("/cflow")(track(cflow))
 
 
 async def cflow(

@@ -14,6 +14,8 @@ from bot.slack.modals import link_modal
 PREFILL_WAIT = 1.0
 Ack = Callable[..., Awaitable[Any]]
 Respond = Callable[..., Awaitable[Any]]
+# Wraps a listener so that shutdown waits for it (see bot/inflight.py).
+Track = Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]
 
 
 async def say_privately(respond: Respond, payload: dict[str, Any] | None) -> None:

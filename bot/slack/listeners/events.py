@@ -9,10 +9,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
 from bot.slack.blocks import home_view
+from bot.slack.listeners.common import Track
 
 
-def register(app: AsyncApp) -> None:
-    app.event("app_home_opened")(publish_home)
+def register(app: AsyncApp, track: Track) -> None:
+    app.event("app_home_opened")(track(publish_home))
 
 
 async def publish_home(event: dict[str, Any], services: Services, client: AsyncWebClient) -> None:

@@ -14,16 +14,16 @@ from bot.directory import same_email
 from bot.services import Services
 from bot.slack.blocks import not_linked_message
 from bot.slack.ids import Input, RequestRef, View
-from bot.slack.listeners.common import Ack, tell_in_dm
+from bot.slack.listeners.common import Ack, Track, tell_in_dm
 from bot.slack.modals import link_checking_view, link_done_view, link_modal, values_of
 from bot.store.base import Link
 
 
-def register(app: AsyncApp) -> None:
-    app.view(View.REJECT)(submit_reject)
-    app.view(View.APPROVE_COMMENT)(submit_approve_comment)
-    app.view(View.REASSIGN)(submit_reassign)
-    app.view(View.LINK)(submit_link)
+def register(app: AsyncApp, track: Track) -> None:
+    app.view(View.REJECT)(track(submit_reject))
+    app.view(View.APPROVE_COMMENT)(track(submit_approve_comment))
+    app.view(View.REASSIGN)(track(submit_reassign))
+    app.view(View.LINK)(track(submit_link))
 
 
 async def submit_reject(
