@@ -90,7 +90,7 @@ class Publisher:
         store: Store,
         directory: Directory,
         *,
-        cflow_base_url: str,
+        request_url: Callable[[str, str], str],
         default_channel: str | None,
         concurrency: int = 4,
         clock: Clock = lambda: datetime.now(UTC),
@@ -98,7 +98,7 @@ class Publisher:
         self._slack = slack
         self._store = store
         self._directory = directory
-        self._cflow_base_url = cflow_base_url.rstrip("/")
+        self.request_url = request_url
         self._default_channel = default_channel
         self._slots = asyncio.Semaphore(concurrency)
         self._clock = clock
@@ -126,10 +126,6 @@ class Publisher:
         key = (workflow.id, request.id)
         batch = await self._load([Observation(workflow, request, None)])
         await self._update_cards(key, workflow, request, batch, notice=notice)
-
-    def request_url(self, workflow_id: str, request_id: str) -> str:
-        """The request's page in Cflow's web app (the REST spec does not define one)."""
-        return f"{self._cflow_base_url}/cflow/request/{workflow_id}/{request_id}"
 
     # Loading
 

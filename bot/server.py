@@ -83,7 +83,6 @@ class RunningBot:
             await self._runner.cleanup()  # stops listening, waits for open requests
         if self.services is not None:
             await self.services.in_flight.drain(SHUTDOWN_GRACE)
-        if self.services is not None:
             await self.services.close()
 
 

@@ -74,7 +74,7 @@ async def build_services(settings: Settings) -> Services:
         slack,
         store,
         directory,
-        cflow_base_url=str(settings.cflow_base_url),
+        request_url=settings.request_url,
         default_channel=settings.cflow_notify_channel,
     )
     return Services(settings, http, cflow, service, store, slack, directory, publisher)

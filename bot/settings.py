@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from cryptography.fernet import Fernet
 from pydantic import (
@@ -33,6 +34,7 @@ HINTS: dict[str, str] = {
     "CFLOW_USERNAME": "the username of the Cflow service account the poller reads with",
     "CFLOW_USER_KEY": "that service account's user key (Cflow: Profile > API Key)",
     "CFLOW_TIMEOUT": "seconds to wait for one Cflow call, a number above 0",
+    "CFLOW_REQUEST_URL": "a link template such as https://…/{workflow_id}/{request_id}",
     "SLACK_BOT_TOKEN": "the bot token, starting with xoxb- (Slack app: OAuth & Permissions)",
     "SLACK_SIGNING_SECRET": "the signing secret (Slack app: Basic Information)",
     "SLACK_APP_TOKEN": "an app-level token starting with xapp-, with connections:write",
@@ -77,6 +79,7 @@ class Settings(BaseSettings):
     cflow_username: str | None = None
     cflow_user_key: SecretStr | None = None
     cflow_timeout: float = Field(default=10.0, gt=0)
+    cflow_request_url: str | None = None
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -121,6 +124,18 @@ class Settings(BaseSettings):
                     raise ValueError("not a valid Fernet key") from None
         return value
 
+    @field_validator("cflow_request_url")
+    @classmethod
+    def _url_template(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                filled = value.format(workflow_id="1", request_id="2")
+            except (KeyError, IndexError, ValueError):
+                raise ValueError("only {workflow_id} and {request_id} may be filled in") from None
+            if not filled.startswith(("https://", "http://")):
+                raise ValueError("should be an http(s) URL")
+        return value or None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _known_level(cls, value: Any) -> str:
@@ -147,6 +162,18 @@ class Settings(BaseSettings):
         """The Slack API URL with the trailing slash slack_sdk expects."""
         url = str(self.slack_api_url)
         return url if url.endswith("/") else url + "/"
+
+    def request_url(self, workflow_id: str, request_id: str) -> str:
+        """The request's page in Cflow's web app for the card's link button.
+
+        Cflow's REST API does not say where a request's page is, so without
+        CFLOW_REQUEST_URL the button opens Cflow itself rather than a guessed address.
+        """
+        if self.cflow_request_url:
+            return self.cflow_request_url.format(
+                workflow_id=quote(workflow_id, safe=""), request_id=quote(request_id, safe="")
+            )
+        return str(self.cflow_base_url)
 
     def service_credentials(self) -> Credentials:
         """The service account the poller reads with; stops when any part is unset."""

@@ -253,6 +253,7 @@ async def open_link_form(bot: Bot, user: str) -> dict[str, Any]:
 
 async def submit_link_form(bot: Bot, user: str, username: str, key: str) -> str:
     """Fill in and submit the link form; returns the text of the view it ends on."""
+    bot.slack.clear()  # what follows waits for this submission's calls, not earlier ones
     form_view = await open_link_form(bot, user)
     values = {
         Input.CFLOW_USERNAME: {"type": "plain_text_input", "value": username},
@@ -590,3 +591,26 @@ async def test_shutdown_finishes_an_approval_already_under_way(
     # The bot has stopped: the approval it had started went through and the card says so.
     assert bot.sandbox.state.requests["1001"][request_id].status == "approved"
     assert not _has_button(bot.slack.message(CHANNEL, card.ts), Action.APPROVE)
+
+
+async def test_without_a_readable_user_list_only_an_admin_may_link(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    sandbox.state.users["cflow-bot"].role = "Employee"  # listUsers now answers 403
+    async with running_bot(sandbox, http, tmp_path, cflow_bot_admins="U0ALICE") as bot:
+        shown = await submit_link_form(bot, "U0BOB", "bob", "bob-key")
+        assert "ask an admin" in shown
+        assert await bot.running.services.store.link_for("U0BOB") is None
+        shown = await submit_link_form(bot, "U0ALICE", "alice", "alice-key")
+        assert "Linked" in shown
+
+
+async def test_the_card_links_to_the_request_in_cflow(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    template = "https://cflow.example.com/requests/{workflow_id}/{request_id}"
+    async with running_bot(sandbox, http, tmp_path, cflow_request_url=template) as bot:
+        request_id = new_expense(bot.sandbox)
+        card = await bot.channel_card(request_id)
+        link = _button(card, Action.OPEN_IN_CFLOW)
+        assert link["url"] == f"https://cflow.example.com/requests/1001/{request_id}"

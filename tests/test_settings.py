@@ -96,3 +96,15 @@ def test_env_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     env_file.write_text("CFLOW_USERNAME=from-file\nPORT=4000\n")
     settings = load_settings(env_file)
     assert settings.cflow_username == "from-file" and settings.port == 4000
+
+
+def test_request_links_follow_the_template_or_open_cflow() -> None:
+    plain = load_settings(None, cflow_base_url="https://eu.cflowapps.com")
+    assert plain.request_url("1002", "7") == "https://eu.cflowapps.com/"
+    templated = load_settings(
+        None, cflow_request_url="https://eu.cflowapps.com/r/{workflow_id}/{request_id}"
+    )
+    assert templated.request_url("10 02", "7/8") == "https://eu.cflowapps.com/r/10%2002/7%2F8"
+    with pytest.raises(SettingsError) as caught:
+        load_settings(None, cflow_request_url="https://x/{other}")
+    assert "CFLOW_REQUEST_URL" in caught.value.problems
