@@ -164,6 +164,7 @@ async def test_new_request_becomes_a_channel_card_and_a_reviewer_dm(bot: Bot) ->
         ),
     )
     assert dms[0].params["channel"] == bot.slack.dm_channel("U0BOB")
+    assert Action.LINK in json.dumps(dms[0].params["blocks"]), "unlinked: invited to link"
 
 
 async def test_linked_reviewer_approves_as_themselves(bot: Bot) -> None:

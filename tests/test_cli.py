@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -291,3 +292,47 @@ async def wait_for_health(http: aiohttp.ClientSession, url: str) -> dict:
             pass
         await asyncio.sleep(0.1)
     raise AssertionError("the bot never answered /healthz")
+
+
+async def test_a_poller_killed_mid_cycle_loses_and_repeats_no_card(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.state.populate(8, 5)
+    pending = {
+        (wf, rid)
+        for wf, requests in sandbox.state.requests.items()
+        for rid, request in requests.items()
+        if request.status == "pending" and sandbox.state.workflows[wf].status == "active"
+    }
+    async with FakeSlack(latency=0.05) as slack:  # slow posts: the kill lands mid-cycle
+        env = check_env(
+            sandbox,
+            slack,
+            CFLOW_NOTIFY_CHANNEL="C0NOTIFY",
+            CFLOW_POLL_INTERVAL="0.1",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+            CFLOW_BOT_SECRET_KEY=Fernet.generate_key().decode(),
+        )
+        clean = {k: v for k, v in os.environ.items() if k not in HINTS}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "poll",
+            cwd=tmp_path,
+            env={**clean, **env},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await slack.wait_for("chat.postMessage", count=5, timeout=30)
+        process.kill()  # SIGKILL: no clean-up of any kind
+        await process.wait()
+        assert len(slack.messages("C0NOTIFY")) < len(pending), "killed before the cycle ended"
+        code, _, err = await run_cli_async("poll", "--once", env=env, cwd=tmp_path)
+        assert code == 0, err
+        per_request: dict[str, int] = {}
+        for message in slack.messages("C0NOTIFY"):
+            for _, rid in pending:
+                if f"#{rid}" in json.dumps(message.blocks):
+                    per_request[rid] = per_request.get(rid, 0) + 1
+    assert per_request == {rid: 1 for _, rid in pending}
