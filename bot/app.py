@@ -9,12 +9,14 @@ same-named arguments); `create_web_app(bolt, services)` serves Slack's requests 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
@@ -66,13 +68,21 @@ def create_web_app(bolt: AsyncApp, services: Services) -> web.Application:
     web_app[SERVICES] = services
     web_app.router.add_post("/slack/events", slack_events)
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/metrics", metrics)
     return web_app
 
 
 async def slack_events(request: web.Request) -> web.Response:
     """Bolt verifies the signature and the timestamp (401 otherwise) and acks in time."""
-    bolt = request.app[BOLT]
-    return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+    bolt, started = request.app[BOLT], time.monotonic()
+    response = await bolt.async_dispatch(await to_bolt_request(request))
+    request.app[SERVICES].metrics.ack_seconds.observe(time.monotonic() - started)
+    return await to_aiohttp_response(response)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[SERVICES].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -114,7 +114,11 @@ def _run(command: Coroutine[Any, Any, int]) -> int:
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.env_file)
-    configure_logging(settings.log_level)
+    configure_logging(
+        settings.log_level,
+        json_lines=settings.log_format == "json",
+        secrets=settings.secret_values(),
+    )
     return settings
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from bot.cflow import CflowError, Credentials, Request, Workflow
+from bot.logs import request_context
 from bot.publisher import Observation
 from bot.services import Services
 from bot.slack.ids import RequestRef
@@ -25,6 +26,14 @@ from bot.store.base import Decision, Link
 log = logging.getLogger(__name__)
 LOCK_SECONDS = 120.0
 Verb = Literal["approve", "reject"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a decision ended (`kind`, for metrics) and what to tell the person (mrkdwn)."""
+
+    kind: Literal["done", "busy", "stale", "refused", "unknown", "unreadable"]
+    text: str
 
 
 @dataclass(frozen=True)
@@ -48,32 +57,44 @@ def credentials_for(services: Services, link: Link) -> Credentials:
     )
 
 
-async def decide(services: Services, actor: str, link: Link, intent: Intent) -> str:
-    """Carry out `intent` for Slack user `actor`; returns what to tell them (mrkdwn)."""
+async def decide(services: Services, actor: str, link: Link, intent: Intent) -> Outcome:
+    """Carry out `intent` for Slack user `actor`, and count how it ended."""
+    ref = intent.ref
+    with request_context(f"{ref.workflow_id}/{ref.request_id}"):
+        outcome = await _decide_once(services, actor, link, intent)
+    services.metrics.actions.labels(intent.action, outcome.kind).inc()
+    return outcome
+
+
+async def _decide_once(services: Services, actor: str, link: Link, intent: Intent) -> Outcome:
     ref = intent.ref
     lock = f"request:{ref.workflow_id}:{ref.request_id}"
     holder = f"{services.instance_id}:{actor}:{uuid.uuid4().hex}"
     if not await services.store.try_lock(lock, holder, LOCK_SECONDS):
-        return "Someone is already acting on this request; the card will show the outcome."
+        text = "Someone is already acting on this request; the card will show the outcome."
+        return Outcome("busy", text)
     try:
         return await _decide_locked(services, actor, credentials_for(services, link), intent)
     finally:
         await services.store.unlock(lock, holder)
 
 
-async def _decide_locked(services: Services, actor: str, creds: Credentials, intent: Intent) -> str:
+async def _decide_locked(
+    services: Services, actor: str, creds: Credentials, intent: Intent
+) -> Outcome:
     ref, cflow = intent.ref, services.cflow
     try:
         workflow = await cflow.get_workflow(creds, ref.workflow_id)
         before = await cflow.get_request(creds, ref.workflow_id, ref.request_id)
     except CflowError as error:
-        return f"Cflow could not show this request: {escape(error.message)}"
+        return Outcome("unreadable", f"Cflow could not show this request: {escape(error.message)}")
     if not before.is_pending or before.current_stage != ref.stage:
         await services.publisher.refresh(workflow, before)
         where = _where(workflow, before)
-        return f"This request has moved on since the card was posted ({where}). Nothing was done."
+        text = f"This request has moved on since the card was posted ({where}). Nothing was done."
+        return Outcome("stale", text)
     after = await _call(services, creds, intent, before)
-    if isinstance(after, str):
+    if isinstance(after, Outcome):
         await services.publisher.refresh(workflow, before)
         return after
     decision = Decision(
@@ -89,13 +110,13 @@ async def _decide_locked(services: Services, actor: str, creds: Credentials, int
     )
     previous = Observation(workflow, before, None).tracked()
     await services.publisher.sync([Observation(workflow, after, previous, decision)])
-    return _done(intent, workflow, after)
+    return Outcome("done", _done(intent, workflow, after))
 
 
 async def _call(
     services: Services, creds: Credentials, intent: Intent, before: Request
-) -> Request | str:
-    """The Cflow call; a string is what to tell the person when it did not happen."""
+) -> Request | Outcome:
+    """The Cflow call: the request as it now is, or why nothing happened."""
     ref, cflow = intent.ref, services.cflow
     method = cflow.approve_request if intent.verb == "approve" else cflow.reject_request
     try:
@@ -108,22 +129,23 @@ async def _call(
         )
     except CflowError as error:
         if not error.may_have_succeeded:
-            return f"Cflow refused: {escape(error.message)}"
+            return Outcome("refused", f"Cflow refused: {escape(error.message)}")
         log.warning("Ambiguous %s of %s: %s; re-reading", intent.verb, ref, error.message)
         return await _settle(services, creds, intent, before)
 
 
 async def _settle(
     services: Services, creds: Credentials, intent: Intent, before: Request
-) -> Request | str:
+) -> Request | Outcome:
     """After a timeout: did Cflow record it? Only a changed request says yes."""
     ref = intent.ref
     try:
         now = await services.cflow.get_request(creds, ref.workflow_id, ref.request_id)
     except CflowError:
-        return (
+        return Outcome(
+            "unknown",
             "Cflow did not answer, so it is not known whether this went through. "
-            "The card will update when Cflow shows the outcome."
+            "The card will update when Cflow shows the outcome.",
         )
     changed = (now.status, now.current_stage, now.model_extra) != (
         before.status,
@@ -132,9 +154,8 @@ async def _settle(
     )
     if changed:
         return now
-    return (
-        "Cflow did not confirm, and the request is unchanged: nothing was done. Please try again."
-    )
+    text = "Cflow did not confirm, and the request is unchanged: nothing was done. Try again."
+    return Outcome("unknown", text)
 
 
 def _where(workflow: Workflow, request: Request) -> str:

@@ -1,16 +1,82 @@
-"""Logging set-up for the command line."""
+"""Logging: plain lines or JSON, each tagged with the request it concerns, secrets masked.
+
+The request id (`workflowId/requestId`) travels in a context variable, so any log line
+written while the bot works on a request, in any module, carries it without being
+passed around. Known secret values are masked from every line as a last line of
+defence: the code never logs them on purpose.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+CURRENT_REQUEST: ContextVar[str | None] = ContextVar("cflow_request", default=None)
+MASK = "[redacted]"
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Plain, timestamped lines on stderr; quiet the chattiest libraries."""
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+@contextlib.contextmanager
+def request_context(request_id: str) -> Iterator[None]:
+    """Tag every log line written inside with `request_id`."""
+    token = CURRENT_REQUEST.set(request_id)
+    try:
+        yield
+    finally:
+        CURRENT_REQUEST.reset(token)
+
+
+class RequestTagger(logging.Filter):
+    """Adds `request_id` and masks secrets in the final message."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = CURRENT_REQUEST.get() or "-"
+        message = record.getMessage()
+        for secret in self._secrets:
+            message = message.replace(secret, MASK)
+        record.msg, record.args = message, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line, for log platforms that index fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": _request_id(record),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _request_id(record: logging.LogRecord) -> str | None:
+    value = getattr(record, "request_id", None)
+    return None if value in (None, "-") else str(value)
+
+
+PLAIN = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+
+
+def configure_logging(
+    level: str = "INFO", *, json_lines: bool = False, secrets: Iterable[str] = ()
+) -> None:
+    """Lines on stderr; quiet the chattiest libraries."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestTagger(secrets))
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(PLAIN))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    quiet = max(logging.getLevelName(level), logging.WARNING)
     for noisy in ("aiohttp.access", "slack_bolt", "slack_sdk"):
-        logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.WARNING))
+        logging.getLogger(noisy).setLevel(quiet)

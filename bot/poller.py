@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.cflow import CflowClient, CflowError, Credentials, Request, Workflow
+from bot.metrics import Metrics
 from bot.publisher import Observation, Publisher
 from bot.store.base import PollRun, Store, TrackedRequest
 
@@ -30,6 +31,7 @@ class Poller:
         service: Credentials,
         store: Store,
         publisher: Publisher,
+        metrics: Metrics,
         *,
         interval: float,
         concurrency: int = 8,
@@ -38,6 +40,7 @@ class Poller:
         self._service = service
         self._store = store
         self._publisher = publisher
+        self._metrics = metrics
         self._interval = interval
         self._slots = asyncio.Semaphore(concurrency)
 
@@ -69,8 +72,11 @@ class Poller:
         observations = self._observe(listed, await self._store.tracked())
         await self._publisher.sync(observations)
         pending = sum(1 for _, requests in listed for r in requests if r.is_pending)
+        self._metrics.requests_seen.set(sum(len(requests) for _, requests in listed))
+        self._metrics.requests_pending.set(pending)
         run = PollRun(started, time.monotonic() - clock, len(workflows), pending, tuple(errors))
         await self._store.save_poll_run(run)
+        self._metrics.poll_seconds.observe(run.duration)
         log.info(
             "Poll: %d workflows, %d pending, %d errors in %.2fs",
             run.workflows,

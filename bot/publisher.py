@@ -10,6 +10,7 @@ twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +23,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import Request, Workflow
 from bot.directory import Directory, SlackTarget
+from bot.logs import request_context
+from bot.metrics import Metrics
 from bot.slack.blocks import CardView, audit_line, request_card, submitter_message
 from bot.store.base import Card, Decision, RequestKey, Store, TrackedRequest
 
@@ -92,6 +95,7 @@ class Publisher:
         *,
         request_url: Callable[[str, str], str],
         default_channel: str | None,
+        metrics: Metrics,
         concurrency: int = 4,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
@@ -100,6 +104,7 @@ class Publisher:
         self._directory = directory
         self.request_url = request_url
         self._default_channel = default_channel
+        self._metrics = metrics
         self._slots = asyncio.Semaphore(concurrency)
         self._clock = clock
         self._dm_channels: dict[str, str] = {}
@@ -153,18 +158,23 @@ class Publisher:
 
     async def _publish(self, obs: Observation, change: Change, batch: Batch) -> bool:
         async with self._slots:
-            try:
-                if change is Change.NEW:
-                    return await self._post_new(obs, batch)
-                await self._update_cards(obs.key, obs.workflow, obs.request, batch)
-                await self._post_audit(obs, batch)
-                if change is Change.MOVED:
-                    return await self._dm_reviewers(obs, batch)
-                await self._notify_submitter(obs, batch)
-                return True
-            except SlackApiError as error:
-                log.error("Slack refused an update of request %s: %s", obs.key, _reason(error))
-                return False
+            with _tagged(obs):
+                return await self._publish_tagged(obs, change, batch)
+
+    async def _publish_tagged(self, obs: Observation, change: Change, batch: Batch) -> bool:
+        try:
+            if change is Change.NEW:
+                return await self._post_new(obs, batch)
+            await self._update_cards(obs.key, obs.workflow, obs.request, batch)
+            await self._post_audit(obs, batch)
+            if change is Change.MOVED:
+                return await self._dm_reviewers(obs, batch)
+            await self._notify_submitter(obs, batch)
+            return True
+        except SlackApiError as error:
+            self._metrics.slack_errors.labels(_reason(error)).inc()
+            log.error("Slack refused an update of request %s: %s", obs.key, _reason(error))
+            return False
 
     async def _post_new(self, obs: Observation, batch: Batch) -> bool:
         channel = batch.channels.get(obs.workflow.id, self._default_channel)
@@ -197,9 +207,12 @@ class Publisher:
             answer = await self._slack.chat_postMessage(channel=card.channel, **payload)
         except SlackApiError as error:
             await self._store.release_card(card)
+            self._metrics.slack_errors.labels(_reason(error)).inc()
             log.error("Could not post request %s to %s: %s", card.key, card.channel, _reason(error))
             return False
         await self._store.confirm_card(card, answer["ts"])
+        self._metrics.cards_posted.labels(card.kind).inc()
+        log.info("Posted the %s card to %s", card.kind, card.channel)
         return True
 
     async def _drop_abandoned_claim(self, card: Card, batch: Batch) -> None:
@@ -231,9 +244,11 @@ class Publisher:
             payload = self._payload(obs, batch, card, notice=notice)
             try:
                 await self._slack.chat_update(channel=card.channel, ts=card.ts, **payload)
+                self._metrics.cards_updated.inc()
             except SlackApiError as error:
                 if _reason(error) not in GONE_MESSAGE_ERRORS:
                     raise
+                self._metrics.slack_errors.labels(_reason(error)).inc()
                 # Someone deleted the message in Slack: the other cards still get updated.
                 log.warning("Card of %s in %s is gone: %s", key, card.channel, _reason(error))
 
@@ -314,6 +329,10 @@ class Publisher:
             answer = await self._slack.conversations_open(users=slack_user_id)
             self._dm_channels[slack_user_id] = answer["channel"]["id"]
         return self._dm_channels[slack_user_id]
+
+
+def _tagged(obs: Observation) -> contextlib.AbstractContextManager[None]:
+    return request_context(f"{obs.workflow.id}/{obs.request.id}")
 
 
 def _last(decisions: Sequence[Decision]) -> Decision | None:

@@ -24,6 +24,7 @@ def make_poller(services: Services) -> Poller:
         services.service,
         services.store,
         services.publisher,
+        services.metrics,
         interval=services.settings.cflow_poll_interval,
     )
 

@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.cflow import CflowClient, Credentials, create_session
 from bot.directory import Directory
 from bot.inflight import InFlight
+from bot.metrics import Metrics
 from bot.publisher import Publisher
 from bot.settings import Settings
 from bot.store import open_store
@@ -34,6 +35,7 @@ class Services:
     slack: AsyncWebClient
     directory: Directory
     publisher: Publisher
+    metrics: Metrics
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     in_flight: InFlight = field(default_factory=InFlight)
 
@@ -66,7 +68,13 @@ async def build_services(settings: Settings) -> Services:
     except BaseException:
         await http.close()
         raise
-    cflow = CflowClient(http, str(settings.cflow_base_url), timeout=settings.cflow_timeout)
+    metrics = Metrics()
+    cflow = CflowClient(
+        http,
+        str(settings.cflow_base_url),
+        timeout=settings.cflow_timeout,
+        on_error=lambda error: metrics.cflow_errors.labels(type(error).__name__).inc(),
+    )
     service = settings.service_credentials()
     slack = slack_client(settings, http)
     directory = Directory(cflow, service, slack, store)
@@ -76,5 +84,6 @@ async def build_services(settings: Settings) -> Services:
         directory,
         request_url=settings.request_url,
         default_channel=settings.cflow_notify_channel,
+        metrics=metrics,
     )
-    return Services(settings, http, cflow, service, store, slack, directory, publisher)
+    return Services(settings, http, cflow, service, store, slack, directory, publisher, metrics)

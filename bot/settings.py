@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlsplit
 
 from cryptography.fernet import Fernet
 from pydantic import (
@@ -46,6 +46,7 @@ HINTS: dict[str, str] = {
     "CFLOW_BOT_ADMINS": "comma-separated Slack user ids, e.g. U012ABC,U034DEF",
     "PORT": "the HTTP port to listen on, 1-65535",
     "LOG_LEVEL": "one of " + ", ".join(LOG_LEVELS),
+    "LOG_FORMAT": "plain or json",
 }
 
 CFLOW_SERVICE_ACCOUNT = ("CFLOW_API_KEY", "CFLOW_USERNAME", "CFLOW_USER_KEY")
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     cflow_bot_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: str = "INFO"
+    log_format: Literal["plain", "json"] = "plain"
 
     @field_validator("cflow_bot_admins", mode="before")
     @classmethod
@@ -136,6 +138,11 @@ class Settings(BaseSettings):
                 raise ValueError("should be an http(s) URL")
         return value or None
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _known_level(cls, value: Any) -> str:
@@ -150,6 +157,22 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:", "postgres://", "postgresql://")):
             raise ValueError("unsupported database")
         return value
+
+    def secret_values(self) -> list[str]:
+        """Every secret this process knows, for masking in logs."""
+        secrets = [
+            value.get_secret_value()
+            for value in (
+                self.cflow_api_key,
+                self.cflow_user_key,
+                self.slack_bot_token,
+                self.slack_signing_secret,
+                self.slack_app_token,
+            )
+            if value is not None
+        ]
+        password = urlsplit(self.database_url).password
+        return secrets + self.secret_keys + ([password] if password else [])
 
     @property
     def secret_keys(self) -> list[str]:

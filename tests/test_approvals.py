@@ -615,3 +615,17 @@ async def test_the_card_links_to_the_request_in_cflow(
         card = await bot.channel_card(request_id)
         link = _button(card, Action.OPEN_IN_CFLOW)
         assert link["url"] == f"https://cflow.example.com/requests/1001/{request_id}"
+
+
+async def test_metrics_count_cards_actions_and_acknowledgements(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    await bot.click("U0BOB", card, Action.APPROVE)
+    await bot.slack.wait_for("response_url")
+    async with bot.http.get(bot.running.url + "/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    assert 'cflow_bot_cards_posted_total{kind="channel"}' in text
+    assert 'cflow_bot_actions_total{action="approved",outcome="done"} 1.0' in text
+    assert "cflow_bot_ack_seconds_count" in text and "cflow_bot_poll_cycle_seconds_count" in text

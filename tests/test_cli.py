@@ -336,3 +336,31 @@ async def test_a_poller_killed_mid_cycle_loses_and_repeats_no_card(
                 if f"#{rid}" in json.dumps(message.blocks):
                     per_request[rid] = per_request.get(rid, 0) + 1
     assert per_request == {rid: 1 for _, rid in pending}
+
+
+async def test_json_logs_tag_each_request_and_mask_secrets(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    async with FakeSlack() as slack:
+        env = check_env(
+            sandbox,
+            slack,
+            CFLOW_NOTIFY_CHANNEL="C0NOTIFY",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+            CFLOW_BOT_SECRET_KEY=Fernet.generate_key().decode(),
+            LOG_FORMAT="json",
+            LOG_LEVEL="DEBUG",
+        )
+        code, _, err = await run_cli_async("poll", "--once", env=env, cwd=tmp_path)
+    assert code == 0, err
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert all({"time", "level", "logger", "message", "request_id"} <= set(e) for e in lines)
+    posted = [e for e in lines if e["message"].startswith("Posted the channel card")]
+    assert posted and all(e["request_id"] and "/" in e["request_id"] for e in posted)
+    for secret in (
+        "cflow-bot-key",
+        sandbox.state.api_key,
+        slack.bot_token,
+        env["CFLOW_BOT_SECRET_KEY"],
+    ):
+        assert secret not in err

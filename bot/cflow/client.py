@@ -109,6 +109,7 @@ class CflowClient:
         retry: RetryPolicy = RetryPolicy(),
         max_concurrency: int = 16,
         sleep: Sleep = asyncio.sleep,
+        on_error: Callable[[CflowError], None] | None = None,
     ) -> None:
         self._session = session
         self._base_url = base_url.rstrip("/") + API
@@ -116,6 +117,7 @@ class CflowClient:
         self._retry = retry
         self._slots = asyncio.Semaphore(max_concurrency)
         self._sleep = sleep
+        self._on_error = on_error
 
     # Workflows
 
@@ -232,6 +234,8 @@ class CflowClient:
                 delay = policy.delay(attempt, getattr(error, "retry_after", None))
                 last = attempt == policy.attempts or time.monotonic() + delay > deadline
                 if last or not policy.allows(error):
+                    if self._on_error is not None:
+                        self._on_error(error)
                     raise
                 log.warning(
                     "Cflow %s failed (%s); retry %d in %.2fs", op.id, error.message, attempt, delay

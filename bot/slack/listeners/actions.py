@@ -41,7 +41,7 @@ async def approve(
         return
     await _show_busy(client, body, f"⏳ Approving as <@{user}>…")
     outcome = await decide(services, user, link, Intent(ref, "approve"))
-    await say_privately(respond, {"text": outcome})
+    await say_privately(respond, {"text": outcome.text})
 
 
 async def open_reject_modal(

@@ -1,0 +1,53 @@
+"""Prometheus metrics, in a registry of the process's own (no global registry).
+
+One `Metrics` object is built with the services and passed to whatever counts
+something; `/metrics` renders its registry.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+PREFIX = "cflow_bot"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.poll_seconds = Histogram(
+            f"{PREFIX}_poll_cycle_seconds",
+            "Duration of one poll cycle",
+            registry=reg,
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
+        self.requests_seen = Gauge(
+            f"{PREFIX}_requests_seen", "Requests listed in the last cycle", registry=reg
+        )
+        self.requests_pending = Gauge(
+            f"{PREFIX}_requests_pending", "Pending requests in the last cycle", registry=reg
+        )
+        self.cards_posted = Counter(
+            f"{PREFIX}_cards_posted", "Cards posted to Slack", ["kind"], registry=reg
+        )
+        self.cards_updated = Counter(
+            f"{PREFIX}_cards_updated", "Cards updated in Slack", registry=reg
+        )
+        self.actions = Counter(
+            f"{PREFIX}_actions", "Decisions asked for in Slack", ["action", "outcome"], registry=reg
+        )
+        self.slack_errors = Counter(
+            f"{PREFIX}_slack_errors", "Slack Web API errors", ["error"], registry=reg
+        )
+        self.cflow_errors = Counter(
+            f"{PREFIX}_cflow_errors", "Cflow call failures", ["kind"], registry=reg
+        )
+        self.ack_seconds = Histogram(
+            f"{PREFIX}_ack_seconds",
+            "Time from receiving a Slack request to answering it",
+            registry=reg,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 3),
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
