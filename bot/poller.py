@@ -22,6 +22,8 @@ from bot.store.base import PollRun, Store, TrackedRequest
 
 log = logging.getLogger(__name__)
 GONE = "deleted"
+POLLER_LEASE = "poller"
+LEASE_INTERVALS = 1.5
 
 
 class Poller:
@@ -34,6 +36,7 @@ class Poller:
         metrics: Metrics,
         *,
         interval: float,
+        holder: str = "poller",
         concurrency: int = 8,
     ) -> None:
         self._cflow = cflow
@@ -42,17 +45,44 @@ class Poller:
         self._publisher = publisher
         self._metrics = metrics
         self._interval = interval
+        self._holder = holder
+        self._lease = LEASE_INTERVALS * interval
         self._slots = asyncio.Semaphore(concurrency)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll every interval until `stop` is set; a failed cycle never ends the loop."""
+        """Poll every interval while this process holds the poller lease.
+
+        Every instance runs this loop; the lease in the store lets one poll at a time.
+        The others check twice an interval, so when the holder dies (its lease lapses
+        1.5 intervals after its last renewal) one of them takes over within two
+        intervals. A failed cycle never ends the loop.
+        """
         while not stop.is_set():
-            try:
-                await self.cycle()
-            except Exception:
-                log.exception("Poll cycle failed")
+            leading = await self._store.try_lock(POLLER_LEASE, self._holder, self._lease)
+            if leading:
+                await self._cycle_holding_lease()
+            wait = self._interval if leading else self._interval / 2
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._interval)
+                await asyncio.wait_for(stop.wait(), wait)
+        await self._store.unlock(POLLER_LEASE, self._holder)
+
+    async def _cycle_holding_lease(self) -> None:
+        renewing = asyncio.create_task(self._renew_lease())
+        try:
+            await self.cycle()
+        except Exception:
+            log.exception("Poll cycle failed")
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _renew_lease(self) -> None:
+        """A cycle may outlast the lease: keep it while the cycle runs."""
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            if not await self._store.try_lock(POLLER_LEASE, self._holder, self._lease):
+                log.warning("Another instance took the poller lease during a cycle")
 
     async def cycle(self) -> PollRun:
         started, clock = datetime.now(UTC), time.monotonic()

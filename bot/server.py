@@ -26,6 +26,7 @@ def make_poller(services: Services) -> Poller:
         services.publisher,
         services.metrics,
         interval=services.settings.cflow_poll_interval,
+        holder=services.instance_id,
     )
 
 
