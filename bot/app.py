@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.poller import POLLER_LEASE
 from bot.services import Services
 from bot.slack.blocks import error_message
 from bot.slack.listeners import actions, commands, events, views
@@ -89,7 +90,15 @@ async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     store_ok = await services.store.ping()
     run = await services.store.last_poll_run() if store_ok else None
-    body: dict[str, Any] = {"ok": store_ok, "store": "ok" if store_ok else "unreachable"}
+    body: dict[str, Any] = {
+        "ok": store_ok,
+        "store": "ok" if store_ok else "unreachable",
+        "instance": services.instance_id,
+    }
+    if store_ok:
+        body["polling_here"] = (
+            await services.store.lock_holder(POLLER_LEASE) == services.instance_id
+        )
     if run is not None:
         age = (datetime.now(UTC) - run.started_at).total_seconds()
         body["poller"] = {

@@ -374,8 +374,10 @@ async def test_subscriptions(store: SqlStore) -> None:
 
 
 async def test_lock_is_exclusive_until_unlocked(store: SqlStore) -> None:
+    assert await store.lock_holder("poller") is None
     assert await store.try_lock("poller", "a", 60) is True
     assert await store.try_lock("poller", "b", 60) is False
+    assert await store.lock_holder("poller") == "a"
     await store.unlock("poller", "b")  # not b's to release
     assert await store.try_lock("poller", "b", 60) is False
     await store.unlock("poller", "a")

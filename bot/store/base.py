@@ -152,6 +152,9 @@ class Store(Protocol):
     async def try_lock(self, name: str, holder: str, ttl: float) -> bool:
         """Take `name` for `ttl` seconds unless another holder has it and it has not expired."""
 
+    async def lock_holder(self, name: str) -> str | None:
+        """Who holds `name` now (None when free or expired)."""
+
     async def unlock(self, name: str, holder: str) -> None: ...
 
     # Poller state

@@ -367,6 +367,11 @@ class SqlStore:
             won = (await conn.execute(stmt.returning(locks.c.holder))).first()
         return won is not None
 
+    async def lock_holder(self, name: str) -> str | None:
+        query = select(locks.c.holder).where(locks.c.name == name, locks.c.expires_at > utc_now())
+        async with self._begin() as conn:
+            return (await conn.execute(query)).scalar()
+
     async def unlock(self, name: str, holder: str) -> None:
         stmt = delete(locks).where(locks.c.name == name, locks.c.holder == holder)
         async with self._begin() as conn:

@@ -1,0 +1,236 @@
+"""Several `cflow-bot serve` processes on one PostgreSQL database.
+
+Real processes, a real database: each card is posted exactly once, a double click on
+two instances makes one Cflow call, and when the polling instance is killed another
+takes over within two poll intervals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.settings import HINTS
+from bot.testing.fake_slack import FakeSlack
+from bot.testing.payloads import block_action, form, sign
+from tests.conftest import Sandbox
+from tests.test_cli import free_port, wait_for_health
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+SECRET = "multi-instance-secret"
+INTERVAL = 0.5
+CHANNEL = "C0NOTIFY"
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A database of its own for this test, dropped afterwards."""
+    base = os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
+    try:
+        admin = await asyncpg.connect(base, timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        message = f"PostgreSQL not reachable at {base}; set TEST_DATABASE_URL ({error})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"cflowbot_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@dataclass
+class Instance:
+    process: asyncio.subprocess.Process
+    url: str
+
+    async def health(self, http: aiohttp.ClientSession) -> dict[str, Any]:
+        async with http.get(self.url + "/healthz") as response:
+            return await response.json()
+
+
+async def start_instance(env: dict[str, str], cwd: Path) -> Instance:
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if k not in HINTS}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        cwd=cwd,
+        env={**clean, **env, "PORT": str(port)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return Instance(process, f"http://127.0.0.1:{port}")
+
+
+async def leader(instances: list[Instance], http: aiohttp.ClientSession) -> Instance:
+    for _ in range(100):
+        for instance in instances:
+            if (await instance.health(http)).get("polling_here"):
+                return instance
+        await asyncio.sleep(0.1)
+    raise AssertionError("no instance took the poller lease")
+
+
+def cards_per_request(slack: FakeSlack, request_ids: set[str]) -> dict[str, int]:
+    counts = dict.fromkeys(request_ids, 0)
+    for message in slack.messages(CHANNEL):
+        header = json.dumps((message.blocks or [])[:1])
+        for rid in request_ids:
+            if f'#{rid}"' in header:
+                counts[rid] += 1
+    return counts
+
+
+async def click(
+    instance: Instance, http: aiohttp.ClientSession, slack: FakeSlack, card: Any
+) -> None:
+    button = next(
+        {**element, "block_id": block.get("block_id")}
+        for block in card.blocks
+        for element in block.get("elements", [])
+        if element.get("action_id") == "cflow_approve"
+    )
+    action = {"action_id": "cflow_approve", "block_id": button["block_id"], "type": "button"}
+    payload = block_action(
+        "U0BOB",
+        action | {"value": button["value"]},
+        channel=card.channel,
+        message={"ts": card.ts, "text": card.text, "blocks": card.blocks},
+        response_url=slack.response_url("U0BOB"),
+    )
+    body = form(payload)
+    async with http.post(
+        instance.url + "/slack/events", data=body, headers=sign(body, SECRET)
+    ) as r:
+        assert r.status == 200
+
+
+async def link_bob(env: dict[str, str], cwd: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in HINTS}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "users",
+        "link",
+        "U0BOB",
+        "bob",
+        cwd=cwd,
+        env={**clean, **env},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await process.communicate(b"bob-key\n")
+    assert process.returncode == 0, err.decode()
+
+
+async def test_two_instances_share_one_database(
+    sandbox: Sandbox, http: aiohttp.ClientSession, postgres_url: str, tmp_path: Path
+) -> None:
+    async with FakeSlack() as slack:
+        slack.add_user("U0BOB", "bob@example.com", "bob")
+        env = {
+            "CFLOW_BASE_URL": sandbox.url,
+            "CFLOW_API_KEY": sandbox.state.api_key,
+            "CFLOW_USERNAME": "cflow-bot",
+            "CFLOW_USER_KEY": "cflow-bot-key",
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "CFLOW_NOTIFY_CHANNEL": CHANNEL,
+            "CFLOW_POLL_INTERVAL": str(INTERVAL),
+            "CFLOW_BOT_SECRET_KEY": Fernet.generate_key().decode(),
+        }
+        # One instance writes the URL as Heroku does, the other in the libpq spelling.
+        heroku_url = postgres_url.replace("postgresql://", "postgres://", 1)
+        instances = [
+            await start_instance({**env, "DATABASE_URL": heroku_url}, tmp_path),
+            await start_instance({**env, "DATABASE_URL": postgres_url}, tmp_path),
+        ]
+        try:
+            for instance in instances:
+                await wait_for_health(http, instance.url + "/healthz")
+            await each_card_once(sandbox, slack)
+            await link_bob({**env, "DATABASE_URL": postgres_url}, tmp_path)
+            await double_click_makes_one_call(sandbox, slack, http, instances)
+            await takeover_after_kill(sandbox, slack, http, instances)
+        finally:
+            for instance in instances:
+                if instance.process.returncode is None:
+                    instance.process.send_signal(signal.SIGTERM)
+                    await asyncio.wait_for(instance.process.wait(), 30)
+
+
+async def each_card_once(sandbox: Sandbox, slack: FakeSlack) -> None:
+    added = {sandbox.state.add_request("1001", {"Amount": n}, "dave").id for n in range(10)}
+    pending = {
+        rid
+        for rid, request in sandbox.state.requests["1001"].items()
+        if request.status == "pending"
+    }
+    for _ in range(100):
+        if all(cards_per_request(slack, added).values()):
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(3 * INTERVAL)  # more cycles, on either instance
+    assert cards_per_request(slack, pending) == dict.fromkeys(pending, 1)
+
+
+async def double_click_makes_one_call(
+    sandbox: Sandbox, slack: FakeSlack, http: aiohttp.ClientSession, instances: list[Instance]
+) -> None:
+    request_id = sandbox.state.add_request("1001", {"Amount": 99}, "dave").id
+    for _ in range(100):
+        if cards_per_request(slack, {request_id})[request_id]:
+            break
+        await asyncio.sleep(0.1)
+    card = next(
+        m for m in slack.messages(CHANNEL) if f'#{request_id}"' in json.dumps((m.blocks or [])[:1])
+    )
+    sandbox.state.latency = 0.3
+    await asyncio.gather(*(click(i, http, slack, card) for i in instances))
+    await slack.wait_for("response_url", count=2, timeout=15)
+    sandbox.state.latency = 0.0
+    assert len(sandbox.calls("approveRequest")) == 1
+
+
+async def takeover_after_kill(
+    sandbox: Sandbox, slack: FakeSlack, http: aiohttp.ClientSession, instances: list[Instance]
+) -> None:
+    polling = await leader(instances, http)
+    polling.process.kill()  # SIGKILL: the lease is not given back
+    await polling.process.wait()
+    killed_at = time.monotonic()
+    request_id = sandbox.state.add_request("1001", {"Amount": 7}, "dave").id
+    while not cards_per_request(slack, {request_id})[request_id]:
+        assert time.monotonic() - killed_at < 10, "nobody took over"
+        await asyncio.sleep(0.05)
+    took = time.monotonic() - killed_at
+    print(f"take-over: the first card after the kill came {took:.2f}s later")
+    survivor = next(i for i in instances if i is not polling)
+    assert (await survivor.health(http))["polling_here"]
+    # Take-over within two intervals, plus one cycle to list and post.
+    assert took < 2 * INTERVAL + 1.5, f"took {took:.2f}s"
