@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -9,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowClient, CflowError, CflowUnauthorizedError, Credentials
+from bot.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -55,3 +57,46 @@ async def check_slack(slack: AsyncWebClient) -> CheckResult:
         return CheckResult(name, False, detail)
     detail = f"the bot token works: bot @{answer.get('user')} in workspace {answer.get('team')}."
     return CheckResult(name, True, detail)
+
+
+async def check_database(
+    store_opener: Callable[[], Awaitable[Store]], shown_url: str
+) -> tuple[CheckResult, Store | None]:
+    """Open the store (which migrates it) and ask it something."""
+    name = "Database"
+    try:
+        store = await store_opener()
+    except Exception as error:  # any driver error: the message is what helps
+        detail = f"{shown_url} did not open: {type(error).__name__}: {_first_line(error)}"
+        return CheckResult(name, False, detail), None
+    if not await store.ping():
+        await store.close()
+        return CheckResult(name, False, f"{shown_url} does not answer."), None
+    return CheckResult(name, True, f"{shown_url} answers and its schema is up to date."), store
+
+
+async def check_channels(slack: AsyncWebClient, channels: dict[str, str]) -> list[CheckResult]:
+    """The bot must be a member of every channel it posts cards to."""
+    results = []
+    for channel, why in channels.items():
+        results.append(await _check_channel(slack, channel, why))
+    return results
+
+
+async def _check_channel(slack: AsyncWebClient, channel: str, why: str) -> CheckResult:
+    name = f"Channel {channel}"
+    try:
+        answer = await slack.conversations_info(channel=channel)
+    except SlackApiError as error:
+        reason = error.response.get("error", "unknown error")
+        return CheckResult(name, False, f"{why}: Slack cannot show it ({reason}); use its id (C…).")
+    info = answer.get("channel") or {}
+    label = f"#{info.get('name', channel)}"
+    if not info.get("is_member"):
+        detail = f"{why}: the bot is not in {label}. Type `/invite @Cflow Approvals` there."
+        return CheckResult(name, False, detail)
+    return CheckResult(name, True, f"{why}: the bot is in {label}.")
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [""])[0][:200]

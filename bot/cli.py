@@ -18,8 +18,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cflow import CflowClient, create_session
-from bot.check import check_cflow, check_slack
+from bot.cflow import CflowClient, RetryPolicy, create_session
+from bot.check import check_cflow, check_channels, check_database, check_slack
 from bot.logs import configure_logging
 from bot.settings import (
     CFLOW_SERVICE_ACCOUNT,
@@ -136,11 +136,13 @@ async def run_sandbox(args: argparse.Namespace) -> int:
 
 
 async def run_check(args: argparse.Namespace) -> int:
+    from bot.store import open_store
+
     settings = _settings(args)
     settings.require(*CFLOW_SERVICE_ACCOUNT, "SLACK_BOT_TOKEN")
     assert settings.slack_bot_token is not None
     async with create_session() as session:
-        cflow = CflowClient(session, str(settings.cflow_base_url))
+        cflow = CflowClient(session, str(settings.cflow_base_url), retry=RetryPolicy(attempts=2))
         slack = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(),
             base_url=settings.slack_api_base,
@@ -150,9 +152,30 @@ async def run_check(args: argparse.Namespace) -> int:
             await check_cflow(cflow, settings.service_credentials(), str(settings.cflow_base_url)),
             await check_slack(slack),
         ]
+        database, store = await check_database(
+            lambda: open_store(settings.database_url, settings.secret_keys),
+            settings.shown_database_url,
+        )
+        results.append(database)
+        channels = await _card_channels(settings, store)
+        results += await check_channels(slack, channels)
     for result in results:
         print(result.line())
     return 0 if all(result.ok for result in results) else EXIT_FAILED
+
+
+async def _card_channels(settings: Settings, store: Any) -> dict[str, str]:
+    """Every channel cards go to: the default one and each workflow's subscription."""
+    channels = {}
+    if settings.cflow_notify_channel:
+        channels[settings.cflow_notify_channel] = "CFLOW_NOTIFY_CHANNEL"
+    if store is not None:
+        try:
+            for workflow_id, sub in (await store.subscriptions()).items():
+                channels.setdefault(sub.channel_id, f"workflow {workflow_id}")
+        finally:
+            await store.close()
+    return channels
 
 
 async def run_serve(args: argparse.Namespace) -> int:

@@ -39,7 +39,7 @@ HINTS: dict[str, str] = {
     "SLACK_SIGNING_SECRET": "the signing secret (Slack app: Basic Information)",
     "SLACK_APP_TOKEN": "an app-level token starting with xapp-, with connections:write",
     "SLACK_API_URL": "the Slack Web API base URL, e.g. https://slack.com/api/",
-    "CFLOW_NOTIFY_CHANNEL": "a Slack channel id (C…) or #name for workflows with no subscription",
+    "CFLOW_NOTIFY_CHANNEL": "the id (C…) of the Slack channel for workflows with no subscription",
     "CFLOW_POLL_INTERVAL": "seconds between polls, a number above 0 (e.g. 30 or 0.5)",
     "DATABASE_URL": "sqlite:///path/to/file.db or postgresql://user:pass@host/db",
     "CFLOW_BOT_SECRET_KEY": "one or more comma-separated Fernet keys (cflow-bot keygen)",
@@ -157,6 +157,15 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:", "postgres://", "postgresql://")):
             raise ValueError("unsupported database")
         return value
+
+    @property
+    def shown_database_url(self) -> str:
+        """DATABASE_URL as it may be printed: without its password."""
+        parts = urlsplit(self.database_url)
+        if not parts.password:
+            return self.database_url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
 
     def secret_values(self) -> list[str]:
         """Every secret this process knows, for masking in logs."""

@@ -17,6 +17,8 @@ from pydantic import SecretStr
 
 from bot.cflow import CflowClient, CflowUnavailableError, Credentials
 from bot.settings import HINTS
+from bot.store import open_store
+from bot.store.base import Subscription
 from bot.testing.fake_slack import FakeSlack
 from tests.conftest import Sandbox
 
@@ -364,3 +366,39 @@ async def test_json_logs_tag_each_request_and_mask_secrets(
         env["CFLOW_BOT_SECRET_KEY"],
     ):
         assert secret not in err
+
+
+async def test_check_covers_the_database_and_the_card_channels(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    async with FakeSlack() as slack:
+        slack.add_channel("C0NOTIFY", "approvals", bot_member=True)
+        slack.add_channel("C0FINANCE", "finance", bot_member=False)
+        env = check_env(
+            sandbox,
+            slack,
+            CFLOW_NOTIFY_CHANNEL="C0NOTIFY",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+            CFLOW_BOT_SECRET_KEY=Fernet.generate_key().decode(),
+        )
+        code, out, err = await run_cli_async("check", env=env, cwd=tmp_path)
+        assert code == 0, out + err
+        assert "[ok] Database" in out and "[ok] Channel C0NOTIFY" in out and "#approvals" in out
+        store = await open_store(env["DATABASE_URL"], [])
+        await store.subscribe(Subscription("1002", "C0FINANCE"))
+        await store.close()
+        code, out, _ = await run_cli_async("check", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "[FAIL] Channel C0FINANCE" in out and "/invite" in out and "workflow 1002" in out
+
+
+async def test_check_says_when_the_database_is_unreachable_without_its_password(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    async with FakeSlack() as slack:
+        url = "postgresql://bot:hunter2-secret@127.0.0.1:9/bot"
+        env = check_env(sandbox, slack, DATABASE_URL=url)
+        code, out, err = await run_cli_async("check", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "[FAIL] Database" in out and "127.0.0.1:9" in out
+    assert "hunter2-secret" not in out + err and "Traceback" not in out + err
