@@ -9,6 +9,7 @@ re-reading before anyone is told anything.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -84,8 +85,10 @@ async def _decide_locked(
 ) -> Outcome:
     ref, cflow = intent.ref, services.cflow
     try:
-        workflow = await cflow.get_workflow(creds, ref.workflow_id)
-        before = await cflow.get_request(creds, ref.workflow_id, ref.request_id)
+        workflow, before = await asyncio.gather(
+            cflow.get_workflow(creds, ref.workflow_id),
+            cflow.get_request(creds, ref.workflow_id, ref.request_id),
+        )
     except CflowError as error:
         return Outcome("unreadable", f"Cflow could not show this request: {escape(error.message)}")
     if not before.is_pending or before.current_stage != ref.stage:

@@ -12,18 +12,30 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.cflow import CflowClient, CflowError, Credentials, Request, Workflow
+from bot.cflow.models import PENDING
 from bot.metrics import Metrics
 from bot.publisher import Observation, Publisher
-from bot.store.base import PollRun, Store, TrackedRequest
+from bot.store.base import PollRun, RequestKey, Store, TrackedRequest
 
 log = logging.getLogger(__name__)
 GONE = "deleted"
 POLLER_LEASE = "poller"
 LEASE_INTERVALS = 1.5
+# Parallel listRequests calls; the Cflow client's own bound (32) leaves room for clicks.
+POLL_CONCURRENCY = 16
+
+
+@dataclass
+class Tally:
+    """Requests listed in a cycle, parsed or not (for the metrics)."""
+
+    seen: int = 0
 
 
 class Poller:
@@ -37,7 +49,7 @@ class Poller:
         *,
         interval: float,
         holder: str = "poller",
-        concurrency: int = 8,
+        concurrency: int = POLL_CONCURRENCY,
     ) -> None:
         self._cflow = cflow
         self._service = service
@@ -87,39 +99,52 @@ class Poller:
     async def cycle(self) -> PollRun:
         started, clock = datetime.now(UTC), time.monotonic()
         errors: list[str] = []
-        listed: list[tuple[Workflow, list[Request]]] = []
         try:
             workflows = [w for w in await self._cflow.list_workflows(self._service) if w.is_active]
         except CflowError as error:
             errors.append(f"listing workflows: {error.message}")
             workflows = []
-        results = await asyncio.gather(*(self._requests_of(w) for w in workflows))
+        tracked, tally = await self._store.tracked(), Tally()
+        results = await asyncio.gather(*(self._requests_of(w, tracked, tally) for w in workflows))
+        listed: list[tuple[Workflow, list[Request]]] = []
         for workflow, requests in zip(workflows, results, strict=True):
             if isinstance(requests, str):
                 errors.append(requests)
             else:
                 listed.append((workflow, requests))
-        observations = self._observe(listed, await self._store.tracked())
-        await self._publisher.sync(observations)
+        await self._publisher.sync(self._observe(listed, tracked))
         pending = sum(1 for _, requests in listed for r in requests if r.is_pending)
-        self._metrics.requests_seen.set(sum(len(requests) for _, requests in listed))
-        self._metrics.requests_pending.set(pending)
         run = PollRun(started, time.monotonic() - clock, len(workflows), pending, tuple(errors))
-        await self._store.save_poll_run(run)
-        self._metrics.poll_seconds.observe(run.duration)
-        log.info(
-            "Poll: %d workflows, %d pending, %d errors in %.2fs",
-            run.workflows,
-            pending,
-            len(errors),
-            run.duration,
-        )
+        await self._record(run, tally.seen)
         return run
 
-    async def _requests_of(self, workflow: Workflow) -> list[Request] | str:
+    async def _record(self, run: PollRun, seen: int) -> None:
+        await self._store.save_poll_run(run)
+        self._metrics.poll_seconds.observe(run.duration)
+        self._metrics.requests_seen.set(seen)
+        self._metrics.requests_pending.set(run.pending)
+        log.info(
+            "Poll: %d workflows, %d requests, %d pending, %d errors in %.2fs",
+            run.workflows,
+            seen,
+            run.pending,
+            len(run.errors),
+            run.duration,
+        )
+
+    async def _requests_of(
+        self, workflow: Workflow, tracked: Mapping[RequestKey, TrackedRequest], tally: Tally
+    ) -> list[Request] | str:
+        """Pending and already-published requests only: the rest need no parsing."""
+
+        def relevant(record: dict[str, Any]) -> bool:
+            tally.seen += 1
+            key = (workflow.id, str(record.get("id")))
+            return record.get("status") == PENDING or key in tracked
+
         async with self._slots:
             try:
-                return await self._cflow.list_requests(self._service, workflow.id)
+                return await self._cflow.list_requests(self._service, workflow.id, keep=relevant)
             except CflowError as error:
                 log.warning(
                     "Listing requests of workflow %s failed: %s", workflow.id, error.message
@@ -129,7 +154,7 @@ class Poller:
     @staticmethod
     def _observe(
         listed: Sequence[tuple[Workflow, list[Request]]],
-        tracked: dict[tuple[str, str], TrackedRequest],
+        tracked: Mapping[RequestKey, TrackedRequest],
     ) -> list[Observation]:
         """Pair what Cflow shows with what was published; tracked requests now missing are gone."""
         by_workflow: dict[str, list[TrackedRequest]] = {}

@@ -187,7 +187,10 @@ async def _post_populate(request: web.Request, state: SandboxState) -> web.Respo
     workflows = _integer(body, "workflows", 1)
     per_workflow = _integer(body, "requestsPerWorkflow", 10)
     reviewer = _text(body, "reviewer", "cflow-bot") or "cflow-bot"
-    created = state.populate(workflows, per_workflow, reviewer=reviewer)
+    pending = body.get("pendingPerWorkflow")
+    if pending is not None:
+        pending = _integer(body, "pendingPerWorkflow", 0, minimum=0)
+    created = state.populate(workflows, per_workflow, reviewer=reviewer, pending=pending)
     summary = {
         "workflowIds": [workflow.id for workflow in created],
         "requests": workflows * per_workflow,

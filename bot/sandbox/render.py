@@ -21,7 +21,8 @@ JsonObject = dict[str, Any]
 
 def iso(moment: datetime) -> str:
     """ISO 8601 UTC with a Z and fixed microseconds, so every change sorts and shows."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime, which dominated a listing.
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def render_stage(stage: SandboxStage) -> JsonObject:

@@ -194,6 +194,7 @@ class SandboxState:
     clock: Callable[[], datetime] = utc_now
     calls: list[CallRecord] = field(default_factory=list)
     version: int = 0
+    listing_cache: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
     failures: list[InjectedFailure] = field(default_factory=list)
     _next_request_id: int = field(default=FIRST_REQUEST_ID, init=False, repr=False)
     _used_request_ids: set[str] = field(default_factory=set, init=False, repr=False)
@@ -559,13 +560,17 @@ class SandboxState:
         *,
         reviewer: str = "cflow-bot",
         submitted_by: str = "dave",
+        pending: int | None = None,
     ) -> list[SandboxWorkflow]:
-        """Add generated active 3-stage workflows, each with pending requests."""
+        """Add generated active 3-stage workflows with requests, the first `pending` of
+        each workflow pending (all by default) and the rest already approved."""
         created = []
         for _ in range(workflows):
             workflow = self._generated_workflow(reviewer)
-            for _ in range(requests_per_workflow):
-                self.add_request(workflow.id, self._generated_fields(), submitted_by)
+            for index in range(requests_per_workflow):
+                waiting = pending is None or index < pending
+                status = "pending" if waiting else "approved"
+                self.add_request(workflow.id, self._generated_fields(), submitted_by, status=status)
             created.append(workflow)
         return created
 

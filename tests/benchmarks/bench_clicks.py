@@ -1,0 +1,153 @@
+"""200 simultaneous clicks against a slow Cflow: acknowledgement latency, time to done.
+
+The bot runs as `cflow-bot serve` in its own process, as in production; the clicks are
+signed HTTP requests; Cflow (the sandbox, in another process) takes 2 s per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from cryptography.fernet import Fernet
+
+from bot.settings import HINTS
+from bot.testing.fake_slack import FakeSlack, StoredMessage
+from bot.testing.payloads import block_action, form, sign
+from tests.benchmarks.harness import percentile, report, sandbox_process
+from tests.test_cli import free_port, wait_for_health
+
+CLICKS = 200
+CFLOW_LATENCY = 2.0
+SECRET = "bench-secret"
+CHANNEL = "C0BENCH"
+
+
+def approve_click(card: StoredMessage, slack: FakeSlack) -> str:
+    button = next(
+        {**element, "block_id": block.get("block_id")}
+        for block in card.blocks or []
+        for element in block.get("elements", [])
+        if element.get("action_id") == "cflow_approve"
+    )
+    action = {"action_id": "cflow_approve", "block_id": button["block_id"], "type": "button"}
+    return form(
+        block_action(
+            "U0BOB",
+            action | {"value": button["value"]},
+            channel=card.channel,
+            message={"ts": card.ts, "text": card.text, "blocks": card.blocks},
+            response_url=slack.response_url("U0BOB"),
+        )
+    )
+
+
+async def timed_post(http: aiohttp.ClientSession, url: str, body: str) -> float:
+    started = time.monotonic()
+    async with http.post(url, data=body, headers=sign(body, SECRET)) as response:
+        await response.read()
+        assert response.status == 200
+    return time.monotonic() - started
+
+
+def decided(slack: FakeSlack, cards: list[StoredMessage]) -> int:
+    done = 0
+    for card in cards:
+        message = slack.message(card.channel, card.ts)
+        if message and "cflow_approve" not in json.dumps(message.blocks):
+            done += 1
+    return done
+
+
+async def test_200_simultaneous_clicks(http: aiohttp.ClientSession, tmp_path: Path) -> None:
+    async with sandbox_process(http) as sandbox, FakeSlack() as slack:
+        slack.add_user("U0BOB", "bob@example.com", "bob")
+        await sandbox.control(
+            "POST", "populate", workflows=1, requestsPerWorkflow=CLICKS, reviewer="bob"
+        )
+        port = free_port()
+        env = {
+            "CFLOW_BASE_URL": sandbox.url,
+            "CFLOW_API_KEY": "sandbox-api-key",
+            "CFLOW_USERNAME": "cflow-bot",
+            "CFLOW_USER_KEY": "cflow-bot-key",
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.api_url,
+            "CFLOW_NOTIFY_CHANNEL": CHANNEL,
+            "CFLOW_POLL_INTERVAL": "1",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bench.db'}",
+            "CFLOW_BOT_SECRET_KEY": Fernet.generate_key().decode(),
+            "PORT": str(port),
+        }
+        clean = {k: v for k, v in os.environ.items() if k not in HINTS}
+        link = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "users",
+            "link",
+            "U0BOB",
+            "bob",
+            cwd=tmp_path,
+            env={**clean, **env},
+            stdin=asyncio.subprocess.PIPE,
+        )
+        await link.communicate(b"bob-key\n")
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            cwd=tmp_path,
+            env={**clean, **env},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await wait_for_health(http, f"http://127.0.0.1:{port}/healthz")
+            cards = await all_cards(slack)
+            await sandbox.control("POST", "config", latency=CFLOW_LATENCY)
+            figures = await click_all(http, slack, cards, f"http://127.0.0.1:{port}/slack/events")
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            await bot.wait()
+    report(
+        f"{CLICKS} simultaneous Approve clicks, Cflow at {CFLOW_LATENCY:g} s per call",
+        figures,
+    )
+
+
+async def all_cards(slack: FakeSlack) -> list[StoredMessage]:
+    for _ in range(600):
+        cards = [m for m in slack.messages(CHANNEL) if m.blocks and not m.thread_ts]
+        if len(cards) >= CLICKS:
+            return cards
+        await asyncio.sleep(0.1)
+    raise AssertionError("the cards were never all posted")
+
+
+async def click_all(
+    http: aiohttp.ClientSession, slack: FakeSlack, cards: list[StoredMessage], url: str
+) -> dict[str, Any]:
+    bodies = [approve_click(card, slack) for card in cards[:CLICKS]]
+    started = time.monotonic()
+    acks = await asyncio.gather(*(timed_post(http, url, body) for body in bodies))
+    while decided(slack, cards[:CLICKS]) < CLICKS:
+        assert time.monotonic() - started < 600, "cards never all updated"
+        await asyncio.sleep(0.1)
+    return {
+        "acknowledgement p50, ms": percentile(acks, 0.5) * 1000,
+        "acknowledgement p99, ms (target < 250)": percentile(acks, 0.99) * 1000,
+        "acknowledgement max, ms": max(acks) * 1000,
+        "every card updated after, s": time.monotonic() - started,
+    }
