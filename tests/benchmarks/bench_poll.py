@@ -110,7 +110,9 @@ async def test_cost_grows_linearly(http: aiohttp.ClientSession, tmp_path: Path) 
     rows: dict[str, Any] = {}
     per_workflow: list[float] = []
     for workflows in (100, 1000, 5000):
-        got = await measure(http, tmp_path / str(workflows), workflows, 4)
+        folder = tmp_path / str(workflows)
+        folder.mkdir()
+        got = await measure(http, folder, workflows, 4)
         cycle = median(got["steady"])
         per_workflow.append(cycle / workflows)
         rows[f"{workflows} workflows: steady cycle s"] = cycle
