@@ -79,22 +79,26 @@ class Poller:
         await self._store.unlock(POLLER_LEASE, self._holder)
 
     async def _cycle_holding_lease(self) -> None:
-        renewing = asyncio.create_task(self._renew_lease())
+        finished = asyncio.Event()
+        renewing = asyncio.create_task(self._renew_lease(finished))
         try:
             await self.cycle()
         except Exception:
             log.exception("Poll cycle failed")
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            # Signalled, not cancelled: a task cancelled inside a database statement can
+            # leave its SQLite connection holding the write lock.
+            finished.set()
+            await renewing
 
-    async def _renew_lease(self) -> None:
+    async def _renew_lease(self, finished: asyncio.Event) -> None:
         """A cycle may outlast the lease: keep it while the cycle runs."""
-        while True:
-            await asyncio.sleep(self._lease / 3)
-            if not await self._store.try_lock(POLLER_LEASE, self._holder, self._lease):
-                log.warning("Another instance took the poller lease during a cycle")
+        while not finished.is_set():
+            try:
+                await asyncio.wait_for(finished.wait(), self._lease / 3)
+            except TimeoutError:
+                if not await self._store.try_lock(POLLER_LEASE, self._holder, self._lease):
+                    log.warning("Another instance took the poller lease during a cycle")
 
     async def cycle(self) -> PollRun:
         started, clock = datetime.now(UTC), time.monotonic()

@@ -488,7 +488,7 @@ async def test_a_timed_out_approve_is_settled_by_re_reading(
         card = await bot.channel_card(request_id)
         bot.sandbox.state.delay_after_commit = 1.0
         await bot.click("U0BOB", card, Action.APPROVE)
-        told = await bot.slack.wait_for("response_url", timeout=10)
+        told = await bot.slack.wait_for("response_url", timeout=30)
         assert "Approved" in json.dumps(told[0].params)
         assert len(bot.sandbox.calls("approveRequest")) == 1
 

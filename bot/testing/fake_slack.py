@@ -287,7 +287,7 @@ class FakeSlack:
         self,
         method: str,
         count: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a plain number reads best in tests
+        timeout: float = 20.0,  # noqa: ASYNC109 - a plain number reads best in tests
         predicate: Callable[[SlackCall], bool] | None = None,
     ) -> list[SlackCall]:
         """Wait until `count` matching calls exist: Bolt acks before listeners finish.
