@@ -31,6 +31,9 @@ from bot.store.base import Card, Decision, RequestKey, Store, TrackedRequest
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 ABANDONED_CLAIM_SECONDS = 120.0
+CLOCK_TOLERANCE_SECONDS = 60.0  # between our clock and Slack's ts
+HISTORY_PAGES = 10
+CARD_EVENT = "cflow_card"
 GONE_MESSAGE_ERRORS = frozenset({"message_not_found", "channel_not_found", "cant_update_message"})
 
 
@@ -200,11 +203,19 @@ class Publisher:
 
     async def _post_card(self, card: Card, payload: dict[str, Any], batch: Batch) -> bool:
         """Claim, post, confirm: a card another process claimed is not posted again."""
-        await self._drop_abandoned_claim(card, batch)
+        abandoned = self._abandoned_claim(card, batch)
+        if abandoned is not None:
+            return await self._recover(abandoned, payload)
         if not await self._store.claim_card(card):
             return True
+        return await self._send(card, payload)
+
+    async def _send(self, card: Card, payload: dict[str, Any]) -> bool:
+        """Post a claimed card and record its ts; on failure give the claim back."""
         try:
-            answer = await self._slack.chat_postMessage(channel=card.channel, **payload)
+            answer = await self._slack.chat_postMessage(
+                channel=card.channel, metadata=card_metadata(card), **payload
+            )
         except SlackApiError as error:
             await self._store.release_card(card)
             self._metrics.slack_errors.labels(_reason(error)).inc()
@@ -215,18 +226,47 @@ class Publisher:
         log.info("Posted the %s card to %s", card.kind, card.channel)
         return True
 
-    async def _drop_abandoned_claim(self, card: Card, batch: Batch) -> None:
-        """A claim never confirmed for minutes belongs to a process that died mid-post.
-
-        Slack may or may not have shown that post; posting again risks a duplicate in
-        that rare case, where not posting would lose the notification for good.
-        """
+    def _abandoned_claim(self, card: Card, batch: Batch) -> Card | None:
+        """A claim left unconfirmed for minutes: its process died while posting."""
         for old in batch.cards.get(card.key, []):
             if old.channel != card.channel or old.ts is not None or old.created_at is None:
                 continue
             if (self._clock() - old.created_at).total_seconds() > ABANDONED_CLAIM_SECONDS:
-                log.warning("Re-posting %s to %s after an abandoned claim", card.key, card.channel)
-                await self._store.release_card(old)
+                return old
+        return None
+
+    async def _recover(self, claim: Card, payload: dict[str, Any]) -> bool:
+        """Slack knows whether the dead process's post arrived: adopt it, or post now."""
+        ts = await self._find_posted(claim)
+        if ts is not None:
+            await self._store.confirm_card(claim, ts)
+            log.info("Adopted the %s card a stopped process had posted", claim.kind)
+            return True
+        log.warning("Posting the %s card a stopped process had claimed", claim.kind)
+        return await self._send(claim, payload)
+
+    async def _find_posted(self, claim: Card) -> str | None:
+        """The ts of this card's message in its channel, found by the metadata it carries."""
+        assert claim.created_at is not None
+        oldest = f"{claim.created_at.timestamp() - CLOCK_TOLERANCE_SECONDS:.6f}"
+        cursor = None
+        try:
+            for _ in range(HISTORY_PAGES):
+                answer = await self._slack.conversations_history(
+                    channel=claim.channel,
+                    oldest=oldest,
+                    limit=200,
+                    cursor=cursor,
+                    include_all_metadata=True,
+                )
+                found = next((m["ts"] for m in answer["messages"] if _shows(m, claim)), None)
+                cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+                if found or not answer.get("has_more") or not cursor:
+                    return found
+        except SlackApiError as error:
+            # Without the history scopes a rare duplicate beats a lost card.
+            log.warning("Cannot read %s's history: %s", claim.channel, _reason(error))
+        return None
 
     async def _update_cards(
         self,
@@ -329,6 +369,25 @@ class Publisher:
             answer = await self._slack.conversations_open(users=slack_user_id)
             self._dm_channels[slack_user_id] = answer["channel"]["id"]
         return self._dm_channels[slack_user_id]
+
+
+def card_metadata(card: Card) -> dict[str, Any]:
+    """Slack message metadata naming the request, so a card can be found in history."""
+    payload = {"workflow_id": card.workflow_id, "request_id": card.request_id}
+    return {"event_type": CARD_EVENT, "event_payload": payload}
+
+
+def _shows(message: dict[str, Any], card: Card) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return (
+        metadata.get("event_type") == CARD_EVENT
+        and (
+            str(payload.get("workflow_id")),
+            str(payload.get("request_id")),
+        )
+        == card.key
+    )
 
 
 def _tagged(obs: Observation) -> contextlib.AbstractContextManager[None]:

@@ -19,6 +19,7 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
+from bot.publisher import card_metadata
 from bot.server import RunningBot, run_socket_mode
 from bot.settings import load_settings
 from bot.slack.ids import Action, Input, MoreOption, View
@@ -629,3 +630,32 @@ async def test_metrics_count_cards_actions_and_acknowledgements(bot: Bot) -> Non
     assert 'cflow_bot_cards_posted_total{kind="channel"}' in text
     assert 'cflow_bot_actions_total{action="approved",outcome="done"} 1.0' in text
     assert "cflow_bot_ack_seconds_count" in text and "cflow_bot_poll_cycle_seconds_count" in text
+
+
+async def test_a_card_a_dead_process_did_post_is_adopted_not_posted_again(bot: Bot) -> None:
+    request_id = "991"
+    claim = Card("1001", request_id, CHANNEL, "channel")
+    store = bot.running.services.store
+    await store.claim_card(claim)  # claimed and posted, then killed before recording it
+    posted = await bot.running.services.slack.chat_postMessage(
+        channel=CHANNEL, text="card", metadata=card_metadata(claim)
+    )
+    async with store.engine.begin() as connection:
+        await connection.exec_driver_sql(
+            "UPDATE cards SET created_at = datetime('now', '-10 minutes') WHERE request_id = '991'"
+        )
+    bot.sandbox.state.add_request("1001", {"Amount": 1}, "dave", request_id=request_id)
+    await bot.slack.wait_for("conversations.history")
+    bot.sandbox.state.approve("1001", request_id, "bob")
+    updated = await bot.slack.wait_for(
+        "chat.update", predicate=lambda c: c.params.get("ts") == posted["ts"]
+    )
+    assert updated, "the adopted card is the one kept up to date"
+    reposts = [
+        c
+        for c in bot.slack.calls("chat.postMessage")
+        if c.params.get("channel") == CHANNEL
+        and not c.params.get("thread_ts")
+        and _mentions(c.params, request_id)
+    ]
+    assert reposts == [], "and it was not posted to the channel a second time"

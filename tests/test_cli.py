@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -330,6 +331,12 @@ async def test_a_poller_killed_mid_cycle_loses_and_repeats_no_card(
         process.kill()  # SIGKILL: no clean-up of any kind
         await process.wait()
         assert len(slack.messages("C0NOTIFY")) < len(pending), "killed before the cycle ended"
+        code, _, err = await run_cli_async("poll", "--once", env=env, cwd=tmp_path)
+        assert code == 0, err
+        # Posts the killed process had claimed but not recorded wait out their grace
+        # period (two minutes; aged here), then are found in Slack or posted once.
+        with sqlite3.connect(tmp_path / "bot.db") as db:
+            db.execute("UPDATE cards SET created_at = datetime('now', '-10 minutes')")
         code, _, err = await run_cli_async("poll", "--once", env=env, cwd=tmp_path)
         assert code == 0, err
         per_request: dict[str, int] = {}

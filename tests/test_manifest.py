@@ -31,6 +31,10 @@ EXPECTED_BOT_SCOPES = {
     "users:read.email",  # ... and their emails, to match them with Cflow users
     "channels:read",  # is the bot in this public channel?
     "groups:read",  # is the bot in this private channel?
+    # After a crash between posting a card and recording it: is the card already there?
+    "channels:history",
+    "groups:history",
+    "im:history",
 }
 
 

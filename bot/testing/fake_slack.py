@@ -61,6 +61,7 @@ class StoredMessage:
     user: str
     history: list[Params] = field(default_factory=list)
     deleted: bool = False
+    metadata: Params | None = None
 
     def snapshot(self) -> Params:
         """The editable content, as kept in `history`."""
@@ -125,6 +126,7 @@ class FakeSlack:
         self._failures: dict[str, list[_Failure]] = {}
         self._response_urls: dict[str, tuple[str, str]] = {}
         self._seq = 0
+        self._last_ts_micros = 0
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._handlers: dict[str, Handler] = {
@@ -144,6 +146,7 @@ class FakeSlack:
             "views.update": self._views_update,
             "views.publish": self._views_publish,
             "apps.connections.open": self._apps_connections_open,
+            "conversations.history": self._conversations_history,
         }
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._handle_api)
@@ -455,9 +458,9 @@ class FakeSlack:
     # -- helpers -----------------------------------------------------------------------
 
     def _next_ts(self) -> str:
-        """Unique, increasing ts strings like "1700000000.000100"."""
-        self._seq += 1
-        micros = TS_BASE_MICROS + self._seq * 100
+        """Unique, increasing ts strings from the clock, as Slack's are ("1764441600.000100")."""
+        micros = max(time.time_ns() // 1000, self._last_ts_micros + 1)
+        self._last_ts_micros = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _resolve_channel(self, channel: str | None) -> str:
@@ -492,6 +495,7 @@ class FakeSlack:
             "blocks": message.blocks,
             "attachments": message.attachments,
             "thread_ts": message.thread_ts,
+            "metadata": message.metadata,
         }
         return body | {k: v for k, v in extras.items() if v is not None}
 
@@ -568,6 +572,7 @@ class FakeSlack:
             attachments=params.get("attachments"),
             thread_ts=params.get("thread_ts"),
             user=self.bot_user_id,
+            metadata=params.get("metadata"),
         )
         message.history.append(message.snapshot())
         self._messages[(channel, message.ts)] = message
@@ -619,6 +624,33 @@ class FakeSlack:
 
     def _conversations_info(self, params: Params) -> Params:
         return {"channel": self._channel_json(self._get_channel(params.get("channel")))}
+
+    def _conversations_history(self, params: Params) -> Params:
+        """Top-level messages, newest first, from `oldest` on; metadata only when asked."""
+        channel = self._resolve_channel(params.get("channel"))
+        oldest = float(params.get("oldest") or 0)
+        found = [
+            m
+            for m in self.messages(channel)
+            if not m.thread_ts or m.thread_ts == m.ts
+            if float(m.ts) >= oldest
+        ]
+        found.sort(key=lambda m: float(m.ts), reverse=True)
+        limit = int(params.get("limit") or 100)
+        start = int(params.get("cursor") or 0)
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        with_metadata = _truthy(params.get("include_all_metadata"))
+        messages = [self._message_json(m) for m in page]
+        if not with_metadata:
+            for message in messages:
+                message.pop("metadata", None)
+        cursor = str(start + limit) if more else ""
+        return {
+            "messages": messages,
+            "has_more": more,
+            "response_metadata": {"next_cursor": cursor},
+        }
 
     def _conversations_members(self, params: Params) -> Params:
         channel = self._get_channel(params.get("channel"))
