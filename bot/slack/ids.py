@@ -20,6 +20,7 @@ class Action(StrEnum):
     MORE = "cflow_more"  # overflow menu: approve with comment, reassign
     OPEN_IN_CFLOW = "cflow_open"
     LINK = "cflow_link"  # "Link your Cflow account" button
+    SHOW_MORE = "cflow_show_more"  # next page of /cflow pending; value "<page> <scope>"
 
 
 class MoreOption(StrEnum):

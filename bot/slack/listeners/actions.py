@@ -102,7 +102,8 @@ async def _show_busy(client: AsyncWebClient, body: dict[str, Any], text: str) ->
     """Hide the clicked card's buttons at once, so nobody clicks twice."""
     container = body.get("container") or {}
     blocks = (body.get("message") or {}).get("blocks")
-    if not blocks or not container.get("message_ts"):
+    # An ephemeral message (a /cflow answer) cannot be edited with chat.update.
+    if not blocks or not container.get("message_ts") or container.get("is_ephemeral"):
         return
     await client.chat_update(
         channel=container["channel_id"],

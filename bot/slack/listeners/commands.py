@@ -1,4 +1,4 @@
-"""The `/cflow` slash command: link, unlink, whoami and help."""
+"""The `/cflow` slash command: parse, then hand over to a subcommand."""
 
 from __future__ import annotations
 
@@ -8,45 +8,110 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
+from bot.slack import subcommands
+from bot.slack.command_text import CommandText, parse
+from bot.slack.ids import Action
 from bot.slack.listeners.common import Ack, Respond, Track, open_link_modal, say_privately
 from bot.slack.text import escape
 
 USAGE = "\n".join(
     (
-        "*/cflow* — approve Cflow requests from Slack",
-        "`/cflow link` — link your Cflow account (needed to approve and reject)",
-        "`/cflow unlink` — forget your Cflow account and its key",
-        "`/cflow whoami` — which Cflow account you are linked to",
-        "`/cflow help` — this list",
+        "*/cflow* — Cflow approvals from Slack",
+        "`/cflow pending [workflow | all]` — requests waiting for you (or everyone's)",
+        "`/cflow show <request>` — one request, with its buttons where you may act",
+        "`/cflow approve <request> [comment]` — approve as yourself",
+        "`/cflow reject <request> <reason>` — reject as yourself, with a reason",
+        "`/cflow workflows` — workflows, their stages and reviewers",
+        "`/cflow users`, `/cflow roles` — Cflow's users and roles",
+        "`/cflow subscribe <workflow> [#channel]`, `/cflow unsubscribe <workflow>`,"
+        " `/cflow subscriptions` — where each workflow's cards go",
+        "`/cflow link`, `/cflow unlink`, `/cflow whoami` — your Cflow account",
+        "A request is `workflowId/requestId`, or its id alone when unique.",
     )
 )
+
+SUBCOMMANDS = {
+    "pending": subcommands.pending,
+    "show": subcommands.show,
+    "approve": subcommands.approve,
+    "reject": subcommands.reject,
+    "workflows": subcommands.workflows,
+    "users": subcommands.users,
+    "roles": subcommands.roles,
+    "subscribe": subcommands.subscribe,
+    "unsubscribe": subcommands.unsubscribe,
+    "subscriptions": subcommands.subscriptions,
+}
 
 
 def register(app: AsyncApp, track: Track) -> None:
     app.command("/cflow")(track(cflow))
+    app.action(Action.SHOW_MORE)(track(show_more))
 
 
 async def cflow(
     ack: Ack, command: dict[str, Any], services: Services, client: AsyncWebClient, respond: Respond
 ) -> None:
     await ack()
-    words = (command.get("text") or "").split()
-    verb = words[0].lower() if words else "help"
+    text = parse(command.get("text"))
     user = command["user_id"]
-    if verb == "link":
+    if text.verb == "link":
         await open_link_modal(services, client, user, command["trigger_id"])
-    elif verb == "unlink":
+    elif text.verb == "unlink":
         removed = await services.store.delete_link(user)
-        text = (
+        text_out = (
             "Your Cflow account is unlinked and its key deleted."
             if removed
             else "You had no Cflow account linked."
         )
-        await say_privately(respond, {"text": text})
-    elif verb == "whoami":
+        await say_privately(respond, {"text": text_out})
+    elif text.verb == "whoami":
         await say_privately(respond, {"text": await whoami(services, user)})
+    elif text.verb in SUBCOMMANDS:
+        ctx = _context(services, client, respond, command, text)
+        await subcommands.run(SUBCOMMANDS[text.verb], ctx)
     else:
         await say_privately(respond, {"text": USAGE})
+
+
+async def show_more(
+    ack: Ack,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    services: Services,
+    client: AsyncWebClient,
+    respond: Respond,
+) -> None:
+    """The next page of `/cflow pending`, in place of the one clicked."""
+    await ack()
+    page, _, scope = (action.get("value") or "1").partition(" ")
+    text = parse(f"pending {scope}")
+    command = {"user_id": body["user"]["id"], "channel_id": (body.get("channel") or {}).get("id")}
+
+    async def replace(**payload: Any) -> None:
+        await respond(**{**payload, "replace_original": True})
+
+    ctx = _context(services, client, replace, command, text)
+    number = int(page) if page.isdigit() else 1
+    await subcommands.run(lambda c: subcommands.pending(c, number), ctx)
+
+
+def _context(
+    services: Services,
+    client: AsyncWebClient,
+    respond: Respond,
+    command: dict[str, Any],
+    text: CommandText,
+) -> subcommands.CommandContext:
+    return subcommands.CommandContext(
+        services=services,
+        client=client,
+        respond=respond,
+        user=command["user_id"],
+        channel=command.get("channel_id") or "",
+        trigger_id=command.get("trigger_id"),
+        text=text,
+    )
 
 
 async def whoami(services: Services, user: str) -> str:

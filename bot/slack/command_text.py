@@ -1,0 +1,72 @@
+"""Forgiving parsing of what people type after `/cflow` (pure, no I/O).
+
+People type in any case, with extra spaces, straight or curly quotes, and Slack turns
+`#channel` and `@person` into `<#C123|name>` and `<@U123|name>`. Whatever arrives,
+`parse()` returns a `CommandText` and never raises.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$")
+USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+CURLY_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
+
+
+@dataclass(frozen=True)
+class CommandText:
+    verb: str
+    args: tuple[str, ...] = ()
+
+    def rest(self, start: int = 0) -> str:
+        """The arguments from `start` on, as one text (a comment or a reason)."""
+        return " ".join(self.args[start:]).strip()
+
+
+def parse(text: str | None) -> CommandText:
+    words = _words((text or "").translate(CURLY_QUOTES))
+    if not words:
+        return CommandText("help")
+    return CommandText(words[0].lower(), tuple(words[1:]))
+
+
+def _words(text: str) -> list[str]:
+    try:
+        words = shlex.split(text)
+    except ValueError:  # an unbalanced quote: fall back to plain words
+        words = text.replace('"', " ").replace("'", " ").split()
+    return [word for word in words if word.strip()]
+
+
+def channel_id(word: str) -> str | None:
+    """`<#C123|name>` (as Slack sends #channel) or a bare channel id."""
+    match = CHANNEL.match(word)
+    if match:
+        return match.group(1)
+    return word if re.fullmatch(r"[CG][A-Z0-9]{2,}", word) else None
+
+
+def user_id(word: str) -> str | None:
+    match = USER.match(word)
+    return match.group(1) if match else None
+
+
+@dataclass(frozen=True)
+class RequestName:
+    """`workflowId/requestId`, or a request id alone (resolved when unique)."""
+
+    request_id: str
+    workflow_id: str | None = None
+
+
+def request_name(word: str) -> RequestName | None:
+    word = word.strip().lstrip("#")
+    if not word:
+        return None
+    workflow, slash, request = word.partition("/")
+    if slash:
+        return RequestName(request, workflow) if workflow and request else None
+    return RequestName(word)

@@ -1,0 +1,272 @@
+"""What each `/cflow` subcommand does, with the caller's own Cflow credentials.
+
+Every handler gets a `CommandContext`; answers are ephemeral (through `respond`), Cflow's
+refusals are shown in its own words, and nobody without a link reaches Cflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.cflow import CflowError, Credentials, Request, Workflow
+from bot.decisions import Intent, credentials_for, decide
+from bot.services import Services
+from bot.slack.blocks import CardView, not_linked_message, request_card
+from bot.slack.command_text import CommandText, channel_id, request_name
+from bot.slack.ids import RequestRef
+from bot.slack.lists import (
+    lines_message,
+    pending_message,
+    role_line,
+    subscription_line,
+    user_line,
+    workflow_line,
+)
+from bot.slack.text import escape
+from bot.store.base import Link, Subscription
+
+Respond = Callable[..., Awaitable[Any]]
+
+
+class Refusal(Exception):
+    """Something to tell the caller instead of an answer (already mrkdwn-safe)."""
+
+
+@dataclass
+class CommandContext:
+    services: Services
+    client: AsyncWebClient
+    respond: Respond
+    user: str
+    channel: str
+    trigger_id: str | None
+    text: CommandText
+
+    async def say(self, payload: dict[str, Any]) -> None:
+        await self.respond(**payload, response_type="ephemeral", replace_original=False)
+
+    async def creds(self) -> Credentials:
+        link = await self.services.store.link_for(self.user)
+        if link is None:
+            await self.say(not_linked_message())
+            raise Refusal(None)
+        return credentials_for(self.services, link)
+
+    async def link(self) -> Link:
+        link = await self.services.store.link_for(self.user)
+        if link is None:
+            await self.say(not_linked_message())
+            raise Refusal(None)
+        return link
+
+
+async def run(handler: Callable[[CommandContext], Awaitable[None]], ctx: CommandContext) -> None:
+    """Run a handler, turning refusals and Cflow's errors into a private answer."""
+    try:
+        await handler(ctx)
+    except Refusal as refusal:
+        if refusal.args and refusal.args[0]:
+            await ctx.say({"text": refusal.args[0]})
+    except CflowError as error:
+        await ctx.say({"text": f"Cflow says: {escape(error.message)}"})
+
+
+# Finding things by name
+
+
+async def find_workflow(ctx: CommandContext, creds: Credentials, name: str) -> Workflow:
+    """By id, by name (any case), or by a unique prefix of the name."""
+    workflows = await ctx.services.cflow.list_workflows(creds)
+    folded = name.casefold()
+    for match in (
+        [w for w in workflows if w.id == name],
+        [w for w in workflows if w.label.casefold() == folded],
+        [w for w in workflows if w.label.casefold().startswith(folded)],
+    ):
+        if len(match) == 1:
+            return match[0]
+        if len(match) > 1:
+            names = ", ".join(escape(w.label) for w in match[:10])
+            raise Refusal(f"“{escape(name)}” matches several workflows: {names}.")
+    raise Refusal(f"No workflow is called “{escape(name)}”. See `/cflow workflows`.")
+
+
+async def find_request(
+    ctx: CommandContext, creds: Credentials, word: str
+) -> tuple[Workflow, Request]:
+    name = request_name(word)
+    if name is None:
+        raise Refusal("Name a request as `workflowId/requestId`, or by its id.")
+    cflow = ctx.services.cflow
+    if name.workflow_id is not None:
+        workflow, request = await asyncio.gather(
+            cflow.get_workflow(creds, name.workflow_id),
+            cflow.get_request(creds, name.workflow_id, name.request_id),
+        )
+        return workflow, request
+    found = [(w, r) for w, r in await _everything(ctx, creds) if r.id == name.request_id]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise Refusal(f"No request #{escape(name.request_id)} is visible to you.")
+    where = ", ".join(f"`{escape(w.id)}/{escape(r.id)}`" for w, r in found[:10])
+    raise Refusal(f"Several requests have that id: {where}. Say which.")
+
+
+async def _everything(ctx: CommandContext, creds: Credentials) -> list[tuple[Workflow, Request]]:
+    """Every request the caller can see, across the active workflows."""
+    cflow = ctx.services.cflow
+    workflows = [w for w in await cflow.list_workflows(creds) if w.is_active]
+    listings = await asyncio.gather(
+        *(cflow.list_requests(creds, w.id) for w in workflows), return_exceptions=True
+    )
+    return [
+        (workflow, request)
+        for workflow, listing in zip(workflows, listings, strict=True)
+        if not isinstance(listing, BaseException)
+        for request in listing
+    ]
+
+
+# Subcommands
+
+
+async def workflows(ctx: CommandContext) -> None:
+    found = await ctx.services.cflow.list_workflows(await ctx.creds())
+    lines = [workflow_line(workflow) for workflow in found]
+    await ctx.say(lines_message("Workflows", lines, page=_page(ctx.text, 0), command="workflows"))
+
+
+async def users(ctx: CommandContext) -> None:
+    found = await ctx.services.cflow.list_users(await ctx.creds())
+    lines = [user_line(user) for user in found]
+    await ctx.say(lines_message("Cflow users", lines, page=_page(ctx.text, 0), command="users"))
+
+
+async def roles(ctx: CommandContext) -> None:
+    found = await ctx.services.cflow.list_roles(await ctx.creds())
+    lines = [role_line(role) for role in found]
+    await ctx.say(lines_message("Cflow roles", lines, page=_page(ctx.text, 0), command="roles"))
+
+
+async def show(ctx: CommandContext) -> None:
+    if not ctx.text.args:
+        raise Refusal("Which request? `/cflow show <workflowId/requestId>`")
+    creds = await ctx.creds()
+    workflow, request = await find_request(ctx, creds, ctx.text.args[0])
+    mine = creds.username in request.reviewers(workflow)
+    view = CardView(
+        request=request,
+        workflow=workflow,
+        now=datetime.now(UTC),
+        cflow_url=ctx.services.publisher.request_url(workflow.id, request.id),
+        actionable=mine,
+    )
+    await ctx.say(request_card(view))
+
+
+async def approve(ctx: CommandContext) -> None:
+    await _decide(ctx, "approve", ctx.text.rest(1) or None)
+
+
+async def reject(ctx: CommandContext) -> None:
+    reason = ctx.text.rest(1)
+    if len(ctx.text.args) < 1 or not reason:
+        raise Refusal("A reason is required: `/cflow reject <request> <reason>`")
+    await _decide(ctx, "reject", reason)
+
+
+async def _decide(ctx: CommandContext, verb: Any, comment: str | None) -> None:
+    if not ctx.text.args:
+        raise Refusal(f"Which request? `/cflow {verb} <workflowId/requestId>`")
+    link = await ctx.link()
+    creds = credentials_for(ctx.services, link)
+    workflow, request = await find_request(ctx, creds, ctx.text.args[0])
+    ref = RequestRef(workflow_id=workflow.id, request_id=request.id, stage=request.current_stage)
+    outcome = await decide(ctx.services, ctx.user, link, Intent(ref, verb, comment=comment))
+    await ctx.say({"text": outcome.text})
+
+
+async def pending(ctx: CommandContext, page: int | None = None) -> None:
+    creds = await ctx.creds()
+    scope = " ".join(a for a in ctx.text.args if not a.isdigit())
+    everything = await _everything(ctx, creds)
+    waiting = [(w, r) for w, r in everything if r.is_pending]
+    if scope.casefold() == "all":
+        title = "Every pending request you can see"
+    else:
+        if scope:
+            chosen = await find_workflow(ctx, creds, scope)
+            waiting = [(w, r) for w, r in waiting if w.id == chosen.id]
+        waiting = [(w, r) for w, r in waiting if creds.username in r.reviewers(w)]
+        title = "Waiting for you"
+    waiting.sort(key=lambda item: item[1].created_at or datetime.max.replace(tzinfo=UTC))
+    number = page if page is not None else _page(ctx.text, 0)
+    now = datetime.now(UTC)
+    await ctx.say(pending_message(waiting, title=title, now=now, page=number, scope=scope))
+
+
+async def subscribe(ctx: CommandContext) -> None:
+    _admins_only(ctx)
+    if not ctx.text.args:
+        raise Refusal("Which workflow? `/cflow subscribe <workflow> [#channel]`")
+    creds = await ctx.creds()
+    target = next((c for a in ctx.text.args[1:] if (c := channel_id(a))), ctx.channel)
+    name = " ".join(a for a in ctx.text.args if not channel_id(a))
+    workflow = await find_workflow(ctx, creds, name)
+    await ctx.services.store.subscribe(Subscription(workflow.id, target, created_by=ctx.user))
+    note = await _membership_note(ctx.client, target)
+    await ctx.say({"text": f"{escape(workflow.label)} now posts to <#{target}>.{note}"})
+
+
+async def unsubscribe(ctx: CommandContext) -> None:
+    _admins_only(ctx)
+    if not ctx.text.args:
+        raise Refusal("Which workflow? `/cflow unsubscribe <workflow>`")
+    workflow = await find_workflow(ctx, await ctx.creds(), ctx.text.rest())
+    removed = await ctx.services.store.unsubscribe(workflow.id)
+    fallback = ctx.services.settings.cflow_notify_channel
+    where = f"<#{fallback}>" if fallback else "no channel (DMs only)"
+    text = (
+        f"{escape(workflow.label)} now posts to {where}." if removed else "It had no subscription."
+    )
+    await ctx.say({"text": text})
+
+
+async def subscriptions(ctx: CommandContext) -> None:
+    found = await ctx.services.store.subscriptions()
+    named: dict[str, Workflow] = {}
+    link = await ctx.services.store.link_for(ctx.user)
+    if found and link is not None:
+        creds = credentials_for(ctx.services, link)
+        with_names = await ctx.services.cflow.list_workflows(creds)
+        named = {w.id: w for w in with_names}
+    lines = [subscription_line(sub, named.get(wf)) for wf, sub in found.items()]
+    await ctx.say(lines_message("Subscriptions", lines, command="subscriptions"))
+
+
+def _admins_only(ctx: CommandContext) -> None:
+    if not ctx.services.is_admin(ctx.user):
+        raise Refusal("Only the bot's admins (CFLOW_BOT_ADMINS) can change subscriptions.")
+
+
+async def _membership_note(client: AsyncWebClient, channel: str) -> str:
+    try:
+        info = (await client.conversations_info(channel=channel)).get("channel") or {}
+    except SlackApiError:
+        return " I cannot see that channel: invite me with `/invite @Cflow Approvals` there."
+    if not info.get("is_member"):
+        return " I am not in that channel yet: type `/invite @Cflow Approvals` there."
+    return ""
+
+
+def _page(text: CommandText, fallback: int) -> int:
+    numbers = [int(a) for a in text.args if a.isdigit() and len(a) < 6]
+    return numbers[-1] if numbers else max(fallback, 1)
