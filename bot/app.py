@@ -23,7 +23,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.poller import POLLER_LEASE
 from bot.services import Services
 from bot.slack.blocks import error_message
-from bot.slack.listeners import actions, commands, events, views
+from bot.slack.listeners import actions, commands, events, forms, views
 
 log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
@@ -49,7 +49,7 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
 
     app.use(inject_services)
     app.error(report_error)
-    for module in (actions, commands, events, views):
+    for module in (actions, commands, events, forms, views):
         module.register(app, services.in_flight.track)
     return app
 

@@ -21,6 +21,8 @@ class Action(StrEnum):
     OPEN_IN_CFLOW = "cflow_open"
     LINK = "cflow_link"  # "Link your Cflow account" button
     SHOW_MORE = "cflow_show_more"  # next page of /cflow pending; value "<page> <scope>"
+    EDIT_DRAFT = "cflow_edit_draft"
+    DELETE_DRAFT = "cflow_delete_draft"
 
 
 class MoreOption(StrEnum):
@@ -35,6 +37,9 @@ class View(StrEnum):
     APPROVE_COMMENT = "cflow_approve_comment_modal"
     REASSIGN = "cflow_reassign_modal"
     LINK = "cflow_link_modal"
+    NEW_REQUEST = "cflow_new_request_modal"
+    EDIT_DRAFT = "cflow_edit_draft_modal"
+    WORKING = "cflow_working_modal"  # progress and results: nothing to submit
 
 
 class Input(StrEnum):

@@ -113,3 +113,29 @@ def _pending_item(workflow: Workflow, request: Request, now: datetime) -> list[d
         button("Reject", Action.REJECT, value, style="danger"),
     ]
     return [section(text), {"type": "actions", "elements": actions}]
+
+
+def drafts_message(items: Sequence[tuple[Workflow, Request]]) -> dict[str, Any]:
+    """My drafts, each with Edit and Delete (which asks first)."""
+    if not items:
+        return {"text": "No drafts.", "blocks": [section("*Your drafts*: none.")]}
+    blocks: list[dict[str, Any]] = [section(f"*Your drafts* ({len(items)})")]
+    for workflow, request in items[: PAGE_SIZE * 2]:
+        ref = RequestRef(workflow_id=workflow.id, request_id=request.id)
+        summary = ", ".join(f"{k}: {v}" for k, v in list(request.fields.items())[:4])
+        text = f"*{escaped(request_title(request, workflow), 150)}* · {escaped(summary, 500)}"
+        confirm = {
+            "title": {"type": "plain_text", "text": "Delete this draft?"},
+            "text": {"type": "plain_text", "text": "Cflow deletes it for good."},
+            "confirm": {"type": "plain_text", "text": "Delete"},
+            "deny": {"type": "plain_text", "text": "Keep it"},
+            "style": "danger",
+        }
+        actions = [
+            button("Edit", Action.EDIT_DRAFT, ref.encode()),
+            button("Delete", Action.DELETE_DRAFT, ref.encode(), style="danger", confirm=confirm),
+        ]
+        blocks += [section(text), {"type": "actions", "elements": actions}]
+    if len(items) > PAGE_SIZE * 2:
+        blocks.append(context(f"…and {len(items) - PAGE_SIZE * 2} more drafts in Cflow."))
+    return {"text": f"Your drafts ({len(items)})", "blocks": blocks}

@@ -61,7 +61,7 @@ def _metadata(ref: RequestRef) -> str:
 
 
 def text_input(
-    input_id: Input,
+    input_id: Input | str,
     label: str,
     *,
     multiline: bool = False,
@@ -84,7 +84,7 @@ def text_input(
 
 
 def _input_block(
-    input_id: Input, label: str, element: dict[str, Any], *, optional: bool, hint: str | None
+    input_id: Input | str, label: str, element: dict[str, Any], *, optional: bool, hint: str | None
 ) -> dict[str, Any]:
     block = {
         "type": "input",

@@ -21,7 +21,9 @@ from bot.services import Services
 from bot.slack.blocks import CardView, not_linked_message, request_card
 from bot.slack.command_text import CommandText, channel_id, request_name
 from bot.slack.ids import RequestRef
+from bot.slack.listeners.forms import fill_new_request_form
 from bot.slack.lists import (
+    drafts_message,
     lines_message,
     pending_message,
     role_line,
@@ -29,6 +31,7 @@ from bot.slack.lists import (
     user_line,
     workflow_line,
 )
+from bot.slack.request_forms import done_view, working_view
 from bot.slack.text import escape
 from bot.store.base import Link, Subscription
 
@@ -211,6 +214,36 @@ async def pending(ctx: CommandContext, page: int | None = None) -> None:
     number = page if page is not None else _page(ctx.text, 0)
     now = datetime.now(UTC)
     await ctx.say(pending_message(waiting, title=title, now=now, page=number, scope=scope))
+
+
+async def new(ctx: CommandContext) -> None:
+    """A modal for a new request: opened at once, filled in when Cflow has answered."""
+    if not ctx.text.args or ctx.trigger_id is None:
+        raise Refusal("Which workflow? `/cflow new <workflow>`")
+    creds = await ctx.creds()
+    # The trigger_id lasts 3 s: open the modal before asking Cflow anything.
+    opened = await ctx.client.views_open(
+        trigger_id=ctx.trigger_id, view=working_view("Asking Cflow…")
+    )
+    view_id = opened["view"]["id"]
+    try:
+        workflow = await find_workflow(ctx, creds, ctx.text.rest())
+        await fill_new_request_form(ctx.services, ctx.client, view_id, creds, workflow)
+    except Refusal as refusal:
+        await ctx.client.views_update(view_id=view_id, view=done_view(refusal.args[0]))
+    except CflowError as error:
+        text = f"Cflow says: {escape(error.message)}"
+        await ctx.client.views_update(view_id=view_id, view=done_view(text))
+
+
+async def drafts(ctx: CommandContext) -> None:
+    creds = await ctx.creds()
+    mine = [
+        (w, r)
+        for w, r in await _everything(ctx, creds)
+        if r.status == "draft" and r.submitted_by == creds.username
+    ]
+    await ctx.say(drafts_message(mine))
 
 
 async def subscribe(ctx: CommandContext) -> None:

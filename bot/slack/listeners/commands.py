@@ -21,6 +21,8 @@ USAGE = "\n".join(
         "`/cflow show <request>` — one request, with its buttons where you may act",
         "`/cflow approve <request> [comment]` — approve as yourself",
         "`/cflow reject <request> <reason>` — reject as yourself, with a reason",
+        "`/cflow new <workflow>` — a new request, or a draft",
+        "`/cflow drafts` — your drafts, to edit or delete",
         "`/cflow workflows` — workflows, their stages and reviewers",
         "`/cflow users`, `/cflow roles` — Cflow's users and roles",
         "`/cflow subscribe <workflow> [#channel]`, `/cflow unsubscribe <workflow>`,"
@@ -41,6 +43,8 @@ SUBCOMMANDS = {
     "subscribe": subcommands.subscribe,
     "unsubscribe": subcommands.unsubscribe,
     "subscriptions": subcommands.subscriptions,
+    "new": subcommands.new,
+    "drafts": subcommands.drafts,
 }
 
 
