@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.slack.command_text import channel_id, parse, request_name, user_id
-from bot.slack.ids import Action
-from bot.testing.payloads import block_action, form, slash_command
+from bot.slack.ids import Action, View
+from bot.testing.payloads import block_action, form, sign, slash_command, view_submission
 from tests.conftest import Sandbox
-from tests.test_approvals import CHANNEL, Bot, new_expense, running_bot
+from tests.test_approvals import CHANNEL, SECRET, Bot, new_expense, running_bot
 from tests.test_approvals import bot as bot  # the running-bot fixture, shared
 
 
@@ -174,3 +175,141 @@ async def test_a_subscribed_workflow_posts_to_its_channel(bot: Bot) -> None:
         ),
     )
     assert posted
+
+
+async def submit_view(bot: Bot, user: str, view: dict[str, Any], values: dict[str, Any]) -> dict:
+    """Submit a modal as Slack does; returns the bot's acknowledgement body."""
+    payload = view_submission(
+        user,
+        view["callback_id"],
+        values,
+        private_metadata=view["private_metadata"],
+        view_id=view.get("id", "V0TEST"),
+    )
+    body = form(payload)
+    async with bot.http.post(
+        bot.running.url + "/slack/events", data=body, headers=sign(body, SECRET)
+    ) as response:
+        assert response.status == 200
+        text = await response.text()
+    return json.loads(text) if text else {}
+
+
+def typed(value: str) -> dict[str, Any]:
+    return {"type": "plain_text_input", "value": value}
+
+
+async def open_form(bot: Bot, user: str, text: str) -> dict[str, Any]:
+    await say_nothing(bot, user, text)
+    updated = await bot.slack.wait_for("views.update", predicate=lambda c: not c.failed)
+    return {**updated[-1].params["view"], "id": updated[-1].params["view_id"]}
+
+
+async def say_nothing(bot: Bot, user: str, text: str) -> None:
+    bot.slack.clear()
+    body = slash_command(user, text, response_url=bot.slack.response_url(user))
+    assert (await bot.post(body)).status == 200
+
+
+def inputs(view: dict[str, Any]) -> dict[str, str]:
+    """Input label -> block id."""
+    return {b["label"]["text"]: b["block_id"] for b in view["blocks"] if b["type"] == "input"}
+
+
+async def test_new_request_shows_cflows_validation_errors_inline_then_sends(bot: Bot) -> None:
+    await bot.link("U0DAVE")
+    form_view = await open_form(bot, "U0DAVE", "new purchase")
+    assert form_view["callback_id"] == View.NEW_REQUEST
+    ids = inputs(form_view)
+    assert {"Vendor", "Amount"} <= set(ids)
+    answer = await submit_view(bot, "U0DAVE", form_view, {ids["Vendor"]: typed("Acme")})
+    assert answer["response_action"] == "errors" and ids["Amount"] in answer["errors"]
+    assert bot.sandbox.calls("createRequest")[-1].status == 400
+    values = {ids["Vendor"]: typed("Acme"), ids["Amount"]: typed("250")}
+    answer = await submit_view(bot, "U0DAVE", form_view, values)
+    assert answer["response_action"] == "update" and "Sent" in json.dumps(answer["view"])
+    created = bot.sandbox.calls("createRequest")[-1]
+    assert created.username == "dave" and created.body == {
+        "fields": {"Vendor": "Acme", "Amount": "250"}
+    }
+    await bot.slack.wait_for(
+        "chat.postMessage", predicate=lambda c: c.params.get("channel") == "U0DAVE"
+    )
+
+
+async def test_a_draft_is_saved_edited_and_deleted(bot: Bot) -> None:
+    await bot.link("U0DAVE")
+    form_view = await open_form(bot, "U0DAVE", "new expense")
+    ids = inputs(form_view)
+    values = {
+        ids["Another field: name"]: typed("Purpose"),
+        ids["Its value"]: typed("Conference"),
+        "mode": {"type": "radio_buttons", "selected_option": {"value": "draft"}},
+    }
+    answer = await submit_view(bot, "U0DAVE", form_view, values)
+    assert "draft" in json.dumps(answer["view"])
+    draft_id = bot.sandbox.calls("createDraftRequest")[-1]
+    draft = next(
+        r
+        for r in bot.sandbox.state.requests["1001"].values()
+        if r.status == "draft" and r.fields.get("Purpose")
+    )
+    listing = await say(bot, "U0DAVE", "drafts")
+    assert (
+        "Conference" in listing and Action.EDIT_DRAFT in listing and Action.DELETE_DRAFT in listing
+    )
+    value = json.dumps({"w": "1001", "r": draft.id}, separators=(",", ":"))
+    await click_button(bot, "U0DAVE", Action.EDIT_DRAFT, value)
+    editor = await bot.slack.wait_for("views.update", predicate=lambda c: not c.failed)
+    editor_view = {**editor[-1].params["view"], "id": editor[-1].params["view_id"]}
+    assert editor_view["callback_id"] == View.EDIT_DRAFT and "Conference" in json.dumps(editor_view)
+    answer = await submit_view(
+        bot, "U0DAVE", editor_view, {inputs(editor_view)["Purpose"]: typed("Summit")}
+    )
+    assert "Saved" in json.dumps(answer["view"])
+    assert bot.sandbox.state.requests["1001"][draft.id].fields["Purpose"] == "Summit"
+    assert bot.sandbox.state.requests["1001"][draft.id].status == "draft"
+    await click_button(bot, "U0DAVE", Action.DELETE_DRAFT, value)
+    await bot.slack.wait_for("response_url", predicate=lambda c: "Deleted" in json.dumps(c.params))
+    assert draft.id not in bot.sandbox.state.requests["1001"]
+    assert draft_id.username == "dave"
+
+
+async def click_button(bot: Bot, user: str, action_id: str, value: str) -> None:
+    bot.slack.clear()
+    payload = block_action(
+        user,
+        {"action_id": action_id, "block_id": "b", "value": value, "type": "button"},
+        channel=CHANNEL,
+        message={"ts": "1.1", "text": "", "blocks": []},
+        response_url=bot.slack.response_url(user),
+    )
+    payload["container"]["is_ephemeral"] = True
+    assert (await bot.post(form(payload))).status == 200
+
+
+async def test_every_cflow_operation_is_reached_from_slack(bot: Bot) -> None:
+    """Across this module's tests each operation is used; here, the whole tour at once."""
+    await bot.link("U0ALICE")
+    await bot.link("U0DAVE")
+    await say(bot, "U0ALICE", "workflows")
+    await say(bot, "U0ALICE", "users")
+    await say(bot, "U0ALICE", "roles")
+    request_id = new_expense(bot.sandbox)
+    await say(bot, "U0ALICE", f"show 1001/{request_id}")
+    await say(bot, "U0ALICE", "pending all")
+    form_view = await open_form(bot, "U0DAVE", "new purchase")
+    ids = inputs(form_view)
+    await submit_view(
+        bot, "U0DAVE", form_view, {ids["Vendor"]: typed("A"), ids["Amount"]: typed("1")}
+    )
+    used = {call.operation for call in bot.sandbox.state.calls}
+    assert {
+        "getWorkflows",
+        "getWorkflow",
+        "listRequests",
+        "getRequest",
+        "listUsers",
+        "listRoles",
+        "createRequest",
+    } <= used
