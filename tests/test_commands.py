@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import string
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import aiohttp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.cflow.client import OPERATIONS
 from bot.slack.command_text import channel_id, parse, request_name, user_id
 from bot.slack.ids import Action, View
 from bot.testing.payloads import block_action, form, sign, slash_command, view_submission
@@ -289,27 +292,88 @@ async def click_button(bot: Bot, user: str, action_id: str, value: str) -> None:
 
 
 async def test_every_cflow_operation_is_reached_from_slack(bot: Bot) -> None:
-    """Across this module's tests each operation is used; here, the whole tour at once."""
+    """The whole tour in one place: all 12 operations, each from a Slack path."""
     await bot.link("U0ALICE")
+    await bot.link("U0BOB")
     await bot.link("U0DAVE")
-    await say(bot, "U0ALICE", "workflows")
-    await say(bot, "U0ALICE", "users")
-    await say(bot, "U0ALICE", "roles")
-    request_id = new_expense(bot.sandbox)
-    await say(bot, "U0ALICE", f"show 1001/{request_id}")
-    await say(bot, "U0ALICE", "pending all")
+    await say(bot, "U0ALICE", "workflows")  # getWorkflows
+    await say(bot, "U0ALICE", "users")  # listUsers
+    await say(bot, "U0ALICE", "roles")  # listRoles
+    first, second = new_expense(bot.sandbox), new_expense(bot.sandbox)
+    await say(bot, "U0BOB", f"show 1001/{first}")  # getWorkflow, getRequest
+    await say(bot, "U0BOB", "pending all")  # listRequests
+    await say(bot, "U0BOB", f"approve 1001/{first}")  # approveRequest
+    await say(bot, "U0BOB", f"reject 1001/{second} no")  # rejectRequest
     form_view = await open_form(bot, "U0DAVE", "new purchase")
     ids = inputs(form_view)
-    await submit_view(
-        bot, "U0DAVE", form_view, {ids["Vendor"]: typed("A"), ids["Amount"]: typed("1")}
+    values = {ids["Vendor"]: typed("A"), ids["Amount"]: typed("1")}
+    await submit_view(bot, "U0DAVE", form_view, values)  # createRequest
+    draft_mode = {"mode": {"type": "radio_buttons", "selected_option": {"value": "draft"}}}
+    form_view = await open_form(bot, "U0DAVE", "new purchase")
+    await submit_view(bot, "U0DAVE", form_view, values | draft_mode)  # createDraftRequest
+    draft = bot.sandbox.calls("createDraftRequest")[-1]
+    draft_id = next(
+        r.id
+        for r in bot.sandbox.state.requests["1002"].values()
+        if r.status == "draft" and r.submitted_by == "dave"
     )
-    used = {call.operation for call in bot.sandbox.state.calls}
-    assert {
-        "getWorkflows",
-        "getWorkflow",
-        "listRequests",
-        "getRequest",
-        "listUsers",
-        "listRoles",
-        "createRequest",
-    } <= used
+    value = json.dumps({"w": "1002", "r": draft_id}, separators=(",", ":"))
+    await click_button(bot, "U0DAVE", Action.EDIT_DRAFT, value)
+    editor = await bot.slack.wait_for("views.update", predicate=lambda c: not c.failed)
+    editor_view = {**editor[-1].params["view"], "id": editor[-1].params["view_id"]}
+    await submit_view(bot, "U0DAVE", editor_view, {})  # updateRequest
+    await click_button(bot, "U0DAVE", Action.DELETE_DRAFT, value)  # deleteRequest
+    await bot.slack.wait_for("response_url", predicate=lambda c: "Deleted" in json.dumps(c.params))
+    assert draft.username == "dave"
+    used = {call.operation for call in bot.sandbox.state.calls if call.username != "cflow-bot"}
+    assert used == set(OPERATIONS), f"not reached from Slack: {set(OPERATIONS) - used}"
+
+
+NASTY = [
+    "<!channel>",
+    "<@U0BOB|bob>",
+    "<#C0FIN|finance>",
+    '"',
+    "'",
+    "“",
+    "\\",
+    "\x00",
+    "🙂" * 50,
+    "show",
+    "show /",
+    "show ////",
+    "approve",
+    "reject 1",
+    "pending 999999999999",
+    "new",
+    "subscribe",
+    "unsubscribe <#C0X|x>",
+    "users users users",
+    "%s %d {0}",
+    "a" * 3000,
+    "PENDING ALL 2",
+    "show 1001/",
+    "drafts 1",
+    "roles --help",
+    "help me",
+    "\n\t",
+]
+
+
+async def test_whatever_is_typed_gets_a_private_answer_and_no_traceback(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    rng = random.Random(7)
+    alphabet = string.printable + "“”‘’<>|@#!&🙂é"
+    generated = [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(25)
+    ]
+    for text in NASTY + generated:
+        bot.slack.clear()
+        body = slash_command("U0BOB", text, response_url=bot.slack.response_url("U0BOB"))
+        assert (await bot.post(body)).status == 200
+        if parse(text).verb == "new" and parse(text).args:
+            continue  # opens a modal rather than answering
+        answers = await bot.slack.wait_for("response_url")
+        shown = json.dumps(answers[0].params)
+        assert answers[0].params.get("response_type") == "ephemeral", text
+        assert "Traceback" not in shown and "<!channel>" not in shown, text
