@@ -207,7 +207,10 @@ class Publisher:
         if abandoned is not None:
             return await self._recover(abandoned, payload)
         if not await self._store.claim_card(card):
-            return True
+            # Posted already, or being posted elsewhere: only a recorded post is done;
+            # otherwise the request stays untracked and a later cycle looks again.
+            known = batch.cards.get(card.key, [])
+            return any(c.channel == card.channel and c.ts is not None for c in known)
         return await self._send(card, payload)
 
     async def _send(self, card: Card, payload: dict[str, Any]) -> bool:

@@ -9,9 +9,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.decisions import Intent, decide
 from bot.services import Services
-from bot.slack.blocks import busy_blocks, more_option, not_linked_message, ref_from_action
+from bot.slack.blocks import busy_blocks, more_option, ref_from_action
 from bot.slack.ids import Action, MoreOption, RequestRef
-from bot.slack.listeners.common import Ack, Respond, Track, open_link_modal, say_privately
+from bot.slack.listeners.common import (
+    Ack,
+    Respond,
+    Track,
+    clicker_link,
+    open_link_modal,
+    say_privately,
+)
 from bot.slack.modals import approve_comment_modal, reassign_modal, reject_modal
 
 
@@ -34,11 +41,10 @@ async def approve(
     # Slack drops the request after 3 s: ack before touching the store or Cflow.
     await ack()
     ref = RequestRef.decode(action.get("value"))
-    user = body["user"]["id"]
-    link = await services.store.link_for(user)
+    link = await clicker_link(services, body, respond) if ref else None
     if ref is None or link is None:
-        await say_privately(respond, not_linked_message() if link is None else None)
         return
+    user = body["user"]["id"]
     await _show_busy(client, body, f"⏳ Approving as <@{user}>…")
     outcome = await decide(services, user, link, Intent(ref, "approve"))
     await say_privately(respond, {"text": outcome.text})
@@ -54,7 +60,7 @@ async def open_reject_modal(
 ) -> None:
     await ack()
     ref = RequestRef.decode(action.get("value"))
-    if ref is None or not await _linked(services, body, respond):
+    if ref is None or not await clicker_link(services, body, respond):
         return
     await client.views_open(trigger_id=body["trigger_id"], view=reject_modal(ref, _title(ref)))
 
@@ -69,7 +75,7 @@ async def open_more_modal(
 ) -> None:
     await ack()
     ref = ref_from_action(action, action.get("block_id"))
-    if ref is None or not await _linked(services, body, respond):
+    if ref is None or not await clicker_link(services, body, respond):
         return
     if more_option(action) is MoreOption.REASSIGN:
         users = services.directory.cached_users()
@@ -89,13 +95,6 @@ async def open_link_modal_from_button(
 async def just_ack(ack: Ack) -> None:
     """The "Open in Cflow" link button still sends an action; Slack wants it acknowledged."""
     await ack()
-
-
-async def _linked(services: Services, body: dict[str, Any], respond: Respond) -> bool:
-    if await services.store.link_for(body["user"]["id"]) is None:
-        await say_privately(respond, not_linked_message())
-        return False
-    return True
 
 
 async def _show_busy(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:

@@ -8,7 +8,9 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
+from bot.slack.blocks import not_linked_message
 from bot.slack.modals import link_modal
+from bot.store.base import Link
 
 # The trigger_id of a click expires 3 s after it: leave room for users.info and views.open.
 PREFILL_WAIT = 1.0
@@ -36,3 +38,11 @@ async def open_link_modal(
     email = await services.directory.slack_email(user)
     prefill = await services.directory.cflow_username_for_email(email, wait=PREFILL_WAIT)
     await client.views_open(trigger_id=trigger_id, view=link_modal(prefill))
+
+
+async def clicker_link(services: Services, body: dict[str, Any], respond: Respond) -> Link | None:
+    """The clicking person's link; without one they are told how to link, and get None."""
+    link = await services.store.link_for(body["user"]["id"])
+    if link is None:
+        await say_privately(respond, not_linked_message())
+    return link

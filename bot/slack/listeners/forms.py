@@ -20,7 +20,7 @@ from bot.decisions import credentials_for
 from bot.services import Services
 from bot.slack.blocks import CardView, not_linked_message, request_card
 from bot.slack.ids import Action, RequestRef, View
-from bot.slack.listeners.common import Ack, Respond, Track, say_privately
+from bot.slack.listeners.common import Ack, Respond, Track, clicker_link, say_privately
 from bot.slack.request_forms import (
     DRAFT,
     FormTarget,
@@ -192,9 +192,8 @@ async def open_draft_editor(
 ) -> None:
     await ack()
     ref = RequestRef.decode(action.get("value"))
-    link = await services.store.link_for(body["user"]["id"])
+    link = await clicker_link(services, body, respond) if ref else None
     if ref is None or link is None:
-        await say_privately(respond, not_linked_message())
         return
     opened = await client.views_open(
         trigger_id=body["trigger_id"], view=working_view("Asking Cflow…")
@@ -227,9 +226,8 @@ async def delete_draft(
 ) -> None:
     await ack()
     ref = RequestRef.decode(action.get("value"))
-    link = await services.store.link_for(body["user"]["id"])
+    link = await clicker_link(services, body, respond) if ref else None
     if ref is None or link is None:
-        await say_privately(respond, not_linked_message())
         return
     creds = credentials_for(services, link)
     try:
