@@ -22,7 +22,7 @@ from bot.publisher import Observation
 from bot.services import Services
 from bot.slack.ids import RequestRef
 from bot.slack.text import escape
-from bot.store.base import Decision, Link
+from bot.store.base import Decision, Link, request_lock
 
 log = logging.getLogger(__name__)
 LOCK_SECONDS = 120.0
@@ -69,7 +69,7 @@ async def decide(services: Services, actor: str, link: Link, intent: Intent) -> 
 
 async def _decide_once(services: Services, actor: str, link: Link, intent: Intent) -> Outcome:
     ref = intent.ref
-    lock = f"request:{ref.workflow_id}:{ref.request_id}"
+    lock = request_lock((ref.workflow_id, ref.request_id))
     holder = f"{services.instance_id}:{actor}:{uuid.uuid4().hex}"
     if not await services.store.try_lock(lock, holder, LOCK_SECONDS):
         text = "Someone is already acting on this request; the card will show the outcome."

@@ -26,7 +26,14 @@ from bot.directory import Directory, SlackTarget
 from bot.logs import request_context
 from bot.metrics import Metrics
 from bot.slack.blocks import CardView, audit_line, request_card, submitter_message
-from bot.store.base import Card, Decision, RequestKey, Store, TrackedRequest
+from bot.store.base import (
+    Card,
+    Decision,
+    RequestKey,
+    Store,
+    TrackedRequest,
+    request_lock,
+)
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -116,6 +123,7 @@ class Publisher:
         """Publish every change in `observations`; returns how many requests changed."""
         changed = [(obs, obs.change()) for obs in observations]
         changed = [(obs, change) for obs, change in changed if change is not Change.SAME]
+        changed = await self._not_handled_elsewhere(changed)
         if not changed:
             return 0
         for obs, _ in changed:
@@ -126,6 +134,31 @@ class Publisher:
         published = [obs for (obs, _), ok in zip(changed, done, strict=True) if ok]
         await self._remember(published)
         return len(published)
+
+    async def _not_handled_elsewhere(
+        self, changed: list[tuple[Observation, Change]]
+    ) -> list[tuple[Observation, Change]]:
+        """Drop what a decision in progress, or one just made, publishes itself.
+
+        The poller may list a request while someone's click is moving it: that click
+        holds the request's lock, and afterwards has recorded what it published.
+        """
+        seen = [obs.key for obs, _ in changed if obs.decision is None]
+        if not seen:
+            return changed
+        locked = await self._store.held_locks(request_lock(key) for key in seen)
+        fresh = await self._store.tracked_for(seen)
+        kept = []
+        for obs, change in changed:
+            if obs.decision is None:
+                if request_lock(obs.key) in locked:
+                    continue
+                obs = replace(obs, previous=fresh.get(obs.key))
+                change = obs.change()
+                if change is Change.SAME:
+                    continue
+            kept.append((obs, change))
+        return kept
 
     async def refresh(
         self, workflow: Workflow, request: Request, *, notice: str | None = None

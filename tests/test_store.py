@@ -311,6 +311,8 @@ async def test_tracked_upsert_and_forget(store: SqlStore) -> None:
     assert tracked[second.key].reviewers == ()
     assert tracked[second.key].updated_at is not None
 
+    assert await store.tracked_for([first.key, ("wf", "unknown")]) == {first.key: moved}
+    assert await store.tracked_for([]) == {}
     await store.forget([first.key, ("wf", "unknown")])
     assert list(await store.tracked()) == [second.key]
     await store.save_tracked([])
@@ -378,6 +380,7 @@ async def test_lock_is_exclusive_until_unlocked(store: SqlStore) -> None:
     assert await store.try_lock("poller", "a", 60) is True
     assert await store.try_lock("poller", "b", 60) is False
     assert await store.lock_holder("poller") == "a"
+    assert await store.held_locks(["poller", "free"]) == {"poller"}
     await store.unlock("poller", "b")  # not b's to release
     assert await store.try_lock("poller", "b", 60) is False
     await store.unlock("poller", "a")

@@ -16,6 +16,13 @@ from typing import Literal, Protocol
 from pydantic import SecretStr
 
 RequestKey = tuple[str, str]  # (workflow id, request id)
+
+
+def request_lock(key: RequestKey) -> str:
+    """The lock a decision on this request holds while it is being made."""
+    return f"request:{key[0]}:{key[1]}"
+
+
 # "outcome": the one message telling a submitter how their request ended (never updated).
 CardKind = Literal["channel", "dm", "outcome"]
 
@@ -136,6 +143,9 @@ class Store(Protocol):
     async def save_tracked(self, requests: Iterable[TrackedRequest]) -> None:
         """Upsert a batch."""
 
+    async def tracked_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, TrackedRequest]:
+        """What was last published about these requests (one query)."""
+
     async def forget(self, keys: Iterable[RequestKey]) -> None: ...
 
     # Decisions (the audit the card's stage path shows)
@@ -151,6 +161,9 @@ class Store(Protocol):
     # Cross-process locks (double clicks, the single poller)
     async def try_lock(self, name: str, holder: str, ttl: float) -> bool:
         """Take `name` for `ttl` seconds unless another holder has it and it has not expired."""
+
+    async def held_locks(self, names: Iterable[str]) -> set[str]:
+        """Which of `names` are held now (one query)."""
 
     async def lock_holder(self, name: str) -> str | None:
         """Who holds `name` now (None when free or expired)."""

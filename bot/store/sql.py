@@ -286,6 +286,11 @@ class SqlStore:
             rows = (await conn.execute(select(tracked_requests))).all()
         return {(row.workflow_id, row.request_id): tracked_from_row(row) for row in rows}
 
+    async def tracked_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, TrackedRequest]:
+        """Only these requests (absent keys are not tracked)."""
+        rows = await self._rows_for(tracked_requests, _unique(keys), ())
+        return {(row.workflow_id, row.request_id): tracked_from_row(row) for row in rows}
+
     async def save_tracked(self, requests: Iterable[TrackedRequest]) -> None:
         """One executemany; duplicates in the batch collapse to the last one."""
         latest = {request.key: request for request in requests}
@@ -366,6 +371,18 @@ class SqlStore:
         async with self._begin() as conn:
             won = (await conn.execute(stmt.returning(locks.c.holder))).first()
         return won is not None
+
+    async def held_locks(self, names: Iterable[str]) -> set[str]:
+        """Which of `names` someone holds now (one query a chunk)."""
+        wanted, held = _unique(names), set()
+        if wanted:
+            async with self._begin() as conn:
+                for chunk in _chunks(wanted):
+                    query = select(locks.c.name).where(
+                        locks.c.name.in_(chunk), locks.c.expires_at > utc_now()
+                    )
+                    held.update((await conn.execute(query)).scalars())
+        return held
 
     async def lock_holder(self, name: str) -> str | None:
         query = select(locks.c.holder).where(locks.c.name == name, locks.c.expires_at > utc_now())
