@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,10 +21,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.health import STALE_INTERVALS
 from bot.poller import POLLER_LEASE
 from bot.services import Services
 from bot.slack.blocks import error_message
 from bot.slack.listeners import actions, commands, events, forms, views
+from bot.store.base import PollRun
 
 log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
@@ -87,28 +90,58 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 while this instance's part works; 503 with `reason` when it does not.
+
+    Unhealthy means: the store does not answer; or this instance should be polling and
+    has completed no cycle for 3 intervals; or another instance holds the poller lease
+    and its last recorded cycle is that old. Errors show as classes and counts only.
+    """
     services = request.app[SERVICES]
+    health = services.poller_health
+    body: dict[str, Any] = {"instance": services.instance_id, "poller": None}
+    reasons: list[str] = []
     store_ok = await services.store.ping()
-    run = await services.store.last_poll_run() if store_ok else None
-    body: dict[str, Any] = {
-        "ok": store_ok,
-        "store": "ok" if store_ok else "unreachable",
-        "instance": services.instance_id,
-    }
+    body["store"] = "ok" if store_ok else "unreachable"
+    if not store_ok:
+        reasons.append("the database does not answer")
+    stalled = health.stalled_for()
+    if stalled is not None:
+        reasons.append(f"this instance has completed no poll cycle for {stalled:.0f} s")
     if store_ok:
-        body["polling_here"] = (
-            await services.store.lock_holder(POLLER_LEASE) == services.instance_id
-        )
-    if run is not None:
-        age = (datetime.now(UTC) - run.started_at).total_seconds()
-        body["poller"] = {
-            "last_cycle": run.started_at.isoformat(),
-            "seconds_ago": round(age, 1),
-            "duration": round(run.duration, 3),
-            "workflows": run.workflows,
-            "pending": run.pending,
-            "errors": list(run.errors),
-        }
-    else:
-        body["poller"] = None
-    return web.json_response(body, status=200 if store_ok else 503)
+        holder = await services.store.lock_holder(POLLER_LEASE)
+        body["polling_here"] = holder == services.instance_id
+        run = await services.store.last_poll_run()
+        if run is not None:
+            body["poller"] = poll_run_summary(run)
+        if _others_poll_stalled(services, holder, run):
+            reasons.append("the polling instance has completed no cycle for 3 intervals")
+    if health.enabled:
+        body["poller_loop"] = health.summary()
+    body["ok"] = not reasons
+    if reasons:
+        body["reason"] = "; ".join(reasons)
+    return web.json_response(body, status=503 if reasons else 200)
+
+
+def poll_run_summary(run: PollRun) -> dict[str, Any]:
+    """The last cycle's figures; its errors as counts by class ("workflow 7: Class")."""
+    classes = Counter(error.rsplit(": ", 1)[-1] for error in run.errors)
+    return {
+        "last_cycle": run.started_at.isoformat(),
+        "seconds_ago": round(_age(run), 1),
+        "duration": round(run.duration, 3),
+        "workflows": run.workflows,
+        "pending": run.pending,
+        "errors": sum(classes.values()),
+        "error_classes": dict(classes),
+    }
+
+
+def _others_poll_stalled(services: Services, holder: str | None, run: PollRun | None) -> bool:
+    if holder is None or holder == services.instance_id or run is None:
+        return False
+    return _age(run) - run.duration > STALE_INTERVALS * services.settings.cflow_poll_interval
+
+
+def _age(run: PollRun) -> float:
+    return (datetime.now(UTC) - run.started_at).total_seconds()

@@ -36,6 +36,12 @@ class Metrics:
         self.actions = Counter(
             f"{PREFIX}_actions", "Decisions asked for in Slack", ["action", "outcome"], registry=reg
         )
+        self.poller_failures = Counter(
+            f"{PREFIX}_poller_failures",
+            "Poller turns that failed (taking or renewing the lease, or a cycle)",
+            ["stage", "error"],
+            registry=reg,
+        )
         self.slack_errors = Counter(
             f"{PREFIX}_slack_errors", "Slack Web API errors", ["error"], registry=reg
         )

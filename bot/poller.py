@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 
 from bot.cflow import CflowClient, CflowError, Credentials, Request, Workflow
 from bot.cflow.models import PENDING
+from bot.health import PollerHealth
 from bot.metrics import Metrics
 from bot.publisher import Observation, Publisher
 from bot.store.base import PollRun, RequestKey, Store, TrackedRequest
@@ -29,6 +31,7 @@ POLLER_LEASE = "poller"
 LEASE_INTERVALS = 1.5
 # Parallel listRequests calls; the Cflow client's own bound (32) leaves room for clicks.
 POLL_CONCURRENCY = 16
+RETRY_BASE = 1.0  # seconds before the first retry of a failed turn (capped by the interval)
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Poller:
         interval: float,
         holder: str = "poller",
         concurrency: int = POLL_CONCURRENCY,
+        health: PollerHealth | None = None,
     ) -> None:
         self._cflow = cflow
         self._service = service
@@ -60,31 +64,68 @@ class Poller:
         self._holder = holder
         self._lease = LEASE_INTERVALS * interval
         self._slots = asyncio.Semaphore(concurrency)
+        self.health = health or PollerHealth()
+        self.health.interval = interval
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll every interval while this process holds the poller lease.
+        """Poll every interval while this process holds the poller lease, until `stop`.
 
         Every instance runs this loop; the lease in the store lets one poll at a time.
         The others check twice an interval, so when the holder dies (its lease lapses
         1.5 intervals after its last renewal) one of them takes over within two
-        intervals. A failed cycle never ends the loop.
+        intervals. Nothing ends the loop but `stop`: a failure of the store (taking or
+        renewing the lease, a database restart) or of a cycle is logged, counted, shown
+        in /healthz and retried after a backoff that never exceeds the interval.
         """
+        self.health.started(time.monotonic())
         while not stop.is_set():
-            leading = await self._store.try_lock(POLLER_LEASE, self._holder, self._lease)
-            if leading:
-                await self._cycle_holding_lease()
-            wait = self._interval if leading else self._interval / 2
+            wait = await self._turn()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
-        await self._store.unlock(POLLER_LEASE, self._holder)
+        await self._release()
+
+    async def _turn(self) -> float:
+        """One pass of the loop; how long to wait before the next."""
+        try:
+            leading = await self._store.try_lock(POLLER_LEASE, self._holder, self._lease)
+        except Exception as error:
+            return self._failed("lease", error)
+        self.health.leading = leading
+        if not leading:
+            self.health.progressed(time.monotonic())
+            return self._interval / 2
+        try:
+            await self._cycle_holding_lease()
+        except Exception as error:
+            return self._failed("cycle", error)
+        self.health.cycle_completed(time.monotonic())
+        return self._interval
+
+    def _failed(self, stage: str, error: Exception) -> float:
+        failures = self.health.failed(stage, error)
+        self._metrics.poller_failures.labels(stage, type(error).__name__).inc()
+        log.error(
+            "Poller %s failed (%s), attempt %d",
+            stage,
+            type(error).__name__,
+            failures,
+            exc_info=error,
+        )
+        ceiling = min(self._interval, RETRY_BASE * 2 ** min(failures - 1, 10))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _release(self) -> None:
+        """Give the lease up at shutdown so another instance need not wait for it to lapse."""
+        try:
+            await self._store.unlock(POLLER_LEASE, self._holder)
+        except Exception as error:
+            log.warning("Could not release the poller lease (%s)", type(error).__name__)
 
     async def _cycle_holding_lease(self) -> None:
         finished = asyncio.Event()
         renewing = asyncio.create_task(self._renew_lease(finished))
         try:
             await self.cycle()
-        except Exception:
-            log.exception("Poll cycle failed")
         finally:
             # Signalled, not cancelled: a task cancelled inside a database statement can
             # leave its SQLite connection holding the write lock.
@@ -97,8 +138,15 @@ class Poller:
             try:
                 await asyncio.wait_for(finished.wait(), self._lease / 3)
             except TimeoutError:
-                if not await self._store.try_lock(POLLER_LEASE, self._holder, self._lease):
-                    log.warning("Another instance took the poller lease during a cycle")
+                await self._renew_once()
+
+    async def _renew_once(self) -> None:
+        try:
+            if not await self._store.try_lock(POLLER_LEASE, self._holder, self._lease):
+                log.warning("Another instance took the poller lease during a cycle")
+        except Exception as error:
+            # The cycle goes on; the next turn of the loop takes the lease again or not.
+            self._failed("renewal", error)
 
     async def cycle(self) -> PollRun:
         started, clock = datetime.now(UTC), time.monotonic()
@@ -106,7 +154,7 @@ class Poller:
         try:
             workflows = [w for w in await self._cflow.list_workflows(self._service) if w.is_active]
         except CflowError as error:
-            errors.append(f"listing workflows: {error.message}")
+            errors.append(f"listing workflows: {type(error).__name__}")
             workflows = []
         tracked, tally = await self._store.tracked(), Tally()
         results = await asyncio.gather(*(self._requests_of(w, tracked, tally) for w in workflows))
@@ -153,7 +201,7 @@ class Poller:
                 log.warning(
                     "Listing requests of workflow %s failed: %s", workflow.id, error.message
                 )
-                return f"workflow {workflow.id}: {error.message}"
+                return f"workflow {workflow.id}: {type(error).__name__}"
 
     @staticmethod
     def _observe(

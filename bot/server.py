@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from types import TracebackType
 
@@ -27,7 +26,18 @@ def make_poller(services: Services) -> Poller:
         services.metrics,
         interval=services.settings.cflow_poll_interval,
         holder=services.instance_id,
+        health=services.poller_health,
     )
+
+
+async def stop_poller(poller: asyncio.Task[None]) -> None:
+    """Wait for the (already signalled) poller; whatever it did, shutdown goes on."""
+    try:
+        await asyncio.wait_for(poller, SHUTDOWN_GRACE)
+    except (asyncio.CancelledError, TimeoutError):
+        log.warning("The poller did not stop within %.0f s", SHUTDOWN_GRACE)
+    except Exception:
+        log.exception("The poller had failed")
 
 
 class RunningBot:
@@ -79,8 +89,7 @@ class RunningBot:
     ) -> None:
         self._stop.set()
         if self._poller is not None:
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._poller, SHUTDOWN_GRACE)
+            await stop_poller(self._poller)
         if self._runner is not None:
             await self._runner.cleanup()  # stops listening, waits for open requests
         if self.services is not None:
@@ -104,8 +113,7 @@ async def run_socket_mode(settings: Settings, *, poll: bool = True) -> None:
     finally:
         stop.set()
         if poller is not None:
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(poller, SHUTDOWN_GRACE)
+            await stop_poller(poller)
         await handler.close_async()
         await services.in_flight.drain(SHUTDOWN_GRACE)
         await services.close()

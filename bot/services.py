@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowClient, Credentials, create_session
 from bot.directory import Directory
+from bot.health import PollerHealth
 from bot.inflight import InFlight
 from bot.metrics import Metrics
 from bot.publisher import Publisher
@@ -38,6 +39,7 @@ class Services:
     metrics: Metrics
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     in_flight: InFlight = field(default_factory=InFlight)
+    poller_health: PollerHealth = field(default_factory=PollerHealth)
 
     def is_admin(self, slack_user_id: str) -> bool:
         return slack_user_id in self.settings.cflow_bot_admins

@@ -1,39 +1,25 @@
-"""Shared fixtures: the Cflow sandbox over a real socket, and a client pointed at it."""
+"""Shared fixtures: the Cflow sandbox over a real socket, a client pointed at it, the bot."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
-from pydantic import SecretStr
 
-from bot.cflow import CflowClient, Credentials, RetryPolicy
+from bot.cflow import CflowClient, RetryPolicy
 from bot.sandbox.seed import demo_state
 from bot.sandbox.server import start_sandbox
-from bot.sandbox.state import SandboxState
 from bot.settings import HINTS
+from tests.harness import Bot, Sandbox, running_bot
 
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 # Short waits keep retry tests quick while exercising the same code path.
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, total=5.0)
-
-
-@dataclass
-class Sandbox:
-    """A running sandbox: its state (to arrange and inspect) and its URL."""
-
-    state: SandboxState
-    url: str
-
-    def creds(self, username: str, *, user_key: str | None = None) -> Credentials:
-        key = user_key if user_key is not None else self.state.users[username].user_key
-        return Credentials(
-            api_key=SecretStr(self.state.api_key), username=username, user_key=SecretStr(key)
-        )
-
-    def calls(self, operation: str | None = None) -> list:
-        return [c for c in self.state.calls if operation in (None, c.operation)]
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +48,30 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def cflow(http: aiohttp.ClientSession, sandbox: Sandbox) -> CflowClient:
     return CflowClient(http, sandbox.url, timeout=2.0, retry=FAST_RETRY)
+
+
+@pytest.fixture
+async def bot(sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path) -> AsyncIterator[Bot]:
+    """The bot running in-process against the fake Slack and the sandbox."""
+    async with running_bot(sandbox, http, tmp_path) as started:
+        yield started
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A database of its own for this test, dropped afterwards."""
+    base = os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
+    try:
+        admin = await asyncpg.connect(base, timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        message = f"PostgreSQL not reachable at {base}; set TEST_DATABASE_URL ({error})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"cflowbot_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

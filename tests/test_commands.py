@@ -17,8 +17,7 @@ from bot.slack.command_text import channel_id, parse, request_name, user_id
 from bot.slack.ids import Action, View
 from bot.testing.payloads import block_action, form, sign, slash_command, view_submission
 from tests.conftest import Sandbox
-from tests.test_approvals import CHANNEL, SECRET, Bot, new_expense, running_bot
-from tests.test_approvals import bot as bot  # the running-bot fixture, shared
+from tests.harness import CHANNEL, SECRET, Bot, new_expense, running_bot
 
 
 async def say(bot: Bot, user: str, text: str, channel: str = CHANNEL) -> str:

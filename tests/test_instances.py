@@ -13,15 +13,11 @@ import os
 import signal
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
-import pytest
 from cryptography.fernet import Fernet
 
 from bot.settings import HINTS
@@ -30,30 +26,9 @@ from bot.testing.payloads import block_action, form, sign
 from tests.conftest import Sandbox
 from tests.test_cli import free_port, wait_for_health
 
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 SECRET = "multi-instance-secret"
 INTERVAL = 0.5
 CHANNEL = "C0NOTIFY"
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A database of its own for this test, dropped afterwards."""
-    base = os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
-    try:
-        admin = await asyncpg.connect(base, timeout=5)
-    except (OSError, asyncpg.PostgresError) as error:
-        message = f"PostgreSQL not reachable at {base}; set TEST_DATABASE_URL ({error})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    name = f"cflowbot_{uuid.uuid4().hex[:12]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @dataclass
