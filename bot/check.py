@@ -10,7 +10,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowClient, CflowError, CflowUnauthorizedError, Credentials
+from bot.delivery import is_failed_for_good
 from bot.store.base import Store
+
+MAX_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,28 @@ async def _check_channel(slack: AsyncWebClient, channel: str, why: str) -> Check
         detail = f"{why}: the bot is not in {label}. Type `/invite @Cflow Approvals` there."
         return CheckResult(name, False, detail)
     return CheckResult(name, True, f"{why}: the bot is in {label}.")
+
+
+async def check_deliveries(store: Store) -> CheckResult:
+    """Messages Slack refused for good, by reason, with where and since when.
+
+    A refused DM (a deactivated account, a person who blocked the bot) is reported but is
+    no fault of the setup; a channel card Slack refuses (archived, bot removed) is.
+    """
+    name = "Slack deliveries"
+    failed = [card for card in await store.failed_cards() if is_failed_for_good(card)]
+    if not failed:
+        return CheckResult(name, True, "every message the bot tried to post was delivered.")
+    lines = []
+    for card in failed[:MAX_LISTED]:
+        since = card.failed_at.strftime("%Y-%m-%d %H:%M UTC") if card.failed_at else "?"
+        where = f"DM to {card.slack_user_id}" if card.slack_user_id else f"channel {card.channel}"
+        what = f"request {card.workflow_id}/{card.request_id}"
+        lines.append(f"{card.failure}: {card.kind} of {what}, {where}, since {since}")
+    more = f" (and {len(failed) - MAX_LISTED} more)" if len(failed) > MAX_LISTED else ""
+    channel_failed = any(card.slack_user_id is None for card in failed)
+    detail = f"{len(failed)} refused by Slack{more}: " + "; ".join(lines)
+    return CheckResult(name, not channel_failed, detail)
 
 
 def _first_line(error: BaseException) -> str:

@@ -19,7 +19,13 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowClient, RetryPolicy, create_session
-from bot.check import check_cflow, check_channels, check_database, check_slack
+from bot.check import (
+    check_cflow,
+    check_channels,
+    check_database,
+    check_deliveries,
+    check_slack,
+)
 from bot.logs import configure_logging
 from bot.settings import (
     CFLOW_SERVICE_ACCOUNT,
@@ -157,6 +163,8 @@ async def run_check(args: argparse.Namespace) -> int:
             settings.shown_database_url,
         )
         results.append(database)
+        if store is not None:
+            results.append(await check_deliveries(store))
         channels = await _card_channels(settings, store)
         results += await check_channels(slack, channels)
     for result in results:

@@ -14,27 +14,74 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from enum import Enum
+from typing import Any, Final, Literal
 
-from bot.cflow import CflowError, Credentials, Request, Workflow
+from bot.cflow import (
+    CflowError,
+    CflowUnauthorizedError,
+    Credentials,
+    Request,
+    RetryPolicy,
+    Workflow,
+)
 from bot.logs import request_context
 from bot.publisher import Observation
 from bot.services import Services
-from bot.slack.ids import RequestRef
+from bot.slack.blocks import link_button_block, section
+from bot.slack.ids import RequestRef, updated_mark
 from bot.slack.text import escape
 from bot.store.base import Decision, Link, request_lock
 
 log = logging.getLogger(__name__)
-LOCK_SECONDS = 120.0
+# Room after the Cflow calls themselves for the store and Slack updates of a decision.
+LOCK_MARGIN_SECONDS = 60.0
 Verb = Literal["approve", "reject"]
+RELINK_TEXT = (
+    "Cflow no longer accepts your linked user key (it may have been changed). "
+    "Link your Cflow account again to act from Slack."
+)
+UNKNOWN_TEXT = (
+    "Cflow did not confirm, so it is not known whether this went through. The card will "
+    "show it if it did; check the request in Cflow before trying again."
+)
+
+
+class Accepted(Enum):
+    """Cflow said yes (a 2xx) without showing the request's new state."""
+
+    ACCEPTED = "accepted"
+
+
+ACCEPTED: Final = Accepted.ACCEPTED
+
+
+def lock_seconds(cflow_timeout: float) -> float:
+    """How long a decision may hold its request: two reads (with their retries), the
+    call, a settling read, and the updates, so the lock never lapses mid-decision."""
+    return 3 * cflow_timeout + RetryPolicy().total + LOCK_MARGIN_SECONDS
+
+
+OutcomeKind = Literal["done", "busy", "stale", "refused", "unknown", "unreadable", "relink"]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a decision ended (`kind`, for metrics) and what to tell the person (mrkdwn)."""
+    """How a decision ended (`kind`, for metrics) and what to tell the person (mrkdwn).
 
-    kind: Literal["done", "busy", "stale", "refused", "unknown", "unreadable"]
+    `card_restored` is False when the cards could not be re-rendered from Cflow: the
+    listener then puts back the message that was clicked, so no card stays "busy".
+    """
+
+    kind: OutcomeKind
     text: str
+    card_restored: bool = True
+
+    def message(self) -> dict[str, Any]:
+        """The answer to the person; a key that stopped working gets the Link button."""
+        if self.kind != "relink":
+            return {"text": self.text}
+        return {"text": self.text, "blocks": [section(self.text), link_button_block()]}
 
 
 @dataclass(frozen=True)
@@ -71,7 +118,8 @@ async def _decide_once(services: Services, actor: str, link: Link, intent: Inten
     ref = intent.ref
     lock = request_lock((ref.workflow_id, ref.request_id))
     holder = f"{services.instance_id}:{actor}:{uuid.uuid4().hex}"
-    if not await services.store.try_lock(lock, holder, LOCK_SECONDS):
+    ttl = lock_seconds(services.settings.cflow_timeout)
+    if not await services.store.try_lock(lock, holder, ttl):
         text = "Someone is already acting on this request; the card will show the outcome."
         return Outcome("busy", text)
     try:
@@ -83,15 +131,12 @@ async def _decide_once(services: Services, actor: str, link: Link, intent: Inten
 async def _decide_locked(
     services: Services, actor: str, creds: Credentials, intent: Intent
 ) -> Outcome:
-    ref, cflow = intent.ref, services.cflow
+    ref = intent.ref
     try:
-        workflow, before = await asyncio.gather(
-            cflow.get_workflow(creds, ref.workflow_id),
-            cflow.get_request(creds, ref.workflow_id, ref.request_id),
-        )
+        workflow, before = await _read(services, creds, ref)
     except CflowError as error:
-        return Outcome("unreadable", f"Cflow could not show this request: {escape(error.message)}")
-    if not before.is_pending or before.current_stage != ref.stage:
+        return await _unreadable(services, ref, error)
+    if is_stale(before, ref):
         await services.publisher.refresh(workflow, before)
         where = _where(workflow, before)
         text = f"This request has moved on since the card was posted ({where}). Nothing was done."
@@ -111,54 +156,112 @@ async def _decide_locked(
         comment=intent.comment,
         reassigned_to=intent.reassign_to,
     )
+    if after is ACCEPTED:
+        # Done in Cflow, but what it looks like now is unknown: no buttons until the
+        # poller sees the new state.
+        await services.store.record_decision(decision)
+        busy = f"{_past(intent)} in Cflow; waiting for it to show what comes next"
+        await services.publisher.refresh(workflow, before, busy=busy)
+        return Outcome("done", _done(intent, workflow, None))
+    assert isinstance(after, Request)
     previous = Observation(workflow, before, None).tracked()
     await services.publisher.sync([Observation(workflow, after, previous, decision)])
     return Outcome("done", _done(intent, workflow, after))
 
 
+def is_stale(now: Request, ref: RequestRef) -> bool:
+    """Whether the request is no longer where the clicked card showed it.
+
+    The stage alone is not enough (a request can loop back to a stage, and two stages
+    can share a name): where the card knew Cflow's `updatedAt`, any change since counts.
+    """
+    if not now.is_pending or now.current_stage != ref.stage:
+        return True
+    return ref.updated is not None and ref.updated != updated_mark(now.updated_at)
+
+
+async def _unreadable(services: Services, ref: RequestRef, error: CflowError) -> Outcome:
+    """The clicker cannot read the request: say why, and give the card its buttons back."""
+    restored = await _restore_cards(services, ref)
+    if isinstance(error, CflowUnauthorizedError):
+        return Outcome("relink", RELINK_TEXT, restored)
+    text = f"Cflow would not show you this request: {escape(error.message)}"
+    return Outcome("unreadable", text, restored)
+
+
+async def _read(
+    services: Services, creds: Credentials, ref: RequestRef
+) -> tuple[Workflow, Request]:
+    workflow, request = await asyncio.gather(
+        services.cflow.get_workflow(creds, ref.workflow_id),
+        services.cflow.get_request(creds, ref.workflow_id, ref.request_id),
+    )
+    return workflow, request
+
+
+async def _restore_cards(services: Services, ref: RequestRef) -> bool:
+    """Re-render the request's cards as the service account sees it; False if it cannot."""
+    try:
+        workflow, request = await _read(services, services.service, ref)
+    except CflowError as error:
+        log.warning("Cannot re-read %s to restore its cards: %s", ref, type(error).__name__)
+        return False
+    await services.publisher.refresh(workflow, request)
+    return True
+
+
 async def _call(
     services: Services, creds: Credentials, intent: Intent, before: Request
-) -> Request | Outcome:
-    """The Cflow call: the request as it now is, or why nothing happened."""
+) -> Request | Accepted | Outcome:
+    """The Cflow call: the request as it now is, ACCEPTED (state unknown), or why not."""
     ref, cflow = intent.ref, services.cflow
     method = cflow.approve_request if intent.verb == "approve" else cflow.reject_request
     try:
-        return await method(
+        after = await method(
             creds,
             ref.workflow_id,
             ref.request_id,
             comment=intent.comment,
             reassign_to=intent.reassign_to,
         )
+    except CflowUnauthorizedError:
+        return Outcome("relink", RELINK_TEXT)
     except CflowError as error:
         if not error.may_have_succeeded:
             return Outcome("refused", f"Cflow refused: {escape(error.message)}")
-        log.warning("Ambiguous %s of %s: %s; re-reading", intent.verb, ref, error.message)
+        log.warning("Ambiguous %s of %s: %s; re-reading", intent.verb, ref, type(error).__name__)
         return await _settle(services, creds, intent, before)
+    return after if after is not None else await _reread(services, creds, ref)
+
+
+async def _reread(services: Services, creds: Credentials, ref: RequestRef) -> Request | Accepted:
+    """After a success that sent no record: the request as it now is, if Cflow says."""
+    try:
+        return await services.cflow.get_request(creds, ref.workflow_id, ref.request_id)
+    except CflowError:
+        return ACCEPTED
 
 
 async def _settle(
     services: Services, creds: Credentials, intent: Intent, before: Request
 ) -> Request | Outcome:
-    """After a timeout: did Cflow record it? Only a changed request says yes."""
+    """After a timeout or a 5xx: did Cflow record it? Only a changed request says yes.
+
+    An unchanged request is no proof either way (Cflow may still be committing it), so
+    the person hears "unknown", never "nothing was done".
+    """
     ref = intent.ref
     try:
         now = await services.cflow.get_request(creds, ref.workflow_id, ref.request_id)
     except CflowError:
-        return Outcome(
-            "unknown",
-            "Cflow did not answer, so it is not known whether this went through. "
-            "The card will update when Cflow shows the outcome.",
-        )
-    changed = (now.status, now.current_stage, now.model_extra) != (
-        before.status,
-        before.current_stage,
-        before.model_extra,
-    )
-    if changed:
-        return now
-    text = "Cflow did not confirm, and the request is unchanged: nothing was done. Try again."
-    return Outcome("unknown", text)
+        return Outcome("unknown", UNKNOWN_TEXT)
+    return now if _state(now) != _state(before) else Outcome("unknown", UNKNOWN_TEXT)
+
+
+def _state(request: Request) -> tuple[Any, ...]:
+    reviewers = (request.model_extra or {}).get("currentReviewers")
+    stage = request.current_stage
+    return (request.status, stage, updated_mark(request.updated_at), str(reviewers))
 
 
 def _where(workflow: Workflow, request: Request) -> str:
@@ -168,9 +271,17 @@ def _where(workflow: Workflow, request: Request) -> str:
     return f"now {escape(request.status or 'gone')}"
 
 
-def _done(intent: Intent, workflow: Workflow, after: Request) -> str:
-    name = f"{escape(workflow.label)} #{escape(after.id)}"
+def _past(intent: Intent) -> str:
+    if intent.reassign_to:
+        return f"Handed to {escape(intent.reassign_to)}"
+    return "Approved" if intent.verb == "approve" else "Rejected"
+
+
+def _done(intent: Intent, workflow: Workflow, after: Request | None) -> str:
+    name = f"{escape(workflow.label)} #{escape(intent.ref.request_id)}"
     if intent.reassign_to:
         return f"Handed {name} to {escape(intent.reassign_to)}."
     verb = "Approved" if intent.verb == "approve" else "Rejected"
+    if after is None:
+        return f"{verb} {name}. Cflow has not shown its new state yet; the card will."
     return f"{verb} {name} ({_where(workflow, after)})."

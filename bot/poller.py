@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.cflow import CflowClient, CflowError, Credentials, Request, Workflow
+from bot.cflow import CflowClient, CflowError, CflowNotFoundError, Credentials, Request, Workflow
 from bot.cflow.models import PENDING
 from bot.health import PollerHealth
 from bot.metrics import Metrics
@@ -164,7 +164,7 @@ class Poller:
                 errors.append(requests)
             else:
                 listed.append((workflow, requests))
-        await self._publisher.sync(self._observe(listed, tracked))
+        await self._publisher.sync(await self._observe(listed, tracked))
         pending = sum(1 for _, requests in listed for r in requests if r.is_pending)
         run = PollRun(started, time.monotonic() - clock, len(workflows), pending, tuple(errors))
         await self._record(run, tally.seen)
@@ -203,23 +203,46 @@ class Poller:
                 )
                 return f"workflow {workflow.id}: {type(error).__name__}"
 
-    @staticmethod
-    def _observe(
+    async def _observe(
+        self,
         listed: Sequence[tuple[Workflow, list[Request]]],
         tracked: Mapping[RequestKey, TrackedRequest],
     ) -> list[Observation]:
-        """Pair what Cflow shows with what was published; tracked requests now missing are gone."""
+        """Pair what Cflow shows with what was published.
+
+        A tracked request missing from a listing is not taken as deleted: the spec does not
+        promise that a listing holds every record every time, so `getRequest` decides
+        (404: deleted; a record: that is how it is; a failure: look again next cycle).
+        """
         by_workflow: dict[str, list[TrackedRequest]] = {}
         for previous in tracked.values():
             by_workflow.setdefault(previous.workflow_id, []).append(previous)
-        observations = []
+        observations, missing = [], []
         for workflow, requests in listed:
             for request in requests:
                 previous = tracked.get((workflow.id, request.id))
                 observations.append(Observation(workflow, request, previous))
             seen = {request.id for request in requests}
-            for previous in by_workflow.get(workflow.id, []):
-                if previous.request_id not in seen:
-                    gone = Request(id=previous.request_id, workflowId=workflow.id, status=GONE)
-                    observations.append(Observation(workflow, gone, previous))
-        return observations
+            missing += [
+                (workflow, p) for p in by_workflow.get(workflow.id, []) if p.request_id not in seen
+            ]
+        confirmed = await asyncio.gather(*(self._confirm(w, p) for w, p in missing))
+        return observations + [obs for obs in confirmed if obs is not None]
+
+    async def _confirm(self, workflow: Workflow, previous: TrackedRequest) -> Observation | None:
+        async with self._slots:
+            try:
+                request = await self._cflow.get_request(
+                    self._service, workflow.id, previous.request_id
+                )
+            except CflowNotFoundError:
+                request = Request(id=previous.request_id, workflowId=workflow.id, status=GONE)
+            except CflowError as error:
+                log.warning(
+                    "Request %s/%s is missing from its listing and unreadable (%s)",
+                    workflow.id,
+                    previous.request_id,
+                    type(error).__name__,
+                )
+                return None
+        return Observation(workflow, request, previous)

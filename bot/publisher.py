@@ -2,30 +2,36 @@
 
 The poller and the listeners both end here, so "update every card of this request" is
 written once. `sync()` takes a batch of observations and loads what it needs in a
-constant number of store queries; each card is claimed in the store before it is
-posted, so that a restart, a second instance or a concurrent click never posts a card
-twice.
+constant number of store queries. Each change is an *event* with a number (`seq`);
+each of its Slack effects (the channel card, each reviewer's DM, the thread line, the
+submitter's message) is delivered on its own (bot.delivery), so one that fails never
+blocks or repeats another. The request is remembered whatever happened; when an effect
+is to be retried, the request is looked at again after a backoff, and only what is
+missing is done then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import Request, Workflow
+from bot.delivery import Delivery, Result, awaits_retry, updatable, worst
 from bot.directory import Directory, SlackTarget
 from bot.logs import request_context
 from bot.metrics import Metrics
 from bot.slack.blocks import CardView, audit_line, request_card, submitter_message
+from bot.slack.ids import updated_mark
 from bot.store.base import (
     Card,
     Decision,
@@ -37,18 +43,21 @@ from bot.store.base import (
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-ABANDONED_CLAIM_SECONDS = 120.0
-CLOCK_TOLERANCE_SECONDS = 60.0  # between our clock and Slack's ts
-HISTORY_PAGES = 10
-CARD_EVENT = "cflow_card"
-GONE_MESSAGE_ERRORS = frozenset({"message_not_found", "channel_not_found", "cant_update_message"})
+RETRY_BASE_SECONDS = 5.0
+RETRY_MAX_SECONDS = 600.0
 
 
 class Change(Enum):
     NEW = "new"  # pending, never published
     MOVED = "moved"  # pending at another stage, or handed to someone else
+    REOPENED = "reopened"  # pending again after it had ended (sent back in Cflow)
     FINAL = "final"  # no longer pending (decided, completed or deleted)
+    EDITED = "edited"  # same stage and reviewers, but changed in Cflow (e.g. its fields)
+    RETRY = "retry"  # unchanged, but some Slack effect of its last event is due again
     SAME = "same"
+
+
+ANNOUNCED = frozenset({Change.MOVED, Change.REOPENED, Change.FINAL})  # get a thread line
 
 
 @dataclass(frozen=True)
@@ -64,18 +73,31 @@ class Observation:
     def key(self) -> RequestKey:
         return (self.workflow.id, self.request.id)
 
-    def change(self) -> Change:
-        if self.request.is_pending:
-            if self.previous is None:
-                return Change.NEW
-            now = (self.request.current_stage, tuple(self.request.reviewers(self.workflow)))
-            before = (self.previous.stage, self.previous.reviewers)
-            return Change.SAME if now == before and self.decision is None else Change.MOVED
-        if self.previous is not None and self.previous.status == "pending":
-            return Change.FINAL
-        return Change.SAME
+    def change(self, now: datetime | None = None) -> Change:
+        before = self.previous
+        if before is None:
+            return Change.NEW if self.request.is_pending else Change.SAME
+        was_pending = before.status == "pending"
+        if not self.request.is_pending:
+            return Change.FINAL if was_pending else self._retry_due(now)
+        if not was_pending:
+            return Change.REOPENED
+        here = (self.request.current_stage, tuple(self.request.reviewers(self.workflow)))
+        if here != (before.stage, before.reviewers) or self.decision is not None:
+            return Change.MOVED
+        if self.request.updated_at and updated_mark(self.request.updated_at) != updated_mark(
+            before.updated_at
+        ):
+            return Change.EDITED
+        return self._retry_due(now)
 
-    def tracked(self) -> TrackedRequest:
+    def _retry_due(self, now: datetime | None) -> Change:
+        due = self.previous is not None and self.previous.retry_at is not None
+        if due and now is not None and self.previous.retry_at > now:  # type: ignore[union-attr]
+            return Change.SAME
+        return Change.RETRY if due else Change.SAME
+
+    def tracked(self, seq: int = 0, visit: int = 0) -> TrackedRequest:
         return TrackedRequest(
             workflow_id=self.workflow.id,
             request_id=self.request.id,
@@ -83,7 +105,36 @@ class Observation:
             stage=self.request.current_stage,
             reviewers=tuple(self.request.reviewers(self.workflow)),
             updated_at=self.request.updated_at,
+            seq=seq,
+            visit=visit,
         )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change being published: its number, and the stage visit it belongs to."""
+
+    obs: Observation
+    change: Change
+    seq: int
+    visit: int
+
+    @classmethod
+    def of(cls, obs: Observation, change: Change) -> Event:
+        before = obs.previous
+        if change is Change.RETRY:
+            assert before is not None
+            return cls(obs, change, before.seq, before.visit)
+        seq = (before.seq if before else 0) + 1
+        new_stage = before is None or before.stage != obs.request.current_stage
+        entered = change in (Change.NEW, Change.REOPENED) or new_stage
+        visit = seq if entered else before.visit  # type: ignore[union-attr]
+        return cls(obs, change, seq, visit)
+
+    @property
+    def dm_slot(self) -> str:
+        """Each visit of a stage DMs its reviewers anew (a post notifies; an edit does not)."""
+        return str(self.visit) if self.visit else ""
 
 
 @dataclass
@@ -109,64 +160,76 @@ class Publisher:
         concurrency: int = 4,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
-        self._slack = slack
         self._store = store
         self._directory = directory
         self.request_url = request_url
-        self._default_channel = default_channel
-        self._metrics = metrics
+        self.default_channel = default_channel
         self._slots = asyncio.Semaphore(concurrency)
         self._clock = clock
-        self._dm_channels: dict[str, str] = {}
+        self._delivery = Delivery(slack, store, metrics, clock)
 
     async def sync(self, observations: Sequence[Observation]) -> int:
         """Publish every change in `observations`; returns how many requests changed."""
-        changed = [(obs, obs.change()) for obs in observations]
+        now = self._clock()
+        changed = [(obs, obs.change(now)) for obs in observations]
         changed = [(obs, change) for obs, change in changed if change is not Change.SAME]
-        changed = await self._not_handled_elsewhere(changed)
-        if not changed:
+        events = await self._current(changed)
+        if not events:
             return 0
-        for obs, _ in changed:
-            if obs.decision is not None:
-                await self._store.record_decision(obs.decision)
-        batch = await self._load([obs for obs, _ in changed])
-        done = await asyncio.gather(*(self._publish(obs, ch, batch) for obs, ch in changed))
-        published = [obs for (obs, _), ok in zip(changed, done, strict=True) if ok]
-        await self._remember(published)
-        return len(published)
+        for event in events:
+            if event.obs.decision is not None:
+                await self._store.record_decision(event.obs.decision)
+        batch = await self._load([event.obs for event in events])
+        remembered = await asyncio.gather(*(self._publish(event, batch) for event in events))
+        await self._store.save_tracked(remembered)
+        return len(events)
 
-    async def _not_handled_elsewhere(
-        self, changed: list[tuple[Observation, Change]]
-    ) -> list[tuple[Observation, Change]]:
-        """Drop what a decision in progress, or one just made, publishes itself.
+    async def _current(self, changed: list[tuple[Observation, Change]]) -> list[Event]:
+        """Number each change against what is stored now, and drop what others publish.
 
         The poller may list a request while someone's click is moving it: that click
         holds the request's lock, and afterwards has recorded what it published.
         """
-        seen = [obs.key for obs, _ in changed if obs.decision is None]
-        if not seen:
-            return changed
-        locked = await self._store.held_locks(request_lock(key) for key in seen)
-        fresh = await self._store.tracked_for(seen)
-        kept = []
+        if not changed:
+            return []
+        keys = [obs.key for obs, _ in changed]
+        polled = [obs.key for obs, _ in changed if obs.decision is None]
+        locked = await self._store.held_locks(request_lock(key) for key in polled)
+        stored = await self._store.tracked_for(keys)
+        now, events = self._clock(), []
         for obs, change in changed:
-            if obs.decision is None:
-                if request_lock(obs.key) in locked:
-                    continue
-                obs = replace(obs, previous=fresh.get(obs.key))
-                change = obs.change()
+            fresh = stored.get(obs.key)
+            if obs.decision is not None:
+                # The click compares with what it saw; the numbering is the store's.
+                seen = obs.previous
+                if seen is not None and fresh is not None:
+                    obs = replace(obs, previous=replace(seen, seq=fresh.seq, visit=fresh.visit))
+            elif request_lock(obs.key) in locked:
+                continue
+            else:
+                obs = replace(obs, previous=fresh)
+                change = obs.change(now)
                 if change is Change.SAME:
                     continue
-            kept.append((obs, change))
-        return kept
+            events.append(Event.of(obs, change))
+        return events
 
     async def refresh(
-        self, workflow: Workflow, request: Request, *, notice: str | None = None
+        self,
+        workflow: Workflow,
+        request: Request,
+        *,
+        notice: str | None = None,
+        busy: str | None = None,
     ) -> None:
-        """Re-render every card of a request as it is now (e.g. after a refused click)."""
-        key = (workflow.id, request.id)
-        batch = await self._load([Observation(workflow, request, None)])
-        await self._update_cards(key, workflow, request, batch, notice=notice)
+        """Re-render every card of a request as it is now (e.g. after a refused click);
+        with `busy`, without buttons and with that line instead."""
+        obs = Observation(workflow, request, None)
+        batch = await self._load([obs])
+        stored = await self._store.tracked_for([obs.key])
+        visit = stored[obs.key].visit if obs.key in stored else 0
+        event = Event(obs, Change.SAME, 0, visit)
+        await self._update_cards(event, batch, notice=notice, busy=busy)
 
     # Loading
 
@@ -183,188 +246,140 @@ class Publisher:
             targets=await self._directory.targets(people),
         )
 
-    async def _remember(self, published: Sequence[Observation]) -> None:
-        final = [obs.key for obs in published if not obs.request.is_pending]
-        await self._store.save_tracked(
-            [obs.tracked() for obs in published if obs.request.is_pending]
-        )
-        await self._store.forget(final)
-
     # Publishing one request
 
-    async def _publish(self, obs: Observation, change: Change, batch: Batch) -> bool:
+    async def _publish(self, event: Event, batch: Batch) -> TrackedRequest:
+        """Every Slack effect of `event`, each on its own; what to remember afterwards."""
         async with self._slots:
-            with _tagged(obs):
-                return await self._publish_tagged(obs, change, batch)
+            with _tagged(event.obs):
+                results = await self._effects(event, batch)
+        return self._remembered(event, worst(results))
 
-    async def _publish_tagged(self, obs: Observation, change: Change, batch: Batch) -> bool:
-        try:
-            if change is Change.NEW:
-                return await self._post_new(obs, batch)
-            await self._update_cards(obs.key, obs.workflow, obs.request, batch)
-            await self._post_audit(obs, batch)
-            if change is Change.MOVED:
-                return await self._dm_reviewers(obs, batch)
-            await self._notify_submitter(obs, batch)
-            return True
-        except SlackApiError as error:
-            self._metrics.slack_errors.labels(_reason(error)).inc()
-            log.error("Slack refused an update of request %s: %s", obs.key, _reason(error))
-            return False
+    async def _effects(self, event: Event, batch: Batch) -> list[Result]:
+        obs, change = event.obs, event.change
+        known = batch.cards.get(obs.key, [])
+        results = await self._update_cards(event, batch)
+        if change is Change.RETRY:
+            results += [await self._delivery.resend(c) for c in known if awaits_retry(c)]
+        if obs.request.is_pending:
+            results.append(await self._post_channel_card(event, batch))
+            results += await self._dm_reviewers(event, batch)
+        if change in ANNOUNCED:
+            results.append(await self._post_audit(event, batch))
+        if change is Change.FINAL:
+            results.append(await self._notify_submitter(event, batch))
+        return results
 
-    async def _post_new(self, obs: Observation, batch: Batch) -> bool:
-        channel = batch.channels.get(obs.workflow.id, self._default_channel)
-        posted = True
-        if channel:
-            card = Card(obs.workflow.id, obs.request.id, channel, "channel")
-            posted = await self._post_card(card, self._payload(obs, batch, card), batch)
-        return await self._dm_reviewers(obs, batch) and posted
+    def _remembered(self, event: Event, result: Result) -> TrackedRequest:
+        tracked = event.obs.tracked(event.seq, event.visit)
+        if result is not Result.RETRY:
+            return tracked
+        attempts = (event.obs.previous.attempts if event.obs.previous else 0) + 1
+        if event.change is not Change.RETRY:
+            attempts = 1
+        ceiling = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+        delay = random.uniform(ceiling / 2, ceiling)
+        log.info("Some Slack effects of %s will be retried in %.0f s", event.obs.key, delay)
+        retry_at = self._clock() + timedelta(seconds=delay)
+        return replace(tracked, retry_at=retry_at, attempts=attempts)
 
-    async def _dm_reviewers(self, obs: Observation, batch: Batch) -> bool:
-        existing = {card.slack_user_id for card in batch.cards.get(obs.key, [])}
-        ok = True
+    async def _post_channel_card(self, event: Event, batch: Batch) -> Result:
+        obs = event.obs
+        channel = batch.channels.get(obs.workflow.id, self.default_channel)
+        if not channel:
+            return Result.DONE
+        card = Card(obs.workflow.id, obs.request.id, channel, "channel")
+        return await self._delivery.post(
+            card, self._payload(event, batch, card), batch.cards.get(obs.key, [])
+        )
+
+    async def _dm_reviewers(self, event: Event, batch: Batch) -> list[Result]:
+        obs, results = event.obs, []
+        known = batch.cards.get(obs.key, [])
         for name in obs.request.reviewers(obs.workflow):
             target = batch.targets.get(name)
-            if target is None or target.slack_user_id in existing:
+            if target is None:
                 continue
-            channel = await self._dm_channel(target.slack_user_id)
             card = Card(
-                obs.workflow.id, obs.request.id, channel, "dm", slack_user_id=target.slack_user_id
+                obs.workflow.id,
+                obs.request.id,
+                "",  # the DM channel, opened by the delivery
+                "dm",
+                slack_user_id=target.slack_user_id,
+                slot=event.dm_slot,
             )
-            ok = await self._post_card(card, self._payload(obs, batch, card), batch) and ok
-        return ok
-
-    async def _post_card(self, card: Card, payload: dict[str, Any], batch: Batch) -> bool:
-        """Claim, post, confirm: a card another process claimed is not posted again."""
-        abandoned = self._abandoned_claim(card, batch)
-        if abandoned is not None:
-            return await self._recover(abandoned, payload)
-        if not await self._store.claim_card(card):
-            # Posted already, or being posted elsewhere: only a recorded post is done;
-            # otherwise the request stays untracked and a later cycle looks again.
-            known = batch.cards.get(card.key, [])
-            return any(c.channel == card.channel and c.ts is not None for c in known)
-        return await self._send(card, payload)
-
-    async def _send(self, card: Card, payload: dict[str, Any]) -> bool:
-        """Post a claimed card and record its ts; on failure give the claim back."""
-        try:
-            answer = await self._slack.chat_postMessage(
-                channel=card.channel, metadata=card_metadata(card), **payload
-            )
-        except SlackApiError as error:
-            await self._store.release_card(card)
-            self._metrics.slack_errors.labels(_reason(error)).inc()
-            log.error("Could not post request %s to %s: %s", card.key, card.channel, _reason(error))
-            return False
-        await self._store.confirm_card(card, answer["ts"])
-        self._metrics.cards_posted.labels(card.kind).inc()
-        log.info("Posted the %s card to %s", card.kind, card.channel)
-        return True
-
-    def _abandoned_claim(self, card: Card, batch: Batch) -> Card | None:
-        """A claim left unconfirmed for minutes: its process died while posting."""
-        for old in batch.cards.get(card.key, []):
-            if old.channel != card.channel or old.ts is not None or old.created_at is None:
-                continue
-            if (self._clock() - old.created_at).total_seconds() > ABANDONED_CLAIM_SECONDS:
-                return old
-        return None
-
-    async def _recover(self, claim: Card, payload: dict[str, Any]) -> bool:
-        """Slack knows whether the dead process's post arrived: adopt it, or post now."""
-        ts = await self._find_posted(claim)
-        if ts is not None:
-            await self._store.confirm_card(claim, ts)
-            log.info("Adopted the %s card a stopped process had posted", claim.kind)
-            return True
-        log.warning("Posting the %s card a stopped process had claimed", claim.kind)
-        return await self._send(claim, payload)
-
-    async def _find_posted(self, claim: Card) -> str | None:
-        """The ts of this card's message in its channel, found by the metadata it carries."""
-        assert claim.created_at is not None
-        oldest = f"{claim.created_at.timestamp() - CLOCK_TOLERANCE_SECONDS:.6f}"
-        cursor = None
-        try:
-            for _ in range(HISTORY_PAGES):
-                answer = await self._slack.conversations_history(
-                    channel=claim.channel,
-                    oldest=oldest,
-                    limit=200,
-                    cursor=cursor,
-                    include_all_metadata=True,
-                )
-                found = next((m["ts"] for m in answer["messages"] if _shows(m, claim)), None)
-                cursor = (answer.get("response_metadata") or {}).get("next_cursor")
-                if found or not answer.get("has_more") or not cursor:
-                    return found
-        except SlackApiError as error:
-            # Without the history scopes a rare duplicate beats a lost card.
-            log.warning("Cannot read %s's history: %s", claim.channel, _reason(error))
-        return None
+            payload = self._payload(event, batch, card)
+            result, _ = await self._delivery.post_dm(card, payload, known)
+            results.append(result)
+        return results
 
     async def _update_cards(
         self,
-        key: RequestKey,
-        workflow: Workflow,
-        request: Request,
+        event: Event,
         batch: Batch,
         *,
         notice: str | None = None,
-    ) -> None:
-        obs = Observation(workflow, request, None)
-        for card in batch.cards.get(key, []):
-            if card.ts is None or card.kind == "outcome":
-                continue
-            payload = self._payload(obs, batch, card, notice=notice)
-            try:
-                await self._slack.chat_update(channel=card.channel, ts=card.ts, **payload)
-                self._metrics.cards_updated.inc()
-            except SlackApiError as error:
-                if _reason(error) not in GONE_MESSAGE_ERRORS:
-                    raise
-                self._metrics.slack_errors.labels(_reason(error)).inc()
-                # Someone deleted the message in Slack: the other cards still get updated.
-                log.warning("Card of %s in %s is gone: %s", key, card.channel, _reason(error))
+        busy: str | None = None,
+    ) -> list[Result]:
+        results = []
+        for card in batch.cards.get(event.obs.key, []):
+            if updatable(card):
+                payload = self._payload(event, batch, card, notice=notice, busy=busy)
+                results.append(await self._delivery.update(card, payload))
+        return results
 
-    async def _post_audit(self, obs: Observation, batch: Batch) -> None:
-        decision = obs.decision or self._observed_decision(obs)
-        channel_card = next(
-            (c for c in batch.cards.get(obs.key, []) if c.kind == "channel" and c.ts), None
+    async def _post_audit(self, event: Event, batch: Batch) -> Result:
+        """The event's one line in the channel card's thread."""
+        obs = event.obs
+        known = batch.cards.get(obs.key, [])
+        parent = next((c for c in known if c.kind == "channel" and c.ts), None)
+        if parent is None:
+            return Result.DONE  # no channel card, no thread
+        decision = obs.decision or self._observed_decision(event)
+        payload = {"text": audit_line(decision, decision.slack_user_id)}
+        line = Card(
+            obs.workflow.id,
+            obs.request.id,
+            parent.channel,
+            "audit",
+            slot=f"a{event.seq}",
+            thread_ts=parent.ts,
+            payload=json.dumps(payload),
         )
-        if channel_card is None:
-            return
-        text = audit_line(decision, decision.slack_user_id)
-        await self._slack.chat_postMessage(
-            channel=channel_card.channel, thread_ts=channel_card.ts, text=text
-        )
+        return await self._delivery.post(line, payload, known)
 
-    async def _notify_submitter(self, obs: Observation, batch: Batch) -> None:
-        submitter = obs.request.submitted_by
-        if not submitter:
-            return
-        target = batch.targets.get(submitter)
+    async def _notify_submitter(self, event: Event, batch: Batch) -> Result:
+        obs = event.obs
+        target = batch.targets.get(obs.request.submitted_by or "")
         if target is None:
-            return
-        channel = await self._dm_channel(target.slack_user_id)
-        marker = Card(
-            obs.workflow.id, obs.request.id, channel, "outcome", slack_user_id=target.slack_user_id
-        )
-        if not await self._store.claim_card(marker):
-            return
+            return Result.DONE
+        known = batch.cards.get(obs.key, [])
         decision = obs.decision or _last(batch.decisions.get(obs.key, []))
-        answer = await self._slack.chat_postMessage(
-            channel=channel, **submitter_message(obs.request, obs.workflow, decision)
+        payload = submitter_message(obs.request, obs.workflow, decision)
+        card = Card(
+            obs.workflow.id,
+            obs.request.id,
+            "",
+            "outcome",
+            slack_user_id=target.slack_user_id,
+            slot=f"o{event.seq}",
+            payload=json.dumps(payload),
         )
-        await self._store.confirm_card(marker, answer["ts"])
+        result, _ = await self._delivery.post_dm(card, payload, known)
+        return result
 
     # Rendering
 
     def _payload(
-        self, obs: Observation, batch: Batch, card: Card, *, notice: str | None = None
+        self,
+        event: Event,
+        batch: Batch,
+        card: Card,
+        *,
+        notice: str | None = None,
+        busy: str | None = None,
     ) -> dict[str, Any]:
-        reviewers = obs.request.reviewers(obs.workflow)
+        obs = event.obs
         view = CardView(
             request=obs.request,
             workflow=obs.workflow,
@@ -372,25 +387,30 @@ class Publisher:
             decisions=batch.decisions.get(obs.key, []),
             cflow_url=self.request_url(obs.workflow.id, obs.request.id),
             notice=notice,
+            busy=busy,
         )
         if card.kind == "dm":
-            view = self._dm_view(view, card, reviewers, batch)
+            view = self._dm_view(view, card, event, batch)
         return request_card(view)
 
-    def _dm_view(
-        self, view: CardView, card: Card, reviewers: Sequence[str], batch: Batch
-    ) -> CardView:
-        """A DM keeps its buttons only while its reader is a reviewer of the current stage."""
+    def _dm_view(self, view: CardView, card: Card, event: Event, batch: Batch) -> CardView:
+        """A DM keeps its buttons only while its reader is a reviewer of the current stage,
+        and only the DM of this visit: an older one points to the newer message."""
+        reviewers = event.obs.request.reviewers(event.obs.workflow)
         mine = [batch.targets[n] for n in reviewers if n in batch.targets]
         target = next((t for t in mine if t.slack_user_id == card.slack_user_id), None)
-        if target is None:
+        if target is None or card.slot != event.dm_slot:
             return replace(view, actionable=False)
         return replace(view, invite_to_link=not target.linked)
 
-    def _observed_decision(self, obs: Observation) -> Decision:
-        """A decision seen in Cflow (someone acted outside Slack), for the audit thread."""
+    def _observed_decision(self, event: Event) -> Decision:
+        """What happened, as seen in Cflow (someone acted outside Slack), for the thread."""
+        obs = event.obs
         status = obs.request.status or "deleted"
-        action = "moved" if obs.request.is_pending else status
+        if event.change is Change.REOPENED:
+            action = "reopened"
+        else:
+            action = "moved" if obs.request.is_pending else status
         return Decision(
             workflow_id=obs.workflow.id,
             request_id=obs.request.id,
@@ -400,31 +420,6 @@ class Publisher:
             at=self._clock(),
         )
 
-    async def _dm_channel(self, slack_user_id: str) -> str:
-        if slack_user_id not in self._dm_channels:
-            answer = await self._slack.conversations_open(users=slack_user_id)
-            self._dm_channels[slack_user_id] = answer["channel"]["id"]
-        return self._dm_channels[slack_user_id]
-
-
-def card_metadata(card: Card) -> dict[str, Any]:
-    """Slack message metadata naming the request, so a card can be found in history."""
-    payload = {"workflow_id": card.workflow_id, "request_id": card.request_id}
-    return {"event_type": CARD_EVENT, "event_payload": payload}
-
-
-def _shows(message: dict[str, Any], card: Card) -> bool:
-    metadata = message.get("metadata") or {}
-    payload = metadata.get("event_payload") or {}
-    return (
-        metadata.get("event_type") == CARD_EVENT
-        and (
-            str(payload.get("workflow_id")),
-            str(payload.get("request_id")),
-        )
-        == card.key
-    )
-
 
 def _tagged(obs: Observation) -> contextlib.AbstractContextManager[None]:
     return request_context(f"{obs.workflow.id}/{obs.request.id}")
@@ -432,7 +427,3 @@ def _tagged(obs: Observation) -> contextlib.AbstractContextManager[None]:
 
 def _last(decisions: Sequence[Decision]) -> Decision | None:
     return decisions[-1] if decisions else None
-
-
-def _reason(error: SlackApiError) -> str:
-    return str(error.response.get("error", "unknown error"))

@@ -27,7 +27,7 @@ from bot.services import Services
 from bot.settings import load_settings
 from bot.store.base import Link
 from bot.testing.fake_slack import FakeSlack, SlackCall, StoredMessage
-from bot.testing.payloads import block_action, form, sign
+from bot.testing.payloads import block_action, form, sign, slash_command, view_submission
 
 
 @dataclass
@@ -178,3 +178,42 @@ async def running_bot(
 
 def new_expense(sandbox: Sandbox, **fields: Any) -> str:
     return sandbox.state.add_request("1001", {"Amount": 42, **fields}, "dave").id
+
+
+async def submit_view(bot: Bot, user: str, view: dict[str, Any], values: dict[str, Any]) -> dict:
+    """Submit a modal as Slack does; returns the bot's acknowledgement body."""
+    payload = view_submission(
+        user,
+        view["callback_id"],
+        values,
+        private_metadata=view["private_metadata"],
+        view_id=view.get("id", "V0TEST"),
+    )
+    body = form(payload)
+    async with bot.http.post(
+        bot.running.url + "/slack/events", data=body, headers=sign(body, SECRET)
+    ) as response:
+        assert response.status == 200
+        text = await response.text()
+    return json.loads(text) if text else {}
+
+
+def typed(value: str) -> dict[str, Any]:
+    return {"type": "plain_text_input", "value": value}
+
+
+async def open_form(bot: Bot, user: str, text: str) -> dict[str, Any]:
+    await say_nothing(bot, user, text)
+    updated = await bot.slack.wait_for("views.update", predicate=lambda c: not c.failed)
+    return {**updated[-1].params["view"], "id": updated[-1].params["view_id"]}
+
+
+async def say_nothing(bot: Bot, user: str, text: str) -> None:
+    bot.slack.clear()
+    body = slash_command(user, text, response_url=bot.slack.response_url(user))
+    assert (await bot.post(body)).status == 200
+
+
+def inputs(view: dict[str, Any]) -> dict[str, str]:
+    """Input label -> block id."""
+    return {b["label"]["text"]: b["block_id"] for b in view["blocks"] if b["type"] == "input"}

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from cryptography.fernet import Fernet
 
-from bot.publisher import card_metadata
+from bot.delivery import card_metadata
 from bot.server import RunningBot, run_socket_mode
 from bot.settings import load_settings
 from bot.slack.ids import Action, Input, MoreOption, View

@@ -91,6 +91,18 @@ def check_env(sandbox: Sandbox, slack: FakeSlack, **overrides: str) -> dict[str,
     }
 
 
+def bot_env(sandbox: Sandbox, slack: FakeSlack, tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """What a real deployment sets: both services, a notify channel, a database, a key."""
+    return check_env(
+        sandbox,
+        slack,
+        CFLOW_NOTIFY_CHANNEL="C0NOTIFY",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        CFLOW_BOT_SECRET_KEY=Fernet.generate_key().decode(),
+        **overrides,
+    )
+
+
 async def test_check_says_both_services_work(sandbox: Sandbox, tmp_path: Path) -> None:
     async with FakeSlack() as slack:
         code, out, err = await run_cli_async("check", env=check_env(sandbox, slack), cwd=tmp_path)
@@ -219,13 +231,7 @@ async def test_poll_once_posts_the_pending_cards_and_exits(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     async with FakeSlack() as slack:
-        env = check_env(
-            sandbox,
-            slack,
-            CFLOW_NOTIFY_CHANNEL="C0NOTIFY",
-            DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
-            CFLOW_BOT_SECRET_KEY=Fernet.generate_key().decode(),
-        )
+        env = bot_env(sandbox, slack, tmp_path)
         code, out, err = await run_cli_async("poll", "--once", env=env, cwd=tmp_path)
         assert code == 0, err
         pending = sum(
@@ -251,15 +257,13 @@ async def test_serve_answers_health_and_stops_cleanly_on_sigterm(
 ) -> None:
     port = free_port()
     async with FakeSlack() as slack:
-        env = check_env(
+        env = bot_env(
             sandbox,
             slack,
+            tmp_path,
             PORT=str(port),
             SLACK_SIGNING_SECRET="secret",
-            CFLOW_NOTIFY_CHANNEL="C0NOTIFY",
             CFLOW_POLL_INTERVAL="0.2",
-            DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
-            CFLOW_BOT_SECRET_KEY=Fernet.generate_key().decode(),
         )
         clean = {k: v for k, v in os.environ.items() if k not in HINTS}
         process = await asyncio.create_subprocess_exec(
@@ -308,13 +312,11 @@ async def test_a_poller_killed_mid_cycle_loses_and_repeats_no_card(
         if request.status == "pending" and sandbox.state.workflows[wf].status == "active"
     }
     async with FakeSlack(latency=0.05) as slack:  # slow posts: the kill lands mid-cycle
-        env = check_env(
+        env = bot_env(
             sandbox,
             slack,
-            CFLOW_NOTIFY_CHANNEL="C0NOTIFY",
+            tmp_path,
             CFLOW_POLL_INTERVAL="0.1",
-            DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
-            CFLOW_BOT_SECRET_KEY=Fernet.generate_key().decode(),
         )
         clean = {k: v for k, v in os.environ.items() if k not in HINTS}
         process = await asyncio.create_subprocess_exec(
@@ -351,12 +353,10 @@ async def test_json_logs_tag_each_request_and_mask_secrets(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     async with FakeSlack() as slack:
-        env = check_env(
+        env = bot_env(
             sandbox,
             slack,
-            CFLOW_NOTIFY_CHANNEL="C0NOTIFY",
-            DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
-            CFLOW_BOT_SECRET_KEY=Fernet.generate_key().decode(),
+            tmp_path,
             LOG_FORMAT="json",
             LOG_LEVEL="DEBUG",
         )
@@ -381,13 +381,7 @@ async def test_check_covers_the_database_and_the_card_channels(
     async with FakeSlack() as slack:
         slack.add_channel("C0NOTIFY", "approvals", bot_member=True)
         slack.add_channel("C0FINANCE", "finance", bot_member=False)
-        env = check_env(
-            sandbox,
-            slack,
-            CFLOW_NOTIFY_CHANNEL="C0NOTIFY",
-            DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
-            CFLOW_BOT_SECRET_KEY=Fernet.generate_key().decode(),
-        )
+        env = bot_env(sandbox, slack, tmp_path)
         code, out, err = await run_cli_async("check", env=env, cwd=tmp_path)
         assert code == 0, out + err
         assert "[ok] Database" in out and "[ok] Channel C0NOTIFY" in out and "#approvals" in out
@@ -397,6 +391,21 @@ async def test_check_covers_the_database_and_the_card_channels(
         code, out, _ = await run_cli_async("check", env=env, cwd=tmp_path)
     assert code == 1
     assert "[FAIL] Channel C0FINANCE" in out and "/invite" in out and "workflow 1002" in out
+
+
+async def test_check_lists_what_slack_refused_for_good(sandbox: Sandbox, tmp_path: Path) -> None:
+    async with FakeSlack() as slack:
+        slack.add_channel("C0NOTIFY", "approvals", bot_member=True)
+        slack.refuse("U0BOB", "user_disabled")
+        slack.add_user("U0BOB", "bob@example.com", "bob")
+        env = bot_env(sandbox, slack, tmp_path)
+        code, _, err = await run_cli_async("poll", "--once", env=env, cwd=tmp_path)
+        assert code == 0, err
+        code, out, err = await run_cli_async("check", env=env, cwd=tmp_path)
+    assert code == 0, out + err  # a deactivated person is no fault of the setup
+    (line,) = [line for line in out.splitlines() if "Slack deliveries" in line]
+    assert line.startswith("[ok]") and "user_disabled: dm of request" in line
+    assert "DM to U0BOB, since 20" in line
 
 
 async def test_check_says_when_the_database_is_unreachable_without_its_password(

@@ -6,7 +6,6 @@ import json
 import random
 import string
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from hypothesis import given
@@ -15,9 +14,18 @@ from hypothesis import strategies as st
 from bot.cflow.client import OPERATIONS
 from bot.slack.command_text import channel_id, parse, request_name, user_id
 from bot.slack.ids import Action, View
-from bot.testing.payloads import block_action, form, sign, slash_command, view_submission
+from bot.testing.payloads import block_action, form, slash_command
 from tests.conftest import Sandbox
-from tests.harness import CHANNEL, SECRET, Bot, new_expense, running_bot
+from tests.harness import (
+    CHANNEL,
+    Bot,
+    inputs,
+    new_expense,
+    open_form,
+    running_bot,
+    submit_view,
+    typed,
+)
 
 
 async def say(bot: Bot, user: str, text: str, channel: str = CHANNEL) -> str:
@@ -177,45 +185,6 @@ async def test_a_subscribed_workflow_posts_to_its_channel(bot: Bot) -> None:
         ),
     )
     assert posted
-
-
-async def submit_view(bot: Bot, user: str, view: dict[str, Any], values: dict[str, Any]) -> dict:
-    """Submit a modal as Slack does; returns the bot's acknowledgement body."""
-    payload = view_submission(
-        user,
-        view["callback_id"],
-        values,
-        private_metadata=view["private_metadata"],
-        view_id=view.get("id", "V0TEST"),
-    )
-    body = form(payload)
-    async with bot.http.post(
-        bot.running.url + "/slack/events", data=body, headers=sign(body, SECRET)
-    ) as response:
-        assert response.status == 200
-        text = await response.text()
-    return json.loads(text) if text else {}
-
-
-def typed(value: str) -> dict[str, Any]:
-    return {"type": "plain_text_input", "value": value}
-
-
-async def open_form(bot: Bot, user: str, text: str) -> dict[str, Any]:
-    await say_nothing(bot, user, text)
-    updated = await bot.slack.wait_for("views.update", predicate=lambda c: not c.failed)
-    return {**updated[-1].params["view"], "id": updated[-1].params["view_id"]}
-
-
-async def say_nothing(bot: Bot, user: str, text: str) -> None:
-    bot.slack.clear()
-    body = slash_command(user, text, response_url=bot.slack.response_url(user))
-    assert (await bot.post(body)).status == 200
-
-
-def inputs(view: dict[str, Any]) -> dict[str, str]:
-    """Input label -> block id."""
-    return {b["label"]["text"]: b["block_id"] for b in view["blocks"] if b["type"] == "input"}
 
 
 async def test_new_request_shows_cflows_validation_errors_inline_then_sends(bot: Bot) -> None:

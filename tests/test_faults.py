@@ -8,6 +8,8 @@ would see in Slack, what /healthz says, and that every card arrives exactly once
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -15,9 +17,24 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import pytest
 
+from bot.sandbox.state import NO_BODY
+from bot.slack.ids import Action, View
+from bot.testing.fake_slack import StoredMessage
 from bot.testing.tcp_proxy import TcpProxy
-from tests.harness import CHANNEL, Bot, Sandbox, new_expense, running_bot
+from tests.harness import (
+    CHANNEL,
+    Bot,
+    Sandbox,
+    has_button,
+    inputs,
+    new_expense,
+    open_form,
+    running_bot,
+    submit_view,
+    typed,
+)
 
 OUTAGE_SECONDS = 8.0
 
@@ -26,6 +43,11 @@ def through(proxy: TcpProxy, url: str) -> str:
     parts = urlsplit(url)
     user = f"{parts.username}@" if parts.username else ""
     return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{proxy.port}"))
+
+
+def snapshot(card: StoredMessage) -> StoredMessage:
+    """The card as it is now: the fake's own copy changes with every later update."""
+    return copy.deepcopy(card)
 
 
 async def health_during(bot: Bot, seconds: float) -> list[tuple[int, dict[str, Any]]]:
@@ -95,3 +117,243 @@ async def test_sqlite_locked_by_another_process_stalls_then_recovers(
         await assert_each_card_once(bot, [before, *during])
         status, _ = await bot.health()
         assert status == 200
+
+
+# Decisions tell the truth
+
+
+async def answers(bot: Bot, user: str) -> str:
+    """Everything said to `user` through response_urls so far, as one text."""
+    calls = await bot.slack.wait_for("response_url", predicate=lambda c: c.token == user)
+    return json.dumps([c.params for c in calls])
+
+
+@pytest.mark.parametrize("body", [{"success": True}, NO_BODY], ids=["success-true", "204"])
+async def test_an_approval_cflow_accepted_with_a_bare_body_is_reported_done(
+    bot: Bot, body: object
+) -> None:
+    bot.sandbox.state.answer_writes_with("approveRequest", body)
+    await bot.link("U0BOB")
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    await bot.click("U0BOB", snapshot(card), Action.APPROVE)
+    said = await answers(bot, "U0BOB")
+    assert "Approved" in said and "refused" not in said
+    assert bot.sandbox.state.requests["1001"][request_id].status == "approved"
+    await bot.slack.wait_for(
+        "chat.update",
+        predicate=lambda c: c.params.get("ts") == card.ts and "Approved" in json.dumps(c.params),
+    )
+    assert not has_button(bot.slack.message(CHANNEL, card.ts), Action.APPROVE)
+
+
+async def test_a_create_cflow_accepted_without_a_record_is_not_offered_again(bot: Bot) -> None:
+    bot.sandbox.state.answer_writes_with("createRequest", {"success": True})
+    await bot.link("U0DAVE")
+    form_view = await open_form(bot, "U0DAVE", "new purchase")
+    ids = inputs(form_view)
+    values = {ids["Vendor"]: typed("Acme"), ids["Amount"]: typed("250")}
+    answer = await submit_view(bot, "U0DAVE", form_view, values)
+    shown = json.dumps(answer["view"])
+    assert "accepted" in shown and answer["view"]["callback_id"] == View.WORKING
+    assert len(bot.sandbox.calls("createRequest")) == 1
+
+
+async def test_a_create_that_timed_out_is_unknown_and_not_offered_for_resending(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    async with running_bot(sandbox, http, tmp_path, cflow_timeout=0.5) as bot:
+        await bot.link("U0DAVE")
+        form_view = await open_form(bot, "U0DAVE", "new purchase")
+        ids = inputs(form_view)
+        sandbox.state.delay_after_commit = 1.0  # Cflow saves it, then answers too late
+        values = {ids["Vendor"]: typed("Acme"), ids["Amount"]: typed("250")}
+        answer = await submit_view(bot, "U0DAVE", form_view, values)
+        shown = json.dumps(answer["view"])
+        assert "not known" in shown and answer["view"]["callback_id"] == View.WORKING
+        assert "Send" not in shown
+
+
+async def test_a_clicker_cflow_will_not_show_the_request_to_gets_the_buttons_back(
+    bot: Bot,
+) -> None:
+    await bot.link("U0CAROL")
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    bot.sandbox.state.deny("carol", "getRequest")
+    await bot.click("U0CAROL", snapshot(card), Action.APPROVE)
+    said = await answers(bot, "U0CAROL")
+    assert "would not show you" in said and "You do not have access" in said
+    await bot.slack.wait_for(
+        "chat.update",
+        predicate=lambda c: c.params.get("ts") == card.ts and "cflow_busy" not in str(c.params),
+    )
+    assert has_button(bot.slack.message(CHANNEL, card.ts), Action.APPROVE)
+    assert bot.sandbox.calls("approveRequest") == []
+
+
+async def test_a_user_key_changed_in_cflow_asks_to_link_again(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    bot.sandbox.state.rotate_key("bob", "bob-new-key")
+    await bot.click("U0BOB", snapshot(card), Action.APPROVE)
+    said = await answers(bot, "U0BOB")
+    assert "Link your Cflow account again" in said and Action.LINK in said
+    assert "error id" not in said
+    await bot.slack.wait_for(
+        "chat.update",
+        predicate=lambda c: c.params.get("ts") == card.ts and "cflow_busy" not in str(c.params),
+    )
+
+
+async def test_the_busy_line_names_the_clicker_once(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    card = await bot.channel_card(new_expense(bot.sandbox))
+    await bot.click("U0BOB", snapshot(card), Action.APPROVE)
+    busy = await bot.slack.wait_for(
+        "chat.update", predicate=lambda c: "cflow_busy" in json.dumps(c.params)
+    )
+    (line,) = [
+        element["text"]
+        for block in busy[0].params["blocks"]
+        if block.get("block_id") == "cflow_busy"
+        for element in block["elements"]
+    ]
+    assert line == "⏳ Approving as <@U0BOB>"
+
+
+async def test_a_card_from_before_a_loop_back_to_the_same_stage_approves_nothing(
+    bot: Bot,
+) -> None:
+    await bot.link("U0BOB")
+    request_id = new_expense(bot.sandbox)
+    old = snapshot(await bot.channel_card(request_id))
+    state = bot.sandbox.state
+    state.approve("1001", request_id, "bob")
+    state.set_status("1001", request_id, "pending", stage_id="1001-1")  # sent back
+    await bot.click("U0BOB", old, Action.APPROVE)
+    said = await answers(bot, "U0BOB")
+    assert "moved on" in said
+    assert bot.sandbox.calls("approveRequest") == []
+
+
+# One delivery, one outcome
+
+
+def thread_lines(bot: Bot, card: StoredMessage) -> list[str]:
+    return [m.text for m in bot.slack.messages(card.channel) if m.thread_ts == card.ts]
+
+
+def dms_to(bot: Bot, user: str, request_id: str) -> list[StoredMessage]:
+    channel = bot.slack.dm_channel(user)
+    return [m for m in bot.slack.messages(channel) if f"#{request_id}" in (m.text or "")]
+
+
+def add_shared_workflow(bot: Bot) -> str:
+    """Two reviewers at each stage, so one failing DM has a neighbour."""
+    stages = [("Both leads", ["bob", "carol"]), ("Again", ["carol", "alice"]), ("Last", ["bob"])]
+    bot.sandbox.state.add_workflow("2001", "Access Request", stages)
+    return bot.sandbox.state.add_request("2001", {"System": "VPN"}, "dave").id
+
+
+async def test_one_undeliverable_dm_blocks_nobody_and_repeats_no_thread_line(bot: Bot) -> None:
+    bot.slack.refuse("U0BOB", "user_disabled")
+    request_id = add_shared_workflow(bot)
+    card = await bot.channel_card(request_id)
+    await bot.cycles(2)
+    assert len(dms_to(bot, "U0CAROL", request_id)) == 1, "carol, after bob in the list"
+    opened = len([c for c in bot.slack.calls("conversations.open") if "U0BOB" in str(c.params)])
+    bot.sandbox.state.approve("2001", request_id, "carol")  # both leads: carol suffices here
+    await bot.cycles(5)
+    assert len(thread_lines(bot, card)) == 1, thread_lines(bot, card)
+    assert len(dms_to(bot, "U0ALICE", request_id)) == 1
+    assert len(dms_to(bot, "U0CAROL", request_id)) == 2, "a new post for her next stage"
+    failed = [c for c in await bot.services.store.failed_cards() if c.request_id == request_id]
+    assert [(c.slack_user_id, c.failure) for c in failed] == [("U0BOB", "user_disabled")]
+    again = [c for c in bot.slack.calls("conversations.open") if "U0BOB" in str(c.params)]
+    assert len(again) == opened, "refused for good: not tried again every cycle"
+
+
+@pytest.mark.parametrize("error", ["is_archived", "not_in_channel", "invalid_blocks"])
+async def test_a_card_slack_will_not_update_leaves_the_rest_of_the_request_alone(
+    bot: Bot, error: str
+) -> None:
+    request_id = add_shared_workflow(bot)
+    card = await bot.channel_card(request_id)
+    await bot.cycles(1)
+    bot.slack.refuse(CHANNEL, error, methods={"chat.update"})
+    bot.sandbox.state.approve("2001", request_id, "bob")
+    await bot.cycles(4)
+    assert len(dms_to(bot, "U0ALICE", request_id)) == 1, "the next stage still DMed"
+    assert len(thread_lines(bot, card)) == 1
+    failed = [c for c in await bot.services.store.failed_cards() if c.request_id == request_id]
+    assert [(c.channel, c.failure) for c in failed] == [(CHANNEL, error)]
+
+
+async def test_a_dropped_connection_is_retried_without_repeating_what_was_done(bot: Bot) -> None:
+    request_id = add_shared_workflow(bot)
+    card = await bot.channel_card(request_id)
+    await bot.cycles(1)
+    bot.slack.drop_next("chat.update", count=3)
+    bot.sandbox.state.approve("2001", request_id, "bob")
+    await bot.slack.wait_for(
+        "chat.update",
+        predicate=lambda c: not c.failed and c.params.get("ts") == card.ts and "Again" in str(c),
+        timeout=30,
+    )
+    await bot.cycles(3)
+    assert len(thread_lines(bot, card)) == 1
+    assert len(dms_to(bot, "U0ALICE", request_id)) == 1
+
+
+async def test_a_request_sent_back_to_pending_is_announced_again(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    bot.sandbox.state.reject("1001", request_id, "bob", "missing receipt")
+    await bot.slack.wait_for(
+        "chat.update", predicate=lambda c: c.params.get("ts") == card.ts and "Rejected" in str(c)
+    )
+    await bot.cycles(2)
+    told = len(dms_to(bot, "U0DAVE", request_id))
+    bot.sandbox.state.set_status("1001", request_id, "pending", stage_id="1001-1")  # sent back
+    await bot.slack.wait_for(
+        "chat.update",
+        predicate=lambda c: c.params.get("ts") == card.ts and "cflow_approve" in str(c),
+    )
+    await bot.cycles(2)
+    assert len(dms_to(bot, "U0BOB", request_id)) == 2, "a new DM (a post) to its reviewer"
+    assert has_button(bot.slack.message(CHANNEL, card.ts), Action.APPROVE)
+    assert len(thread_lines(bot, card)) == 2  # rejected, sent back
+    bot.sandbox.state.approve("1001", request_id, "bob")
+    await bot.slack.wait_for(
+        "chat.postMessage",
+        predicate=lambda c: (
+            c.params.get("channel") == bot.slack.dm_channel("U0DAVE")
+            and "approved" in str(c).lower()
+        ),
+    )
+    await bot.cycles(2)
+    assert len(dms_to(bot, "U0DAVE", request_id)) == told + 1, "the submitter hears the end"
+
+
+async def test_a_request_missing_from_one_listing_is_not_declared_deleted(bot: Bot) -> None:
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    await bot.cycles(1)
+    state = bot.sandbox.state
+    state.leave_out_of_listings("1001", request_id, True)
+    await bot.cycles(2)
+    assert bot.sandbox.calls("getRequest"), "absence is checked with getRequest"
+    state.leave_out_of_listings("1001", request_id, False)
+    await bot.cycles(2)
+    updated = bot.slack.message(CHANNEL, card.ts)
+    assert "deleted" not in json.dumps(updated.blocks).lower()
+    assert has_button(updated, Action.APPROVE)
+    assert not [c for c in bot.slack.calls("chat.postMessage") if "Deleted" in str(c.params)]
+    state.leave_out_of_listings("1001", request_id, True)
+    state.delete("1001", request_id)  # now really gone
+    await bot.slack.wait_for(
+        "chat.update", predicate=lambda c: c.params.get("ts") == card.ts and "eleted" in str(c)
+    )

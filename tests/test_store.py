@@ -416,7 +416,7 @@ async def test_init_is_idempotent_and_safe_concurrently(make_store: MakeStore) -
     await first.init()
     async with first.engine.connect() as conn:
         versions = (await conn.execute(select(schema.schema_version.c.version))).scalars()
-        assert list(versions) == [schema.LATEST]
+        assert list(versions) == [m.version for m in schema.MIGRATIONS]
     assert await second.ping() is True
 
 
@@ -524,3 +524,72 @@ async def test_in_memory_sqlite_is_one_shared_database(url: str) -> None:
         assert all(len(found[card.key]) == 1 for card in cards)
     finally:
         await store.close()
+
+
+V1_TABLES = (
+    "CREATE TABLE cards (workflow_id VARCHAR(255) NOT NULL, request_id VARCHAR(255) NOT NULL,"
+    " channel VARCHAR(255) NOT NULL, kind VARCHAR(16) NOT NULL, ts VARCHAR(64),"
+    " slack_user_id VARCHAR(255), created_at {ts} NOT NULL,"
+    " PRIMARY KEY (workflow_id, request_id, channel))",
+    "CREATE TABLE tracked_requests (workflow_id VARCHAR(255) NOT NULL,"
+    " request_id VARCHAR(255) NOT NULL, status VARCHAR(64) NOT NULL, stage TEXT,"
+    " reviewers TEXT NOT NULL, updated_at {ts} NOT NULL, PRIMARY KEY (workflow_id, request_id))",
+    "INSERT INTO cards VALUES ('wf', 'r1', 'C1', 'channel', '1.000100', NULL,"
+    " '2026-01-01 00:00:00')",
+    "INSERT INTO tracked_requests VALUES ('wf', 'r1', 'pending', 's1', '[\"bob\"]',"
+    " '2026-01-01 00:00:00')",
+)
+
+
+async def test_a_version_1_database_is_migrated_keeping_its_cards(
+    database_url: str, key: str
+) -> None:
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            timestamp = (
+                "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+            )
+            others = [
+                t
+                for t in schema.metadata.sorted_tables
+                if t.name not in ("cards", "tracked_requests")
+            ]
+            await conn.run_sync(lambda sync: schema.metadata.create_all(sync, tables=others))
+            for statement in V1_TABLES:
+                await conn.exec_driver_sql(statement.format(ts=timestamp))
+            await conn.execute(schema.schema_version.insert().values(version=1, applied_at=T0))
+    finally:
+        await engine.dispose()
+    store = await open_store(database_url, [key])
+    try:
+        (card,) = (await store.cards_for([("wf", "r1")]))[("wf", "r1")]
+        assert (card.ts, card.slot, card.failure) == ("1.000100", "", None)
+        tracked = (await store.tracked())[("wf", "r1")]
+        assert (tracked.reviewers, tracked.seq, tracked.visit, tracked.retry_at) == (
+            ("bob",),
+            0,
+            0,
+            None,
+        )
+        assert await store.claim_card(Card("wf", "r1", "C1", "audit", slot="a1"))
+    finally:
+        await store.close()
+
+
+async def test_failed_cards_are_recorded_and_listed(store: SqlStore) -> None:
+    dm = Card("wf", "r1", "U1", "dm", slack_user_id="U1", slot="1")
+    await store.fail_card(dm, "user_disabled")
+    retry = Card("wf", "r1", "C1", "audit", slot="a1", payload="{}")
+    await store.claim_card(retry)
+    await store.fail_card(retry, "retry:ratelimited")
+    (failed,) = [c for c in await store.failed_cards() if not c.failure.startswith("retry:")]
+    assert (failed.failure, failed.ts, failed.failed_at is not None) == (
+        "user_disabled",
+        None,
+        True,
+    )
+    assert not await store.claim_card(dm), "a refused message is not claimed again"
+    await store.confirm_card(retry, "2.0")
+    cards = (await store.cards_for([("wf", "r1")]))[("wf", "r1")]
+    assert {(c.slot, c.failure) for c in cards} == {("1", "user_disabled"), ("a1", None)}

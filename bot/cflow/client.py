@@ -150,21 +150,22 @@ class CflowClient:
 
     async def create_request(
         self, creds: Credentials, workflow_id: str, fields: Mapping[str, Any]
-    ) -> Request:
+    ) -> Request | None:
+        """The new request; None when Cflow accepted it but sent no record back."""
         body = {"fields": dict(fields)}
         data = await self._request("createRequest", creds, body=body, workflowId=workflow_id)
-        return _one(Request, data, "createRequest")
+        return _written(data, "createRequest")
 
     async def create_draft(
         self, creds: Credentials, workflow_id: str, fields: Mapping[str, Any]
-    ) -> Request:
+    ) -> Request | None:
         body = {"fields": dict(fields)}
         data = await self._request("createDraftRequest", creds, body=body, workflowId=workflow_id)
-        return _one(Request, data, "createDraftRequest")
+        return _written(data, "createDraftRequest")
 
     async def update_request(
         self, creds: Credentials, workflow_id: str, request_id: str, fields: Mapping[str, Any]
-    ) -> Request:
+    ) -> Request | None:
         data = await self._request(
             "updateRequest",
             creds,
@@ -172,7 +173,7 @@ class CflowClient:
             workflowId=workflow_id,
             requestId=request_id,
         )
-        return _one(Request, data, "updateRequest")
+        return _written(data, "updateRequest")
 
     async def delete_request(self, creds: Credentials, workflow_id: str, request_id: str) -> None:
         await self._request("deleteRequest", creds, workflowId=workflow_id, requestId=request_id)
@@ -185,7 +186,8 @@ class CflowClient:
         *,
         comment: str | None = None,
         reassign_to: str | None = None,
-    ) -> Request:
+    ) -> Request | None:
+        """The request as it now is; None when Cflow accepted but sent no record back."""
         return await self._decide(
             "approveRequest", creds, workflow_id, request_id, comment, reassign_to
         )
@@ -198,7 +200,7 @@ class CflowClient:
         *,
         comment: str | None = None,
         reassign_to: str | None = None,
-    ) -> Request:
+    ) -> Request | None:
         return await self._decide(
             "rejectRequest", creds, workflow_id, request_id, comment, reassign_to
         )
@@ -221,13 +223,13 @@ class CflowClient:
         request_id: str,
         comment: str | None,
         reassign_to: str | None,
-    ) -> Request:
+    ) -> Request | None:
         body = {"comment": comment, "reassignTo": reassign_to}
         body = {key: value for key, value in body.items() if value is not None}
         data = await self._request(
             operation, creds, body=body, workflowId=workflow_id, requestId=request_id
         )
-        return _one(Request, data, operation)
+        return _written(data, operation)
 
     async def _request(
         self, operation: str, creds: Credentials, *, body: Any = None, **path: str
@@ -335,6 +337,21 @@ def _one(model: type[ModelT], data: Any, operation: str) -> ModelT:
         raise CflowMalformedResponseError(
             f"Cflow sent a {model.__name__.lower()} the bot could not read.", operation=operation
         ) from None
+
+
+def _written(data: Any, operation: str) -> Request | None:
+    """What a successful write sent back, when it is a request record.
+
+    Any 2xx means Cflow did it: the spec's response bodies are loose, and `{"success":
+    true}` or an empty 204 are as legal as the record. The caller re-reads to render.
+    """
+    if data is None:
+        return None
+    try:
+        return Request.model_validate(data)
+    except ValidationError:
+        log.info("Cflow %s succeeded without a request record in its answer", operation)
+        return None
 
 
 def _many(model: type[ModelT], data: Any, keep: RecordFilter | None = None) -> list[ModelT]:

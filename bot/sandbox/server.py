@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.sandbox.control import SANDBOX_STATE, add_control_routes
 from bot.sandbox.render import render_request, render_role, render_user, render_workflow
-from bot.sandbox.state import CallRecord, SandboxError, SandboxState, SandboxUser
+from bot.sandbox.state import NO_BODY, CallRecord, SandboxError, SandboxState, SandboxUser
 
 __all__ = [
     "SANDBOX_STATE",
@@ -156,6 +156,8 @@ def _answer(
     failure = _injected_failure(state, operation, request.match_info.get("workflowId"))
     if failure is not None:
         return failure
+    if state.is_denied(request.headers.get("username"), operation):
+        return error_response(state, 403, "You do not have access to this request")
     try:
         status, body = _authenticated_call(state, request, handler, text)
     except SandboxError as error:
@@ -163,6 +165,9 @@ def _answer(
     except Exception:
         logger.exception("sandbox handler for %s crashed", operation)
         return error_response(state, 500, "Internal sandbox error")
+    if operation in state.write_answers:
+        answer = state.write_answers[operation]
+        return _success_response(204, None) if answer is NO_BODY else web.json_response(answer)
     return _success_response(status, body)
 
 

@@ -31,6 +31,7 @@ OPERATION_IDS = (
     "listRoles",
 )
 ONE_TICK = timedelta(microseconds=1)
+NO_BODY = object()  # write_answers: succeed with 204 and no body
 
 
 def utc_now() -> datetime:
@@ -196,6 +197,13 @@ class SandboxState:
     version: int = 0
     listing_cache: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
     failures: list[InjectedFailure] = field(default_factory=list)
+    # operationId -> the body a success answers with instead of the record (NO_BODY: 204);
+    # the spec's response bodies are loose, and a real Cflow may send any of these.
+    write_answers: dict[str, Any] = field(default_factory=dict)
+    # (username, operationId or None for all) -> answered 403 whatever the state says
+    denials: set[tuple[str, str | None]] = field(default_factory=set)
+    # (workflow id, request id) left out of listRequests, though getRequest still finds them
+    unlisted: set[tuple[str, str]] = field(default_factory=set)
     _next_request_id: int = field(default=FIRST_REQUEST_ID, init=False, repr=False)
     _used_request_ids: set[str] = field(default_factory=set, init=False, repr=False)
     _last_tick: datetime = field(default=datetime.min.replace(tzinfo=UTC), init=False)
@@ -309,7 +317,11 @@ class SandboxState:
     def list_requests(self, workflow_id: str, username: str | None = None) -> list[SandboxRequest]:
         """Requests visible to `username`, oldest first."""
         self.get_workflow(workflow_id)
-        visible = [r for r in self.requests[workflow_id].values() if _visible(r, username)]
+        visible = [
+            r
+            for r in self.requests[workflow_id].values()
+            if _visible(r, username) and (workflow_id, r.id) not in self.unlisted
+        ]
         return sorted(visible, key=lambda request: request.created_at)
 
     # -- creating requests ----------------------------------------------------
@@ -529,6 +541,27 @@ class SandboxState:
         """Queue `count` canned failures (for one operationId / workflow, if given)."""
         failure = InjectedFailure(status, operation, retry_after, workflow_id)
         self.failures.extend(failure for _ in range(count))
+
+    def answer_writes_with(self, operation: str, body: Any) -> None:
+        """Make successes of `operation` answer `body` (NO_BODY for an empty 204)."""
+        self.write_answers[operation] = body
+
+    def deny(self, username: str, operation: str | None = None) -> None:
+        """Answer `username`'s calls (of one operation, or all) with 403."""
+        self.denials.add((username, operation))
+
+    def is_denied(self, username: str | None, operation: str) -> bool:
+        return bool(username) and bool({(username, operation), (username, None)} & self.denials)
+
+    def leave_out_of_listings(self, workflow_id: str, request_id: str, left_out: bool) -> None:
+        """A listing that omits a record (the spec does not promise completeness)."""
+        key = (workflow_id, request_id)
+        self.unlisted = self.unlisted | {key} if left_out else self.unlisted - {key}
+        self.version += 1
+
+    def rotate_key(self, username: str, new_key: str) -> None:
+        """The person changed their user key in Cflow: the old one stops working."""
+        self.users[username].user_key = new_key
 
     def take_failure(
         self, operation: str, workflow_id: str | None = None

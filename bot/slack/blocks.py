@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.cflow.models import DRAFT, PENDING, Request, Stage, Workflow
-from bot.slack.ids import MAX_VALUE, Action, MoreOption, RequestRef
+from bot.slack.ids import MAX_VALUE, Action, MoreOption, RequestRef, updated_mark
 from bot.slack.text import age, aware, escaped, format_value, plain, truncate
 from bot.store.base import Decision
 
@@ -387,7 +387,12 @@ def text_size(payload: Any) -> int:
 
 def card_ref(request: Request, workflow: Workflow) -> RequestRef:
     """What the card's buttons act on: this request at the stage the card shows."""
-    return RequestRef(workflow_id=workflow.id, request_id=request.id, stage=request.current_stage)
+    return RequestRef(
+        workflow_id=workflow.id,
+        request_id=request.id,
+        stage=request.current_stage,
+        updated=updated_mark(request.updated_at),
+    )
 
 
 def _can_decide(view: CardView, ref: RequestRef) -> bool:
@@ -502,12 +507,15 @@ def _tail_blocks(view: CardView) -> list[Block]:
     return blocks + ([actions] if actions else [])
 
 
-def busy_block(busy: str) -> Block:
-    """ "⏳ Approving as bob…" (escaped); its block_id lets a later update replace it."""
-    return context("⏳ " + escaped(busy, 300, single_line=True)) | {"block_id": BUSY_BLOCK}
+def busy_block(busy: str, by: str | None = None) -> Block:
+    """ "⏳ Approving as @bob" (`busy` escaped, `by` a Slack user id shown as a mention);
+    its block_id lets a later update replace it."""
+    line = "⏳ " + escaped(busy, 300, single_line=True)
+    line += f" {mention(by)}" if by else ""
+    return context(line) | {"block_id": BUSY_BLOCK}
 
 
-def busy_blocks(blocks: Sequence[Block], busy: str) -> list[Block]:
+def busy_blocks(blocks: Sequence[Block], busy: str, by: str | None = None) -> list[Block]:
     """A clicked card's own blocks, decision buttons removed and a busy line added.
 
     Shown the moment someone clicks, before Cflow answers: the listener has only the
@@ -516,7 +524,7 @@ def busy_blocks(blocks: Sequence[Block], busy: str) -> list[Block]:
     kept = [b for b in map(_without_decisions, blocks) if b and b.get("block_id") != BUSY_BLOCK]
     kept = kept[: MAX_BLOCKS - 1]
     at = next((i for i, b in enumerate(kept) if b["type"] == "actions"), len(kept))
-    return [*kept[:at], busy_block(busy), *kept[at:]]
+    return [*kept[:at], busy_block(busy, by), *kept[at:]]
 
 
 def _without_decisions(block: Block) -> Block | None:
@@ -574,6 +582,8 @@ _AUDIT = {  # action: (icon, verb after a Slack user, phrase when seen in Cflow)
     "reassigned": ("↪", "reassigned", "Reassigned in Cflow"),
     "moved": ("➡️", "moved it on", "Moved on in Cflow"),
     "final": ("🏁", "closed it", "Closed in Cflow"),
+    "reopened": ("↩️", "sent it back", "Sent back for review in Cflow"),
+    "deleted": ("🗑️", "deleted it", "Deleted in Cflow"),
 }
 
 

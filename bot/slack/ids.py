@@ -6,6 +6,7 @@ button's `value` is parsed back in exactly one place.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -64,6 +65,7 @@ class RequestRef(BaseModel):
     workflow_id: str = Field(alias="w")
     request_id: str = Field(alias="r")
     stage: str | None = Field(default=None, alias="s")
+    updated: str | None = Field(default=None, alias="u")  # Cflow's updatedAt, when it sends one
 
     def encode(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)
@@ -80,3 +82,11 @@ class RequestRef(BaseModel):
             return cls.model_validate_json(value)
         except ValidationError:
             return None
+
+
+def updated_mark(updated_at: datetime | None) -> str | None:
+    """A request's `updatedAt` as a short, zone-independent text (for refs and compares)."""
+    if updated_at is None:
+        return None
+    aware = updated_at if updated_at.tzinfo else updated_at.replace(tzinfo=UTC)
+    return f"{aware.timestamp():.6f}"

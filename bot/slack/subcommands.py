@@ -194,7 +194,7 @@ async def _decide(ctx: CommandContext, verb: Any, comment: str | None) -> None:
     workflow, request = await find_request(ctx, creds, ctx.text.args[0])
     ref = RequestRef(workflow_id=workflow.id, request_id=request.id, stage=request.current_stage)
     outcome = await decide(ctx.services, ctx.user, link, Intent(ref, verb, comment=comment))
-    await ctx.say({"text": outcome.text})
+    await ctx.say(outcome.message())
 
 
 async def pending(ctx: CommandContext, page: int | None = None) -> None:

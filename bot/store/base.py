@@ -23,8 +23,10 @@ def request_lock(key: RequestKey) -> str:
     return f"request:{key[0]}:{key[1]}"
 
 
-# "outcome": the one message telling a submitter how their request ended (never updated).
-CardKind = Literal["channel", "dm", "outcome"]
+# "outcome": the one message telling a submitter how their request ended, and "audit":
+# one line in the channel card's thread per event; both are posted once, never updated.
+CardKind = Literal["channel", "dm", "outcome", "audit"]
+ONE_OFF_KINDS = frozenset({"outcome", "audit"})
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class Link:
 
 @dataclass(frozen=True)
 class Card:
-    """One Slack message showing a request. `ts` is None while the post is in flight."""
+    """One Slack message about a request. `ts` is None while the post is in flight, or
+    for good once `failure` says why Slack refused it."""
 
     workflow_id: str
     request_id: str
@@ -49,15 +52,29 @@ class Card:
     ts: str | None = None
     slack_user_id: str | None = None  # the DM's recipient
     created_at: datetime | None = None
+    slot: str = ""  # see bot.store.schema.cards
+    payload: str | None = None  # a one-off line's text (JSON), to retry a failed post
+    thread_ts: str | None = None
+    failure: str | None = None
+    failed_at: datetime | None = None
 
     @property
     def key(self) -> RequestKey:
         return (self.workflow_id, self.request_id)
 
+    @property
+    def is_one_off(self) -> bool:
+        return self.kind in ONE_OFF_KINDS
+
 
 @dataclass(frozen=True)
 class TrackedRequest:
-    """What the bot last published about a request; the poller diffs Cflow against it."""
+    """What the bot last published about a request; the poller diffs Cflow against it.
+
+    `seq` counts the events published (each names its one-off messages); `visit` is the
+    event that brought the request to its current stage (each visit DMs its reviewers
+    anew); `retry_at` is set while some Slack effect of the last event failed for now.
+    """
 
     workflow_id: str
     request_id: str
@@ -65,6 +82,10 @@ class TrackedRequest:
     stage: str | None
     reviewers: tuple[str, ...] = ()
     updated_at: datetime | None = None
+    seq: int = 0
+    visit: int = 0
+    retry_at: datetime | None = None
+    attempts: int = 0
 
     @property
     def key(self) -> RequestKey:
@@ -135,11 +156,20 @@ class Store(Protocol):
     async def release_card(self, card: Card) -> None:
         """Drop a claim whose post failed, so a later cycle tries again."""
 
+    async def fail_card(self, card: Card, reason: str) -> None:
+        """Record that Slack refused this message for good (the claim stays, unposted);
+        on a posted card, that its updates are refused."""
+
+    async def failed_cards(self) -> list[Card]:
+        """Messages Slack refused for good, oldest failure first (for `check`)."""
+
     async def cards_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, list[Card]]:
         """Every card of each request (one query)."""
 
     # Tracked requests (the poller's memory)
-    async def tracked(self) -> dict[RequestKey, TrackedRequest]: ...
+    async def tracked(self) -> dict[RequestKey, TrackedRequest]:
+        """Pending requests, and others with a retry due (finished ones stay, unlisted)."""
+
     async def save_tracked(self, requests: Iterable[TrackedRequest]) -> None:
         """Upsert a batch."""
 

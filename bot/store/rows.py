@@ -19,7 +19,7 @@ def utc_now() -> datetime:
 
 
 def card_pk() -> list[Any]:
-    return [cards.c.workflow_id, cards.c.request_id, cards.c.channel]
+    return [cards.c.workflow_id, cards.c.request_id, cards.c.channel, cards.c.slot]
 
 
 def card_is(card: Card) -> ColumnElement[bool]:
@@ -27,6 +27,7 @@ def card_is(card: Card) -> ColumnElement[bool]:
         (cards.c.workflow_id == card.workflow_id)
         & (cards.c.request_id == card.request_id)
         & (cards.c.channel == card.channel)
+        & (cards.c.slot == card.slot)
     )
 
 
@@ -38,6 +39,9 @@ def card_values(card: Card) -> dict[str, Any]:
         "kind": card.kind,
         "slack_user_id": card.slack_user_id,
         "created_at": card.created_at or utc_now(),
+        "slot": card.slot,
+        "payload": card.payload,
+        "thread_ts": card.thread_ts,
     }
 
 
@@ -50,6 +54,11 @@ def card_from_row(row: Row[Any]) -> Card:
         ts=row.ts,
         slack_user_id=row.slack_user_id,
         created_at=row.created_at,
+        slot=row.slot,
+        payload=row.payload,
+        thread_ts=row.thread_ts,
+        failure=row.failure,
+        failed_at=row.failed_at,
     )
 
 
@@ -61,6 +70,10 @@ def tracked_values(request: TrackedRequest) -> dict[str, Any]:
         "stage": request.stage,
         "reviewers": request.reviewers,
         "updated_at": request.updated_at or utc_now(),
+        "seq": request.seq,
+        "visit": request.visit,
+        "retry_at": request.retry_at,
+        "attempts": request.attempts,
     }
 
 
@@ -72,6 +85,10 @@ def tracked_from_row(row: Row[Any]) -> TrackedRequest:
         stage=row.stage,
         reviewers=row.reviewers,
         updated_at=row.updated_at,
+        seq=row.seq,
+        visit=row.visit,
+        retry_at=row.retry_at,
+        attempts=row.attempts,
     )
 
 

@@ -86,16 +86,25 @@ links = Table(
     Column("linked_at", UtcDateTime, nullable=False),
 )
 
+# One row per message the bot posts about a request, claimed before it is posted: a card
+# (updated as the request changes) or a one-off line (audit, outcome). `slot` tells two
+# messages of one request in one channel apart: "" for the channel card, the visit for a
+# reviewer's DM, "a<seq>"/"o<seq>" for the audit line and outcome of event <seq>.
 cards = Table(
     "cards",
     metadata,
-    Column("workflow_id", ID, primary_key=True),  # one card per (request, channel)
+    Column("workflow_id", ID, primary_key=True),
     Column("request_id", ID, primary_key=True),
     Column("channel", ID, primary_key=True),
+    Column("slot", String(32), primary_key=True, server_default=""),
     Column("kind", String(16), nullable=False),
     Column("ts", String(64)),
     Column("slack_user_id", ID),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("payload", Text),  # a one-off line's text, kept so a failed post can be retried
+    Column("thread_ts", String(64)),
+    Column("failure", String(64)),  # Slack's reason, when it refused this message for good
+    Column("failed_at", UtcDateTime),
 )
 
 tracked_requests = Table(
@@ -107,6 +116,10 @@ tracked_requests = Table(
     Column("stage", Text),
     Column("reviewers", JsonList, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("seq", Integer, nullable=False, server_default="0"),  # events published so far
+    Column("visit", Integer, nullable=False, server_default="0"),  # seq that entered the stage
+    Column("retry_at", UtcDateTime),  # some Slack effect failed for now: look again then
+    Column("attempts", Integer, nullable=False, server_default="0"),
 )
 
 decisions = Table(
@@ -174,10 +187,40 @@ def _create_all(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
+def _cards_by_slot(conn: Connection) -> None:
+    """Rebuild `cards` with `slot` in its key (SQLite cannot alter a primary key)."""
+    fresh = cards.to_metadata(MetaData(), name="cards_v2")
+    fresh.create(conn)
+    kept = ("workflow_id", "request_id", "channel", "kind", "ts", "slack_user_id", "created_at")
+    columns = ", ".join(kept)
+    conn.exec_driver_sql(f"INSERT INTO cards_v2 ({columns}, slot) SELECT {columns}, '' FROM cards")
+    conn.exec_driver_sql("DROP TABLE cards")
+    conn.exec_driver_sql("ALTER TABLE cards_v2 RENAME TO cards")
+
+
+def _tracked_events(conn: Connection) -> None:
+    timestamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    for column in (
+        "seq INTEGER NOT NULL DEFAULT 0",
+        "visit INTEGER NOT NULL DEFAULT 0",
+        f"retry_at {timestamp}",
+        "attempts INTEGER NOT NULL DEFAULT 0",
+    ):
+        conn.exec_driver_sql(f"ALTER TABLE tracked_requests ADD COLUMN {column}")
+
+
+def _events_and_slots(conn: Connection) -> None:
+    _cards_by_slot(conn)
+    _tracked_events(conn)
+
+
 # Step 1 builds the newest layout, so a fresh database runs it and is stamped with every
 # version; later steps (ALTER TABLE …, alongside the matching change to the tables above)
 # only run on databases created before them.
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "create every table", _create_all),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create every table", _create_all),
+    Migration(2, "cards by slot, with failures; tracked requests count events", _events_and_slots),
+)
 LATEST = MIGRATIONS[-1].version
 
 

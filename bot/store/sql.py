@@ -251,7 +251,8 @@ class SqlStore:
         """An upsert, not an update: a posted message must be recorded even if its claim was
         lost, or the next cycle would post it a second time."""
         stmt = self._insert(cards).values(card_values(card) | {"ts": ts})
-        stmt = stmt.on_conflict_do_update(index_elements=card_pk(), set_={"ts": ts})
+        changed = {"ts": ts, "failure": None, "failed_at": None}
+        stmt = stmt.on_conflict_do_update(index_elements=card_pk(), set_=changed)
         async with self._begin() as conn:
             await conn.execute(stmt)
 
@@ -259,6 +260,19 @@ class SqlStore:
         stmt = delete(cards).where(card_is(card), cards.c.ts.is_(None))
         async with self._begin() as conn:
             await conn.execute(stmt)
+
+    async def fail_card(self, card: Card, reason: str) -> None:
+        failure = {"failure": reason[:64], "failed_at": utc_now()}
+        stmt = self._insert(cards).values(card_values(card) | {"ts": card.ts} | failure)
+        stmt = stmt.on_conflict_do_update(index_elements=card_pk(), set_=failure)
+        async with self._begin() as conn:
+            await conn.execute(stmt)
+
+    async def failed_cards(self) -> list[Card]:
+        query = select(cards).where(cards.c.failure.is_not(None)).order_by(cards.c.failed_at)
+        async with self._begin() as conn:
+            rows = (await conn.execute(query)).all()
+        return [card_from_row(row) for row in rows]
 
     async def cards_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, list[Card]]:
         """Every requested key is present, with [] when it has no card."""
@@ -282,8 +296,10 @@ class SqlStore:
     # Tracked requests
 
     async def tracked(self) -> dict[RequestKey, TrackedRequest]:
+        table = tracked_requests
+        query = select(table).where((table.c.status == "pending") | table.c.retry_at.is_not(None))
         async with self._begin() as conn:
-            rows = (await conn.execute(select(tracked_requests))).all()
+            rows = (await conn.execute(query)).all()
         return {(row.workflow_id, row.request_id): tracked_from_row(row) for row in rows}
 
     async def tracked_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, TrackedRequest]:
@@ -298,9 +314,8 @@ class SqlStore:
             return
         rows = [tracked_values(request) for request in latest.values()]
         stmt = self._insert(tracked_requests)
-        changed = {
-            name: stmt.excluded[name] for name in ("status", "stage", "reviewers", "updated_at")
-        }
+        columns = ("status", "stage", "reviewers", "updated_at", "seq", "visit", "retry_at")
+        changed = {name: stmt.excluded[name] for name in (*columns, "attempts")}
         stmt = stmt.on_conflict_do_update(
             index_elements=[tracked_requests.c.workflow_id, tracked_requests.c.request_id],
             set_=changed,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
@@ -86,6 +86,21 @@ class _Failure:
     retry_after: int
 
 
+@dataclass(frozen=True)
+class _Refusal:
+    """Every call about `target` (a user or a channel), of `methods` or any, fails."""
+
+    target: str
+    error: str
+    methods: frozenset[str] | None
+
+    def applies(self, call: SlackCall, dms: Mapping[str, str]) -> bool:
+        if self.methods is not None and call.method not in self.methods:
+            return False
+        named = {str(call.params.get(k, "")) for k in ("channel", "users", "user")}
+        return self.target in named or dms.get(self.target) in named
+
+
 class FakeSlack:
     """Slack's Web API state plus an aiohttp app serving `/api/{method}` and response URLs."""
 
@@ -124,6 +139,8 @@ class FakeSlack:
         self._views: dict[str, Params] = {}
         self._home_views: dict[str, str] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        self._refusals: list[_Refusal] = []
+        self._drops: dict[str, int] = {}
         self._response_urls: dict[str, tuple[str, str]] = {}
         self._seq = 0
         self._last_ts_micros = 0
@@ -248,6 +265,16 @@ class FakeSlack:
         """Make the next `count` calls of `method` fail: HTTP 429 for "ratelimited"."""
         self._failures.setdefault(method, []).extend([_Failure(error, retry_after)] * count)
 
+    def refuse(self, target: str, error: str, methods: Iterable[str] | None = None) -> None:
+        """Refuse every call about a user (their DM too) or a channel with `error`, as Slack
+        does for a deactivated account (`user_disabled`) or an archived channel."""
+        chosen = frozenset(methods) if methods is not None else None
+        self._refusals.append(_Refusal(target, error, chosen))
+
+    def drop_next(self, method: str, count: int = 1) -> None:
+        """Close the connection of the next `count` calls of `method` without answering."""
+        self._drops[method] = self._drops.get(method, 0) + count
+
     def set_latency(self, seconds: float, method: str | None = None) -> None:
         """Delay answers (not state changes) globally or for one method."""
         if method is None:
@@ -339,6 +366,12 @@ class FakeSlack:
         body_token = params.pop("token", None)
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
         call = self._record(method, params, token or body_token)
+        if self._drops.get(method):
+            self._drops[method] -= 1
+            call.failed, call.error = True, "dropped"
+            if request.transport is not None:
+                request.transport.abort()  # a reset connection: no answer at all
+            return web.Response(status=500)
         return await self._answer(call, self._dispatch)
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
@@ -354,7 +387,7 @@ class FakeSlack:
     async def _answer(self, call: SlackCall, run: Callable[[SlackCall], Params]) -> web.Response:
         """Apply an injected failure or the handler now, then answer after the latency."""
         status, headers = 200, {}
-        failure = self._pop_failure(call.method)
+        failure = self._pop_failure(call.method) or self._refusal(call)
         if failure is not None:
             body: Params = {"ok": False, "error": failure.error}
             if failure.error == "ratelimited":
@@ -370,6 +403,10 @@ class FakeSlack:
         if delay > 0:
             await asyncio.sleep(delay)
         return web.json_response(body, status=status, headers=headers)
+
+    def _refusal(self, call: SlackCall) -> _Failure | None:
+        refusal = next((r for r in self._refusals if r.applies(call, self._dms)), None)
+        return None if refusal is None else _Failure(refusal.error, 0)
 
     def _pop_failure(self, method: str) -> _Failure | None:
         pending = self._failures.get(method)

@@ -45,9 +45,11 @@ async def approve(
     if ref is None or link is None:
         return
     user = body["user"]["id"]
-    await _show_busy(client, body, f"⏳ Approving as <@{user}>…")
+    await _show_busy(client, body, "Approving as", user)
     outcome = await decide(services, user, link, Intent(ref, "approve"))
-    await say_privately(respond, {"text": outcome.text})
+    if not outcome.card_restored:
+        await _restore_clicked(client, body)
+    await say_privately(respond, outcome.message())
 
 
 async def open_reject_modal(
@@ -97,18 +99,38 @@ async def just_ack(ack: Ack) -> None:
     await ack()
 
 
-async def _show_busy(client: AsyncWebClient, body: dict[str, Any], text: str) -> None:
+async def _show_busy(client: AsyncWebClient, body: dict[str, Any], text: str, by: str) -> None:
     """Hide the clicked card's buttons at once, so nobody clicks twice."""
+    blocks = _editable_blocks(body)
+    if blocks is not None:
+        await _edit_clicked(client, body, busy_blocks(blocks, text, by))
+
+
+async def _restore_clicked(client: AsyncWebClient, body: dict[str, Any]) -> None:
+    """Cflow could not re-render the card: put back the message as it was clicked."""
+    blocks = _editable_blocks(body)
+    if blocks is not None:
+        await _edit_clicked(client, body, blocks)
+
+
+def _editable_blocks(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     container = body.get("container") or {}
     blocks = (body.get("message") or {}).get("blocks")
     # An ephemeral message (a /cflow answer) cannot be edited with chat.update.
     if not blocks or not container.get("message_ts") or container.get("is_ephemeral"):
-        return
+        return None
+    return list(blocks)
+
+
+async def _edit_clicked(
+    client: AsyncWebClient, body: dict[str, Any], blocks: list[dict[str, Any]]
+) -> None:
+    container = body["container"]
     await client.chat_update(
         channel=container["channel_id"],
         ts=container["message_ts"],
-        blocks=busy_blocks(blocks, text),
-        text=body["message"].get("text", text),
+        blocks=blocks,
+        text=body["message"].get("text", "Cflow request"),
     )
 
 

@@ -37,6 +37,10 @@ from bot.slack.text import escape
 # reported by updating the modal instead.
 ACK_BUDGET = 2.0
 RECENT_REQUESTS = 20
+UNCONFIRMED = (
+    "Cflow did not confirm in time, so it is not known whether this was saved. "
+    "Check your requests in Cflow before sending it again."
+)
 
 
 def register(app: AsyncApp, track: Track) -> None:
@@ -112,7 +116,7 @@ async def _answer(
     view: dict[str, Any],
     target: FormTarget,
     fields: dict[str, str],
-    call: asyncio.Task[Request],
+    call: asyncio.Task[Request | None],
 ) -> None:
     """Answer inside Slack's 3 s when Cflow is quick; otherwise update the modal after."""
     done, _ = await asyncio.wait({call}, timeout=ACK_BUDGET)
@@ -121,6 +125,10 @@ async def _answer(
     try:
         request = await call
     except CflowError as error:
+        if error.may_have_succeeded:
+            # Sending the form again could create the request twice: never offer it.
+            await _show(ack, client, view, done_view(UNCONFIRMED), acked=not done)
+            return
         rejected = isinstance(error, CflowRejectedError)
         errors = field_errors(target, error.field_errors) if rejected else {}
         if done and errors:
@@ -128,6 +136,9 @@ async def _answer(
             return
         form = form_again(target, fields, f"Cflow says: {error.message}")
         await _show(ack, client, view, form, acked=not done)
+        return
+    if request is None:
+        await _show(ack, client, view, done_view(_accepted_text(target)), acked=not done)
         return
     result = done_view(_created_text(services, target, request))
     await _show(ack, client, view, result, acked=not done)
@@ -148,6 +159,12 @@ def form_again(target: FormTarget, fields: dict[str, str], error: str) -> dict[s
     """The same form, everything typed kept, with the problem on top."""
     workflow = Workflow(id=target.workflow_id, name=target.label or target.workflow_id)
     return request_form(workflow, target, fields, error=error)
+
+
+def _accepted_text(target: FormTarget) -> str:
+    """Cflow said yes (a 2xx) without sending the request back."""
+    what = "Saved" if target.request_id else "Done"
+    return f"{what}: Cflow accepted it, without saying more. `/cflow pending` and Cflow show it."
 
 
 def _created_text(services: Services, target: FormTarget, request: Request) -> str:
@@ -233,6 +250,12 @@ async def delete_draft(
     try:
         await services.cflow.delete_request(creds, ref.workflow_id, ref.request_id)
     except CflowError as error:
-        await say_privately(respond, {"text": f"Cflow says: {escape(error.message)}"})
+        text = (
+            "Cflow did not confirm, so it is not known whether the draft was deleted: "
+            "`/cflow drafts` shows what is left."
+            if error.may_have_succeeded
+            else f"Cflow says: {escape(error.message)}"
+        )
+        await say_privately(respond, {"text": text})
         return
     await say_privately(respond, {"text": f"Deleted draft #{escape(ref.request_id)}."})

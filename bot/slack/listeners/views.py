@@ -80,7 +80,7 @@ async def _decide_from_modal(
         await tell_in_dm(client, user, not_linked_message()["text"])
         return
     outcome = await decide(services, user, link, Intent(ref, verb, **options))
-    await tell_in_dm(client, user, outcome.text)
+    await client.chat_postMessage(channel=user, **outcome.message())
 
 
 async def submit_link(

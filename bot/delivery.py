@@ -1,0 +1,291 @@
+"""One Slack message at a time, each with its own result: posted, to retry, or refused.
+
+The publisher decides *what* Slack should show; this module posts and updates it. Every
+post is claimed in the store first (so a restart, a second instance or a click never
+posts twice) and ends in a `Result`:
+
+- DONE: posted or updated (or it had been already);
+- RETRY: Slack could not take it now (rate limit, 5xx, timeout, connection), so a later
+  cycle tries again; when the post may have arrived (a timeout after sending), the claim
+  is kept and settled from the channel's history instead of posting blindly;
+- FAILED: Slack refused it for good (`user_disabled`, `is_archived`, `invalid_blocks` …);
+  the reason and the time are recorded on the card, shown by `cflow-bot check`, and that
+  message is not tried again.
+
+Nothing here raises for a Slack or network failure, so one target never stops another.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.metrics import Metrics
+from bot.store.base import Card, Store
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+ABANDONED_CLAIM_SECONDS = 120.0
+CLOCK_TOLERANCE_SECONDS = 60.0  # between our clock and Slack's ts
+HISTORY_PAGES = 10
+CARD_EVENT = "cflow_card"
+RETRY_MARK = "retry:"  # a one-off line's `failure` while it waits for another try
+# Slack's errors that say "not now" rather than "never".
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+GONE_MESSAGE_ERRORS = frozenset({"message_not_found", "cant_update_message"})
+
+
+class Result(Enum):
+    DONE = "done"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+def worst(results: Sequence[Result]) -> Result:
+    """RETRY if anything is to be retried (FAILED ones are settled), else DONE or FAILED."""
+    if Result.RETRY in results:
+        return Result.RETRY
+    return Result.FAILED if Result.FAILED in results else Result.DONE
+
+
+class SlackFailure:
+    """What a failed Slack call means for retrying it."""
+
+    def __init__(self, error: Exception) -> None:
+        self.reason, self.transient, self.maybe_delivered = _classify(error)
+
+    def __str__(self) -> str:
+        return self.reason
+
+    @property
+    def result(self) -> Result:
+        return Result.RETRY if self.transient else Result.FAILED
+
+
+def _classify(error: Exception) -> tuple[str, bool, bool]:
+    """(reason, transient, maybe delivered); anything but Slack's and the network's raises."""
+    if isinstance(error, SlackApiError):
+        reason = str(error.response.get("error") or f"http_{error.response.status_code}")
+        status = error.response.status_code
+        transient = reason in TRANSIENT_ERRORS or status == 429 or status >= 500
+        # A 429 was refused before anything happened; a 5xx may come after the post.
+        return reason, transient, transient and status != 429 and reason != "ratelimited"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return "connection_failed", True, False  # nothing was sent
+    if isinstance(error, aiohttp.ClientError | TimeoutError | OSError):
+        return type(error).__name__, True, True
+    raise error
+
+
+def is_failed_for_good(card: Card) -> bool:
+    return card.failure is not None and not card.failure.startswith(RETRY_MARK)
+
+
+def awaits_retry(card: Card) -> bool:
+    return card.ts is None and card.failure is not None and card.failure.startswith(RETRY_MARK)
+
+
+def card_metadata(card: Card) -> dict[str, Any]:
+    """Slack message metadata naming the request, so a card can be found in history."""
+    payload = {
+        "workflow_id": card.workflow_id,
+        "request_id": card.request_id,
+        "kind": card.kind,
+        "slot": card.slot,
+    }
+    return {"event_type": CARD_EVENT, "event_payload": payload}
+
+
+class Delivery:
+    def __init__(self, slack: AsyncWebClient, store: Store, metrics: Metrics, clock: Clock) -> None:
+        self._slack = slack
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._dm_channels: dict[str, str] = {}
+
+    # Posting
+
+    async def post(self, card: Card, payload: dict[str, Any], known: Sequence[Card]) -> Result:
+        """Post `card` unless it exists; `known` is every card of its request, as loaded."""
+        existing = next((old for old in known if _same_message(old, card)), None)
+        if existing is not None:
+            return await self._settle(existing, payload)
+        if not await self._store.claim_card(card):
+            # Claimed elsewhere since the batch was loaded: a later cycle looks again.
+            return Result.RETRY
+        return await self._send(card, payload)
+
+    async def post_dm(
+        self, card: Card, payload: dict[str, Any], known: Sequence[Card]
+    ) -> tuple[Result, Card]:
+        """A DM card for `card.slack_user_id` (its channel is opened here)."""
+        assert card.slack_user_id is not None
+        existing = next((old for old in known if _same_dm(old, card)), None)
+        if existing is not None:
+            return await self._settle(existing, payload), existing
+        try:
+            channel = await self.dm_channel(card.slack_user_id)
+        except Exception as error:
+            failure = SlackFailure(error)
+            self._count(failure)
+            log.warning("Cannot open a DM with %s: %s", card.slack_user_id, failure.reason)
+            # Keyed by the person, since no channel exists. A one-off line keeps its text
+            # for another try (Slack opens the DM itself when posting to a user id).
+            if not failure.transient:
+                await self._store.fail_card(
+                    replace(card, channel=card.slack_user_id), failure.reason
+                )
+            elif card.is_one_off:
+                retry = replace(card, channel=card.slack_user_id)
+                await self._store.fail_card(retry, RETRY_MARK + failure.reason)
+            return failure.result, card
+        card = replace(card, channel=channel)
+        return await self.post(card, payload, known), card
+
+    async def resend(self, card: Card) -> Result:
+        """Post a one-off line whose earlier post Slack turned away for now."""
+        assert card.payload is not None
+        return await self._send(card, json.loads(card.payload))
+
+    async def _settle(self, existing: Card, payload: dict[str, Any]) -> Result:
+        if existing.ts is not None:
+            return Result.DONE
+        if is_failed_for_good(existing):
+            return Result.FAILED
+        if awaits_retry(existing):
+            return await self.resend(existing)
+        if self._abandoned(existing):
+            return await self._recover(existing, payload)
+        return Result.RETRY  # being posted elsewhere, or its outcome is not known yet
+
+    async def _send(self, card: Card, payload: dict[str, Any]) -> Result:
+        """Post a claimed card and record its ts; a failure is recorded as it deserves."""
+        extra = {"thread_ts": card.thread_ts} if card.thread_ts else {}
+        try:
+            answer = await self._slack.chat_postMessage(
+                channel=card.channel, metadata=card_metadata(card), **extra, **payload
+            )
+        except Exception as error:
+            return await self._not_posted(card, SlackFailure(error))
+        await self._store.confirm_card(card, answer["ts"])
+        self._metrics.cards_posted.labels(card.kind).inc()
+        log.info("Posted the %s card to %s", card.kind, card.channel)
+        return Result.DONE
+
+    async def _not_posted(self, card: Card, failure: SlackFailure) -> Result:
+        self._count(failure)
+        log.warning("Could not post the %s message to %s: %s", card.kind, card.channel, failure)
+        if not failure.transient:
+            await self._store.fail_card(card, failure.reason)
+        elif failure.maybe_delivered:
+            pass  # the claim stays: once abandoned, Slack's history tells whether it arrived
+        elif card.is_one_off:
+            await self._store.fail_card(card, RETRY_MARK + failure.reason)  # keeps its text
+        else:
+            await self._store.release_card(card)  # rebuilt from the request next time
+        return failure.result
+
+    def _abandoned(self, claim: Card) -> bool:
+        """A claim left unconfirmed for minutes: its process died, or its post timed out."""
+        if claim.created_at is None:
+            return False
+        age = (self._clock() - claim.created_at).total_seconds()
+        return age > ABANDONED_CLAIM_SECONDS
+
+    async def _recover(self, claim: Card, payload: dict[str, Any]) -> Result:
+        """Slack knows whether the earlier post arrived: adopt it, or post now."""
+        ts = await self._find_posted(claim)
+        if ts is not None:
+            await self._store.confirm_card(claim, ts)
+            log.info("Adopted the %s message an earlier attempt had posted", claim.kind)
+            return Result.DONE
+        log.warning("Posting the %s message an earlier attempt had claimed", claim.kind)
+        if claim.payload is not None:
+            payload = json.loads(claim.payload)
+        return await self._send(claim, payload)
+
+    async def _find_posted(self, claim: Card) -> str | None:
+        """The ts of this card's message in its channel, found by the metadata it carries."""
+        assert claim.created_at is not None
+        oldest = f"{claim.created_at.timestamp() - CLOCK_TOLERANCE_SECONDS:.6f}"
+        cursor = None
+        try:
+            for _ in range(HISTORY_PAGES):
+                answer = await self._slack.conversations_history(
+                    channel=claim.channel,
+                    oldest=oldest,
+                    limit=200,
+                    cursor=cursor,
+                    include_all_metadata=True,
+                )
+                found = next((m["ts"] for m in answer["messages"] if _shows(m, claim)), None)
+                cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+                if found or not answer.get("has_more") or not cursor:
+                    return found
+        except Exception as error:
+            # Without the history scopes a rare duplicate beats a lost card.
+            log.warning("Cannot read %s's history: %s", claim.channel, SlackFailure(error).reason)
+        return None
+
+    # Updating
+
+    async def update(self, card: Card, payload: dict[str, Any]) -> Result:
+        """Edit a posted card in place; a message deleted in Slack is not tried again."""
+        assert card.ts is not None
+        try:
+            await self._slack.chat_update(channel=card.channel, ts=card.ts, **payload)
+        except Exception as error:
+            failure = SlackFailure(error)
+            self._count(failure)
+            log.warning("Could not update the %s card in %s: %s", card.kind, card.channel, failure)
+            if not failure.transient:
+                await self._store.fail_card(card, failure.reason)
+            return failure.result
+        if card.failure is not None:
+            await self._store.confirm_card(card, card.ts)  # works again: clear the record
+        self._metrics.cards_updated.inc()
+        return Result.DONE
+
+    async def dm_channel(self, slack_user_id: str) -> str:
+        if slack_user_id not in self._dm_channels:
+            answer = await self._slack.conversations_open(users=slack_user_id)
+            self._dm_channels[slack_user_id] = answer["channel"]["id"]
+        return self._dm_channels[slack_user_id]
+
+    def _count(self, failure: SlackFailure) -> None:
+        self._metrics.slack_errors.labels(failure.reason).inc()
+
+
+def updatable(card: Card) -> bool:
+    """A posted card that is still there to edit."""
+    gone = card.failure in GONE_MESSAGE_ERRORS
+    return card.ts is not None and not card.is_one_off and not gone
+
+
+def _same_message(old: Card, new: Card) -> bool:
+    return (old.channel, old.slot, old.kind) == (new.channel, new.slot, new.kind)
+
+
+def _same_dm(old: Card, new: Card) -> bool:
+    return old.kind == new.kind and (old.slack_user_id, old.slot) == (new.slack_user_id, new.slot)
+
+
+def _shows(message: dict[str, Any], card: Card) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    shown = (str(payload.get("workflow_id")), str(payload.get("request_id")))
+    # Cards posted before kinds and slots were recorded carry neither.
+    same = payload.get("kind", card.kind) == card.kind and payload.get("slot", "") == card.slot
+    return metadata.get("event_type") == CARD_EVENT and shown == card.key and same
