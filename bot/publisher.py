@@ -92,10 +92,10 @@ class Observation:
         return self._retry_due(now)
 
     def _retry_due(self, now: datetime | None) -> Change:
-        due = self.previous is not None and self.previous.retry_at is not None
-        if due and now is not None and self.previous.retry_at > now:  # type: ignore[union-attr]
+        retry_at = self.previous.retry_at if self.previous is not None else None
+        if retry_at is None or (now is not None and retry_at > now):
             return Change.SAME
-        return Change.RETRY if due else Change.SAME
+        return Change.RETRY
 
     def tracked(self, seq: int = 0, visit: int = 0) -> TrackedRequest:
         return TrackedRequest(
