@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowClient, CflowError, CflowUnauthorizedError, Credentials
+from bot.channels import CHANNEL_HINT, channel_id_for
 from bot.delivery import is_failed_for_good
 from bot.store.base import Store
 
@@ -89,7 +90,10 @@ async def check_channels(slack: AsyncWebClient, channels: dict[str, str]) -> lis
 async def _check_channel(slack: AsyncWebClient, channel: str, why: str) -> CheckResult:
     name = f"Channel {channel}"
     try:
-        answer = await slack.conversations_info(channel=channel)
+        found = await channel_id_for(slack, channel)
+        if found is None:
+            return CheckResult(name, False, f"{why}: no channel by that name; {CHANNEL_HINT}.")
+        answer = await slack.conversations_info(channel=found)
     except SlackApiError as error:
         reason = error.response.get("error", "unknown error")
         return CheckResult(name, False, f"{why}: Slack cannot show it ({reason}); use its id (C…).")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 
 import aiohttp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -13,14 +15,18 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowClient, Credentials, create_session
+from bot.channels import CHANNEL_HINT, channel_id_for, is_channel_id
 from bot.directory import Directory
 from bot.health import PollerHealth
 from bot.inflight import InFlight
 from bot.metrics import Metrics
 from bot.publisher import Publisher
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.store import open_store
 from bot.store.base import Store
+
+log = logging.getLogger(__name__)
+NOTIFY_CHANNEL = "CFLOW_NOTIFY_CHANNEL"
 
 # Slack answers bursts with 429 and Retry-After: wait it out rather than drop a card.
 SLACK_RATE_LIMIT_RETRIES = 20
@@ -65,7 +71,9 @@ def slack_client(settings: Settings, http: aiohttp.ClientSession) -> AsyncWebCli
 async def build_services(settings: Settings) -> Services:
     """Open the HTTP session and the store; the caller owns `close()`."""
     http = create_session()
+    slack = slack_client(settings, http)
     try:
+        settings = await _with_channel_ids(settings, slack)
         store = await open_store(settings.database_url, settings.secret_keys)
     except BaseException:
         await http.close()
@@ -78,7 +86,6 @@ async def build_services(settings: Settings) -> Services:
         on_error=lambda error: metrics.cflow_errors.labels(type(error).__name__).inc(),
     )
     service = settings.service_credentials()
-    slack = slack_client(settings, http)
     directory = Directory(cflow, service, slack, store)
     publisher = Publisher(
         slack,
@@ -89,3 +96,28 @@ async def build_services(settings: Settings) -> Services:
         metrics=metrics,
     )
     return Services(settings, http, cflow, service, store, slack, directory, publisher, metrics)
+
+
+async def _with_channel_ids(settings: Settings, slack: AsyncWebClient) -> Settings:
+    """`CFLOW_NOTIFY_CHANNEL=#name` becomes the channel's id: cards posted to a name
+    could never be updated, since `chat.update` takes ids only."""
+    given = settings.cflow_notify_channel
+    if not given or is_channel_id(given):
+        return settings
+    try:
+        found = await channel_id_for(slack, given)
+    except SlackApiError as error:
+        reason = error.response.get("error", "unknown error")
+        raise SettingsError({NOTIFY_CHANNEL: f"Slack cannot list channels ({reason})"}) from None
+    except (aiohttp.ClientError, TimeoutError) as error:
+        problem = f"Slack did not answer the channel list ({type(error).__name__})"
+        raise SettingsError({NOTIFY_CHANNEL: problem}) from None
+    if found is None:
+        problem = f"no channel named {_hashed(given)} that the bot can see; {CHANNEL_HINT}"
+        raise SettingsError({NOTIFY_CHANNEL: problem})
+    log.info("%s %s is channel %s", NOTIFY_CHANNEL, _hashed(given), found)
+    return settings.model_copy(update={"cflow_notify_channel": found})
+
+
+def _hashed(name: str) -> str:
+    return "#" + name.strip().removeprefix("#")

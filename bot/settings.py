@@ -39,7 +39,7 @@ HINTS: dict[str, str] = {
     "SLACK_SIGNING_SECRET": "the signing secret (Slack app: Basic Information)",
     "SLACK_APP_TOKEN": "an app-level token starting with xapp-, with connections:write",
     "SLACK_API_URL": "the Slack Web API base URL, e.g. https://slack.com/api/",
-    "CFLOW_NOTIFY_CHANNEL": "the id (C…) of the Slack channel for workflows with no subscription",
+    "CFLOW_NOTIFY_CHANNEL": "the Slack channel (id C… or #name) for workflows with no subscription",
     "CFLOW_POLL_INTERVAL": "seconds between polls, a number above 0 (e.g. 30 or 0.5)",
     "DATABASE_URL": "sqlite:///path/to/file.db or postgresql://user:pass@host/db",
     "CFLOW_BOT_SECRET_KEY": "one or more comma-separated Fernet keys (cflow-bot keygen)",

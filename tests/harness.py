@@ -158,6 +158,7 @@ async def running_bot(
     async with FakeSlack() as slack:
         for user, name in PEOPLE.items():
             slack.add_user(user, f"{name}@example.com", name)
+        slack.add_channel(CHANNEL, "approvals")
         options: dict[str, Any] = dict(
             cflow_base_url=sandbox.url,
             cflow_api_key=sandbox.state.api_key,

@@ -393,6 +393,21 @@ async def test_check_covers_the_database_and_the_card_channels(
     assert "[FAIL] Channel C0FINANCE" in out and "/invite" in out and "workflow 1002" in out
 
 
+async def test_check_resolves_a_notify_channel_given_by_name(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    async with FakeSlack() as slack:
+        slack.add_channel("C0NOTIFY", "approvals", bot_member=True)
+        env = bot_env(sandbox, slack, tmp_path) | {"CFLOW_NOTIFY_CHANNEL": "#approvals"}
+        code, out, err = await run_cli_async("check", env=env, cwd=tmp_path)
+        assert code == 0, out + err
+        assert "[ok] Channel #approvals" in out and "the bot is in #approvals" in out
+        env["CFLOW_NOTIFY_CHANNEL"] = "#nowhere"
+        code, out, _ = await run_cli_async("check", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "[FAIL] Channel #nowhere" in out and "CFLOW_NOTIFY_CHANNEL" in out
+
+
 async def test_check_lists_what_slack_refused_for_good(sandbox: Sandbox, tmp_path: Path) -> None:
     async with FakeSlack() as slack:
         slack.add_channel("C0NOTIFY", "approvals", bot_member=True)

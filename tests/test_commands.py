@@ -169,6 +169,12 @@ async def test_subscriptions_are_for_admins_to_change_and_everyone_to_see(
         subscriptions = await bot.running.services.store.subscriptions()
         assert subscriptions["1002"].channel_id == "C0FIN"
         assert "Purchase Order" in await say(bot, "U0BOB", "subscriptions")
+        assert "<#C0FIN>" in await say(bot, "U0ALICE", "subscribe expense #finance")
+        assert (await bot.running.services.store.subscriptions())["1001"].channel_id == "C0FIN"
+        answer = await say(bot, "U0ALICE", "subscribe expense #nowhere")
+        assert "no channel named #nowhere" in answer
+        assert (await bot.running.services.store.subscriptions())["1001"].channel_id == "C0FIN"
+        await say(bot, "U0ALICE", "unsubscribe expense")
         assert "now posts to" in await say(bot, "U0ALICE", "unsubscribe purchase order")
         assert await bot.running.services.store.subscriptions() == {}
 

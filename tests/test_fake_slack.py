@@ -152,6 +152,31 @@ async def test_users_channels_and_errors(fake: FakeSlack, client: AsyncWebClient
         assert info.value.response["error"] == error
 
 
+async def test_channels_by_name_post_but_only_ids_edit(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    for number in range(5):
+        fake.add_channel(f"C{number}", f"team-{number}")
+    fake.add_channel("G1", "secret", bot_member=False)
+    fake.add_channel("G2", "ours")
+    names, cursor = [], None
+    while True:
+        page = await client.conversations_list(
+            types="public_channel,private_channel", limit=2, cursor=cursor
+        )
+        names += [c["name"] for c in page["channels"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert names == [f"team-{n}" for n in range(5)] + ["ours"]
+    posted = await client.chat_postMessage(channel="#team-3", text="hello")
+    assert posted["channel"] == "C3"
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_update(channel="#team-3", ts=posted["ts"], text="edited")
+    assert info.value.response["error"] == "channel_not_found"
+    await client.chat_update(channel="C3", ts=posted["ts"], text="edited")
+
+
 async def test_views_and_response_url(fake: FakeSlack, client: AsyncWebClient) -> None:
     modal = {"type": "modal", "title": {"type": "plain_text", "text": "Reject"}, "blocks": []}
     opened = await client.views_open(trigger_id="123.456", view=modal)

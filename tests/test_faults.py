@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from bot.sandbox.state import NO_BODY
+from bot.settings import SettingsError
 from bot.slack.ids import Action, View
 from bot.testing.fake_slack import StoredMessage
 from bot.testing.tcp_proxy import TcpProxy
@@ -357,3 +358,30 @@ async def test_a_request_missing_from_one_listing_is_not_declared_deleted(bot: B
     await bot.slack.wait_for(
         "chat.update", predicate=lambda c: c.params.get("ts") == card.ts and "eleted" in str(c)
     )
+
+
+async def test_a_notify_channel_given_by_name_gets_cards_that_update(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    async with running_bot(sandbox, http, tmp_path, cflow_notify_channel="#approvals") as bot:
+        assert bot.services.settings.cflow_notify_channel == CHANNEL
+        request_id = new_expense(bot.sandbox)
+        card = await bot.channel_card(request_id)
+        bot.sandbox.state.approve("1001", request_id, "bob")
+        await bot.slack.wait_for(
+            "chat.update",
+            predicate=lambda c: not c.failed and c.params.get("ts") == card.ts,
+        )
+        await bot.cycles(2)
+        assert not [c for c in bot.slack.calls("chat.update") if c.failed]
+        assert not has_button(bot.slack.message(CHANNEL, card.ts), Action.APPROVE)
+
+
+async def test_a_notify_channel_name_that_does_not_resolve_names_the_setting(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        async with running_bot(sandbox, http, tmp_path, cflow_notify_channel="#nowhere"):
+            pass
+    assert set(raised.value.problems) == {"CFLOW_NOTIFY_CHANNEL"}
+    assert "#nowhere" in str(raised.value)

@@ -11,6 +11,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from bot.channels import is_channel_id
+
 CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$")
 USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 CURLY_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
@@ -46,7 +48,13 @@ def channel_id(word: str) -> str | None:
     match = CHANNEL.match(word)
     if match:
         return match.group(1)
-    return word if re.fullmatch(r"[CG][A-Z0-9]{2,}", word) else None
+    return word if is_channel_id(word) else None
+
+
+def channel_name(word: str) -> str | None:
+    """`#name`, as a channel mention arrives when the command does not escape it."""
+    name = word.removeprefix("#")
+    return name if word.startswith("#") and re.fullmatch(r"[\w.-]{1,80}", name) else None
 
 
 def user_id(word: str) -> str | None:

@@ -16,10 +16,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowError, Credentials, Request, Workflow
+from bot.channels import CHANNEL_HINT, channel_id_for
 from bot.decisions import Intent, credentials_for, decide
 from bot.services import Services
 from bot.slack.blocks import CardView, not_linked_message, request_card
-from bot.slack.command_text import CommandText, channel_id, request_name
+from bot.slack.command_text import CommandText, channel_id, channel_name, request_name
 from bot.slack.ids import RequestRef
 from bot.slack.listeners.forms import fill_new_request_form
 from bot.slack.lists import (
@@ -251,8 +252,9 @@ async def subscribe(ctx: CommandContext) -> None:
     if not ctx.text.args:
         raise Refusal("Which workflow? `/cflow subscribe <workflow> [#channel]`")
     creds = await ctx.creds()
-    target = next((c for a in ctx.text.args[1:] if (c := channel_id(a))), ctx.channel)
-    name = " ".join(a for a in ctx.text.args if not channel_id(a))
+    named = [a for a in ctx.text.args[1:] if channel_id(a) or channel_name(a)]
+    target = await _channel_for(ctx.client, named[-1]) if named else ctx.channel
+    name = " ".join(a for a in ctx.text.args if a not in named)
     workflow = await find_workflow(ctx, creds, name)
     await ctx.services.store.subscribe(Subscription(workflow.id, target, created_by=ctx.user))
     note = await _membership_note(ctx.client, target)
@@ -288,6 +290,18 @@ async def subscriptions(ctx: CommandContext) -> None:
 def _admins_only(ctx: CommandContext) -> None:
     if not ctx.services.is_admin(ctx.user):
         raise Refusal("Only the bot's admins (CFLOW_BOT_ADMINS) can change subscriptions.")
+
+
+async def _channel_for(client: AsyncWebClient, word: str) -> str:
+    """The id of `<#C…>`, `C…` or `#name`: cards are kept and updated by channel id."""
+    try:
+        found = channel_id(word) or await channel_id_for(client, word)
+    except SlackApiError as error:
+        reason = error.response.get("error", "unknown error")
+        raise Refusal(f"Slack would not list its channels ({reason}); give the id.") from None
+    if found is None:
+        raise Refusal(f"I see no channel named {escape(word)}: {CHANNEL_HINT}.")
+    return found
 
 
 async def _membership_note(client: AsyncWebClient, channel: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from aiohttp import web
 
 Params = dict[str, Any]
 Handler = Callable[[Params], Params]
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")  # names are lower case: never taken for an id
 JSON_PARAMS = frozenset({"blocks", "attachments", "view", "metadata", "user_auth_blocks"})
 TS_BASE_MICROS = 1_700_000_000_000_000
 
@@ -78,6 +80,7 @@ class Channel:
     is_im: bool = False
     user: str | None = None
     members: set[str] = field(default_factory=set)
+    is_archived: bool = False
 
 
 @dataclass
@@ -156,6 +159,7 @@ class FakeSlack:
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
             "conversations.members": self._conversations_members,
+            "conversations.list": self._conversations_list,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "views.open": self._views_open,
@@ -501,12 +505,26 @@ class FakeSlack:
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _resolve_channel(self, channel: str | None) -> str:
-        """A user id means "DM this user": Slack answers with the D… channel id."""
+        """A user id means "DM this user": Slack answers with the D… channel id.
+
+        Posting also takes a channel's name (`#approvals`) and answers with its id;
+        every other method needs the id, as in Slack.
+        """
         if not channel:
             raise FakeSlackError("channel_not_found")
-        return self.dm_channel(channel) if channel[0] in "UW" else channel
+        if channel[0] in "UW":
+            return self.dm_channel(channel)
+        if CHANNEL_ID.fullmatch(channel):
+            return channel
+        wanted = channel.removeprefix("#")
+        named = next((c for c in self._channels.values() if c.name == wanted), None)
+        if named is None:
+            raise FakeSlackError("channel_not_found")
+        return named.id
 
     def _get_message(self, channel: str | None, ts: str | None) -> StoredMessage:
+        if not CHANNEL_ID.fullmatch(channel or ""):
+            raise FakeSlackError("channel_not_found")
         message = self._messages.get((channel or "", ts or ""))
         if message is None or message.deleted:
             raise FakeSlackError("message_not_found")
@@ -551,7 +569,7 @@ class FakeSlack:
             "is_channel": not channel.is_im and not channel.is_private,
             "is_group": not channel.is_im and channel.is_private,
             "is_private": channel.is_private,
-            "is_archived": False,
+            "is_archived": channel.is_archived,
             "is_member": channel.id in self.bot_channels,
         }
         if channel.is_im:
@@ -686,6 +704,26 @@ class FakeSlack:
         return {
             "messages": messages,
             "has_more": more,
+            "response_metadata": {"next_cursor": cursor},
+        }
+
+    def _conversations_list(self, params: Params) -> Params:
+        """Channels of the asked types, paged; private ones only where the bot is a member."""
+        types = set(str(params.get("types") or "public_channel").split(","))
+        found = [
+            c
+            for c in self._channels.values()
+            if not c.is_im
+            if ("private_channel" if c.is_private else "public_channel") in types
+            if not c.is_private or c.id in self.bot_channels
+            if not (c.is_archived and _truthy(params.get("exclude_archived")))
+        ]
+        limit = min(int(params.get("limit") or 100), 1000)
+        start = int(params.get("cursor") or 0)
+        page = found[start : start + limit]
+        cursor = str(start + limit) if start + limit < len(found) else ""
+        return {
+            "channels": [self._channel_json(c) for c in page],
             "response_metadata": {"next_cursor": cursor},
         }
 
