@@ -21,12 +21,15 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.cflow import CflowUnauthorizedError
 from bot.health import STALE_INTERVALS
 from bot.poller import POLLER_LEASE
 from bot.services import Services
 from bot.slack.blocks import error_message
 from bot.slack.listeners import actions, commands, events, forms, views
+from bot.slack.listeners.common import key_refused
 from bot.store.base import PollRun
+from bot.store.errors import UnreadableLinkError
 
 log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
@@ -57,13 +60,41 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
     return app
 
 
-async def report_error(error: Exception, body: dict[str, Any], respond: Any) -> None:
-    """One path for the unexpected: log it with an id, show the id, never the traceback."""
+async def report_error(
+    error: Exception, body: dict[str, Any], respond: Any, context: dict[str, Any]
+) -> None:
+    """One path for the unexpected: log it with an id, show the id, never the traceback.
+
+    A person's key that Cflow refused or that no longer decrypts is not unexpected: they
+    are told to link again (with the button), wherever it surfaced.
+    """
+    user = _person_of(body)
+    if isinstance(error, (CflowUnauthorizedError, UnreadableLinkError)) and user:
+        answer = await key_refused(context["services"], user)
+        log.warning("The linked key of %s no longer works (%s)", user, type(error).__name__)
+        await _tell(respond, body, context["client"], user, answer)
+        return
     error_id = uuid.uuid4().hex[:8]
     log.error("Unhandled error %s", error_id, exc_info=error)
     if respond is not None and body.get("response_url"):
         text = f"Something went wrong on our side (error id {error_id}). Please try again."
         await respond(**error_message(text), response_type="ephemeral", replace_original=False)
+
+
+def _person_of(body: dict[str, Any]) -> str | None:
+    """The Slack user a request came from: `user.id` (actions, views) or `user_id`."""
+    user = body.get("user")
+    return (user or {}).get("id") if isinstance(user, dict) else body.get("user_id")
+
+
+async def _tell(
+    respond: Any, body: dict[str, Any], client: Any, user: str, answer: dict[str, Any]
+) -> None:
+    """Privately where the request came from; a modal has no response_url: in the DM."""
+    if respond is not None and body.get("response_url"):
+        await respond(**answer, response_type="ephemeral", replace_original=False)
+    else:
+        await client.chat_postMessage(channel=user, **answer)
 
 
 def create_web_app(bolt: AsyncApp, services: Services) -> web.Application:

@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     user_commands.add_parser("list", help="list links (never keys)").set_defaults(
         run=run_users_list
     )
+    reencrypt = user_commands.add_parser(
+        "reencrypt", help="rewrap every stored key with the newest CFLOW_BOT_SECRET_KEY"
+    )
+    reencrypt.set_defaults(run=run_users_reencrypt)
     return parser
 
 
@@ -279,7 +283,31 @@ async def run_users_list(args: argparse.Namespace) -> int:
         await store.close()
     for link in links:
         by = link.linked_by or "self"
-        print(f"{link.slack_user_id}\t{link.cflow_username}\tlinked by {by}")
+        print(f"{link.slack_user_id}\t{link.cflow_username}\tlinked by {by}\t{_key_state(link)}")
     if not links:
         print("No links.")
     return 0
+
+
+def _key_state(link: Any) -> str:
+    if not link.readable:
+        return "key unreadable with CFLOW_BOT_SECRET_KEY: link again"
+    if link.key_refused_at is not None:
+        return f"key refused by Cflow since {link.key_refused_at:%Y-%m-%d %H:%M} UTC: link again"
+    return "key ok"
+
+
+async def run_users_reencrypt(args: argparse.Namespace) -> int:
+    """After adding a new key in front of CFLOW_BOT_SECRET_KEY: once this reports no
+    unreadable row, the older keys can be removed."""
+    settings = _settings(args)
+    settings.require("CFLOW_BOT_SECRET_KEY")
+    store = await _admin_store(args)
+    try:
+        done = await store.reencrypt_links()
+    finally:
+        await store.close()
+    print(f"Re-encrypted {done.rewrapped} keys with the newest CFLOW_BOT_SECRET_KEY.")
+    for slack_user_id in done.unreadable:
+        print(f"{slack_user_id}: no key in CFLOW_BOT_SECRET_KEY reads it; they must link again.")
+    return EXIT_FAILED if done.unreadable else 0

@@ -28,7 +28,7 @@ from bot.cflow import (
 from bot.logs import request_context
 from bot.publisher import Observation
 from bot.services import Services
-from bot.slack.blocks import link_button_block, section
+from bot.slack.blocks import RELINK_TEXT, relink_message
 from bot.slack.ids import RequestRef, updated_mark
 from bot.slack.text import escape
 from bot.store.base import Decision, Link, request_lock
@@ -37,10 +37,6 @@ log = logging.getLogger(__name__)
 # Room after the Cflow calls themselves for the store and Slack updates of a decision.
 LOCK_MARGIN_SECONDS = 60.0
 Verb = Literal["approve", "reject"]
-RELINK_TEXT = (
-    "Cflow no longer accepts your linked user key (it may have been changed). "
-    "Link your Cflow account again to act from Slack."
-)
 UNKNOWN_TEXT = (
     "Cflow did not confirm, so it is not known whether this went through. The card will "
     "show it if it did; check the request in Cflow before trying again."
@@ -79,9 +75,7 @@ class Outcome:
 
     def message(self) -> dict[str, Any]:
         """The answer to the person; a key that stopped working gets the Link button."""
-        if self.kind != "relink":
-            return {"text": self.text}
-        return {"text": self.text, "blocks": [section(self.text), link_button_block()]}
+        return relink_message() if self.kind == "relink" else {"text": self.text}
 
 
 @dataclass(frozen=True)
@@ -135,13 +129,13 @@ async def _decide_locked(
     try:
         workflow, before = await _read(services, creds, ref)
     except CflowError as error:
-        return await _unreadable(services, ref, error)
+        return await _unreadable(services, actor, ref, error)
     if is_stale(before, ref):
         await services.publisher.refresh(workflow, before)
         where = _where(workflow, before)
         text = f"This request has moved on since the card was posted ({where}). Nothing was done."
         return Outcome("stale", text)
-    after = await _call(services, creds, intent, before)
+    after = await _call(services, actor, creds, intent, before)
     if isinstance(after, Outcome):
         await services.publisher.refresh(workflow, before)
         return after
@@ -180,8 +174,12 @@ def is_stale(now: Request, ref: RequestRef) -> bool:
     return ref.updated is not None and ref.updated != updated_mark(now.updated_at)
 
 
-async def _unreadable(services: Services, ref: RequestRef, error: CflowError) -> Outcome:
+async def _unreadable(
+    services: Services, actor: str, ref: RequestRef, error: CflowError
+) -> Outcome:
     """The clicker cannot read the request: say why, and give the card its buttons back."""
+    if isinstance(error, CflowUnauthorizedError):
+        await services.store.mark_key_refused(actor)  # before the cards are re-rendered
     restored = await _restore_cards(services, ref)
     if isinstance(error, CflowUnauthorizedError):
         return Outcome("relink", RELINK_TEXT, restored)
@@ -211,7 +209,7 @@ async def _restore_cards(services: Services, ref: RequestRef) -> bool:
 
 
 async def _call(
-    services: Services, creds: Credentials, intent: Intent, before: Request
+    services: Services, actor: str, creds: Credentials, intent: Intent, before: Request
 ) -> Request | Accepted | Outcome:
     """The Cflow call: the request as it now is, ACCEPTED (state unknown), or why not."""
     ref, cflow = intent.ref, services.cflow
@@ -225,6 +223,7 @@ async def _call(
             reassign_to=intent.reassign_to,
         )
     except CflowUnauthorizedError:
+        await services.store.mark_key_refused(actor)
         return Outcome("relink", RELINK_TEXT)
     except CflowError as error:
         if not error.may_have_succeeded:

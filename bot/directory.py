@@ -30,6 +30,7 @@ class SlackTarget:
     cflow_username: str
     slack_user_id: str
     linked: bool
+    key_works: bool = True  # False once Cflow refused their linked key: relink first
 
 
 class Directory:
@@ -68,7 +69,8 @@ class Directory:
         wanted = sorted(set(usernames))
         linked = await self._store.slack_users_for_cflow_users(wanted)
         found = {
-            name: SlackTarget(name, slack_id, linked=True) for name, slack_id in linked.items()
+            name: SlackTarget(name, user.slack_user_id, linked=True, key_works=user.key_works)
+            for name, user in linked.items()
         }
         for name in wanted:
             if name not in found and (slack_id := await self._slack_id_by_email(name)):

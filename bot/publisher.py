@@ -401,6 +401,8 @@ class Publisher:
         target = next((t for t in mine if t.slack_user_id == card.slack_user_id), None)
         if target is None or card.slot != event.dm_slot:
             return replace(view, actionable=False)
+        if target.linked and not target.key_works:
+            return replace(view, invite_to_relink=True)
         return replace(view, invite_to_link=not target.linked)
 
     def _observed_decision(self, event: Event) -> Decision:

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from bot.cflow import CflowClient, CflowUnavailableError, Credentials
 from bot.settings import HINTS
 from bot.store import open_store
-from bot.store.base import Subscription
+from bot.store.base import Link, Subscription
 from bot.testing.fake_slack import FakeSlack
 from tests.conftest import Sandbox
 
@@ -225,6 +225,34 @@ async def test_users_link_list_unlink_never_print_the_key(tmp_path: Path) -> Non
     assert code == 0
     _, listed, _ = await run_cli_async("users", "list", env=env, cwd=tmp_path)
     assert "U0BOB" not in listed
+
+
+async def test_users_reencrypt_rewraps_with_the_newest_key_and_names_the_unreadable(
+    tmp_path: Path,
+) -> None:
+    old, new, lost = (Fernet.generate_key().decode() for _ in range(3))
+    database = f"sqlite:///{tmp_path / 'bot.db'}"
+    for key, user in ((old, "U0BOB"), (old, "U0CAROL"), (lost, "U0DAVE")):
+        store = await open_store(database, [key])
+        await store.save_link(Link(user, user.lower(), SecretStr(f"{user}-key")))
+        await store.close()
+    env = {"DATABASE_URL": database, "CFLOW_BOT_SECRET_KEY": f"{new},{old}"}
+    code, listed, err = await run_cli_async("users", "list", env=env, cwd=tmp_path)
+    assert code == 0, err
+    assert "U0DAVE" in listed and "unreadable" in listed and "U0CAROL" in listed
+    code, out, _ = await run_cli_async("users", "reencrypt", env=env, cwd=tmp_path)
+    assert code == 1 and "Re-encrypted 2 keys" in out and "U0DAVE" in out
+    env["CFLOW_BOT_SECRET_KEY"] = new  # the old key can go now
+    store = await open_store(database, [new])
+    try:
+        bob = await store.link_for("U0BOB")
+        assert bob is not None and bob.user_key.get_secret_value() == "U0BOB-key"
+    finally:
+        await store.close()
+    _, listed, _ = await run_cli_async("users", "list", env=env, cwd=tmp_path)
+    lines = {line.split("\t")[0]: line for line in listed.splitlines()}
+    assert "key ok" in lines["U0BOB"] and "key ok" in lines["U0CAROL"]
+    assert "unreadable" in lines["U0DAVE"]
 
 
 async def test_poll_once_posts_the_pending_cards_and_exits(

@@ -18,11 +18,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
 from bot.sandbox.state import NO_BODY
 from bot.settings import SettingsError
 from bot.slack.ids import Action, View
+from bot.store import Link, open_store
 from bot.testing.fake_slack import StoredMessage
+from bot.testing.payloads import event_callback
 from bot.testing.tcp_proxy import TcpProxy
 from tests.harness import (
     CHANNEL,
@@ -33,6 +37,7 @@ from tests.harness import (
     new_expense,
     open_form,
     running_bot,
+    say_nothing,
     submit_view,
     typed,
 )
@@ -206,6 +211,43 @@ async def test_a_user_key_changed_in_cflow_asks_to_link_again(bot: Bot) -> None:
         "chat.update",
         predicate=lambda c: c.params.get("ts") == card.ts and "cflow_busy" not in str(c.params),
     )
+    # Marked: bob's DMs stop offering buttons his key cannot use, and invite him to relink.
+    (dm,) = dms_to(bot, "U0BOB", request_id)
+    assert not has_button(dm, Action.APPROVE) and has_button(dm, Action.LINK)
+    later = new_expense(bot.sandbox)
+    await bot.channel_card(later)
+    await bot.cycles(2)
+    (dm,) = dms_to(bot, "U0BOB", later)
+    assert not has_button(dm, Action.APPROVE) and has_button(dm, Action.LINK)
+    await bot.link("U0BOB")  # linking again (with the new key) clears the mark
+    third = new_expense(bot.sandbox)
+    await bot.channel_card(third)
+    await bot.cycles(2)
+    (dm,) = dms_to(bot, "U0BOB", third)
+    assert has_button(dm, Action.APPROVE) and not has_button(dm, Action.LINK)
+
+
+async def test_a_link_that_no_longer_decrypts_asks_to_link_again(bot: Bot) -> None:
+    database_url = bot.services.settings.database_url
+    other = await open_store(database_url, [Fernet.generate_key().decode()])
+    await other.save_link(Link("U0BOB", "bob", SecretStr("bob-key")))  # under a lost key
+    await other.close()
+    card = await bot.channel_card(new_expense(bot.sandbox))
+    await bot.click("U0BOB", snapshot(card), Action.APPROVE)
+    said = await answers(bot, "U0BOB")
+    assert "Link your Cflow account again" in said and Action.LINK in said
+    assert "error id" not in said and bot.sandbox.calls("approveRequest") == []
+    bot.slack.clear()
+    await say_nothing(bot, "U0BOB", "pending")
+    said = await answers(bot, "U0BOB")
+    assert "Link your Cflow account again" in said and "error id" not in said
+    link = await bot.services.store.slack_users_for_cflow_users(["bob"])
+    assert link["bob"].key_works is False
+    body = event_callback({"type": "app_home_opened", "user": "U0BOB", "tab": "home"})
+    assert (await bot.post(body, content_type="application/json")).status == 200
+    (home,) = await bot.slack.wait_for("views.publish")
+    shown = json.dumps(home.params["view"])
+    assert "Link your Cflow account again" in shown and Action.LINK in shown
 
 
 async def test_the_busy_line_names_the_clicker_once(bot: Bot) -> None:

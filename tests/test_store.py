@@ -32,12 +32,14 @@ from bot.store import (
     StoreKeyError,
     Subscription,
     TrackedRequest,
+    UnreadableLinkError,
     database_url_for_sqlalchemy,
     generate_key,
     make_engine,
     open_store,
     schema,
 )
+from bot.store.base import LinkedUser, Reencrypted
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"
@@ -171,7 +173,8 @@ async def test_links_round_trip(store: SqlStore) -> None:
     assert (alice.cflow_username, alice.user_key.get_secret_value()) == ("alice", PLAIN_KEY)
     assert (alice.linked_by, alice.linked_at) == ("UADMIN", T0)
     assert await store.link_for("U404") is None
-    assert await store.slack_users_for_cflow_users(["bob", "nobody", "bob"]) == {"bob": "U2"}
+    found = await store.slack_users_for_cflow_users(["bob", "nobody", "bob"])
+    assert found == {"bob": LinkedUser("U2")}
     bob = await store.link_for("U2")
     assert bob is not None and bob.user_key.get_secret_value() == "bob-key"
     assert bob.linked_at is not None and bob.linked_at.tzinfo == UTC
@@ -192,7 +195,18 @@ async def test_relinking_replaces_and_delete_reports_presence(store: SqlStore) -
 async def test_latest_link_wins_for_a_shared_cflow_user(store: SqlStore) -> None:
     await store.save_link(_link("U1", "shared", linked_at=T0 + timedelta(minutes=1)))
     await store.save_link(_link("U2", "shared", linked_at=T0))
-    assert (await store.slack_users_for_cflow_users(["shared"]))["shared"] == "U1"
+    assert (await store.slack_users_for_cflow_users(["shared"]))["shared"].slack_user_id == "U1"
+
+
+async def test_a_refused_key_is_remembered_until_the_person_links_again(store: SqlStore) -> None:
+    await store.save_link(_link())
+    await store.mark_key_refused("U1")
+    link = await store.link_for("U1")
+    assert link is not None and link.key_refused_at is not None
+    assert await store.slack_users_for_cflow_users(["alice"]) == {"alice": LinkedUser("U1", False)}
+    assert [info.key_refused_at is not None for info in await store.list_links()] == [True]
+    await store.save_link(_link(key="the-new-key"))
+    assert await store.slack_users_for_cflow_users(["alice"]) == {"alice": LinkedUser("U1")}
 
 
 async def test_user_keys_are_encrypted_at_rest(
@@ -219,14 +233,27 @@ async def test_rotated_keys_still_decrypt_until_the_old_key_goes(make_store: Mak
     assert link is not None and link.user_key.get_secret_value() == PLAIN_KEY
 
     only_new = await make_store([new])
-    with pytest.raises(StoreKeyError, match="CFLOW_BOT_SECRET_KEY"):
+    with pytest.raises(UnreadableLinkError, match="CFLOW_BOT_SECRET_KEY") as raised:
         await only_new.link_for("U1")
+    assert raised.value.slack_user_id == "U1"
     # Finding whom to DM needs no key, so an undecryptable one blocks nobody.
-    assert await only_new.slack_users_for_cflow_users(["alice"]) == {"alice": "U1"}
+    assert await only_new.slack_users_for_cflow_users(["alice"]) == {"alice": LinkedUser("U1")}
+    assert [info.readable for info in await only_new.list_links()] == [False]
 
-    assert await both.reencrypt_links() == 1
+    assert await both.reencrypt_links() == Reencrypted(1)
     link = await only_new.link_for("U1")
     assert link is not None and link.user_key.get_secret_value() == PLAIN_KEY
+    assert [info.readable for info in await only_new.list_links()] == [True]
+
+
+async def test_reencrypting_skips_and_names_the_keys_no_secret_reads(make_store: MakeStore) -> None:
+    lost, kept = generate_key(), generate_key()
+    await (await make_store([lost])).save_link(_link("U1"))
+    await (await make_store([kept])).save_link(_link("U2", "bob"))
+    store = await make_store([generate_key(), kept])
+    assert await store.reencrypt_links() == Reencrypted(1, ("U1",))
+    infos = {info.slack_user_id: info.readable for info in await store.list_links()}
+    assert infos == {"U1": False, "U2": True}
 
 
 async def test_a_store_without_keys_refuses_links(make_store: MakeStore) -> None:
@@ -538,6 +565,9 @@ V1_TABLES = (
     " '2026-01-01 00:00:00')",
     "INSERT INTO tracked_requests VALUES ('wf', 'r1', 'pending', 's1', '[\"bob\"]',"
     " '2026-01-01 00:00:00')",
+    "CREATE TABLE links (slack_user_id VARCHAR(255) NOT NULL PRIMARY KEY,"
+    " cflow_username VARCHAR(255) NOT NULL, user_key_encrypted TEXT NOT NULL,"
+    " linked_by VARCHAR(255), linked_at {ts} NOT NULL)",
 )
 
 
@@ -553,7 +583,7 @@ async def test_a_version_1_database_is_migrated_keeping_its_cards(
             others = [
                 t
                 for t in schema.metadata.sorted_tables
-                if t.name not in ("cards", "tracked_requests")
+                if t.name not in ("cards", "tracked_requests", "links")
             ]
             await conn.run_sync(lambda sync: schema.metadata.create_all(sync, tables=others))
             for statement in V1_TABLES:
@@ -573,6 +603,11 @@ async def test_a_version_1_database_is_migrated_keeping_its_cards(
             None,
         )
         assert await store.claim_card(Card("wf", "r1", "C1", "audit", slot="a1"))
+        await store.save_link(_link())
+        await store.mark_key_refused("U1")
+        assert await store.slack_users_for_cflow_users(["alice"]) == {
+            "alice": LinkedUser("U1", key_works=False)
+        }
     finally:
         await store.close()
 

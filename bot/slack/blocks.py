@@ -71,6 +71,7 @@ class CardView:
     cflow_url: str | None = None
     busy: str | None = None
     invite_to_link: bool = False
+    invite_to_relink: bool = False  # their linked key stopped working: no buttons, relink
     notice: str | None = None
     actionable: bool = True  # False on a DM whose reader is not a reviewer of this stage
 
@@ -396,7 +397,7 @@ def card_ref(request: Request, workflow: Workflow) -> RequestRef:
 
 
 def _can_decide(view: CardView, ref: RequestRef) -> bool:
-    pending = view.request.is_pending and view.actionable
+    pending = view.request.is_pending and view.actionable and not view.invite_to_relink
     return pending and view.busy is None and ref.fits(MAX_VALUE)
 
 
@@ -503,6 +504,8 @@ def _tail_blocks(view: CardView) -> list[Block]:
         blocks.append(busy_block(view.busy))
     if view.invite_to_link:
         blocks.append(_invite_block())
+    if view.invite_to_relink and view.request.is_pending and view.actionable:
+        blocks.append(_relink_block())
     actions = _actions_block(view)
     return blocks + ([actions] if actions else [])
 
@@ -539,6 +542,14 @@ def _invite_block() -> Block:
     text = (
         "You're a reviewer of this request. Link your Cflow account to approve or reject "
         "it right here in Slack, as yourself."
+    )
+    return section(text) | {"accessory": button(LINK_LABEL, Action.LINK, style="primary")}
+
+
+def _relink_block() -> Block:
+    text = (
+        "You're a reviewer of this request, but Cflow no longer accepts your linked user "
+        "key. Link your Cflow account again to approve or reject it here."
     )
     return section(text) | {"accessory": button(LINK_LABEL, Action.LINK, style="primary")}
 
@@ -651,15 +662,28 @@ def not_linked_message() -> dict[str, Any]:
     return {"text": text, "blocks": [section(text), link_button_block()]}
 
 
+RELINK_TEXT = (
+    "Cflow no longer accepts your linked user key (it may have been changed). "
+    "Link your Cflow account again to act from Slack."
+)
+
+
+def relink_message() -> dict[str, Any]:
+    """Ephemeral: the person's key was refused by Cflow or no longer decrypts."""
+    return {"text": RELINK_TEXT, "blocks": [section(RELINK_TEXT), link_button_block()]}
+
+
 def error_message(text: str) -> dict[str, Any]:
     """Ephemeral error; the text may be Cflow's own words, so it is escaped."""
     line = "⚠️ " + escaped(text, MAX_TEXT - 10)
     return {"text": line, "blocks": [section(line)]}
 
 
-def home_view(link_username: str | None) -> dict[str, Any]:
+def home_view(link_username: str | None, *, key_works: bool = True) -> dict[str, Any]:
     """The App Home: who you are in Cflow, and how to use the bot."""
-    if link_username:
+    if not key_works:
+        blocks = [section(f"⚠️ {RELINK_TEXT}"), link_button_block()]
+    elif link_username:
         status = f"✅ You're linked to Cflow as *{_person(link_username)}*."
         blocks = [section(status)]
     else:

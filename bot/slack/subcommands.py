@@ -15,13 +15,14 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cflow import CflowError, Credentials, Request, Workflow
+from bot.cflow import CflowError, CflowUnauthorizedError, Credentials, Request, Workflow
 from bot.channels import CHANNEL_HINT, channel_id_for
 from bot.decisions import Intent, credentials_for, decide
 from bot.services import Services
 from bot.slack.blocks import CardView, not_linked_message, request_card
 from bot.slack.command_text import CommandText, channel_id, channel_name, request_name
 from bot.slack.ids import RequestRef
+from bot.slack.listeners.common import key_refused
 from bot.slack.listeners.forms import fill_new_request_form
 from bot.slack.lists import (
     drafts_message,
@@ -35,6 +36,7 @@ from bot.slack.lists import (
 from bot.slack.request_forms import done_view, working_view
 from bot.slack.text import escape
 from bot.store.base import Link, Subscription
+from bot.store.errors import UnreadableLinkError
 
 Respond = Callable[..., Awaitable[Any]]
 
@@ -78,6 +80,8 @@ async def run(handler: Callable[[CommandContext], Awaitable[None]], ctx: Command
     except Refusal as refusal:
         if refusal.args and refusal.args[0]:
             await ctx.say({"text": refusal.args[0]})
+    except (CflowUnauthorizedError, UnreadableLinkError):
+        await ctx.say(await key_refused(ctx.services, ctx.user))
     except CflowError as error:
         await ctx.say({"text": f"Cflow says: {escape(error.message)}"})
 

@@ -24,6 +24,7 @@ from bot.store.errors import (
     SchemaTooNewError,
     StoreError,
     StoreKeyError,
+    UnreadableLinkError,
 )
 from bot.store.sql import SqlStore
 
@@ -43,6 +44,7 @@ __all__ = [
     "StoreKeyError",
     "Subscription",
     "TrackedRequest",
+    "UnreadableLinkError",
     "database_url_for_sqlalchemy",
     "generate_key",
     "make_engine",

@@ -38,6 +38,35 @@ class Link:
     user_key: SecretStr
     linked_by: str | None = None  # the admin who provisioned it, None when self-linked
     linked_at: datetime | None = None
+    key_refused_at: datetime | None = None  # Cflow refused the key: DMs invite to relink
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """A link as an admin sees it: never the key, only whether it can still be read."""
+
+    slack_user_id: str
+    cflow_username: str
+    linked_by: str | None
+    linked_at: datetime
+    key_refused_at: datetime | None
+    readable: bool
+
+
+@dataclass(frozen=True)
+class LinkedUser:
+    """The Slack user a Cflow user is linked to, and whether their key still works."""
+
+    slack_user_id: str
+    key_works: bool = True
+
+
+@dataclass(frozen=True)
+class Reencrypted:
+    """What `reencrypt_links` did: rows rewrapped, and those no key can read."""
+
+    rewrapped: int
+    unreadable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,11 +169,16 @@ class Store(Protocol):
     # Links (user keys are encrypted at rest)
     async def save_link(self, link: Link) -> None: ...
     async def link_for(self, slack_user_id: str) -> Link | None: ...
-    async def slack_users_for_cflow_users(self, usernames: Iterable[str]) -> dict[str, str]:
-        """Linked Slack user ids by Cflow username (one query, no key decrypted)."""
+    async def slack_users_for_cflow_users(self, usernames: Iterable[str]) -> dict[str, LinkedUser]:
+        """Linked Slack users by Cflow username (one query, no key decrypted)."""
+
+    async def mark_key_refused(self, slack_user_id: str) -> None:
+        """Cflow refused this person's key, or it no longer decrypts: until they link
+        again, DMs invite them to relink instead of offering buttons that cannot work."""
 
     async def delete_link(self, slack_user_id: str) -> bool: ...
-    async def list_links(self) -> list[Link]: ...
+    async def list_links(self) -> list[LinkInfo]: ...
+    async def reencrypt_links(self) -> Reencrypted: ...
 
     # Cards
     async def claim_card(self, card: Card) -> bool:

@@ -13,6 +13,19 @@ class StoreKeyError(StoreError):
     """User keys cannot be encrypted or decrypted with the configured secret keys."""
 
 
+class UnreadableLinkError(StoreKeyError):
+    """This person's stored key decrypts with none of the configured secret keys (the
+    one that wrapped it was removed): they must link again."""
+
+    def __init__(self, slack_user_id: str) -> None:
+        self.slack_user_id = slack_user_id
+        super().__init__(
+            f"The stored Cflow user key of {slack_user_id} cannot be decrypted with any key "
+            f"in {SECRET_KEY_SETTING}: put the old key back (after the new one), or they "
+            "must link their Cflow account again."
+        )
+
+
 class MissingSecretKeyError(StoreKeyError):
     """No secret key is configured, so user keys can be neither stored nor read."""
 

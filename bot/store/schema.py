@@ -84,6 +84,8 @@ links = Table(
     Column("user_key_encrypted", Text, nullable=False),
     Column("linked_by", ID),
     Column("linked_at", UtcDateTime, nullable=False),
+    # When Cflow last refused this key (401) or it stopped decrypting; cleared by linking.
+    Column("key_refused_at", UtcDateTime),
 )
 
 # One row per message the bot posts about a request, claimed before it is posted: a card
@@ -214,12 +216,18 @@ def _events_and_slots(conn: Connection) -> None:
     _tracked_events(conn)
 
 
+def _refused_keys(conn: Connection) -> None:
+    timestamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    conn.exec_driver_sql(f"ALTER TABLE links ADD COLUMN key_refused_at {timestamp}")
+
+
 # Step 1 builds the newest layout, so a fresh database runs it and is stamped with every
 # version; later steps (ALTER TABLE …, alongside the matching change to the tables above)
 # only run on databases created before them.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create every table", _create_all),
     Migration(2, "cards by slot, with failures; tracked requests count events", _events_and_slots),
+    Migration(3, "links remember when their key stopped working", _refused_keys),
 )
 LATEST = MIGRATIONS[-1].version
 

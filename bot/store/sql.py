@@ -35,14 +35,17 @@ from bot.store.base import (
     Card,
     Decision,
     Link,
+    LinkedUser,
+    LinkInfo,
     PollRun,
+    Reencrypted,
     RequestKey,
     Subscription,
     TrackedRequest,
 )
 from bot.store.crypto import KeyBox
 from bot.store.engine import tune_sqlite
-from bot.store.errors import MissingSecretKeyError
+from bot.store.errors import MissingSecretKeyError, StoreKeyError, UnreadableLinkError
 from bot.store.rows import (
     card_from_row,
     card_is,
@@ -155,13 +158,29 @@ class SqlStore:
         return self._keys
 
     def _link(self, row: Row[Any]) -> Link:
+        try:
+            key = self._box().decrypt(row.user_key_encrypted)
+        except MissingSecretKeyError:
+            raise
+        except StoreKeyError:
+            raise UnreadableLinkError(row.slack_user_id) from None
         return Link(
             slack_user_id=row.slack_user_id,
             cflow_username=row.cflow_username,
-            user_key=self._box().decrypt(row.user_key_encrypted),
+            user_key=key,
             linked_by=row.linked_by,
             linked_at=row.linked_at,
+            key_refused_at=row.key_refused_at,
         )
+
+    def _readable(self, token: str) -> bool:
+        try:
+            self._box().decrypt(token)
+        except MissingSecretKeyError:
+            raise
+        except StoreKeyError:
+            return False
+        return True
 
     async def save_link(self, link: Link) -> None:
         values = {
@@ -170,8 +189,18 @@ class SqlStore:
             "user_key_encrypted": self._box().encrypt(link.user_key),
             "linked_by": link.linked_by,
             "linked_at": link.linked_at or utc_now(),
+            "key_refused_at": link.key_refused_at,
         }
         await self._upsert(links, links.c.slack_user_id, values)
+
+    async def mark_key_refused(self, slack_user_id: str) -> None:
+        stmt = (
+            update(links)
+            .where(links.c.slack_user_id == slack_user_id, links.c.key_refused_at.is_(None))
+            .values(key_refused_at=utc_now())
+        )
+        async with self._begin() as conn:
+            await conn.execute(stmt)
 
     async def link_for(self, slack_user_id: str) -> Link | None:
         query = select(links).where(links.c.slack_user_id == slack_user_id)
@@ -179,7 +208,7 @@ class SqlStore:
             row = (await conn.execute(query)).first()
         return None if row is None else self._link(row)
 
-    async def slack_users_for_cflow_users(self, usernames: Iterable[str]) -> dict[str, str]:
+    async def slack_users_for_cflow_users(self, usernames: Iterable[str]) -> dict[str, LinkedUser]:
         """When two Slack users link one Cflow user, the latest link wins.
 
         No key is decrypted here: one key that no longer decrypts (rotated away) must
@@ -188,46 +217,65 @@ class SqlStore:
         names = _unique(usernames)
         rows: list[Row[Any]] = []
         if names:
-            columns = (links.c.cflow_username, links.c.slack_user_id, links.c.linked_at)
+            columns = (
+                links.c.cflow_username,
+                links.c.slack_user_id,
+                links.c.linked_at,
+                links.c.key_refused_at,
+            )
             async with self._begin() as conn:
                 for chunk in _chunks(names):
                     query = select(*columns).where(links.c.cflow_username.in_(chunk))
                     rows.extend(await conn.execute(query))
         rows.sort(key=lambda row: (row.linked_at, row.slack_user_id))
-        return {row.cflow_username: row.slack_user_id for row in rows}
+        return {
+            row.cflow_username: LinkedUser(row.slack_user_id, row.key_refused_at is None)
+            for row in rows
+        }
 
     async def delete_link(self, slack_user_id: str) -> bool:
         stmt = delete(links).where(links.c.slack_user_id == slack_user_id)
         async with self._begin() as conn:
             return (await conn.execute(stmt)).rowcount > 0
 
-    async def list_links(self) -> list[Link]:
+    async def list_links(self) -> list[LinkInfo]:
+        """Every link, oldest first; a key no secret key can read is reported, not raised."""
         query = select(links).order_by(links.c.linked_at, links.c.slack_user_id)
         async with self._begin() as conn:
             rows = (await conn.execute(query)).all()
-        return [self._link(row) for row in rows]
+        return [
+            LinkInfo(
+                slack_user_id=row.slack_user_id,
+                cflow_username=row.cflow_username,
+                linked_by=row.linked_by,
+                linked_at=row.linked_at,
+                key_refused_at=row.key_refused_at,
+                readable=self._readable(row.user_key_encrypted),
+            )
+            for row in rows
+        ]
 
-    async def reencrypt_links(self) -> int:
+    async def reencrypt_links(self) -> Reencrypted:
         """Re-encrypt every user key with the newest secret key, so older ones can go.
 
         Each update only applies if the row is unchanged since it was read, so a link saved
-        meanwhile is never overwritten with its older value. Returns the rows re-encrypted.
+        meanwhile is never overwritten with its older value. A key that no configured
+        secret key can read is left as it is and named in the result.
         """
         box = self._box()
         async with self._begin() as conn:
             rows = (
                 await conn.execute(select(links.c.slack_user_id, links.c.user_key_encrypted))
             ).all()
-        changes = [
-            {
-                "id": row.slack_user_id,
-                "old": row.user_key_encrypted,
-                "new": box.rotate(row.user_key_encrypted),
-            }
-            for row in rows
-        ]
+        changes, unreadable = [], []
+        for row in rows:
+            if not self._readable(row.user_key_encrypted):
+                unreadable.append(row.slack_user_id)
+                continue
+            new = box.rotate(row.user_key_encrypted)
+            changes.append({"id": row.slack_user_id, "old": row.user_key_encrypted, "new": new})
         if not changes:
-            return 0
+            return Reencrypted(0, tuple(unreadable))
         stmt = (
             update(links)
             .where(links.c.slack_user_id == bindparam("id"))
@@ -236,7 +284,7 @@ class SqlStore:
         )
         async with self._begin() as conn:
             await conn.execute(stmt, changes)
-        return len(changes)
+        return Reencrypted(len(changes), tuple(unreadable))
 
     # Cards
 

@@ -8,9 +8,10 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
-from bot.slack.blocks import not_linked_message
+from bot.slack.blocks import not_linked_message, relink_message
 from bot.slack.modals import link_modal
 from bot.store.base import Link
+from bot.store.errors import UnreadableLinkError
 
 # The trigger_id of a click expires 3 s after it: leave room for users.info and views.open.
 PREFILL_WAIT = 1.0
@@ -41,8 +42,21 @@ async def open_link_modal(
 
 
 async def clicker_link(services: Services, body: dict[str, Any], respond: Respond) -> Link | None:
-    """The clicking person's link; without one they are told how to link, and get None."""
-    link = await services.store.link_for(body["user"]["id"])
+    """The clicking person's link; without a usable one they are told how to (re)link,
+    and get None."""
+    user = body["user"]["id"]
+    try:
+        link = await services.store.link_for(user)
+    except UnreadableLinkError:
+        await say_privately(respond, await key_refused(services, user))
+        return None
     if link is None:
         await say_privately(respond, not_linked_message())
     return link
+
+
+async def key_refused(services: Services, slack_user_id: str) -> dict[str, Any]:
+    """Cflow refused this person's key (401), or it no longer decrypts: remember it, so
+    their DMs invite them to relink, and give them the answer with the Link button."""
+    await services.store.mark_key_refused(slack_user_id)
+    return relink_message()

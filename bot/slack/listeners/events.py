@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.services import Services
 from bot.slack.blocks import home_view
 from bot.slack.listeners.common import Track
+from bot.store.errors import UnreadableLinkError
 
 
 def register(app: AsyncApp, track: Track) -> None:
@@ -19,6 +20,13 @@ def register(app: AsyncApp, track: Track) -> None:
 async def publish_home(event: dict[str, Any], services: Services, client: AsyncWebClient) -> None:
     if event.get("tab") not in (None, "home"):
         return
-    link = await services.store.link_for(event["user"])
-    view = home_view(link.cflow_username if link else None)
-    await client.views_publish(user_id=event["user"], view=view)
+    user = event["user"]
+    try:
+        link = await services.store.link_for(user)
+    except UnreadableLinkError:
+        await services.store.mark_key_refused(user)
+        view = home_view(None, key_works=False)
+    else:
+        refused = link is not None and link.key_refused_at is not None
+        view = home_view(link.cflow_username if link else None, key_works=not refused)
+    await client.views_publish(user_id=user, view=view)

@@ -15,12 +15,26 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cflow import CflowError, CflowRejectedError, Credentials, Request, Workflow
+from bot.cflow import (
+    CflowError,
+    CflowRejectedError,
+    CflowUnauthorizedError,
+    Credentials,
+    Request,
+    Workflow,
+)
 from bot.decisions import credentials_for
 from bot.services import Services
-from bot.slack.blocks import CardView, not_linked_message, request_card
+from bot.slack.blocks import RELINK_TEXT, CardView, not_linked_message, request_card
 from bot.slack.ids import Action, RequestRef, View
-from bot.slack.listeners.common import Ack, Respond, Track, clicker_link, say_privately
+from bot.slack.listeners.common import (
+    Ack,
+    Respond,
+    Track,
+    clicker_link,
+    key_refused,
+    say_privately,
+)
 from bot.slack.request_forms import (
     DRAFT,
     FormTarget,
@@ -134,8 +148,11 @@ async def _answer(
         if done and errors:
             await ack(response_action="errors", errors=errors)
             return
-        form = form_again(target, fields, f"Cflow says: {error.message}")
-        await _show(ack, client, view, form, acked=not done)
+        problem = f"Cflow says: {error.message}"
+        if isinstance(error, CflowUnauthorizedError):
+            await key_refused(services, body["user"]["id"])
+            problem = f"{RELINK_TEXT} (`/cflow link`)"
+        await _show(ack, client, view, form_again(target, fields, problem), acked=not done)
         return
     if request is None:
         await _show(ack, client, view, done_view(_accepted_text(target)), acked=not done)
