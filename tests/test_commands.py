@@ -6,6 +6,7 @@ import json
 import random
 import string
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from hypothesis import given
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from bot.cflow.client import OPERATIONS
 from bot.slack.command_text import channel_id, parse, request_name, user_id
-from bot.slack.ids import Action, View
+from bot.slack.ids import Action, Input, RequestRef, View
 from bot.testing.payloads import block_action, form, slash_command
 from tests.conftest import Sandbox
 from tests.harness import (
@@ -351,3 +352,61 @@ async def test_whatever_is_typed_gets_a_private_answer_and_no_traceback(bot: Bot
         shown = json.dumps(answers[0].params)
         assert answers[0].params.get("response_type") == "ephemeral", text
         assert "Traceback" not in shown and "<!channel>" not in shown, text
+
+
+def listed_ids(blocks: list[dict[str, Any]]) -> set[str]:
+    """The requests that have buttons in these blocks."""
+    return {
+        ref.request_id
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if (ref := RequestRef.decode(e.get("value")))
+    }
+
+
+def listed_click(bot: Bot, user: str, listing: dict[str, Any], request_id: str, action_id: str):
+    """A click on a request's button in an ephemeral `/cflow pending` answer, as Slack
+    sends it: the container says ephemeral, and the message itself is not included."""
+    block = next(b for b in listing["blocks"] if request_id in listed_ids([b]))
+    element = next(e for e in block["elements"] if e["action_id"] == action_id)
+    action = {"action_id": action_id, "block_id": block["block_id"], "type": "button"}
+    payload = block_action(
+        user,
+        action | {"value": element["value"]},
+        channel=CHANNEL,
+        message={"ts": "1.1"},
+        response_url=bot.slack.response_url(user),
+    )
+    payload["container"]["is_ephemeral"] = True
+    del payload["message"]
+    return element, form(payload)
+
+
+async def test_pending_buttons_ask_first_and_go_dead_once_used(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    first, second = new_expense(bot.sandbox), new_expense(bot.sandbox)
+    listing = json.loads(await say(bot, "U0BOB", "pending"))
+    approve, body = listed_click(bot, "U0BOB", listing, first, Action.APPROVE)
+    assert approve["confirm"]["confirm"]["text"] == "Approve"
+    bot.slack.clear()
+    assert (await bot.post(body)).status == 200
+    answers = await bot.slack.wait_for("response_url", count=2)
+    busy, relisted = (a.params for a in answers[:2])
+    assert busy["replace_original"] is True and Action.APPROVE not in json.dumps(busy)
+    assert relisted["replace_original"] is True
+    assert len(bot.sandbox.calls("approveRequest")) == 1
+    still = listed_ids(relisted["blocks"])
+    assert first not in still and second in still
+
+    _, body = listed_click(bot, "U0BOB", relisted, second, Action.REJECT)
+    bot.slack.clear()
+    assert (await bot.post(body)).status == 200
+    (opened,) = await bot.slack.wait_for("views.open")
+    view = opened.params["view"]
+    answer = await submit_view(bot, "U0BOB", view, {Input.REASON: typed("No receipt")})
+    assert answer == {}
+    (after,) = await bot.slack.wait_for("response_url")
+    assert after.params["replace_original"] is True and "Rejected" in after.params["text"]
+    assert listed_ids(after.params["blocks"]) == still - {second}
+    assert bot.sandbox.state.requests["1001"][second].status == "rejected"

@@ -419,7 +419,7 @@ def _decision_elements(view: CardView, ref: RequestRef) -> list[dict[str, Any]]:
     value = ref.encode()
     title = request_title(view.request, view.workflow)
     elements = [
-        button("Approve", Action.APPROVE, value, style="primary", confirm=_approve_confirm(title)),
+        button("Approve", Action.APPROVE, value, style="primary", confirm=approve_confirm(title)),
         button("Reject", Action.REJECT, value, style="danger"),
     ]
     if len(value) <= MAX_ID:
@@ -427,7 +427,7 @@ def _decision_elements(view: CardView, ref: RequestRef) -> list[dict[str, Any]]:
     return elements
 
 
-def _approve_confirm(title: str) -> dict[str, Any]:
+def approve_confirm(title: str) -> dict[str, Any]:
     """Approving cannot be undone from Slack, so it asks once (plain text: no markup)."""
     return {
         "title": plain_text("Approve this request?"),

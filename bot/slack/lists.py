@@ -11,11 +11,15 @@ from datetime import datetime
 from typing import Any
 
 from bot.cflow import Request, Role, User, Workflow
-from bot.slack.blocks import button, context, request_title, section
+from bot.slack.blocks import approve_confirm, button, context, request_title, section
 from bot.slack.ids import Action, RequestRef
 from bot.slack.text import age, escaped
 from bot.store.base import Subscription
 
+# The block_id of a listed request's buttons: "cflow_pending:<n>:<page> <scope>", so a
+# click can list that page again in place of the ephemeral answer it came from.
+PENDING_BLOCK = "cflow_pending"
+MAX_BLOCK_ID = 255
 PAGE_SIZE = 10  # requests a page: header, 2 blocks each, paging: well under 50 blocks
 LINES_PER_PAGE = 40
 MAX_LINE = 300
@@ -87,8 +91,9 @@ def pending_message(
     shown, pages = _page(items, page, PAGE_SIZE)
     page = min(max(page, 1), pages)
     blocks: list[dict[str, Any]] = [section(f"*{title}* ({len(items)})")]
-    for workflow, request in shown:
-        blocks += _pending_item(workflow, request, now)
+    for index, (workflow, request) in enumerate(shown):
+        listed_as = f"{PENDING_BLOCK}:{index}:{page} {scope}"[:MAX_BLOCK_ID]
+        blocks += _pending_item(workflow, request, now, listed_as)
     if page < pages:
         more = button("Show more", Action.SHOW_MORE, f"{page + 1} {scope}"[:2000])
         blocks.append({"type": "actions", "elements": [more]})
@@ -96,7 +101,15 @@ def pending_message(
     return {"text": f"{title} ({len(items)})", "blocks": blocks}
 
 
-def _pending_item(workflow: Workflow, request: Request, now: datetime) -> list[dict[str, Any]]:
+def listed_page(block_id: str | None) -> str | None:
+    """ "<page> <scope>" when a button was clicked in a `/cflow pending` list, else None."""
+    parts = (block_id or "").split(":", 2)
+    return parts[2] if len(parts) == 3 and parts[0] == PENDING_BLOCK else None
+
+
+def _pending_item(
+    workflow: Workflow, request: Request, now: datetime, block_id: str
+) -> list[dict[str, Any]]:
     stage = workflow.find_stage(request.current_stage)
     when = age(request.created_at, now) if request.created_at else "some time ago"
     text = (
@@ -108,11 +121,12 @@ def _pending_item(workflow: Workflow, request: Request, now: datetime) -> list[d
     if not ref.fits():
         return [section(text)]
     value = ref.encode()
+    confirm = approve_confirm(request_title(request, workflow))
     actions = [
-        button("Approve", Action.APPROVE, value, style="primary"),
+        button("Approve", Action.APPROVE, value, style="primary", confirm=confirm),
         button("Reject", Action.REJECT, value, style="danger"),
     ]
-    return [section(text), {"type": "actions", "elements": actions}]
+    return [section(text), {"type": "actions", "block_id": block_id, "elements": actions}]
 
 
 def drafts_message(items: Sequence[tuple[Workflow, Request]]) -> dict[str, Any]:

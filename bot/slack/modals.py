@@ -1,14 +1,17 @@
 """Modal views: reject, approve with a comment, reassign, and linking a Cflow account.
 
 Pure builders like bot/slack/blocks.py. The request a modal acts on travels in
-`private_metadata` as `RequestRef.encode()` (read it back with `RequestRef.decode`);
-each input's block_id and action_id are the same `Input` value, so `values_of()` gives
+`private_metadata` as `RequestRef.encode()`, with the `/cflow pending` list it was
+opened from when there is one (read both back with `modal_target`). Each input's
+block_id and action_id are the same `Input` value, so `values_of()` gives
 {Input: value} for a view_submission.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bot.cflow.models import User
@@ -101,7 +104,28 @@ def _named(title: str, prompt: str) -> dict[str, Any]:
     return section(f"{prompt} *{escaped(title, TITLE_PREVIEW, single_line=True)}*")
 
 
-def reject_modal(ref: RequestRef, title: str) -> ViewPayload:
+@dataclass(frozen=True)
+class ListOrigin:
+    """The ephemeral `/cflow pending` answer a modal was opened from, to list again in
+    its place once the decision is made (so its buttons never outlive their use)."""
+
+    response_url: str
+    page_scope: str
+
+
+def modal_target(metadata: str | None) -> tuple[RequestRef | None, ListOrigin | None]:
+    """The request a modal acts on, and the list it came from (if any)."""
+    try:
+        data = json.loads(metadata or "")
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and {"r", "u", "p"} <= data.keys():
+        origin = ListOrigin(str(data["u"]), str(data["p"]))
+        return RequestRef.decode(str(data["r"])), origin
+    return RequestRef.decode(metadata), None
+
+
+def reject_modal(ref: RequestRef, title: str, origin: ListOrigin | None = None) -> ViewPayload:
     """Asks for the reason: Cflow keeps it and the submitter is told it."""
     blocks = [
         _named(title, "Reject"),
@@ -113,7 +137,7 @@ def reject_modal(ref: RequestRef, title: str) -> ViewPayload:
             placeholder="Tell the submitter why",
         ),
     ]
-    return modal(View.REJECT, "Reject request", blocks, submit="Reject", **_meta(ref))
+    return modal(View.REJECT, "Reject request", blocks, submit="Reject", **_meta(ref, origin))
 
 
 def approve_comment_modal(ref: RequestRef, title: str) -> ViewPayload:
@@ -134,8 +158,12 @@ def reassign_modal(ref: RequestRef, title: str, users: Sequence[User] | None) ->
     return modal(View.REASSIGN, "Reassign request", blocks, submit="Reassign", **_meta(ref))
 
 
-def _meta(ref: RequestRef) -> dict[str, str]:
-    return {"private_metadata": _metadata(ref)}
+def _meta(ref: RequestRef, origin: ListOrigin | None = None) -> dict[str, str]:
+    if origin is None:
+        return {"private_metadata": _metadata(ref)}
+    data = {"r": _metadata(ref), "u": origin.response_url, "p": origin.page_scope}
+    metadata = json.dumps(data, separators=(",", ":"))
+    return {"private_metadata": metadata if len(metadata) <= MAX_METADATA else _metadata(ref)}
 
 
 def _reassign_input(users: Sequence[User] | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from bot.decisions import Intent, decide
 from bot.services import Services
 from bot.slack.blocks import busy_blocks, more_option, ref_from_action
 from bot.slack.ids import Action, MoreOption, RequestRef
+from bot.slack.listeners.commands import list_again
 from bot.slack.listeners.common import (
     Ack,
     Respond,
@@ -19,7 +20,9 @@ from bot.slack.listeners.common import (
     open_link_modal,
     say_privately,
 )
-from bot.slack.modals import approve_comment_modal, reassign_modal, reject_modal
+from bot.slack.lists import listed_page
+from bot.slack.modals import ListOrigin, approve_comment_modal, reassign_modal, reject_modal
+from bot.slack.text import escape
 
 
 def register(app: AsyncApp, track: Track) -> None:
@@ -45,6 +48,12 @@ async def approve(
     if ref is None or link is None:
         return
     user = body["user"]["id"]
+    page_scope = _listed_in(body, action)
+    if page_scope is not None:  # an ephemeral `/cflow pending` answer: replaced at once
+        await respond(text=f"⏳ Approving #{escape(ref.request_id)} as you…", replace_original=True)
+        outcome = await decide(services, user, link, Intent(ref, "approve"))
+        await list_again(services, client, respond, user, page_scope, outcome.message())
+        return
     await _show_busy(client, body, "Approving as", user)
     outcome = await decide(services, user, link, Intent(ref, "approve"))
     if not outcome.card_restored:
@@ -64,7 +73,10 @@ async def open_reject_modal(
     ref = RequestRef.decode(action.get("value"))
     if ref is None or not await clicker_link(services, body, respond):
         return
-    await client.views_open(trigger_id=body["trigger_id"], view=reject_modal(ref, _title(ref)))
+    page_scope = _listed_in(body, action)
+    origin = ListOrigin(body["response_url"], page_scope) if page_scope is not None else None
+    view = reject_modal(ref, _title(ref), origin)
+    await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 async def open_more_modal(
@@ -111,6 +123,13 @@ async def _restore_clicked(client: AsyncWebClient, body: dict[str, Any]) -> None
     blocks = _editable_blocks(body)
     if blocks is not None:
         await _edit_clicked(client, body, blocks)
+
+
+def _listed_in(body: dict[str, Any], action: dict[str, Any]) -> str | None:
+    """The "<page> <scope>" of the ephemeral `/cflow pending` answer clicked in, if any."""
+    if not (body.get("container") or {}).get("is_ephemeral") or not body.get("response_url"):
+        return None
+    return listed_page(action.get("block_id"))
 
 
 def _editable_blocks(body: dict[str, Any]) -> list[dict[str, Any]] | None:

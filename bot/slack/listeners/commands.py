@@ -9,6 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
 from bot.slack import subcommands
+from bot.slack.blocks import MAX_BLOCKS, section
 from bot.slack.command_text import CommandText, parse
 from bot.slack.ids import Action
 from bot.slack.listeners.common import Ack, Respond, Track, open_link_modal, say_privately
@@ -88,16 +89,35 @@ async def show_more(
 ) -> None:
     """The next page of `/cflow pending`, in place of the one clicked."""
     await ack()
-    page, _, scope = (action.get("value") or "1").partition(" ")
-    text = parse(f"pending {scope}")
-    command = {"user_id": body["user"]["id"], "channel_id": (body.get("channel") or {}).get("id")}
+    await list_again(services, client, respond, body["user"]["id"], action.get("value") or "1")
+
+
+async def list_again(
+    services: Services,
+    client: AsyncWebClient,
+    respond: Respond,
+    user: str,
+    page_scope: str,
+    outcome: dict[str, Any] | None = None,
+) -> None:
+    """A `/cflow pending` page ("<page> <scope>") listed afresh in place of the answer it
+    was clicked in, under the outcome of what was done there: no button outlives its use."""
+    page, _, scope = page_scope.partition(" ")
 
     async def replace(**payload: Any) -> None:
-        await respond(**{**payload, "replace_original": True})
+        await respond(**{**_under(outcome, payload), "replace_original": True})
 
-    ctx = _context(services, client, replace, command, text)
+    ctx = _context(services, client, replace, {"user_id": user}, parse(f"pending {scope}"))
     number = int(page) if page.isdigit() else 1
     await subcommands.run(lambda c: subcommands.pending(c, number), ctx)
+
+
+def _under(outcome: dict[str, Any] | None, listing: dict[str, Any]) -> dict[str, Any]:
+    if outcome is None:
+        return listing
+    first = outcome.get("blocks") or [section(outcome["text"])]
+    blocks = [*first, {"type": "divider"}, *(listing.get("blocks") or [])]
+    return {"text": outcome["text"], "blocks": blocks[:MAX_BLOCKS]}
 
 
 def _context(

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowError, CflowUnauthorizedError, Credentials
@@ -13,9 +14,16 @@ from bot.decisions import Intent, decide
 from bot.directory import same_email
 from bot.services import Services
 from bot.slack.blocks import not_linked_message
-from bot.slack.ids import Input, RequestRef, View
+from bot.slack.ids import Input, View
+from bot.slack.listeners.commands import list_again
 from bot.slack.listeners.common import Ack, Track, tell_in_dm
-from bot.slack.modals import link_checking_view, link_done_view, link_modal, values_of
+from bot.slack.modals import (
+    link_checking_view,
+    link_done_view,
+    link_modal,
+    modal_target,
+    values_of,
+)
 from bot.store.base import Link
 
 
@@ -74,12 +82,16 @@ async def _decide_from_modal(
     **options: Any,
 ) -> None:
     user = body["user"]["id"]
-    ref = RequestRef.decode(view.get("private_metadata"))
+    ref, origin = modal_target(view.get("private_metadata"))
     link = await services.store.link_for(user)
     if ref is None or link is None:
         await tell_in_dm(client, user, not_linked_message()["text"])
         return
     outcome = await decide(services, user, link, Intent(ref, verb, **options))
+    if origin is not None:  # opened from `/cflow pending`: that list, afresh, says it
+        respond = AsyncRespond(response_url=origin.response_url)
+        await list_again(services, client, respond, user, origin.page_scope, outcome.message())
+        return
     await client.chat_postMessage(channel=user, **outcome.message())
 
 
