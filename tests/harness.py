@@ -27,7 +27,14 @@ from bot.services import Services
 from bot.settings import load_settings
 from bot.store.base import Link
 from bot.testing.fake_slack import FakeSlack, SlackCall, StoredMessage
-from bot.testing.payloads import block_action, form, sign, slash_command, view_submission
+from bot.testing.payloads import (
+    block_action,
+    form,
+    initial_state,
+    sign,
+    slash_command,
+    view_submission,
+)
 
 
 @dataclass
@@ -186,7 +193,7 @@ async def submit_view(bot: Bot, user: str, view: dict[str, Any], values: dict[st
     payload = view_submission(
         user,
         view["callback_id"],
-        values,
+        initial_state(view) | values,
         private_metadata=view["private_metadata"],
         view_id=view.get("id", "V0TEST"),
     )

@@ -296,7 +296,8 @@ async def test_every_cflow_operation_is_reached_from_slack(bot: Bot) -> None:
     await click_button(bot, "U0DAVE", Action.EDIT_DRAFT, value)
     editor = await bot.slack.wait_for("views.update", predicate=lambda c: not c.failed)
     editor_view = {**editor[-1].params["view"], "id": editor[-1].params["view_id"]}
-    await submit_view(bot, "U0DAVE", editor_view, {})  # updateRequest
+    changed = {inputs(editor_view)["Vendor"]: typed("B")}
+    await submit_view(bot, "U0DAVE", editor_view, changed)  # updateRequest
     await click_button(bot, "U0DAVE", Action.DELETE_DRAFT, value)  # deleteRequest
     await bot.slack.wait_for("response_url", predicate=lambda c: "Deleted" in json.dumps(c.params))
     assert draft.username == "dave"
@@ -410,3 +411,32 @@ async def test_pending_buttons_ask_first_and_go_dead_once_used(bot: Bot) -> None
     assert after.params["replace_original"] is True and "Rejected" in after.params["text"]
     assert listed_ids(after.params["blocks"]) == still - {second}
     assert bot.sandbox.state.requests["1001"][second].status == "rejected"
+
+
+async def test_the_draft_editor_gives_back_exactly_what_it_was_given(bot: Bot) -> None:
+    await bot.link("U0DAVE")
+    notes = "word " * 700  # 3,500 characters: more than a Slack input holds
+    fields = {
+        "Billable": True,
+        "Nights": 3,
+        "Tags": ["travel", "q4"],
+        "Purpose": "Conference",
+        "Notes": notes,
+        "Hotel": "Ritz",
+    }
+    draft = bot.sandbox.state.add_request("1001", fields, "dave", status="draft")
+    value = json.dumps({"w": "1001", "r": draft.id}, separators=(",", ":"))
+    await click_button(bot, "U0DAVE", Action.EDIT_DRAFT, value)
+    editor = await bot.slack.wait_for("views.update", predicate=lambda c: not c.failed)
+    view = {**editor[-1].params["view"], "id": editor[-1].params["view_id"]}
+    ids = inputs(view)
+    assert "Notes" not in ids and "longer than a Slack input holds" in json.dumps(view)
+    changes = {ids["Nights"]: typed("4"), ids["Hotel"]: typed("")}  # a change, a clearing
+    answer = await submit_view(bot, "U0DAVE", view, changes)
+    assert "Saved" in json.dumps(answer["view"])
+    (update,) = bot.sandbox.calls("updateRequest")
+    saved = bot.sandbox.state.requests["1001"][draft.id].fields
+    assert saved == fields | {"Nights": 4, "Hotel": ""}
+    assert saved["Billable"] is True and saved["Tags"] == ["travel", "q4"]
+    assert saved["Notes"] == notes
+    assert update.username == "dave"

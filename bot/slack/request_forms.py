@@ -3,10 +3,17 @@
 Cflow's API does not describe a workflow's form, so the inputs are the field names of
 its recent requests (and `requiredFields` where Cflow sends it), plus free rows for
 more key/value pairs. Which names the inputs stand for rides in `private_metadata`.
+
+The draft editor must give back exactly what it was given: a value that is not text
+(a number, true/false, a list) is shown and read back as JSON; a value too long for a
+Slack input is shown, not offered for editing; and only what was changed is sent (a
+field emptied is sent empty), since Cflow's update merges the fields it is given.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,10 +23,11 @@ from pydantic import BaseModel, Field, ValidationError
 from bot.cflow import Request, Workflow
 from bot.slack.blocks import section
 from bot.slack.ids import MAX_METADATA, View
-from bot.slack.modals import modal, text_input
-from bot.slack.text import escaped, format_value
+from bot.slack.modals import MAX_INPUT, modal, text_input
+from bot.slack.text import clean, escaped
 
 MAX_FORM_FIELDS = 20
+LONG_TEXT = 150  # longer values get a multi-line input
 EXTRA_ROWS = 3
 MODE = "mode"
 SUBMIT, DRAFT = "submit", "draft"
@@ -32,8 +40,26 @@ class FormTarget(BaseModel):
     label: str | None = Field(default=None, alias="l")  # the workflow's name, for re-showing
     request_id: str | None = Field(default=None, alias="r")
     names: list[str] = Field(default_factory=list, alias="n")
+    # The draft editor's memory of what it showed (see the module's docstring).
+    typed: list[str] = Field(default_factory=list, alias="t")  # values read back as JSON
+    locked: list[str] = Field(default_factory=list, alias="x")  # too long: shown, never sent
+    shown: dict[str, str] = Field(default_factory=dict, alias="h")  # digest of each value
 
     model_config = {"populate_by_name": True}
+
+    @classmethod
+    def for_draft(cls, workflow: Workflow, draft: Request) -> FormTarget:
+        names = list(draft.fields)[:MAX_FORM_FIELDS]
+        texts = {name: editable_text(draft.fields[name]) for name in names}
+        return cls(
+            workflow_id=workflow.id,
+            label=workflow.label,
+            request_id=draft.id,
+            names=names,
+            typed=[n for n in names if not isinstance(draft.fields[n], str | None)],
+            locked=[n for n, text in texts.items() if len(text) > MAX_INPUT],
+            shown={n: _digest(text) for n, text in texts.items() if len(text) <= MAX_INPUT},
+        )
 
     def encode(self) -> str:
         """JSON within private_metadata's 3,000 characters, dropping names that do not fit."""
@@ -65,8 +91,10 @@ def request_form(
     values: Mapping[str, Any] | None = None,
     *,
     error: str | None = None,
+    rows: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """The new-request form (target without request id) or the draft editor (with one)."""
+    """The new-request form (target without request id) or the draft editor (with one);
+    `rows` refills the free rows when the form is shown again."""
     values = values or {}
     editing = target.request_id is not None
     kept = FormTarget.decode(target.encode()) or target
@@ -74,9 +102,25 @@ def request_form(
     if error:
         blocks.append(section(f"⚠️ {escaped(error, 2900)}"))
     for index, name in enumerate(kept.names):
-        shown = format_value(values[name]) if name in values else None
-        blocks.append(text_input(f"f{index}", name, optional=True, initial=shown))
-    blocks += _extra_rows(values, kept.names)
+        if name in kept.locked:
+            blocks.append(_locked_block(name))
+            continue
+        shown = editable_text(values[name]) if name in values else None
+        multiline = shown is not None and ("\n" in shown or len(shown) > LONG_TEXT)
+        blocks.append(
+            text_input(
+                f"f{index}",
+                name,
+                optional=True,
+                initial=shown,
+                multiline=multiline,
+                max_length=MAX_INPUT,
+            )
+        )
+    leftovers = [(k, editable_text(v)) for k, v in values.items() if k not in kept.names]
+    if editing:  # the draft's other fields are not offered, so they stay as they are
+        blocks += _untouched_note(len(leftovers))
+    blocks += _extra_rows(list(rows) or ([] if editing else leftovers))
     if not editing:
         blocks.append(_mode_block())
     callback = View.EDIT_DRAFT if editing else View.NEW_REQUEST
@@ -85,15 +129,41 @@ def request_form(
     return modal(callback, title, blocks, submit=submit, private_metadata=kept.encode())
 
 
-def _extra_rows(values: Mapping[str, Any], names: Sequence[str]) -> list[dict[str, Any]]:
-    """Free key/value rows; values the fixed inputs do not cover fill them first."""
-    leftovers = [(k, v) for k, v in values.items() if k not in names][:EXTRA_ROWS]
+def editable_text(value: Any) -> str:
+    """A value as the editor shows it: text as it is, anything else as JSON, so that
+    reading it back gives the same value (not "Yes" for true or "x, y" for a list)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2s(clean(text).strip().encode(), digest_size=6).hexdigest()
+
+
+def _locked_block(name: str) -> dict[str, Any]:
+    text = (
+        f"*{escaped(name, 200)}* is longer than a Slack input holds ({MAX_INPUT:,} "
+        "characters), so it is kept as it is: edit it in Cflow."
+    )
+    return section(text)
+
+
+def _untouched_note(count: int) -> list[dict[str, Any]]:
+    if not count:
+        return []
+    return [section(f"{count} more fields are kept as they are: edit them in Cflow.")]
+
+
+def _extra_rows(filled: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Free key/value rows, the first ones filled with `filled`."""
     rows = []
     for row in range(EXTRA_ROWS):
-        key, value = leftovers[row] if row < len(leftovers) else (None, None)
+        key, value = filled[row] if row < len(filled) else (None, None)
         rows.append(text_input(f"k{row}", "Another field: name", optional=True, initial=key))
-        shown = format_value(value) if value is not None else None
-        rows.append(text_input(f"v{row}", "Its value", optional=True, initial=shown))
+        rows.append(text_input(f"v{row}", "Its value", optional=True, initial=value))
     return rows
 
 
@@ -112,19 +182,45 @@ def _mode_block() -> dict[str, Any]:
     return {"type": "input", "block_id": MODE, "label": label, "element": element}
 
 
-def form_values(state: Mapping[str, Any], target: FormTarget) -> tuple[dict[str, str], str]:
-    """The fields typed (blank ones left out) and the chosen way out."""
+def form_values(state: Mapping[str, Any], target: FormTarget) -> tuple[dict[str, Any], str]:
+    """The fields to send, and the chosen way out.
+
+    A new request gets every field filled in; a draft only those changed from what the
+    editor showed, emptied ones as "" and JSON-shown ones parsed back.
+    """
     flat = _flatten(state)
-    fields = {
-        name: value
-        for index, name in enumerate(target.names)
-        if (value := (flat.get(f"f{index}") or "").strip())
-    }
+    fields: dict[str, Any] = {}
+    for index, name in enumerate(target.names):
+        text = (flat.get(f"f{index}") or "").strip()
+        if target.request_id is None:
+            if text:
+                fields[name] = text
+        elif name not in target.locked and _digest(text) != target.shown.get(name, _digest("")):
+            fields[name] = _read_back(text) if name in target.typed and text else text
     for row in range(EXTRA_ROWS):
         key = (flat.get(f"k{row}") or "").strip()
         if key:
             fields[key] = (flat.get(f"v{row}") or "").strip()
     return fields, flat.get(MODE) or SUBMIT
+
+
+def typed_form(
+    state: Mapping[str, Any], target: FormTarget
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Everything typed, as it was typed (fields by name, and the free rows), to show the
+    form again with nothing lost."""
+    flat = _flatten(state)
+    texts = {name: flat.get(f"f{index}") or "" for index, name in enumerate(target.names)}
+    rows = [(flat.get(f"k{r}") or "", flat.get(f"v{r}") or "") for r in range(EXTRA_ROWS)]
+    return texts, [row for row in rows if any(row)]
+
+
+def _read_back(text: str) -> Any:
+    """A JSON-shown value as typed: parsed when it is JSON, else kept as text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _flatten(state: Mapping[str, Any]) -> dict[str, str | None]:

@@ -88,6 +88,25 @@ def view_submission(
     }
 
 
+def initial_state(view: dict[str, Any]) -> dict[str, Any]:
+    """What Slack submits for inputs the person did not touch: their initial values
+    (a text input with none is submitted with value null)."""
+    state: dict[str, Any] = {}
+    for block in view.get("blocks") or []:
+        element = block.get("element") or {}
+        if block.get("type") != "input" or "action_id" not in element:
+            continue
+        kind = element["type"]
+        if kind == "plain_text_input":
+            state[block["block_id"]] = {"type": kind, "value": element.get("initial_value")}
+        elif kind in ("radio_buttons", "static_select"):
+            state[block["block_id"]] = {
+                "type": kind,
+                "selected_option": element.get("initial_option"),
+            }
+    return state
+
+
 def slash_command(user: str, text: str, *, response_url: str, channel: str = "C0NOTIFY") -> str:
     """A slash command is a plain form (no JSON payload)."""
     return urlencode(

@@ -43,6 +43,7 @@ from bot.slack.request_forms import (
     field_names,
     form_values,
     request_form,
+    typed_form,
     working_view,
 )
 from bot.slack.text import escape
@@ -94,12 +95,12 @@ async def submit_new_request(
     fields, mode = form_values(view["state"], target)
     if not fields:
         problem = "Fill in at least one field."
-        await ack(response_action="update", view=form_again(target, fields, problem))
+        await ack(response_action="update", view=form_again(target, view, problem))
         return
     creds = credentials_for(services, link)
     create = services.cflow.create_draft if mode == DRAFT else services.cflow.create_request
     call = asyncio.create_task(create(creds, target.workflow_id, fields))
-    await _answer(ack, client, services, body, view, target, fields, call)
+    await _answer(ack, client, services, body, view, target, call)
 
 
 async def submit_draft(
@@ -115,11 +116,16 @@ async def submit_draft(
         await ack(response_action="update", view=done_view(not_linked_message()["text"]))
         return
     fields, _ = form_values(view["state"], target)
+    if not fields:
+        await ack(
+            response_action="update", view=done_view("Nothing changed: the draft is as it was.")
+        )
+        return
     creds = credentials_for(services, link)
     call = asyncio.create_task(
         services.cflow.update_request(creds, target.workflow_id, target.request_id, fields)
     )
-    await _answer(ack, client, services, body, view, target, fields, call)
+    await _answer(ack, client, services, body, view, target, call)
 
 
 async def _answer(
@@ -129,7 +135,6 @@ async def _answer(
     body: dict[str, Any],
     view: dict[str, Any],
     target: FormTarget,
-    fields: dict[str, str],
     call: asyncio.Task[Request | None],
 ) -> None:
     """Answer inside Slack's 3 s when Cflow is quick; otherwise update the modal after."""
@@ -152,7 +157,7 @@ async def _answer(
         if isinstance(error, CflowUnauthorizedError):
             await key_refused(services, body["user"]["id"])
             problem = f"{RELINK_TEXT} (`/cflow link`)"
-        await _show(ack, client, view, form_again(target, fields, problem), acked=not done)
+        await _show(ack, client, view, form_again(target, view, problem), acked=not done)
         return
     if request is None:
         await _show(ack, client, view, done_view(_accepted_text(target)), acked=not done)
@@ -172,10 +177,11 @@ async def _show(
         await ack(response_action="update", view=shown)
 
 
-def form_again(target: FormTarget, fields: dict[str, str], error: str) -> dict[str, Any]:
-    """The same form, everything typed kept, with the problem on top."""
+def form_again(target: FormTarget, view: dict[str, Any], error: str) -> dict[str, Any]:
+    """The same form, everything typed kept as typed, with the problem on top."""
     workflow = Workflow(id=target.workflow_id, name=target.label or target.workflow_id)
-    return request_form(workflow, target, fields, error=error)
+    texts, rows = typed_form(view["state"], target)
+    return request_form(workflow, target, texts, error=error, rows=rows)
 
 
 def _accepted_text(target: FormTarget) -> str:
@@ -243,11 +249,7 @@ async def open_draft_editor(
             view_id=opened["view"]["id"], view=done_view(f"Cflow says: {escape(error.message)}")
         )
         return
-    names = list(draft.fields)[:20]
-    target = FormTarget(
-        workflow_id=workflow.id, label=workflow.label, request_id=draft.id, names=names
-    )
-    form = request_form(workflow, target, draft.fields)
+    form = request_form(workflow, FormTarget.for_draft(workflow, draft), draft.fields)
     await client.views_update(view_id=opened["view"]["id"], view=form)
 
 
