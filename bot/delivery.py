@@ -159,6 +159,12 @@ class Delivery:
         assert card.payload is not None
         return await self._send(card, json.loads(card.payload))
 
+    async def settle_one_off(self, card: Card) -> Result:
+        """A one-off line not known to be posted: resent if Slack turned it away; if its
+        post may have arrived, found in Slack (or posted) once the claim is abandoned."""
+        assert card.is_one_off and card.payload is not None
+        return await self._settle(card, json.loads(card.payload))
+
     async def _settle(self, existing: Card, payload: dict[str, Any]) -> Result:
         if existing.ts is not None:
             return Result.DONE
@@ -217,19 +223,18 @@ class Delivery:
         return await self._send(claim, payload)
 
     async def _find_posted(self, claim: Card) -> str | None:
-        """The ts of this card's message in its channel, found by the metadata it carries."""
+        """The ts of this card's message in its channel (or its thread: a thread reply is
+        not in the channel's history), found by the metadata it carries."""
         assert claim.created_at is not None
         oldest = f"{claim.created_at.timestamp() - CLOCK_TOLERANCE_SECONDS:.6f}"
+        where: dict[str, Any] = {"channel": claim.channel, "oldest": oldest, "limit": 200}
+        read = self._slack.conversations_history
+        if claim.thread_ts:
+            read, where = self._slack.conversations_replies, where | {"ts": claim.thread_ts}
         cursor = None
         try:
             for _ in range(HISTORY_PAGES):
-                answer = await self._slack.conversations_history(
-                    channel=claim.channel,
-                    oldest=oldest,
-                    limit=200,
-                    cursor=cursor,
-                    include_all_metadata=True,
-                )
+                answer = await read(**where, cursor=cursor, include_all_metadata=True)
                 found = next((m["ts"] for m in answer["messages"] if _shows(m, claim)), None)
                 cursor = (answer.get("response_metadata") or {}).get("next_cursor")
                 if found or not answer.get("has_more") or not cursor:

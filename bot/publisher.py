@@ -26,7 +26,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import Request, Workflow
-from bot.delivery import Delivery, Result, awaits_retry, updatable, worst
+from bot.delivery import Delivery, Result, updatable, worst
 from bot.directory import Directory, SlackTarget
 from bot.logs import request_context
 from bot.metrics import Metrics
@@ -260,7 +260,8 @@ class Publisher:
         known = batch.cards.get(obs.key, [])
         results = await self._update_cards(event, batch)
         if change is Change.RETRY:
-            results += [await self._delivery.resend(c) for c in known if awaits_retry(c)]
+            unsettled = [c for c in known if c.is_one_off and c.ts is None and c.payload]
+            results += [await self._delivery.settle_one_off(c) for c in unsettled]
         if obs.request.is_pending:
             results.append(await self._post_channel_card(event, batch))
             results += await self._dm_reviewers(event, batch)

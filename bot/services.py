@@ -12,6 +12,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowClient, Credentials, create_session
@@ -30,6 +33,7 @@ NOTIFY_CHANNEL = "CFLOW_NOTIFY_CHANNEL"
 
 # Slack answers bursts with 429 and Retry-After: wait it out rather than drop a card.
 SLACK_RATE_LIMIT_RETRIES = 20
+NOT_REPEATABLE = frozenset({"chat.postMessage", "chat.postEphemeral"})
 
 
 @dataclass
@@ -55,6 +59,30 @@ class Services:
         await self.http.close()
 
 
+class RepeatableConnectionRetry(AsyncConnectionErrorRetryHandler):
+    """Retries a call whose connection broke, unless that could post a message twice.
+
+    A post whose answer was lost may have arrived: bot/delivery.py settles it from the
+    channel's history instead of posting blindly again.
+    """
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if isinstance(error, aiohttp.ClientConnectorError):
+            return True  # never connected, so nothing was sent
+        if request.url.rsplit("/", 1)[-1] in NOT_REPEATABLE:
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
 def slack_client(settings: Settings, http: aiohttp.ClientSession) -> AsyncWebClient:
     assert settings.slack_bot_token is not None
     return AsyncWebClient(
@@ -62,7 +90,7 @@ def slack_client(settings: Settings, http: aiohttp.ClientSession) -> AsyncWebCli
         base_url=settings.slack_api_base,
         session=http,
         retry_handlers=[
-            AsyncConnectionErrorRetryHandler(),
+            RepeatableConnectionRetry(),
             AsyncRateLimitErrorRetryHandler(max_retry_count=SLACK_RATE_LIMIT_RETRIES),
         ],
     )

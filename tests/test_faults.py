@@ -427,3 +427,27 @@ async def test_a_notify_channel_name_that_does_not_resolve_names_the_setting(
             pass
     assert set(raised.value.problems) == {"CFLOW_NOTIFY_CHANNEL"}
     assert "#nowhere" in str(raised.value)
+
+
+async def test_a_thread_line_whose_answer_was_lost_is_posted_once(bot: Bot) -> None:
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)
+    await bot.cycles(1)
+    bot.slack.lose_answer_of_next(
+        "chat.postMessage", where=lambda call: call.params.get("thread_ts") == card.ts
+    )
+    bot.sandbox.state.approve("1001", request_id, "bob")
+    await bot.slack.wait_for(
+        "chat.postMessage", predicate=lambda c: c.params.get("thread_ts") == card.ts
+    )
+    await bot.cycles(3)
+    assert len(thread_lines(bot, card)) == 1, "not posted again while its fate is unknown"
+    async with bot.services.store.engine.begin() as connection:  # two minutes later
+        await connection.exec_driver_sql(
+            "UPDATE cards SET created_at = '2020-01-01 00:00:00' WHERE ts IS NULL"
+        )
+    await bot.slack.wait_for("conversations.replies", timeout=30)
+    await bot.cycles(3)
+    assert len(thread_lines(bot, card)) == 1, "found in the thread and adopted"
+    cards = (await bot.services.store.cards_for([("1001", request_id)]))[("1001", request_id)]
+    assert all(c.ts for c in cards if c.kind == "audit")

@@ -144,6 +144,7 @@ class FakeSlack:
         self._failures: dict[str, list[_Failure]] = {}
         self._refusals: list[_Refusal] = []
         self._drops: dict[str, int] = {}
+        self._lost_answers: list[tuple[str, Callable[[SlackCall], bool]]] = []
         self._response_urls: dict[str, tuple[str, str]] = {}
         self._seq = 0
         self._last_ts_micros = 0
@@ -168,6 +169,7 @@ class FakeSlack:
             "views.publish": self._views_publish,
             "apps.connections.open": self._apps_connections_open,
             "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
         }
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._handle_api)
@@ -279,6 +281,13 @@ class FakeSlack:
         """Close the connection of the next `count` calls of `method` without answering."""
         self._drops[method] = self._drops.get(method, 0) + count
 
+    def lose_answer_of_next(
+        self, method: str, where: Callable[[SlackCall], bool] = lambda call: True
+    ) -> None:
+        """Carry out the next call of `method` (that `where` picks), then close the
+        connection before answering: it took effect but its caller cannot know."""
+        self._lost_answers.append((method, where))
+
     def set_latency(self, seconds: float, method: str | None = None) -> None:
         """Delay answers (not state changes) globally or for one method."""
         if method is None:
@@ -376,7 +385,12 @@ class FakeSlack:
             if request.transport is not None:
                 request.transport.abort()  # a reset connection: no answer at all
             return web.Response(status=500)
-        return await self._answer(call, self._dispatch)
+        answer = await self._answer(call, self._dispatch)
+        lost = next((x for x in self._lost_answers if x[0] == method and x[1](call)), None)
+        if lost is not None and request.transport is not None:
+            self._lost_answers.remove(lost)
+            request.transport.abort()
+        return answer
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}
@@ -691,6 +705,21 @@ class FakeSlack:
             if float(m.ts) >= oldest
         ]
         found.sort(key=lambda m: float(m.ts), reverse=True)
+        return self._page_of(found, params)
+
+    def _conversations_replies(self, params: Params) -> Params:
+        """A thread: its parent first, then the replies from `oldest` on, oldest first."""
+        parent = self._get_message(params.get("channel"), params.get("ts"))
+        oldest = float(params.get("oldest") or 0)
+        replies = [
+            m
+            for m in self.messages(parent.channel)
+            if m.thread_ts == parent.ts and m.ts != parent.ts and float(m.ts) >= oldest
+        ]
+        replies.sort(key=lambda m: float(m.ts))
+        return self._page_of([parent, *replies], params)
+
+    def _page_of(self, found: list[StoredMessage], params: Params) -> Params:
         limit = int(params.get("limit") or 100)
         start = int(params.get("cursor") or 0)
         page = found[start : start + limit]
