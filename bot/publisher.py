@@ -228,7 +228,10 @@ class Publisher:
         batch = await self._load([obs])
         stored = await self._store.tracked_for([obs.key])
         visit = stored[obs.key].visit if obs.key in stored else 0
-        event = Event(obs, Change.SAME, 0, visit)
+        # DMs of a visit may be posted before the cycle that posted them stores it.
+        dms = [c.slot for c in batch.cards.get(obs.key, []) if c.kind == "dm"]
+        posted = [int(slot) for slot in dms if slot.isdigit()]
+        event = Event(obs, Change.SAME, 0, max([visit, *posted]))
         await self._update_cards(event, batch, notice=notice, busy=busy)
 
     # Loading

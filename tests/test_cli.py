@@ -367,6 +367,8 @@ async def test_a_poller_killed_mid_cycle_loses_and_repeats_no_card(
         # period (two minutes; aged here), then are found in Slack or posted once.
         with sqlite3.connect(tmp_path / "bot.db") as db:
             db.execute("UPDATE cards SET created_at = datetime('now', '-10 minutes')")
+            ago = "datetime('now', '-1 minutes')"  # and the retries they caused are due
+            db.execute(f"UPDATE tracked_requests SET retry_at = {ago} WHERE retry_at IS NOT NULL")
         code, _, err = await run_cli_async("poll", "--once", env=env, cwd=tmp_path)
         assert code == 0, err
         per_request: dict[str, int] = {}

@@ -212,6 +212,11 @@ async def test_a_user_key_changed_in_cflow_asks_to_link_again(bot: Bot) -> None:
         predicate=lambda c: c.params.get("ts") == card.ts and "cflow_busy" not in str(c.params),
     )
     # Marked: bob's DMs stop offering buttons his key cannot use, and invite him to relink.
+    dm_channel = bot.slack.dm_channel("U0BOB")
+    await bot.slack.wait_for(
+        "chat.update",
+        predicate=lambda c: c.params.get("channel") == dm_channel and Action.LINK in str(c.params),
+    )
     (dm,) = dms_to(bot, "U0BOB", request_id)
     assert not has_button(dm, Action.APPROVE) and has_button(dm, Action.LINK)
     later = new_expense(bot.sandbox)
