@@ -23,11 +23,11 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.cflow import CflowUnauthorizedError
 from bot.health import STALE_INTERVALS
+from bot.listeners import actions, commands, events, forms, views
+from bot.listeners.common import key_refused
 from bot.poller import POLLER_LEASE
 from bot.services import Services
 from bot.slack.blocks import error_message
-from bot.slack.listeners import actions, commands, events, forms, views
-from bot.slack.listeners.common import key_refused
 from bot.store.base import PollRun
 from bot.store.errors import UnreadableLinkError
 

@@ -1,6 +1,7 @@
 """Approve, reject or hand over a request as the clicking person, exactly once.
 
-Whatever the entry (button, modal, slash command), a decision goes through `decide()`:
+Whatever the entry (button, modal, slash command), a decision goes through
+`Decider.decide()`:
 a lock in the store turns simultaneous clicks into one Cflow call across processes; the
 request is re-read so that a stale card never approves the next stage; the call is
 made with the person's own linked credentials; an ambiguous failure is settled by
@@ -18,6 +19,7 @@ from enum import Enum
 from typing import Any, Final, Literal
 
 from bot.cflow import (
+    CflowClient,
     CflowError,
     CflowUnauthorizedError,
     Credentials,
@@ -25,13 +27,14 @@ from bot.cflow import (
     RetryPolicy,
     Workflow,
 )
+from bot.changes import Observation
 from bot.logs import request_context
-from bot.publisher import Observation
-from bot.services import Services
+from bot.metrics import Metrics
+from bot.publisher import Publisher
 from bot.slack.blocks import RELINK_TEXT, relink_message
 from bot.slack.ids import RequestRef, updated_mark
 from bot.slack.text import escape
-from bot.store.base import Decision, Link, request_lock
+from bot.store.base import Decision, Link, Store, request_lock
 
 log = logging.getLogger(__name__)
 # Room after the Cflow calls themselves for the store and Slack updates of a decision.
@@ -92,77 +95,6 @@ class Intent:
         return "approved" if self.verb == "approve" else "rejected"
 
 
-def credentials_for(services: Services, link: Link) -> Credentials:
-    """The clicking person's own Cflow identity; the service account never acts."""
-    return Credentials(
-        api_key=services.service.api_key, username=link.cflow_username, user_key=link.user_key
-    )
-
-
-async def decide(services: Services, actor: str, link: Link, intent: Intent) -> Outcome:
-    """Carry out `intent` for Slack user `actor`, and count how it ended."""
-    ref = intent.ref
-    with request_context(f"{ref.workflow_id}/{ref.request_id}"):
-        outcome = await _decide_once(services, actor, link, intent)
-    services.metrics.actions.labels(intent.action, outcome.kind).inc()
-    return outcome
-
-
-async def _decide_once(services: Services, actor: str, link: Link, intent: Intent) -> Outcome:
-    ref = intent.ref
-    lock = request_lock((ref.workflow_id, ref.request_id))
-    holder = f"{services.instance_id}:{actor}:{uuid.uuid4().hex}"
-    ttl = lock_seconds(services.settings.cflow_timeout)
-    if not await services.store.try_lock(lock, holder, ttl):
-        text = "Someone is already acting on this request; the card will show the outcome."
-        return Outcome("busy", text)
-    try:
-        return await _decide_locked(services, actor, credentials_for(services, link), intent)
-    finally:
-        await services.store.unlock(lock, holder)
-
-
-async def _decide_locked(
-    services: Services, actor: str, creds: Credentials, intent: Intent
-) -> Outcome:
-    ref = intent.ref
-    try:
-        workflow, before = await _read(services, creds, ref)
-    except CflowError as error:
-        return await _unreadable(services, actor, ref, error)
-    if is_stale(before, ref):
-        await services.publisher.refresh(workflow, before)
-        where = _where(workflow, before)
-        text = f"This request has moved on since the card was posted ({where}). Nothing was done."
-        return Outcome("stale", text)
-    after = await _call(services, actor, creds, intent, before)
-    if isinstance(after, Outcome):
-        await services.publisher.refresh(workflow, before)
-        return after
-    decision = Decision(
-        workflow_id=workflow.id,
-        request_id=before.id,
-        stage=before.current_stage,
-        action=intent.action,
-        cflow_username=creds.username,
-        at=datetime.now(UTC),
-        slack_user_id=actor,
-        comment=intent.comment,
-        reassigned_to=intent.reassign_to,
-    )
-    if after is ACCEPTED:
-        # Done in Cflow, but what it looks like now is unknown: no buttons until the
-        # poller sees the new state.
-        await services.store.record_decision(decision)
-        busy = f"{_past(intent)} in Cflow; waiting for it to show what comes next"
-        await services.publisher.refresh(workflow, before, busy=busy)
-        return Outcome("done", _done(intent, workflow, None))
-    assert isinstance(after, Request)
-    previous = Observation(workflow, before, None).tracked()
-    await services.publisher.sync([Observation(workflow, after, previous, decision)])
-    return Outcome("done", _done(intent, workflow, after))
-
-
 def is_stale(now: Request, ref: RequestRef) -> bool:
     """Whether the request is no longer where the clicked card showed it.
 
@@ -172,89 +104,6 @@ def is_stale(now: Request, ref: RequestRef) -> bool:
     if not now.is_pending or now.current_stage != ref.stage:
         return True
     return ref.updated is not None and ref.updated != updated_mark(now.updated_at)
-
-
-async def _unreadable(
-    services: Services, actor: str, ref: RequestRef, error: CflowError
-) -> Outcome:
-    """The clicker cannot read the request: say why, and give the card its buttons back."""
-    if isinstance(error, CflowUnauthorizedError):
-        await services.store.mark_key_refused(actor)  # before the cards are re-rendered
-    restored = await _restore_cards(services, ref)
-    if isinstance(error, CflowUnauthorizedError):
-        return Outcome("relink", RELINK_TEXT, restored)
-    text = f"Cflow would not show you this request: {escape(error.message)}"
-    return Outcome("unreadable", text, restored)
-
-
-async def _read(
-    services: Services, creds: Credentials, ref: RequestRef
-) -> tuple[Workflow, Request]:
-    workflow, request = await asyncio.gather(
-        services.cflow.get_workflow(creds, ref.workflow_id),
-        services.cflow.get_request(creds, ref.workflow_id, ref.request_id),
-    )
-    return workflow, request
-
-
-async def _restore_cards(services: Services, ref: RequestRef) -> bool:
-    """Re-render the request's cards as the service account sees it; False if it cannot."""
-    try:
-        workflow, request = await _read(services, services.service, ref)
-    except CflowError as error:
-        log.warning("Cannot re-read %s to restore its cards: %s", ref, type(error).__name__)
-        return False
-    await services.publisher.refresh(workflow, request)
-    return True
-
-
-async def _call(
-    services: Services, actor: str, creds: Credentials, intent: Intent, before: Request
-) -> Request | Accepted | Outcome:
-    """The Cflow call: the request as it now is, ACCEPTED (state unknown), or why not."""
-    ref, cflow = intent.ref, services.cflow
-    method = cflow.approve_request if intent.verb == "approve" else cflow.reject_request
-    try:
-        after = await method(
-            creds,
-            ref.workflow_id,
-            ref.request_id,
-            comment=intent.comment,
-            reassign_to=intent.reassign_to,
-        )
-    except CflowUnauthorizedError:
-        await services.store.mark_key_refused(actor)
-        return Outcome("relink", RELINK_TEXT)
-    except CflowError as error:
-        if not error.may_have_succeeded:
-            return Outcome("refused", f"Cflow refused: {escape(error.message)}")
-        log.warning("Ambiguous %s of %s: %s; re-reading", intent.verb, ref, type(error).__name__)
-        return await _settle(services, creds, intent, before)
-    return after if after is not None else await _reread(services, creds, ref)
-
-
-async def _reread(services: Services, creds: Credentials, ref: RequestRef) -> Request | Accepted:
-    """After a success that sent no record: the request as it now is, if Cflow says."""
-    try:
-        return await services.cflow.get_request(creds, ref.workflow_id, ref.request_id)
-    except CflowError:
-        return ACCEPTED
-
-
-async def _settle(
-    services: Services, creds: Credentials, intent: Intent, before: Request
-) -> Request | Outcome:
-    """After a timeout or a 5xx: did Cflow record it? Only a changed request says yes.
-
-    An unchanged request is no proof either way (Cflow may still be committing it), so
-    the person hears "unknown", never "nothing was done".
-    """
-    ref = intent.ref
-    try:
-        now = await services.cflow.get_request(creds, ref.workflow_id, ref.request_id)
-    except CflowError:
-        return Outcome("unknown", UNKNOWN_TEXT)
-    return now if _state(now) != _state(before) else Outcome("unknown", UNKNOWN_TEXT)
 
 
 def _state(request: Request) -> tuple[Any, ...]:
@@ -284,3 +133,171 @@ def _done(intent: Intent, workflow: Workflow, after: Request | None) -> str:
     if after is None:
         return f"{verb} {name}. Cflow has not shown its new state yet; the card will."
     return f"{verb} {name} ({_where(workflow, after)})."
+
+
+def credentials_for(service: Credentials, link: Link) -> Credentials:
+    """The person's own Cflow identity, under the account's API key; the service
+    account never acts for anyone."""
+    return Credentials(
+        api_key=service.api_key, username=link.cflow_username, user_key=link.user_key
+    )
+
+
+class Decider:
+    """Makes decisions with exactly what they need: Cflow, the store (locks, decisions,
+    link marks), the publisher (to re-render cards) and the service account's API key."""
+
+    def __init__(
+        self,
+        cflow: CflowClient,
+        store: Store,
+        publisher: Publisher,
+        service: Credentials,
+        metrics: Metrics,
+        *,
+        cflow_timeout: float,
+        instance_id: str,
+    ) -> None:
+        self._cflow = cflow
+        self._store = store
+        self._publisher = publisher
+        self._service = service
+        self._metrics = metrics
+        self._lock_ttl = lock_seconds(cflow_timeout)
+        self._instance_id = instance_id
+
+    async def decide(self, actor: str, link: Link, intent: Intent) -> Outcome:
+        """Carry out `intent` for Slack user `actor`, and count how it ended."""
+        ref = intent.ref
+        with request_context(f"{ref.workflow_id}/{ref.request_id}"):
+            outcome = await self._decide_once(actor, link, intent)
+        self._metrics.actions.labels(intent.action, outcome.kind).inc()
+        return outcome
+
+    async def _decide_once(self, actor: str, link: Link, intent: Intent) -> Outcome:
+        ref = intent.ref
+        lock = request_lock((ref.workflow_id, ref.request_id))
+        holder = f"{self._instance_id}:{actor}:{uuid.uuid4().hex}"
+        ttl = self._lock_ttl
+        if not await self._store.try_lock(lock, holder, ttl):
+            text = "Someone is already acting on this request; the card will show the outcome."
+            return Outcome("busy", text)
+        try:
+            return await self._decide_locked(actor, credentials_for(self._service, link), intent)
+        finally:
+            await self._store.unlock(lock, holder)
+
+    async def _decide_locked(self, actor: str, creds: Credentials, intent: Intent) -> Outcome:
+        ref = intent.ref
+        try:
+            workflow, before = await self._read(creds, ref)
+        except CflowError as error:
+            return await self._unreadable(actor, ref, error)
+        if is_stale(before, ref):
+            await self._publisher.refresh(workflow, before)
+            where = _where(workflow, before)
+            text = (
+                f"This request has moved on since the card was posted ({where}). Nothing was done."
+            )
+            return Outcome("stale", text)
+        after = await self._call(actor, creds, intent, before)
+        if isinstance(after, Outcome):
+            await self._publisher.refresh(workflow, before)
+            return after
+        decision = Decision(
+            workflow_id=workflow.id,
+            request_id=before.id,
+            stage=before.current_stage,
+            action=intent.action,
+            cflow_username=creds.username,
+            at=datetime.now(UTC),
+            slack_user_id=actor,
+            comment=intent.comment,
+            reassigned_to=intent.reassign_to,
+        )
+        if after is ACCEPTED:
+            # Done in Cflow, but what it looks like now is unknown: no buttons until the
+            # poller sees the new state.
+            await self._store.record_decision(decision)
+            busy = f"{_past(intent)} in Cflow; waiting for it to show what comes next"
+            await self._publisher.refresh(workflow, before, busy=busy)
+            return Outcome("done", _done(intent, workflow, None))
+        assert isinstance(after, Request)
+        previous = Observation(workflow, before, None).tracked()
+        await self._publisher.sync([Observation(workflow, after, previous, decision)])
+        return Outcome("done", _done(intent, workflow, after))
+
+    async def _unreadable(self, actor: str, ref: RequestRef, error: CflowError) -> Outcome:
+        """The clicker cannot read the request: say why, and give the card its buttons back."""
+        if isinstance(error, CflowUnauthorizedError):
+            await self._store.mark_key_refused(actor)  # before the cards are re-rendered
+        restored = await self._restore_cards(ref)
+        if isinstance(error, CflowUnauthorizedError):
+            return Outcome("relink", RELINK_TEXT, restored)
+        text = f"Cflow would not show you this request: {escape(error.message)}"
+        return Outcome("unreadable", text, restored)
+
+    async def _read(self, creds: Credentials, ref: RequestRef) -> tuple[Workflow, Request]:
+        workflow, request = await asyncio.gather(
+            self._cflow.get_workflow(creds, ref.workflow_id),
+            self._cflow.get_request(creds, ref.workflow_id, ref.request_id),
+        )
+        return workflow, request
+
+    async def _restore_cards(self, ref: RequestRef) -> bool:
+        """Re-render the request's cards as the service account sees it; False if it cannot."""
+        try:
+            workflow, request = await self._read(self._service, ref)
+        except CflowError as error:
+            log.warning("Cannot re-read %s to restore its cards: %s", ref, type(error).__name__)
+            return False
+        await self._publisher.refresh(workflow, request)
+        return True
+
+    async def _call(
+        self, actor: str, creds: Credentials, intent: Intent, before: Request
+    ) -> Request | Accepted | Outcome:
+        """The Cflow call: the request as it now is, ACCEPTED (state unknown), or why not."""
+        ref, cflow = intent.ref, self._cflow
+        method = cflow.approve_request if intent.verb == "approve" else cflow.reject_request
+        try:
+            after = await method(
+                creds,
+                ref.workflow_id,
+                ref.request_id,
+                comment=intent.comment,
+                reassign_to=intent.reassign_to,
+            )
+        except CflowUnauthorizedError:
+            await self._store.mark_key_refused(actor)
+            return Outcome("relink", RELINK_TEXT)
+        except CflowError as error:
+            if not error.may_have_succeeded:
+                return Outcome("refused", f"Cflow refused: {escape(error.message)}")
+            log.warning(
+                "Ambiguous %s of %s: %s; re-reading", intent.verb, ref, type(error).__name__
+            )
+            return await self._settle(creds, intent, before)
+        return after if after is not None else await self._reread(creds, ref)
+
+    async def _reread(self, creds: Credentials, ref: RequestRef) -> Request | Accepted:
+        """After a success that sent no record: the request as it now is, if Cflow says."""
+        try:
+            return await self._cflow.get_request(creds, ref.workflow_id, ref.request_id)
+        except CflowError:
+            return ACCEPTED
+
+    async def _settle(
+        self, creds: Credentials, intent: Intent, before: Request
+    ) -> Request | Outcome:
+        """After a timeout or a 5xx: did Cflow record it? Only a changed request says yes.
+
+        An unchanged request is no proof either way (Cflow may still be committing it), so
+        the person hears "unknown", never "nothing was done".
+        """
+        ref = intent.ref
+        try:
+            now = await self._cflow.get_request(creds, ref.workflow_id, ref.request_id)
+        except CflowError:
+            return Outcome("unknown", UNKNOWN_TEXT)
+        return now if _state(now) != _state(before) else Outcome("unknown", UNKNOWN_TEXT)

@@ -20,9 +20,10 @@ from typing import Any
 
 from bot.cflow import CflowClient, CflowError, CflowNotFoundError, Credentials, Request, Workflow
 from bot.cflow.models import PENDING
+from bot.changes import Observation
 from bot.health import PollerHealth
 from bot.metrics import Metrics
-from bot.publisher import Observation, Publisher
+from bot.publisher import Publisher
 from bot.store.base import PollRun, RequestKey, Store, TrackedRequest
 
 log = logging.getLogger(__name__)

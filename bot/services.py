@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowClient, Credentials, create_session
 from bot.channels import CHANNEL_HINT, channel_id_for, is_channel_id
+from bot.decisions import Decider
 from bot.directory import Directory
 from bot.health import PollerHealth
 from bot.inflight import InFlight
@@ -46,6 +47,7 @@ class Services:
     slack: AsyncWebClient
     directory: Directory
     publisher: Publisher
+    decider: Decider
     metrics: Metrics
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     in_flight: InFlight = field(default_factory=InFlight)
@@ -123,7 +125,29 @@ async def build_services(settings: Settings) -> Services:
         default_channel=settings.cflow_notify_channel,
         metrics=metrics,
     )
-    return Services(settings, http, cflow, service, store, slack, directory, publisher, metrics)
+    instance_id = uuid.uuid4().hex[:12]
+    decider = Decider(
+        cflow,
+        store,
+        publisher,
+        service,
+        metrics,
+        cflow_timeout=settings.cflow_timeout,
+        instance_id=instance_id,
+    )
+    return Services(
+        settings,
+        http,
+        cflow,
+        service,
+        store,
+        slack,
+        directory,
+        publisher,
+        decider,
+        metrics,
+        instance_id=instance_id,
+    )
 
 
 async def _with_channel_ids(settings: Settings, slack: AsyncWebClient) -> Settings:

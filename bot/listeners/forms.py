@@ -24,10 +24,7 @@ from bot.cflow import (
     Workflow,
 )
 from bot.decisions import credentials_for
-from bot.services import Services
-from bot.slack.blocks import RELINK_TEXT, CardView, not_linked_message, request_card
-from bot.slack.ids import Action, RequestRef, View
-from bot.slack.listeners.common import (
+from bot.listeners.common import (
     Ack,
     Respond,
     Track,
@@ -35,6 +32,9 @@ from bot.slack.listeners.common import (
     key_refused,
     say_privately,
 )
+from bot.services import Services
+from bot.slack.blocks import RELINK_TEXT, CardView, not_linked_message, request_card
+from bot.slack.ids import Action, RequestRef, View
 from bot.slack.request_forms import (
     DRAFT,
     FormTarget,
@@ -97,7 +97,7 @@ async def submit_new_request(
         problem = "Fill in at least one field."
         await ack(response_action="update", view=form_again(target, view, problem))
         return
-    creds = credentials_for(services, link)
+    creds = credentials_for(services.service, link)
     create = services.cflow.create_draft if mode == DRAFT else services.cflow.create_request
     call = asyncio.create_task(create(creds, target.workflow_id, fields))
     await _answer(ack, client, services, body, view, target, call)
@@ -121,7 +121,7 @@ async def submit_draft(
             response_action="update", view=done_view("Nothing changed: the draft is as it was.")
         )
         return
-    creds = credentials_for(services, link)
+    creds = credentials_for(services.service, link)
     call = asyncio.create_task(
         services.cflow.update_request(creds, target.workflow_id, target.request_id, fields)
     )
@@ -207,7 +207,7 @@ async def _send_card(
     link = await services.store.link_for(user)
     if link is None:
         return
-    creds = credentials_for(services, link)
+    creds = credentials_for(services.service, link)
     try:
         workflow = await services.cflow.get_workflow(creds, target.workflow_id)
     except CflowError:
@@ -238,7 +238,7 @@ async def open_draft_editor(
     opened = await client.views_open(
         trigger_id=body["trigger_id"], view=working_view("Asking Cflow…")
     )
-    creds = credentials_for(services, link)
+    creds = credentials_for(services.service, link)
     try:
         workflow, draft = await asyncio.gather(
             services.cflow.get_workflow(creds, ref.workflow_id),
@@ -265,7 +265,7 @@ async def delete_draft(
     link = await clicker_link(services, body, respond) if ref else None
     if ref is None or link is None:
         return
-    creds = credentials_for(services, link)
+    creds = credentials_for(services.service, link)
     try:
         await services.cflow.delete_request(creds, ref.workflow_id, ref.request_id)
     except CflowError as error:

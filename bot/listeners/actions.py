@@ -7,12 +7,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.decisions import Intent, decide
-from bot.services import Services
-from bot.slack.blocks import busy_blocks, more_option, ref_from_action
-from bot.slack.ids import Action, MoreOption, RequestRef
-from bot.slack.listeners.commands import list_again
-from bot.slack.listeners.common import (
+from bot.decisions import Intent
+from bot.listeners.commands import list_again
+from bot.listeners.common import (
     Ack,
     Respond,
     Track,
@@ -20,6 +17,9 @@ from bot.slack.listeners.common import (
     open_link_modal,
     say_privately,
 )
+from bot.services import Services
+from bot.slack.blocks import busy_blocks, more_option, ref_from_action
+from bot.slack.ids import Action, MoreOption, RequestRef
 from bot.slack.lists import listed_page
 from bot.slack.modals import ListOrigin, approve_comment_modal, reassign_modal, reject_modal
 from bot.slack.text import escape
@@ -51,11 +51,11 @@ async def approve(
     page_scope = _listed_in(body, action)
     if page_scope is not None:  # an ephemeral `/cflow pending` answer: replaced at once
         await respond(text=f"⏳ Approving #{escape(ref.request_id)} as you…", replace_original=True)
-        outcome = await decide(services, user, link, Intent(ref, "approve"))
+        outcome = await services.decider.decide(user, link, Intent(ref, "approve"))
         await list_again(services, client, respond, user, page_scope, outcome.message())
         return
     await _show_busy(client, body, "Approving as", user)
-    outcome = await decide(services, user, link, Intent(ref, "approve"))
+    outcome = await services.decider.decide(user, link, Intent(ref, "approve"))
     if not outcome.card_restored:
         await _restore_clicked(client, body)
     await say_privately(respond, outcome.message())

@@ -17,13 +17,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowError, CflowUnauthorizedError, Credentials, Request, Workflow
 from bot.channels import CHANNEL_HINT, channel_id_for
-from bot.decisions import Intent, credentials_for, decide
+from bot.decisions import Intent, credentials_for
+from bot.listeners.common import key_refused
+from bot.listeners.forms import fill_new_request_form
 from bot.services import Services
 from bot.slack.blocks import CardView, not_linked_message, request_card
 from bot.slack.command_text import CommandText, channel_id, channel_name, request_name
 from bot.slack.ids import RequestRef
-from bot.slack.listeners.common import key_refused
-from bot.slack.listeners.forms import fill_new_request_form
 from bot.slack.lists import (
     drafts_message,
     lines_message,
@@ -63,7 +63,7 @@ class CommandContext:
         if link is None:
             await self.say(not_linked_message())
             raise Refusal(None)
-        return credentials_for(self.services, link)
+        return credentials_for(self.services.service, link)
 
     async def link(self) -> Link:
         link = await self.services.store.link_for(self.user)
@@ -195,10 +195,10 @@ async def _decide(ctx: CommandContext, verb: Any, comment: str | None) -> None:
     if not ctx.text.args:
         raise Refusal(f"Which request? `/cflow {verb} <workflowId/requestId>`")
     link = await ctx.link()
-    creds = credentials_for(ctx.services, link)
+    creds = credentials_for(ctx.services.service, link)
     workflow, request = await find_request(ctx, creds, ctx.text.args[0])
     ref = RequestRef(workflow_id=workflow.id, request_id=request.id, stage=request.current_stage)
-    outcome = await decide(ctx.services, ctx.user, link, Intent(ref, verb, comment=comment))
+    outcome = await ctx.services.decider.decide(ctx.user, link, Intent(ref, verb, comment=comment))
     await ctx.say(outcome.message())
 
 
@@ -284,7 +284,7 @@ async def subscriptions(ctx: CommandContext) -> None:
     named: dict[str, Workflow] = {}
     link = await ctx.services.store.link_for(ctx.user)
     if found and link is not None:
-        creds = credentials_for(ctx.services, link)
+        creds = credentials_for(ctx.services.service, link)
         with_names = await ctx.services.cflow.list_workflows(creds)
         named = {w.id: w for w in with_names}
     lines = [subscription_line(sub, named.get(wf)) for wf, sub in found.items()]

@@ -7,12 +7,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.listeners import subcommands
+from bot.listeners.common import Ack, Respond, Track, open_link_modal, say_privately
 from bot.services import Services
-from bot.slack import subcommands
 from bot.slack.blocks import MAX_BLOCKS, section
 from bot.slack.command_text import CommandText, parse
 from bot.slack.ids import Action
-from bot.slack.listeners.common import Ack, Respond, Track, open_link_modal, say_privately
 from bot.slack.text import escape
 
 USAGE = "\n".join(

@@ -10,13 +10,13 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowError, CflowUnauthorizedError, Credentials
-from bot.decisions import Intent, decide
+from bot.decisions import Intent
 from bot.directory import same_email
+from bot.listeners.commands import list_again
+from bot.listeners.common import Ack, Track, tell_in_dm
 from bot.services import Services
 from bot.slack.blocks import not_linked_message
 from bot.slack.ids import Input, View
-from bot.slack.listeners.commands import list_again
-from bot.slack.listeners.common import Ack, Track, tell_in_dm
 from bot.slack.modals import (
     link_checking_view,
     link_done_view,
@@ -87,7 +87,7 @@ async def _decide_from_modal(
     if ref is None or link is None:
         await tell_in_dm(client, user, not_linked_message()["text"])
         return
-    outcome = await decide(services, user, link, Intent(ref, verb, **options))
+    outcome = await services.decider.decide(user, link, Intent(ref, verb, **options))
     if origin is not None:  # opened from `/cflow pending`: that list, afresh, says it
         respond = AsyncRespond(response_url=origin.response_url)
         await list_again(services, client, respond, user, origin.page_scope, outcome.message())

@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.listeners.common import Track
 from bot.services import Services
 from bot.slack.blocks import home_view
-from bot.slack.listeners.common import Track
 from bot.store.errors import UnreadableLinkError
 
 
