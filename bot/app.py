@@ -27,7 +27,7 @@ from bot.listeners import actions, commands, events, forms, views
 from bot.listeners.common import key_refused
 from bot.poller import POLLER_LEASE
 from bot.services import Services
-from bot.slack.blocks import error_message
+from bot.slack.messages import error_message
 from bot.store.base import PollRun
 from bot.store.errors import UnreadableLinkError
 

@@ -31,8 +31,8 @@ from bot.changes import Observation
 from bot.logs import request_context
 from bot.metrics import Metrics
 from bot.publisher import Publisher
-from bot.slack.blocks import RELINK_TEXT, relink_message
 from bot.slack.ids import RequestRef, updated_mark
+from bot.slack.messages import RELINK_TEXT, relink_message
 from bot.slack.text import escape
 from bot.store.base import Decision, Link, Store, request_lock
 

@@ -30,7 +30,9 @@ from bot.delivery import Delivery, Result, updatable, worst
 from bot.directory import Directory, SlackTarget
 from bot.logs import request_context
 from bot.metrics import Metrics
-from bot.slack.blocks import CardView, audit_line, request_card, submitter_message
+from bot.slack.card import request_card
+from bot.slack.card_view import CardView
+from bot.slack.messages import audit_line, submitter_message
 from bot.store.base import (
     Card,
     Decision,

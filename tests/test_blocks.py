@@ -20,9 +20,11 @@ from slack_sdk.models.blocks import Block as SdkBlock
 from slack_sdk.models.views import View as SdkView
 
 from bot.cflow.models import Request, Stage, User, Workflow
-from bot.slack import blocks, modals, text
-from bot.slack.blocks import CardView, card_ref, ref_from_action, request_card
-from bot.slack.ids import Action, Input, MoreOption, RequestRef, View
+from bot.slack import card_actions, home, ids, messages, modals, primitives, text
+from bot.slack.card import TEXT_BUDGET, request_card
+from bot.slack.card_actions import card_ref
+from bot.slack.card_view import CardView
+from bot.slack.ids import Action, Input, MoreOption, RequestRef, View, ref_from_action
 from bot.store.base import Decision
 
 NOW = datetime(2024, 5, 3, 12, 0, tzinfo=UTC)
@@ -90,7 +92,7 @@ def assert_within_limits(payload: dict[str, Any]) -> None:
         _check_modal(payload)
     if surface is None:
         assert 0 < len(payload["text"]) <= 3000
-        assert blocks.text_size(payload["blocks"]) <= blocks.TEXT_BUDGET
+        assert primitives.text_size(payload["blocks"]) <= TEXT_BUDGET
     for block in payload["blocks"]:
         _check_block(block)
     for obj in _walk(payload):
@@ -274,9 +276,9 @@ def test_ref_round_trips_from_every_element_of_a_built_card() -> None:
 
 def test_overflow_option_is_read_back() -> None:
     overflow = {"type": "overflow", "selected_option": {"value": "reassign"}}
-    assert blocks.more_option(overflow) == MoreOption.REASSIGN
-    assert blocks.more_option({"selected_option": {"value": "nope"}}) is None
-    assert blocks.more_option({}) is None
+    assert ids.more_option(overflow) == MoreOption.REASSIGN
+    assert ids.more_option({"selected_option": {"value": "nope"}}) is None
+    assert ids.more_option({}) is None
 
 
 def test_ref_from_action_rejects_foreign_values() -> None:
@@ -293,16 +295,16 @@ def test_buttons_hidden_while_busy_but_busy_line_shown() -> None:
 
 def test_busy_blocks_edit_a_clicked_card_in_place() -> None:
     clicked = card(cflow_url="https://c.example")["blocks"]
-    busy = blocks.busy_blocks(clicked, "Approving as <!channel>…")
+    busy = card_actions.busy_blocks(clicked, "Approving as <!channel>…")
     payload = {"text": "x", "blocks": busy}
     assert list(elements_by_id(payload)) == [Action.OPEN_IN_CFLOW]
     assert busy[-2]["elements"][0]["text"] == "⏳ Approving as &lt;!channel&gt;…"
-    again = blocks.busy_blocks(busy, "Rejecting as bob…")
-    assert [b.get("block_id") for b in again].count(blocks.BUSY_BLOCK) == 1
+    again = card_actions.busy_blocks(busy, "Rejecting as bob…")
+    assert [b.get("block_id") for b in again].count(card_actions.BUSY_BLOCK) == 1
     assert_within_limits({"text": "x", "blocks": again})
-    no_link = blocks.busy_blocks(card()["blocks"], "Rejecting as bob…")
+    no_link = card_actions.busy_blocks(card()["blocks"], "Rejecting as bob…")
     assert actions_of({"blocks": no_link}) is None
-    assert no_link[-1]["block_id"] == blocks.BUSY_BLOCK
+    assert no_link[-1]["block_id"] == card_actions.BUSY_BLOCK
 
 
 @pytest.mark.parametrize("status", ["approved", "rejected", "completed", "draft", "deleted"])
@@ -596,7 +598,7 @@ def test_any_card_ref_round_trips(view: CardView) -> None:
 @SLOW
 @given(decisions([]), st.none() | st.just("U123"))
 def test_any_audit_line_is_short_and_pings_nobody(decision: Decision, user: str | None) -> None:
-    line = blocks.audit_line(decision, user)
+    line = messages.audit_line(decision, user)
     assert 0 < len(line) <= 3000
     assert "<!" not in line
     assert line.count("<@U123>") == (1 if user else 0)
@@ -607,44 +609,45 @@ def test_any_audit_line_is_short_and_pings_nobody(decision: Decision, user: str 
 
 def test_audit_lines() -> None:
     approved = make_decision(stage="Manager review", comment="Looks good", slack_user_id=None)
-    assert blocks.audit_line(approved, "U123") == (
+    assert messages.audit_line(approved, "U123") == (
         "✅ <@U123> (Cflow: bob) approved at *Manager review*: “Looks good”"
     )
     rejected = make_decision("rejected", stage="s2", comment="No <!channel>")
-    assert blocks.audit_line(rejected, "U1") == (
+    assert messages.audit_line(rejected, "U1") == (
         "❌ <@U1> (Cflow: bob) rejected at *s2*: “No &lt;!channel&gt;”"
     )
     reassigned = make_decision("reassigned", reassigned_to="carol")
     assert (
-        blocks.audit_line(reassigned, "U1") == "↪ <@U1> (Cflow: bob) reassigned at *s1* to *carol*"
+        messages.audit_line(reassigned, "U1")
+        == "↪ <@U1> (Cflow: bob) reassigned at *s1* to *carol*"
     )
     moved = make_decision("moved", slack_user_id=None)
-    assert blocks.audit_line(moved, None) == "✅ Approved in Cflow by *bob* at *s1*"
+    assert messages.audit_line(moved, None) == "✅ Approved in Cflow by *bob* at *s1*"
     unknown = make_decision("moved", cflow_username=None)
-    assert blocks.audit_line(unknown, None) == "➡️ Moved on in Cflow at *s1*"
+    assert messages.audit_line(unknown, None) == "➡️ Moved on in Cflow at *s1*"
     final = make_decision("final", cflow_username=None, stage=None)
-    assert blocks.audit_line(final, None) == "🏁 Closed in Cflow"
+    assert messages.audit_line(final, None) == "🏁 Closed in Cflow"
 
 
 def test_a_mention_that_is_not_an_id_is_escaped() -> None:
-    assert "<!channel>" not in blocks.audit_line(make_decision(), "<!channel>")
+    assert "<!channel>" not in messages.audit_line(make_decision(), "<!channel>")
 
 
 def test_submitter_message() -> None:
     decision = make_decision("rejected", comment="Over <!channel> budget")
-    payload = blocks.submitter_message(make_request(status="rejected"), make_workflow(), decision)
+    payload = messages.submitter_message(make_request(status="rejected"), make_workflow(), decision)
     body = payload["blocks"][0]["text"]["text"]
     assert body == (
         "❌ Your request *Purchase Order #103* was rejected by <@U1>\n>Over &lt;!channel&gt; budget"
     )
     assert payload["text"] == "❌ Your request *Purchase Order #103* was rejected by <@U1>"
-    approved = blocks.submitter_message(make_request(status="approved"), make_workflow(), None)
+    approved = messages.submitter_message(make_request(status="approved"), make_workflow(), None)
     assert approved["text"] == "✅ Your request *Purchase Order #103* was approved"
     assert_within_limits(payload)
 
 
 def test_not_linked_message_has_the_link_button() -> None:
-    payload = blocks.not_linked_message()
+    payload = messages.not_linked_message()
     (button,) = actions_of(payload)["elements"]  # type: ignore[index]
     assert button["action_id"] == Action.LINK and button["style"] == "primary"
     assert button["text"]["text"] == "Link my Cflow account"
@@ -652,7 +655,7 @@ def test_not_linked_message_has_the_link_button() -> None:
 
 
 def test_error_message_is_escaped_and_bounded() -> None:
-    payload = blocks.error_message("Cflow said <!channel> " + "x" * 10_000)
+    payload = messages.error_message("Cflow said <!channel> " + "x" * 10_000)
     assert_within_limits(payload)
     assert_no_pings(payload)
     assert payload["text"].startswith("⚠️ Cflow said &lt;!channel&gt;")
@@ -660,7 +663,7 @@ def test_error_message_is_escaped_and_bounded() -> None:
 
 @pytest.mark.parametrize("username", [None, "bob", NASTY])
 def test_home_view(username: str | None) -> None:
-    view = blocks.home_view(username)
+    view = home.home_view(username)
     assert view["type"] == "home"
     assert_within_limits(view)
     assert_no_pings(view)
@@ -842,5 +845,5 @@ def test_values_of_flattens_inputs_and_selects() -> None:
         }
     }
     expected = {"reassign_to": "zoe", "comment": None, "reason": "Too much", "pick": None}
-    assert modals.values_of(state) == expected
-    assert modals.values_of(state["values"]) == expected
+    assert ids.values_of(state) == expected
+    assert ids.values_of(state["values"]) == expected

@@ -202,6 +202,8 @@ async def test_a_user_key_changed_in_cflow_asks_to_link_again(bot: Bot) -> None:
     await bot.link("U0BOB")
     request_id = new_expense(bot.sandbox)
     card = await bot.channel_card(request_id)
+    await bot.cycles(2)  # his DM is out, with buttons
+    assert has_button(dms_to(bot, "U0BOB", request_id)[0], Action.APPROVE)
     bot.sandbox.state.rotate_key("bob", "bob-new-key")
     await bot.click("U0BOB", snapshot(card), Action.APPROVE)
     said = await answers(bot, "U0BOB")

@@ -18,8 +18,8 @@ from bot.listeners.common import (
     say_privately,
 )
 from bot.services import Services
-from bot.slack.blocks import busy_blocks, more_option, ref_from_action
-from bot.slack.ids import Action, MoreOption, RequestRef
+from bot.slack.card_actions import busy_blocks
+from bot.slack.ids import Action, MoreOption, RequestRef, more_option, ref_from_action
 from bot.slack.lists import listed_page
 from bot.slack.modals import ListOrigin, approve_comment_modal, reassign_modal, reject_modal
 from bot.slack.text import escape

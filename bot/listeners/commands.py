@@ -10,9 +10,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.listeners import subcommands
 from bot.listeners.common import Ack, Respond, Track, open_link_modal, say_privately
 from bot.services import Services
-from bot.slack.blocks import MAX_BLOCKS, section
 from bot.slack.command_text import CommandText, parse
 from bot.slack.ids import Action
+from bot.slack.primitives import MAX_BLOCKS, section
 from bot.slack.text import escape
 
 USAGE = "\n".join(

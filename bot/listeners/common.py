@@ -8,7 +8,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import Services
-from bot.slack.blocks import not_linked_message, relink_message
+from bot.slack.messages import not_linked_message, relink_message
 from bot.slack.modals import link_modal
 from bot.store.base import Link
 from bot.store.errors import UnreadableLinkError

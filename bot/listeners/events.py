@@ -9,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.listeners.common import Track
 from bot.services import Services
-from bot.slack.blocks import home_view
+from bot.slack.home import home_view
 from bot.store.errors import UnreadableLinkError
 
 

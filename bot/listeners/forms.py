@@ -33,8 +33,10 @@ from bot.listeners.common import (
     say_privately,
 )
 from bot.services import Services
-from bot.slack.blocks import RELINK_TEXT, CardView, not_linked_message, request_card
+from bot.slack.card import request_card
+from bot.slack.card_view import CardView
 from bot.slack.ids import Action, RequestRef, View
+from bot.slack.messages import RELINK_TEXT, not_linked_message
 from bot.slack.request_forms import (
     DRAFT,
     FormTarget,

@@ -21,7 +21,8 @@ from bot.decisions import Intent, credentials_for
 from bot.listeners.common import key_refused
 from bot.listeners.forms import fill_new_request_form
 from bot.services import Services
-from bot.slack.blocks import CardView, not_linked_message, request_card
+from bot.slack.card import request_card
+from bot.slack.card_view import CardView
 from bot.slack.command_text import CommandText, channel_id, channel_name, request_name
 from bot.slack.ids import RequestRef
 from bot.slack.lists import (
@@ -33,6 +34,7 @@ from bot.slack.lists import (
     user_line,
     workflow_line,
 )
+from bot.slack.messages import not_linked_message
 from bot.slack.request_forms import done_view, working_view
 from bot.slack.text import escape
 from bot.store.base import Link, Subscription

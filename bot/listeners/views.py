@@ -15,14 +15,13 @@ from bot.directory import same_email
 from bot.listeners.commands import list_again
 from bot.listeners.common import Ack, Track, tell_in_dm
 from bot.services import Services
-from bot.slack.blocks import not_linked_message
-from bot.slack.ids import Input, View
+from bot.slack.ids import Input, View, values_of
+from bot.slack.messages import not_linked_message
 from bot.slack.modals import (
     link_checking_view,
     link_done_view,
     link_modal,
     modal_target,
-    values_of,
 )
 from bot.store.base import Link
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -90,3 +91,36 @@ def updated_mark(updated_at: datetime | None) -> str | None:
         return None
     aware = updated_at if updated_at.tzinfo else updated_at.replace(tzinfo=UTC)
     return f"{aware.timestamp():.6f}"
+
+
+def ref_from_action(action: dict[str, Any], block_id: str | None = None) -> RequestRef | None:
+    """The request a click acts on: a button's `value`, else the block_id (the overflow)."""
+    return RequestRef.decode(action.get("value")) or RequestRef.decode(
+        block_id or action.get("block_id")
+    )
+
+
+def more_option(action: dict[str, Any]) -> MoreOption | None:
+    """Which overflow option was picked; None for anything we did not offer."""
+    value = (action.get("selected_option") or {}).get("value")
+    try:
+        return MoreOption(value)
+    except ValueError:
+        return None
+
+
+def values_of(view_state: dict[str, Any]) -> dict[str, str | None]:
+    """{action_id: value} from a view_submission's `view.state.values` (or `view.state`)."""
+    values = view_state.get("values", view_state)
+    flat: dict[str, str | None] = {}
+    for block in values.values():
+        for action_id, element in (block or {}).items():
+            flat[action_id] = _element_value(element or {})
+    return flat
+
+
+def _element_value(element: dict[str, Any]) -> str | None:
+    """plain_text_input sends `value`; a select sends `selected_option`."""
+    if "selected_option" in element:
+        return (element["selected_option"] or {}).get("value")
+    return element.get("value")

@@ -11,8 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from bot.cflow import Request, Role, User, Workflow
-from bot.slack.blocks import approve_confirm, button, context, request_title, section
+from bot.slack.card_actions import approve_confirm
 from bot.slack.ids import Action, RequestRef
+from bot.slack.names import request_title
+from bot.slack.primitives import button, context, section
 from bot.slack.text import age, escaped
 from bot.store.base import Subscription
 

@@ -3,7 +3,7 @@
 Pure builders like bot/slack/blocks.py. The request a modal acts on travels in
 `private_metadata` as `RequestRef.encode()`, with the `/cflow pending` list it was
 opened from when there is one (read both back with `modal_target`). Each input's
-block_id and action_id are the same `Input` value, so `values_of()` gives
+block_id and action_id are the same `Input` value, so `bot.slack.ids.values_of()` gives
 {Input: value} for a view_submission.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.cflow.models import User
-from bot.slack.blocks import plain_text, section
 from bot.slack.ids import MAX_METADATA, Input, RequestRef, View
+from bot.slack.primitives import plain_text, section
 from bot.slack.text import clean, escaped, plain, truncate
 
 ViewPayload = dict[str, Any]
@@ -229,20 +229,3 @@ def link_done_view(cflow_username: str) -> ViewPayload:
     name = escaped(cflow_username, 200, single_line=True)
     text = f"✅ Linked to Cflow user *{name}*. You can now approve and reject from Slack."
     return modal(View.LINK, "Link Cflow account", [section(text)], close="Done")
-
-
-def values_of(view_state: dict[str, Any]) -> dict[str, str | None]:
-    """{action_id: value} from a view_submission's `view.state.values` (or `view.state`)."""
-    values = view_state.get("values", view_state)
-    flat: dict[str, str | None] = {}
-    for block in values.values():
-        for action_id, element in (block or {}).items():
-            flat[action_id] = _element_value(element or {})
-    return flat
-
-
-def _element_value(element: dict[str, Any]) -> str | None:
-    """plain_text_input sends `value`; a select sends `selected_option`."""
-    if "selected_option" in element:
-        return (element["selected_option"] or {}).get("value")
-    return element.get("value")

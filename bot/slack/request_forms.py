@@ -21,9 +21,9 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from bot.cflow import Request, Workflow
-from bot.slack.blocks import section
-from bot.slack.ids import MAX_METADATA, View
+from bot.slack.ids import MAX_METADATA, View, values_of
 from bot.slack.modals import MAX_INPUT, modal, text_input
+from bot.slack.primitives import section
 from bot.slack.text import clean, escaped
 
 MAX_FORM_FIELDS = 20
@@ -188,7 +188,7 @@ def form_values(state: Mapping[str, Any], target: FormTarget) -> tuple[dict[str,
     A new request gets every field filled in; a draft only those changed from what the
     editor showed, emptied ones as "" and JSON-shown ones parsed back.
     """
-    flat = _flatten(state)
+    flat = values_of(state)
     fields: dict[str, Any] = {}
     for index, name in enumerate(target.names):
         text = (flat.get(f"f{index}") or "").strip()
@@ -209,7 +209,7 @@ def typed_form(
 ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """Everything typed, as it was typed (fields by name, and the free rows), to show the
     form again with nothing lost."""
-    flat = _flatten(state)
+    flat = values_of(state)
     texts = {name: flat.get(f"f{index}") or "" for index, name in enumerate(target.names)}
     rows = [(flat.get(f"k{r}") or "", flat.get(f"v{r}") or "") for r in range(EXTRA_ROWS)]
     return texts, [row for row in rows if any(row)]
@@ -221,15 +221,6 @@ def _read_back(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def _flatten(state: Mapping[str, Any]) -> dict[str, str | None]:
-    flat: dict[str, str | None] = {}
-    for block in (state.get("values") or state).values():
-        for action_id, element in block.items():
-            chosen = element.get("selected_option") or {}
-            flat[action_id] = element.get("value") if "value" in element else chosen.get("value")
-    return flat
 
 
 def field_errors(target: FormTarget, errors: Mapping[str, str]) -> dict[str, str]:
