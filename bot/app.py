@@ -24,7 +24,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.cflow import CflowUnauthorizedError
 from bot.health import STALE_INTERVALS
 from bot.listeners import actions, commands, events, forms, views
-from bot.listeners.common import key_refused
+from bot.listeners.common import key_refused, person_of
 from bot.poller import POLLER_LEASE
 from bot.services import Services
 from bot.slack.messages import error_message
@@ -50,7 +50,16 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
     )
 
     async def inject_services(context: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
-        context["services"] = services
+        # Bolt hands each context key to a listener that names it as an argument.
+        context.update(
+            services=services,
+            cflow=services.cflow,
+            store=services.store,
+            publisher=services.publisher,
+            decider=services.decider,
+            directory=services.directory,
+            service=services.service,
+        )
         await next()
 
     app.use(inject_services)
@@ -68,9 +77,9 @@ async def report_error(
     A person's key that Cflow refused or that no longer decrypts is not unexpected: they
     are told to link again (with the button), wherever it surfaced.
     """
-    user = _person_of(body)
+    user = person_of(body)
     if isinstance(error, (CflowUnauthorizedError, UnreadableLinkError)) and user:
-        answer = await key_refused(context["services"], user)
+        answer = await key_refused(context["store"], user)
         log.warning("The linked key of %s no longer works (%s)", user, type(error).__name__)
         await _tell(respond, body, context["client"], user, answer)
         return
@@ -79,12 +88,6 @@ async def report_error(
     if respond is not None and body.get("response_url"):
         text = f"Something went wrong on our side (error id {error_id}). Please try again."
         await respond(**error_message(text), response_type="ephemeral", replace_original=False)
-
-
-def _person_of(body: dict[str, Any]) -> str | None:
-    """The Slack user a request came from: `user.id` (actions, views) or `user_id`."""
-    user = body.get("user")
-    return (user or {}).get("id") if isinstance(user, dict) else body.get("user_id")
 
 
 async def _tell(

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.decisions import Intent
+from bot.decisions import Decider, Intent
+from bot.directory import Directory
 from bot.listeners.commands import list_again
 from bot.listeners.common import (
     Ack,
-    Respond,
     Track,
-    clicker_link,
+    needs_link,
     open_link_modal,
     say_privately,
 )
@@ -23,55 +23,49 @@ from bot.slack.ids import Action, MoreOption, RequestRef, more_option, ref_from_
 from bot.slack.lists import listed_page
 from bot.slack.modals import ListOrigin, approve_comment_modal, reassign_modal, reject_modal
 from bot.slack.text import escape
+from bot.store.base import Link
 
 
 def register(app: AsyncApp, track: Track) -> None:
-    app.action(Action.APPROVE)(track(approve))
-    app.action(Action.REJECT)(track(open_reject_modal))
-    app.action(Action.MORE)(track(open_more_modal))
+    as_person = [needs_link]
+    app.action(Action.APPROVE, middleware=as_person)(track(approve))
+    app.action(Action.REJECT, middleware=as_person)(track(open_reject_modal))
+    app.action(Action.MORE, middleware=as_person)(track(open_more_modal))
     app.action(Action.OPEN_IN_CFLOW)(track(just_ack))
     app.action(Action.LINK)(track(open_link_modal_from_button))
 
 
 async def approve(
-    ack: Ack,
     body: dict[str, Any],
     action: dict[str, Any],
-    services: Services,
     client: AsyncWebClient,
-    respond: Respond,
+    respond: AsyncRespond,
+    decider: Decider,
+    link: Link,
+    services: Services,
 ) -> None:
-    # Slack drops the request after 3 s: ack before touching the store or Cflow.
-    await ack()
     ref = RequestRef.decode(action.get("value"))
-    link = await clicker_link(services, body, respond) if ref else None
-    if ref is None or link is None:
+    if ref is None:
         return
-    user = body["user"]["id"]
+    user = link.slack_user_id
     page_scope = _listed_in(body, action)
     if page_scope is not None:  # an ephemeral `/cflow pending` answer: replaced at once
         await respond(text=f"⏳ Approving #{escape(ref.request_id)} as you…", replace_original=True)
-        outcome = await services.decider.decide(user, link, Intent(ref, "approve"))
+        outcome = await decider.decide(user, link, Intent(ref, "approve"))
         await list_again(services, client, respond, user, page_scope, outcome.message())
         return
     await _show_busy(client, body, "Approving as", user)
-    outcome = await services.decider.decide(user, link, Intent(ref, "approve"))
+    outcome = await decider.decide(user, link, Intent(ref, "approve"))
     if not outcome.card_restored:
         await _restore_clicked(client, body)
     await say_privately(respond, outcome.message())
 
 
 async def open_reject_modal(
-    ack: Ack,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    services: Services,
-    client: AsyncWebClient,
-    respond: Respond,
+    body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
 ) -> None:
-    await ack()
     ref = RequestRef.decode(action.get("value"))
-    if ref is None or not await clicker_link(services, body, respond):
+    if ref is None:
         return
     page_scope = _listed_in(body, action)
     origin = ListOrigin(body["response_url"], page_scope) if page_scope is not None else None
@@ -80,19 +74,13 @@ async def open_reject_modal(
 
 
 async def open_more_modal(
-    ack: Ack,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    services: Services,
-    client: AsyncWebClient,
-    respond: Respond,
+    body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, directory: Directory
 ) -> None:
-    await ack()
     ref = ref_from_action(action, action.get("block_id"))
-    if ref is None or not await clicker_link(services, body, respond):
+    if ref is None:
         return
     if more_option(action) is MoreOption.REASSIGN:
-        users = services.directory.cached_users()
+        users = directory.cached_users()
         view = reassign_modal(ref, _title(ref), users)
     else:
         view = approve_comment_modal(ref, _title(ref))

@@ -5,14 +5,21 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.cflow import Credentials
+from bot.decisions import credentials_for
 from bot.services import Services
 from bot.slack.messages import not_linked_message, relink_message
 from bot.slack.modals import link_modal
-from bot.store.base import Link
+from bot.slack.request_forms import done_view
+from bot.store.base import Store
 from bot.store.errors import UnreadableLinkError
 
+# A modal whose metadata we cannot read: not one of ours, or from an older release.
+NOT_OURS = "This form can no longer be sent: open it again from Slack."
 # The trigger_id of a click expires 3 s after it: leave room for users.info and views.open.
 PREFILL_WAIT = 1.0
 Ack = Callable[..., Awaitable[Any]]
@@ -41,22 +48,49 @@ async def open_link_modal(
     await client.views_open(trigger_id=trigger_id, view=link_modal(prefill))
 
 
-async def clicker_link(services: Services, body: dict[str, Any], respond: Respond) -> Link | None:
-    """The clicking person's link; without a usable one they are told how to (re)link,
-    and get None."""
-    user = body["user"]["id"]
+def person_of(body: dict[str, Any]) -> str | None:
+    """The Slack user a request came from: `user.id` (actions, views) or `user_id`."""
+    user = body.get("user")
+    return (user or {}).get("id") if isinstance(user, dict) else body.get("user_id")
+
+
+async def needs_link(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    respond: AsyncRespond,
+    store: Store,
+    service: Credentials,
+    next: Callable[[], Awaitable[None]],
+) -> BoltResponse | None:
+    """Listener middleware for everything done as the person: puts their `link` and
+    `creds` into the context, or tells them how to (re)link and stops there.
+
+    A click or a command is acknowledged first (Slack waits 3 s); a modal submission is
+    acknowledged by its listener, which may answer with errors.
+    """
+    submitted = body.get("type") == "view_submission"
+    if not submitted:
+        await ack()
+    user = person_of(body) or ""
     try:
-        link = await services.store.link_for(user)
+        link = await store.link_for(user)
     except UnreadableLinkError:
-        await say_privately(respond, await key_refused(services, user))
-        return None
-    if link is None:
-        await say_privately(respond, not_linked_message())
-    return link
+        answer = await key_refused(store, user)
+    else:
+        if link is not None:
+            context["link"], context["creds"] = link, credentials_for(service, link)
+            await next()
+            return None
+        answer = not_linked_message()
+    if submitted:
+        return await ack(response_action="update", view=done_view(answer["text"]))
+    await say_privately(respond, answer)
+    return ack.response
 
 
-async def key_refused(services: Services, slack_user_id: str) -> dict[str, Any]:
+async def key_refused(store: Store, slack_user_id: str) -> dict[str, Any]:
     """Cflow refused this person's key (401), or it no longer decrypts: remember it, so
     their DMs invite them to relink, and give them the answer with the Link button."""
-    await services.store.mark_key_refused(slack_user_id)
+    await store.mark_key_refused(slack_user_id)
     return relink_message()

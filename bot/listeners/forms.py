@@ -9,13 +9,15 @@ gets a "working" view first and the outcome after, with nothing typed lost eithe
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import (
+    CflowClient,
     CflowError,
     CflowRejectedError,
     CflowUnauthorizedError,
@@ -23,20 +25,12 @@ from bot.cflow import (
     Request,
     Workflow,
 )
-from bot.decisions import credentials_for
-from bot.listeners.common import (
-    Ack,
-    Respond,
-    Track,
-    clicker_link,
-    key_refused,
-    say_privately,
-)
-from bot.services import Services
+from bot.listeners.common import NOT_OURS, Track, key_refused, needs_link, say_privately
+from bot.publisher import Publisher
 from bot.slack.card import request_card
 from bot.slack.card_view import CardView
 from bot.slack.ids import Action, RequestRef, View
-from bot.slack.messages import RELINK_TEXT, not_linked_message
+from bot.slack.messages import RELINK_TEXT
 from bot.slack.request_forms import (
     DRAFT,
     FormTarget,
@@ -49,6 +43,7 @@ from bot.slack.request_forms import (
     working_view,
 )
 from bot.slack.text import escape
+from bot.store.base import Link, Store
 
 # Slack drops a modal submission after 3 s: what Cflow has not answered by then is
 # reported by updating the modal instead.
@@ -61,21 +56,22 @@ UNCONFIRMED = (
 
 
 def register(app: AsyncApp, track: Track) -> None:
-    app.view(View.NEW_REQUEST)(track(submit_new_request))
-    app.view(View.EDIT_DRAFT)(track(submit_draft))
-    app.action(Action.EDIT_DRAFT)(track(open_draft_editor))
-    app.action(Action.DELETE_DRAFT)(track(delete_draft))
+    as_person = [needs_link]
+    app.view(View.NEW_REQUEST, middleware=as_person)(track(submit_new_request))
+    app.view(View.EDIT_DRAFT, middleware=as_person)(track(submit_draft))
+    app.action(Action.EDIT_DRAFT, middleware=as_person)(track(open_draft_editor))
+    app.action(Action.DELETE_DRAFT, middleware=as_person)(track(delete_draft))
 
 
 async def fill_new_request_form(
-    services: Services,
+    cflow: CflowClient,
     client: AsyncWebClient,
     view_id: str,
     creds: Credentials,
     workflow: Workflow,
 ) -> None:
     """Turn the opened "working" modal into the form, with field names from Cflow."""
-    recent = await services.cflow.list_requests(creds, workflow.id)
+    recent = await cflow.list_requests(creds, workflow.id)
     recent.sort(key=lambda r: r.created_at.timestamp() if r.created_at else 0, reverse=True)
     names = field_names(workflow, recent[:RECENT_REQUESTS])
     target = FormTarget(workflow_id=workflow.id, label=workflow.label, names=names)
@@ -83,58 +79,69 @@ async def fill_new_request_form(
 
 
 async def submit_new_request(
-    ack: Ack,
-    body: dict[str, Any],
+    ack: AsyncAck,
     view: dict[str, Any],
-    services: Services,
     client: AsyncWebClient,
+    cflow: CflowClient,
+    publisher: Publisher,
+    store: Store,
+    creds: Credentials,
+    link: Link,
 ) -> None:
     target = FormTarget.decode(view.get("private_metadata"))
-    link = await services.store.link_for(body["user"]["id"])
-    if target is None or link is None:
-        await ack(response_action="update", view=done_view(not_linked_message()["text"]))
+    if target is None:
+        await ack(response_action="update", view=done_view(NOT_OURS))
         return
     fields, mode = form_values(view["state"], target)
     if not fields:
         problem = "Fill in at least one field."
         await ack(response_action="update", view=form_again(target, view, problem))
         return
-    creds = credentials_for(services.service, link)
-    create = services.cflow.create_draft if mode == DRAFT else services.cflow.create_request
+    create = cflow.create_draft if mode == DRAFT else cflow.create_request
     call = asyncio.create_task(create(creds, target.workflow_id, fields))
-    await _answer(ack, client, services, body, view, target, call)
+    await _answer(ack, client, Sent(cflow, publisher, store, creds, link), view, target, call)
 
 
 async def submit_draft(
-    ack: Ack,
-    body: dict[str, Any],
+    ack: AsyncAck,
     view: dict[str, Any],
-    services: Services,
     client: AsyncWebClient,
+    cflow: CflowClient,
+    publisher: Publisher,
+    store: Store,
+    creds: Credentials,
+    link: Link,
 ) -> None:
     target = FormTarget.decode(view.get("private_metadata"))
-    link = await services.store.link_for(body["user"]["id"])
-    if target is None or target.request_id is None or link is None:
-        await ack(response_action="update", view=done_view(not_linked_message()["text"]))
+    if target is None or target.request_id is None:
+        await ack(response_action="update", view=done_view(NOT_OURS))
         return
     fields, _ = form_values(view["state"], target)
     if not fields:
-        await ack(
-            response_action="update", view=done_view("Nothing changed: the draft is as it was.")
-        )
+        unchanged = done_view("Nothing changed: the draft is as it was.")
+        await ack(response_action="update", view=unchanged)
         return
-    creds = credentials_for(services.service, link)
     call = asyncio.create_task(
-        services.cflow.update_request(creds, target.workflow_id, target.request_id, fields)
+        cflow.update_request(creds, target.workflow_id, target.request_id, fields)
     )
-    await _answer(ack, client, services, body, view, target, call)
+    await _answer(ack, client, Sent(cflow, publisher, store, creds, link), view, target, call)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a form's outcome needs besides Slack: whom it was for, and how to show it."""
+
+    cflow: CflowClient
+    publisher: Publisher
+    store: Store
+    creds: Credentials
+    link: Link
 
 
 async def _answer(
-    ack: Ack,
+    ack: AsyncAck,
     client: AsyncWebClient,
-    services: Services,
-    body: dict[str, Any],
+    sent: Sent,
     view: dict[str, Any],
     target: FormTarget,
     call: asyncio.Task[Request | None],
@@ -157,20 +164,25 @@ async def _answer(
             return
         problem = f"Cflow says: {error.message}"
         if isinstance(error, CflowUnauthorizedError):
-            await key_refused(services, body["user"]["id"])
+            await key_refused(sent.store, sent.link.slack_user_id)
             problem = f"{RELINK_TEXT} (`/cflow link`)"
         await _show(ack, client, view, form_again(target, view, problem), acked=not done)
         return
     if request is None:
         await _show(ack, client, view, done_view(_accepted_text(target)), acked=not done)
         return
-    result = done_view(_created_text(services, target, request))
+    result = done_view(_created_text(sent.publisher, target, request))
     await _show(ack, client, view, result, acked=not done)
-    await _send_card(services, client, body["user"]["id"], target, request)
+    await _send_card(sent, client, target, request)
 
 
 async def _show(
-    ack: Ack, client: AsyncWebClient, view: dict[str, Any], shown: dict[str, Any], *, acked: bool
+    ack: AsyncAck,
+    client: AsyncWebClient,
+    view: dict[str, Any],
+    shown: dict[str, Any],
+    *,
+    acked: bool,
 ) -> None:
     """Replace the modal: in the acknowledgement when there is still time, else by update."""
     if acked:
@@ -192,8 +204,8 @@ def _accepted_text(target: FormTarget) -> str:
     return f"{what}: Cflow accepted it, without saying more. `/cflow pending` and Cflow show it."
 
 
-def _created_text(services: Services, target: FormTarget, request: Request) -> str:
-    url = services.publisher.request_url(target.workflow_id, request.id)
+def _created_text(publisher: Publisher, target: FormTarget, request: Request) -> str:
+    url = publisher.request_url(target.workflow_id, request.id)
     what = (
         "Saved"
         if target.request_id
@@ -203,48 +215,40 @@ def _created_text(services: Services, target: FormTarget, request: Request) -> s
 
 
 async def _send_card(
-    services: Services, client: AsyncWebClient, user: str, target: FormTarget, request: Request
+    sent: Sent, client: AsyncWebClient, target: FormTarget, request: Request
 ) -> None:
     """The new request's card, in the bot's DM with its author."""
-    link = await services.store.link_for(user)
-    if link is None:
-        return
-    creds = credentials_for(services.service, link)
     try:
-        workflow = await services.cflow.get_workflow(creds, target.workflow_id)
+        workflow = await sent.cflow.get_workflow(sent.creds, target.workflow_id)
     except CflowError:
         return
     view = CardView(
         request=request,
         workflow=workflow,
         now=datetime.now(UTC),
-        cflow_url=services.publisher.request_url(workflow.id, request.id),
-        actionable=creds.username in request.reviewers(workflow),
+        cflow_url=sent.publisher.request_url(workflow.id, request.id),
+        actionable=sent.creds.username in request.reviewers(workflow),
     )
-    await client.chat_postMessage(channel=user, **request_card(view))
+    await client.chat_postMessage(channel=sent.link.slack_user_id, **request_card(view))
 
 
 async def open_draft_editor(
-    ack: Ack,
     body: dict[str, Any],
     action: dict[str, Any],
-    services: Services,
     client: AsyncWebClient,
-    respond: Respond,
+    cflow: CflowClient,
+    creds: Credentials,
 ) -> None:
-    await ack()
     ref = RequestRef.decode(action.get("value"))
-    link = await clicker_link(services, body, respond) if ref else None
-    if ref is None or link is None:
+    if ref is None:
         return
     opened = await client.views_open(
         trigger_id=body["trigger_id"], view=working_view("Asking Cflow…")
     )
-    creds = credentials_for(services.service, link)
     try:
         workflow, draft = await asyncio.gather(
-            services.cflow.get_workflow(creds, ref.workflow_id),
-            services.cflow.get_request(creds, ref.workflow_id, ref.request_id),
+            cflow.get_workflow(creds, ref.workflow_id),
+            cflow.get_request(creds, ref.workflow_id, ref.request_id),
         )
     except CflowError as error:
         await client.views_update(
@@ -256,20 +260,13 @@ async def open_draft_editor(
 
 
 async def delete_draft(
-    ack: Ack,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    services: Services,
-    respond: Respond,
+    action: dict[str, Any], respond: AsyncRespond, cflow: CflowClient, creds: Credentials
 ) -> None:
-    await ack()
     ref = RequestRef.decode(action.get("value"))
-    link = await clicker_link(services, body, respond) if ref else None
-    if ref is None or link is None:
+    if ref is None:
         return
-    creds = credentials_for(services.service, link)
     try:
-        await services.cflow.delete_request(creds, ref.workflow_id, ref.request_id)
+        await cflow.delete_request(creds, ref.workflow_id, ref.request_id)
     except CflowError as error:
         text = (
             "Cflow did not confirm, so it is not known whether the draft was deleted: "

@@ -83,7 +83,7 @@ async def run(handler: Callable[[CommandContext], Awaitable[None]], ctx: Command
         if refusal.args and refusal.args[0]:
             await ctx.say({"text": refusal.args[0]})
     except (CflowUnauthorizedError, UnreadableLinkError):
-        await ctx.say(await key_refused(ctx.services, ctx.user))
+        await ctx.say(await key_refused(ctx.services.store, ctx.user))
     except CflowError as error:
         await ctx.say({"text": f"Cflow says: {escape(error.message)}"})
 
@@ -235,7 +235,7 @@ async def new(ctx: CommandContext) -> None:
     view_id = opened["view"]["id"]
     try:
         workflow = await find_workflow(ctx, creds, ctx.text.rest())
-        await fill_new_request_form(ctx.services, ctx.client, view_id, creds, workflow)
+        await fill_new_request_form(ctx.services.cflow, ctx.client, view_id, creds, workflow)
     except Refusal as refusal:
         await ctx.client.views_update(view_id=view_id, view=done_view(refusal.args[0]))
     except CflowError as error:

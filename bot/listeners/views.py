@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import SecretStr
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowError, CflowUnauthorizedError, Credentials
-from bot.decisions import Intent
+from bot.decisions import Decider, Intent
 from bot.directory import same_email
 from bot.listeners.commands import list_again
-from bot.listeners.common import Ack, Track, tell_in_dm
+from bot.listeners.common import NOT_OURS, Ack, Track, needs_link, tell_in_dm
 from bot.services import Services
 from bot.slack.ids import Input, View, values_of
-from bot.slack.messages import not_linked_message
 from bot.slack.modals import (
     link_checking_view,
     link_done_view,
@@ -27,33 +27,53 @@ from bot.store.base import Link
 
 
 def register(app: AsyncApp, track: Track) -> None:
-    app.view(View.REJECT)(track(submit_reject))
-    app.view(View.APPROVE_COMMENT)(track(submit_approve_comment))
-    app.view(View.REASSIGN)(track(submit_reassign))
+    as_person = [needs_link]
+    app.view(View.REJECT, middleware=as_person)(track(submit_reject))
+    app.view(View.APPROVE_COMMENT, middleware=as_person)(track(submit_approve_comment))
+    app.view(View.REASSIGN, middleware=as_person)(track(submit_reassign))
     app.view(View.LINK)(track(submit_link))
 
 
 async def submit_reject(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services, client: AsyncWebClient
+    ack: AsyncAck,
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    decider: Decider,
+    link: Link,
+    services: Services,
 ) -> None:
     reason = (values_of(view["state"]["values"]).get(Input.REASON) or "").strip()
     if not reason:
         await ack(response_action="errors", errors={Input.REASON: "Please give a reason."})
         return
     await ack()
-    await _decide_from_modal(services, client, body, view, "reject", comment=reason)
+    await _decide_from_modal(
+        Decided(decider, link, services, client), view, "reject", comment=reason
+    )
 
 
 async def submit_approve_comment(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services, client: AsyncWebClient
+    ack: AsyncAck,
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    decider: Decider,
+    link: Link,
+    services: Services,
 ) -> None:
     await ack()
     comment = values_of(view["state"]["values"]).get(Input.COMMENT)
-    await _decide_from_modal(services, client, body, view, "approve", comment=comment)
+    await _decide_from_modal(
+        Decided(decider, link, services, client), view, "approve", comment=comment
+    )
 
 
 async def submit_reassign(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services, client: AsyncWebClient
+    ack: AsyncAck,
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    decider: Decider,
+    link: Link,
+    services: Services,
 ) -> None:
     values = values_of(view["state"]["values"])
     target = (values.get(Input.REASSIGN_TO) or "").strip()
@@ -62,9 +82,7 @@ async def submit_reassign(
         return
     await ack()
     await _decide_from_modal(
-        services,
-        client,
-        body,
+        Decided(decider, link, services, client),
         view,
         "approve",
         comment=values.get(Input.COMMENT),
@@ -72,24 +90,27 @@ async def submit_reassign(
     )
 
 
-async def _decide_from_modal(
-    services: Services,
-    client: AsyncWebClient,
-    body: dict[str, Any],
-    view: dict[str, Any],
-    verb: Any,
-    **options: Any,
-) -> None:
-    user = body["user"]["id"]
+@dataclass(frozen=True)
+class Decided:
+    """Who decides from a modal, and with what."""
+
+    decider: Decider
+    link: Link
+    services: Services
+    client: AsyncWebClient
+
+
+async def _decide_from_modal(by: Decided, view: dict[str, Any], verb: Any, **options: Any) -> None:
+    """After the modal is closed: decide, and tell the person where they started."""
+    user, client = by.link.slack_user_id, by.client
     ref, origin = modal_target(view.get("private_metadata"))
-    link = await services.store.link_for(user)
-    if ref is None or link is None:
-        await tell_in_dm(client, user, not_linked_message()["text"])
+    if ref is None:
+        await tell_in_dm(client, user, NOT_OURS)
         return
-    outcome = await services.decider.decide(user, link, Intent(ref, verb, **options))
+    outcome = await by.decider.decide(user, by.link, Intent(ref, verb, **options))
     if origin is not None:  # opened from `/cflow pending`: that list, afresh, says it
         respond = AsyncRespond(response_url=origin.response_url)
-        await list_again(services, client, respond, user, origin.page_scope, outcome.message())
+        await list_again(by.services, client, respond, user, origin.page_scope, outcome.message())
         return
     await client.chat_postMessage(channel=user, **outcome.message())
 
