@@ -21,15 +21,14 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from bot.cflow import CflowUnauthorizedError
 from bot.health import STALE_INTERVALS
 from bot.listeners import actions, commands, events, forms, views
-from bot.listeners.common import key_refused, person_of
+from bot.listeners.answers import answer_for
+from bot.listeners.common import person_of
 from bot.poller import POLLER_LEASE
 from bot.services import Services
 from bot.slack.messages import error_message
 from bot.store.base import PollRun
-from bot.store.errors import UnreadableLinkError
 
 log = logging.getLogger(__name__)
 BOLT = web.AppKey("bolt", AsyncApp)
@@ -72,15 +71,12 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
 async def report_error(
     error: Exception, body: dict[str, Any], respond: Any, context: dict[str, Any]
 ) -> None:
-    """One path for the unexpected: log it with an id, show the id, never the traceback.
-
-    A person's key that Cflow refused or that no longer decrypts is not unexpected: they
-    are told to link again (with the button), wherever it surfaced.
-    """
+    """One error path: a domain error becomes its private answer (bot/listeners/answers);
+    anything else is logged with an id, and the person sees the id, never a traceback."""
     user = person_of(body)
-    if isinstance(error, (CflowUnauthorizedError, UnreadableLinkError)) and user:
-        answer = await key_refused(context["store"], user)
-        log.warning("The linked key of %s no longer works (%s)", user, type(error).__name__)
+    answer = await answer_for(error, context["store"], user) if user else None
+    if answer is not None and user:
+        log.info("Answered %s to %s", type(error).__name__, user)
         await _tell(respond, body, context["client"], user, answer)
         return
     error_id = uuid.uuid4().hex[:8]

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import Credentials
 from bot.decisions import credentials_for
+from bot.listeners.answers import answer_for
 from bot.services import Services
 from bot.slack.messages import not_linked_message, relink_message
 from bot.slack.modals import link_modal
@@ -75,8 +76,8 @@ async def needs_link(
     user = person_of(body) or ""
     try:
         link = await store.link_for(user)
-    except UnreadableLinkError:
-        answer = await key_refused(store, user)
+    except UnreadableLinkError as error:
+        answer = await answer_for(error, store, user) or relink_message()
     else:
         if link is not None:
             context["link"], context["creds"] = link, credentials_for(service, link)
@@ -87,10 +88,3 @@ async def needs_link(
         return await ack(response_action="update", view=done_view(answer["text"]))
     await say_privately(respond, answer)
     return ack.response
-
-
-async def key_refused(store: Store, slack_user_id: str) -> dict[str, Any]:
-    """Cflow refused this person's key (401), or it no longer decrypts: remember it, so
-    their DMs invite them to relink, and give them the answer with the Link button."""
-    await store.mark_key_refused(slack_user_id)
-    return relink_message()

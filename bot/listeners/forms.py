@@ -25,7 +25,8 @@ from bot.cflow import (
     Request,
     Workflow,
 )
-from bot.listeners.common import NOT_OURS, Track, key_refused, needs_link, say_privately
+from bot.listeners.answers import answer_for
+from bot.listeners.common import NOT_OURS, Track, needs_link, say_privately
 from bot.publisher import Publisher
 from bot.slack.card import request_card
 from bot.slack.card_view import CardView
@@ -49,6 +50,10 @@ from bot.store.base import Link, Store
 # reported by updating the modal instead.
 ACK_BUDGET = 2.0
 RECENT_REQUESTS = 20
+DELETE_UNCONFIRMED = (
+    "Cflow did not confirm, so it is not known whether the draft was deleted: "
+    "`/cflow drafts` shows what is left."
+)
 UNCONFIRMED = (
     "Cflow did not confirm in time, so it is not known whether this was saved. "
     "Check your requests in Cflow before sending it again."
@@ -164,7 +169,7 @@ async def _answer(
             return
         problem = f"Cflow says: {error.message}"
         if isinstance(error, CflowUnauthorizedError):
-            await key_refused(sent.store, sent.link.slack_user_id)
+            await answer_for(error, sent.store, sent.link.slack_user_id)  # marks the link
             problem = f"{RELINK_TEXT} (`/cflow link`)"
         await _show(ack, client, view, form_again(target, view, problem), acked=not done)
         return
@@ -237,7 +242,9 @@ async def open_draft_editor(
     action: dict[str, Any],
     client: AsyncWebClient,
     cflow: CflowClient,
+    store: Store,
     creds: Credentials,
+    link: Link,
 ) -> None:
     ref = RequestRef.decode(action.get("value"))
     if ref is None:
@@ -251,9 +258,8 @@ async def open_draft_editor(
             cflow.get_request(creds, ref.workflow_id, ref.request_id),
         )
     except CflowError as error:
-        await client.views_update(
-            view_id=opened["view"]["id"], view=done_view(f"Cflow says: {escape(error.message)}")
-        )
+        answer = await answer_for(error, store, link.slack_user_id) or {"text": error.message}
+        await client.views_update(view_id=opened["view"]["id"], view=done_view(answer["text"]))
         return
     form = request_form(workflow, FormTarget.for_draft(workflow, draft), draft.fields)
     await client.views_update(view_id=opened["view"]["id"], view=form)
@@ -268,12 +274,8 @@ async def delete_draft(
     try:
         await cflow.delete_request(creds, ref.workflow_id, ref.request_id)
     except CflowError as error:
-        text = (
-            "Cflow did not confirm, so it is not known whether the draft was deleted: "
-            "`/cflow drafts` shows what is left."
-            if error.may_have_succeeded
-            else f"Cflow says: {escape(error.message)}"
-        )
-        await say_privately(respond, {"text": text})
+        if not error.may_have_succeeded:
+            raise  # answered by the one error path
+        await say_privately(respond, {"text": DELETE_UNCONFIRMED})
         return
     await say_privately(respond, {"text": f"Deleted draft #{escape(ref.request_id)}."})

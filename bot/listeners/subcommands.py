@@ -15,10 +15,10 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cflow import CflowError, CflowUnauthorizedError, Credentials, Request, Workflow
+from bot.cflow import Credentials, Request, Workflow
 from bot.channels import CHANNEL_HINT, channel_id_for
 from bot.decisions import Intent, credentials_for
-from bot.listeners.common import key_refused
+from bot.listeners.answers import AnswerError, NotLinkedError, answer_for
 from bot.listeners.forms import fill_new_request_form
 from bot.services import Services
 from bot.slack.card import request_card
@@ -34,17 +34,11 @@ from bot.slack.lists import (
     user_line,
     workflow_line,
 )
-from bot.slack.messages import not_linked_message
 from bot.slack.request_forms import done_view, working_view
 from bot.slack.text import escape
 from bot.store.base import Link, Subscription
-from bot.store.errors import UnreadableLinkError
 
 Respond = Callable[..., Awaitable[Any]]
-
-
-class Refusal(Exception):
-    """Something to tell the caller instead of an answer (already mrkdwn-safe)."""
 
 
 @dataclass
@@ -60,32 +54,26 @@ class CommandContext:
     async def say(self, payload: dict[str, Any]) -> None:
         await self.respond(**payload, response_type="ephemeral", replace_original=False)
 
-    async def creds(self) -> Credentials:
-        link = await self.services.store.link_for(self.user)
-        if link is None:
-            await self.say(not_linked_message())
-            raise Refusal(None)
-        return credentials_for(self.services.service, link)
-
     async def link(self) -> Link:
         link = await self.services.store.link_for(self.user)
         if link is None:
-            await self.say(not_linked_message())
-            raise Refusal(None)
+            raise NotLinkedError()
         return link
+
+    async def creds(self) -> Credentials:
+        return credentials_for(self.services.service, await self.link())
 
 
 async def run(handler: Callable[[CommandContext], Awaitable[None]], ctx: CommandContext) -> None:
-    """Run a handler, turning refusals and Cflow's errors into a private answer."""
+    """Run a handler; a domain error is answered where the command was typed (a page
+    of a list is replaced in place), anything else goes to the app's error handler."""
     try:
         await handler(ctx)
-    except Refusal as refusal:
-        if refusal.args and refusal.args[0]:
-            await ctx.say({"text": refusal.args[0]})
-    except (CflowUnauthorizedError, UnreadableLinkError):
-        await ctx.say(await key_refused(ctx.services.store, ctx.user))
-    except CflowError as error:
-        await ctx.say({"text": f"Cflow says: {escape(error.message)}"})
+    except Exception as error:
+        answer = await answer_for(error, ctx.services.store, ctx.user)
+        if answer is None:
+            raise
+        await ctx.say(answer)
 
 
 # Finding things by name
@@ -104,8 +92,8 @@ async def find_workflow(ctx: CommandContext, creds: Credentials, name: str) -> W
             return match[0]
         if len(match) > 1:
             names = ", ".join(escape(w.label) for w in match[:10])
-            raise Refusal(f"“{escape(name)}” matches several workflows: {names}.")
-    raise Refusal(f"No workflow is called “{escape(name)}”. See `/cflow workflows`.")
+            raise AnswerError(f"“{escape(name)}” matches several workflows: {names}.")
+    raise AnswerError(f"No workflow is called “{escape(name)}”. See `/cflow workflows`.")
 
 
 async def find_request(
@@ -113,7 +101,7 @@ async def find_request(
 ) -> tuple[Workflow, Request]:
     name = request_name(word)
     if name is None:
-        raise Refusal("Name a request as `workflowId/requestId`, or by its id.")
+        raise AnswerError("Name a request as `workflowId/requestId`, or by its id.")
     cflow = ctx.services.cflow
     if name.workflow_id is not None:
         workflow, request = await asyncio.gather(
@@ -125,9 +113,9 @@ async def find_request(
     if len(found) == 1:
         return found[0]
     if not found:
-        raise Refusal(f"No request #{escape(name.request_id)} is visible to you.")
+        raise AnswerError(f"No request #{escape(name.request_id)} is visible to you.")
     where = ", ".join(f"`{escape(w.id)}/{escape(r.id)}`" for w, r in found[:10])
-    raise Refusal(f"Several requests have that id: {where}. Say which.")
+    raise AnswerError(f"Several requests have that id: {where}. Say which.")
 
 
 async def _everything(ctx: CommandContext, creds: Credentials) -> list[tuple[Workflow, Request]]:
@@ -168,7 +156,7 @@ async def roles(ctx: CommandContext) -> None:
 
 async def show(ctx: CommandContext) -> None:
     if not ctx.text.args:
-        raise Refusal("Which request? `/cflow show <workflowId/requestId>`")
+        raise AnswerError("Which request? `/cflow show <workflowId/requestId>`")
     creds = await ctx.creds()
     workflow, request = await find_request(ctx, creds, ctx.text.args[0])
     mine = creds.username in request.reviewers(workflow)
@@ -189,13 +177,13 @@ async def approve(ctx: CommandContext) -> None:
 async def reject(ctx: CommandContext) -> None:
     reason = ctx.text.rest(1)
     if len(ctx.text.args) < 1 or not reason:
-        raise Refusal("A reason is required: `/cflow reject <request> <reason>`")
+        raise AnswerError("A reason is required: `/cflow reject <request> <reason>`")
     await _decide(ctx, "reject", reason)
 
 
 async def _decide(ctx: CommandContext, verb: Any, comment: str | None) -> None:
     if not ctx.text.args:
-        raise Refusal(f"Which request? `/cflow {verb} <workflowId/requestId>`")
+        raise AnswerError(f"Which request? `/cflow {verb} <workflowId/requestId>`")
     link = await ctx.link()
     creds = credentials_for(ctx.services.service, link)
     workflow, request = await find_request(ctx, creds, ctx.text.args[0])
@@ -226,7 +214,7 @@ async def pending(ctx: CommandContext, page: int | None = None) -> None:
 async def new(ctx: CommandContext) -> None:
     """A modal for a new request: opened at once, filled in when Cflow has answered."""
     if not ctx.text.args or ctx.trigger_id is None:
-        raise Refusal("Which workflow? `/cflow new <workflow>`")
+        raise AnswerError("Which workflow? `/cflow new <workflow>`")
     creds = await ctx.creds()
     # The trigger_id lasts 3 s: open the modal before asking Cflow anything.
     opened = await ctx.client.views_open(
@@ -236,11 +224,11 @@ async def new(ctx: CommandContext) -> None:
     try:
         workflow = await find_workflow(ctx, creds, ctx.text.rest())
         await fill_new_request_form(ctx.services.cflow, ctx.client, view_id, creds, workflow)
-    except Refusal as refusal:
-        await ctx.client.views_update(view_id=view_id, view=done_view(refusal.args[0]))
-    except CflowError as error:
-        text = f"Cflow says: {escape(error.message)}"
-        await ctx.client.views_update(view_id=view_id, view=done_view(text))
+    except Exception as error:
+        answer = await answer_for(error, ctx.services.store, ctx.user)
+        if answer is None:
+            raise
+        await ctx.client.views_update(view_id=view_id, view=done_view(answer["text"]))
 
 
 async def drafts(ctx: CommandContext) -> None:
@@ -256,7 +244,7 @@ async def drafts(ctx: CommandContext) -> None:
 async def subscribe(ctx: CommandContext) -> None:
     _admins_only(ctx)
     if not ctx.text.args:
-        raise Refusal("Which workflow? `/cflow subscribe <workflow> [#channel]`")
+        raise AnswerError("Which workflow? `/cflow subscribe <workflow> [#channel]`")
     creds = await ctx.creds()
     named = [a for a in ctx.text.args[1:] if channel_id(a) or channel_name(a)]
     target = await _channel_for(ctx.client, named[-1]) if named else ctx.channel
@@ -270,7 +258,7 @@ async def subscribe(ctx: CommandContext) -> None:
 async def unsubscribe(ctx: CommandContext) -> None:
     _admins_only(ctx)
     if not ctx.text.args:
-        raise Refusal("Which workflow? `/cflow unsubscribe <workflow>`")
+        raise AnswerError("Which workflow? `/cflow unsubscribe <workflow>`")
     workflow = await find_workflow(ctx, await ctx.creds(), ctx.text.rest())
     removed = await ctx.services.store.unsubscribe(workflow.id)
     fallback = ctx.services.settings.cflow_notify_channel
@@ -295,7 +283,7 @@ async def subscriptions(ctx: CommandContext) -> None:
 
 def _admins_only(ctx: CommandContext) -> None:
     if not ctx.services.is_admin(ctx.user):
-        raise Refusal("Only the bot's admins (CFLOW_BOT_ADMINS) can change subscriptions.")
+        raise AnswerError("Only the bot's admins (CFLOW_BOT_ADMINS) can change subscriptions.")
 
 
 async def _channel_for(client: AsyncWebClient, word: str) -> str:
@@ -304,9 +292,9 @@ async def _channel_for(client: AsyncWebClient, word: str) -> str:
         found = channel_id(word) or await channel_id_for(client, word)
     except SlackApiError as error:
         reason = error.response.get("error", "unknown error")
-        raise Refusal(f"Slack would not list its channels ({reason}); give the id.") from None
+        raise AnswerError(f"Slack would not list its channels ({reason}); give the id.") from None
     if found is None:
-        raise Refusal(f"I see no channel named {escape(word)}: {CHANNEL_HINT}.")
+        raise AnswerError(f"I see no channel named {escape(word)}: {CHANNEL_HINT}.")
     return found
 
 
