@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from enum import Enum
@@ -178,7 +178,7 @@ class Delivery:
 
     async def _send(self, card: Card, payload: dict[str, Any]) -> Result:
         """Post a claimed card and record its ts; a failure is recorded as it deserves."""
-        extra = {"thread_ts": card.thread_ts} if card.thread_ts else {}
+        extra: dict[str, Any] = {"thread_ts": card.thread_ts} if card.thread_ts else {}
         try:
             answer = await self._slack.chat_postMessage(
                 channel=card.channel, metadata=card_metadata(card), **extra, **payload
@@ -228,7 +228,7 @@ class Delivery:
         assert claim.created_at is not None
         oldest = f"{claim.created_at.timestamp() - CLOCK_TOLERANCE_SECONDS:.6f}"
         where: dict[str, Any] = {"channel": claim.channel, "oldest": oldest, "limit": 200}
-        read = self._slack.conversations_history
+        read: Callable[..., Awaitable[Any]] = self._slack.conversations_history
         if claim.thread_ts:
             read, where = self._slack.conversations_replies, where | {"ts": claim.thread_ts}
         cursor = None

@@ -30,7 +30,8 @@ class InFlight:
             try:
                 return await listener(*args, **kwargs)
             finally:
-                self._tasks.discard(task)  # type: ignore[arg-type]
+                if task is not None:
+                    self._tasks.discard(task)
 
         return tracked  # type: ignore[return-value]
 

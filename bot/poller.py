@@ -221,8 +221,8 @@ class Poller:
         observations, missing = [], []
         for workflow, requests in listed:
             for request in requests:
-                previous = tracked.get((workflow.id, request.id))
-                observations.append(Observation(workflow, request, previous))
+                before = tracked.get((workflow.id, request.id))
+                observations.append(Observation(workflow, request, before))
             seen = {request.id for request in requests}
             missing += [
                 (workflow, p) for p in by_workflow.get(workflow.id, []) if p.request_id not in seen

@@ -162,8 +162,8 @@ async def _answer(
             # Sending the form again could create the request twice: never offer it.
             await _show(ack, client, view, done_view(UNCONFIRMED), acked=not done)
             return
-        rejected = isinstance(error, CflowRejectedError)
-        errors = field_errors(target, error.field_errors) if rejected else {}
+        rejected = error if isinstance(error, CflowRejectedError) else None
+        errors = field_errors(target, rejected.field_errors) if rejected else {}
         if done and errors:
             await ack(response_action="errors", errors=errors)
             return

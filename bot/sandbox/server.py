@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from bot.sandbox.control import SANDBOX_STATE, add_control_routes
 from bot.sandbox.render import render_request, render_role, render_user, render_workflow
@@ -32,7 +33,6 @@ BODY_HINT = "Request body must be a JSON object with a 'fields' object"
 
 ApiResult = tuple[int, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 @dataclass

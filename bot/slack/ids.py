@@ -6,6 +6,7 @@ button's `value` is parsed back in exactly one place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -104,12 +105,12 @@ def more_option(action: dict[str, Any]) -> MoreOption | None:
     """Which overflow option was picked; None for anything we did not offer."""
     value = (action.get("selected_option") or {}).get("value")
     try:
-        return MoreOption(value)
+        return MoreOption(str(value))
     except ValueError:
         return None
 
 
-def values_of(view_state: dict[str, Any]) -> dict[str, str | None]:
+def values_of(view_state: Mapping[str, Any]) -> dict[str, str | None]:
     """{action_id: value} from a view_submission's `view.state.values` (or `view.state`)."""
     values = view_state.get("values", view_state)
     flat: dict[str, str | None] = {}

@@ -59,7 +59,7 @@ def context(text: str) -> Block:
 
 def button(label: str, action_id: str, value: str | None = None, **extra: Any) -> dict[str, Any]:
     """A button; `extra` adds style, url or confirm as Block Kit names them."""
-    element = {"type": "button", "text": plain_text(plain(label, MAX_BUTTON_TEXT))}
+    element: dict[str, Any] = {"type": "button", "text": plain_text(plain(label, MAX_BUTTON_TEXT))}
     element |= {"action_id": str(action_id), "value": value, **extra}
     return {key: item for key, item in element.items() if item is not None}
 
