@@ -145,6 +145,29 @@ class Publisher:
         event = Event(obs, Change.SAME, 0, max([visit, *posted]))
         await self._update_cards(event, batch, notice=notice, busy=busy)
 
+    def card_view(
+        self,
+        workflow: Workflow,
+        request: Request,
+        decisions: Sequence[Decision] = (),
+        *,
+        reader: str | None = None,
+        notice: str | None = None,
+        busy: str | None = None,
+    ) -> CardView:
+        """What a card of this request shows now; with `reader` (a Cflow username), with
+        buttons only if they review its current stage."""
+        return CardView(
+            request=request,
+            workflow=workflow,
+            now=self._clock(),
+            decisions=decisions,
+            cflow_url=self.request_url(workflow.id, request.id),
+            notice=notice,
+            busy=busy,
+            actionable=reader is None or reader in request.reviewers(workflow),
+        )
+
     # Loading
 
     async def _load(self, observations: Sequence[Observation]) -> Batch:
@@ -295,15 +318,8 @@ class Publisher:
         busy: str | None = None,
     ) -> dict[str, Any]:
         obs = event.obs
-        view = CardView(
-            request=obs.request,
-            workflow=obs.workflow,
-            now=self._clock(),
-            decisions=batch.decisions.get(obs.key, []),
-            cflow_url=self.request_url(obs.workflow.id, obs.request.id),
-            notice=notice,
-            busy=busy,
-        )
+        decisions = batch.decisions.get(obs.key, [])
+        view = self.card_view(obs.workflow, obs.request, decisions, notice=notice, busy=busy)
         if card.kind == "dm":
             view = self._dm_view(view, card, event, batch)
         return request_card(view)

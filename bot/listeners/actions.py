@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.decisions import Decider, Intent
 from bot.directory import Directory
 from bot.listeners.commands import list_again
 from bot.listeners.common import (
-    Ack,
     Track,
     needs_link,
     open_link_modal,
@@ -88,13 +87,13 @@ async def open_more_modal(
 
 
 async def open_link_modal_from_button(
-    ack: Ack, body: dict[str, Any], services: Services, client: AsyncWebClient
+    ack: AsyncAck, body: dict[str, Any], services: Services, client: AsyncWebClient
 ) -> None:
     await ack()
     await open_link_modal(services, client, body["user"]["id"], body["trigger_id"])
 
 
-async def just_ack(ack: Ack) -> None:
+async def just_ack(ack: AsyncAck) -> None:
     """The "Open in Cflow" link button still sends an action; Slack wants it acknowledged."""
     await ack()
 

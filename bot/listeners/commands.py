@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.listeners import subcommands
-from bot.listeners.common import Ack, Respond, Track, open_link_modal, say_privately
+from bot.listeners.common import Track, open_link_modal, say_privately
 from bot.services import Services
 from bot.slack.command_text import CommandText, parse
 from bot.slack.ids import Action
@@ -55,7 +55,11 @@ def register(app: AsyncApp, track: Track) -> None:
 
 
 async def cflow(
-    ack: Ack, command: dict[str, Any], services: Services, client: AsyncWebClient, respond: Respond
+    ack: AsyncAck,
+    command: dict[str, Any],
+    services: Services,
+    client: AsyncWebClient,
+    respond: AsyncRespond,
 ) -> None:
     await ack()
     text = parse(command.get("text"))
@@ -80,12 +84,12 @@ async def cflow(
 
 
 async def show_more(
-    ack: Ack,
+    ack: AsyncAck,
     body: dict[str, Any],
     action: dict[str, Any],
     services: Services,
     client: AsyncWebClient,
-    respond: Respond,
+    respond: AsyncRespond,
 ) -> None:
     """The next page of `/cflow pending`, in place of the one clicked."""
     await ack()
@@ -95,7 +99,7 @@ async def show_more(
 async def list_again(
     services: Services,
     client: AsyncWebClient,
-    respond: Respond,
+    respond: subcommands.Respond,
     user: str,
     page_scope: str,
     outcome: dict[str, Any] | None = None,
@@ -123,7 +127,7 @@ def _under(outcome: dict[str, Any] | None, listing: dict[str, Any]) -> dict[str,
 def _context(
     services: Services,
     client: AsyncWebClient,
-    respond: Respond,
+    respond: subcommands.Respond,
     command: dict[str, Any],
     text: CommandText,
 ) -> subcommands.CommandContext:

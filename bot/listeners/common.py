@@ -23,13 +23,13 @@ from bot.store.errors import UnreadableLinkError
 NOT_OURS = "This form can no longer be sent: open it again from Slack."
 # The trigger_id of a click expires 3 s after it: leave room for users.info and views.open.
 PREFILL_WAIT = 1.0
-Ack = Callable[..., Awaitable[Any]]
-Respond = Callable[..., Awaitable[Any]]
 # Wraps a listener so that shutdown waits for it (see bot/inflight.py).
 Track = Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]
 
 
-async def say_privately(respond: Respond, payload: dict[str, Any] | None) -> None:
+async def say_privately(
+    respond: Callable[..., Awaitable[Any]], payload: dict[str, Any] | None
+) -> None:
     """An ephemeral answer that leaves the card it came from alone."""
     if payload:
         await respond(**payload, response_type="ephemeral", replace_original=False)

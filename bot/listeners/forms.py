@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -29,7 +28,6 @@ from bot.listeners.answers import answer_for
 from bot.listeners.common import NOT_OURS, Track, needs_link, say_privately
 from bot.publisher import Publisher
 from bot.slack.card import request_card
-from bot.slack.card_view import CardView
 from bot.slack.ids import Action, RequestRef, View
 from bot.slack.messages import RELINK_TEXT
 from bot.slack.request_forms import (
@@ -227,13 +225,7 @@ async def _send_card(
         workflow = await sent.cflow.get_workflow(sent.creds, target.workflow_id)
     except CflowError:
         return
-    view = CardView(
-        request=request,
-        workflow=workflow,
-        now=datetime.now(UTC),
-        cflow_url=sent.publisher.request_url(workflow.id, request.id),
-        actionable=sent.creds.username in request.reviewers(workflow),
-    )
+    view = sent.publisher.card_view(workflow, request, reader=sent.creds.username)
     await client.chat_postMessage(channel=sent.link.slack_user_id, **request_card(view))
 
 

@@ -22,7 +22,6 @@ from bot.listeners.answers import AnswerError, NotLinkedError, answer_for
 from bot.listeners.forms import fill_new_request_form
 from bot.services import Services
 from bot.slack.card import request_card
-from bot.slack.card_view import CardView
 from bot.slack.command_text import CommandText, channel_id, channel_name, request_name
 from bot.slack.ids import RequestRef
 from bot.slack.lists import (
@@ -159,14 +158,7 @@ async def show(ctx: CommandContext) -> None:
         raise AnswerError("Which request? `/cflow show <workflowId/requestId>`")
     creds = await ctx.creds()
     workflow, request = await find_request(ctx, creds, ctx.text.args[0])
-    mine = creds.username in request.reviewers(workflow)
-    view = CardView(
-        request=request,
-        workflow=workflow,
-        now=datetime.now(UTC),
-        cflow_url=ctx.services.publisher.request_url(workflow.id, request.id),
-        actionable=mine,
-    )
+    view = ctx.services.publisher.card_view(workflow, request, reader=creds.username)
     await ctx.say(request_card(view))
 
 

@@ -14,7 +14,7 @@ from bot.cflow import CflowError, CflowUnauthorizedError, Credentials
 from bot.decisions import Decider, Intent
 from bot.directory import same_email
 from bot.listeners.commands import list_again
-from bot.listeners.common import NOT_OURS, Ack, Track, needs_link, tell_in_dm
+from bot.listeners.common import NOT_OURS, Track, needs_link, tell_in_dm
 from bot.services import Services
 from bot.slack.ids import Input, View, values_of
 from bot.slack.modals import (
@@ -116,7 +116,11 @@ async def _decide_from_modal(by: Decided, view: dict[str, Any], verb: Any, **opt
 
 
 async def submit_link(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], services: Services, client: AsyncWebClient
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    services: Services,
+    client: AsyncWebClient,
 ) -> None:
     values = values_of(view["state"]["values"])
     username = (values.get(Input.CFLOW_USERNAME) or "").strip()
