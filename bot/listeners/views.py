@@ -11,7 +11,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowError, CflowUnauthorizedError, Credentials
-from bot.decisions import Decider, Intent
+from bot.decisions import Decider, Intent, Verb
 from bot.directory import same_email
 from bot.listeners.commands import list_again
 from bot.listeners.common import NOT_OURS, Track, needs_link, tell_in_dm
@@ -25,16 +25,17 @@ from bot.slack.modals import (
 )
 from bot.store.base import Link
 
+REASON_NEEDED = "Please give a reason."
+
 
 def register(app: AsyncApp, track: Track) -> None:
     as_person = [needs_link]
-    app.view(View.REJECT, middleware=as_person)(track(submit_reject))
-    app.view(View.APPROVE_COMMENT, middleware=as_person)(track(submit_approve_comment))
-    app.view(View.REASSIGN, middleware=as_person)(track(submit_reassign))
+    for callback_id in (View.REJECT, View.APPROVE_COMMENT, View.REASSIGN):
+        app.view(callback_id, middleware=as_person)(track(submit_decision))
     app.view(View.LINK)(track(submit_link))
 
 
-async def submit_reject(
+async def submit_decision(
     ack: AsyncAck,
     view: dict[str, Any],
     client: AsyncWebClient,
@@ -42,77 +43,46 @@ async def submit_reject(
     link: Link,
     services: Services,
 ) -> None:
-    reason = (values_of(view["state"]["values"]).get(Input.REASON) or "").strip()
-    if not reason:
-        await ack(response_action="errors", errors={Input.REASON: "Please give a reason."})
+    """Reject with a reason, approve with a comment, or hand over: one submission path."""
+    asked = _asked(view["callback_id"], values_of(view["state"]["values"]))
+    if isinstance(asked, Problem):
+        await ack(response_action="errors", errors={asked.input: asked.text})
         return
-    await ack()
-    await _decide_from_modal(
-        Decided(decider, link, services, client), view, "reject", comment=reason
-    )
-
-
-async def submit_approve_comment(
-    ack: AsyncAck,
-    view: dict[str, Any],
-    client: AsyncWebClient,
-    decider: Decider,
-    link: Link,
-    services: Services,
-) -> None:
-    await ack()
-    comment = values_of(view["state"]["values"]).get(Input.COMMENT)
-    await _decide_from_modal(
-        Decided(decider, link, services, client), view, "approve", comment=comment
-    )
-
-
-async def submit_reassign(
-    ack: AsyncAck,
-    view: dict[str, Any],
-    client: AsyncWebClient,
-    decider: Decider,
-    link: Link,
-    services: Services,
-) -> None:
-    values = values_of(view["state"]["values"])
-    target = (values.get(Input.REASSIGN_TO) or "").strip()
-    if not target:
-        await ack(response_action="errors", errors={Input.REASSIGN_TO: "Whom to hand it to?"})
-        return
-    await ack()
-    await _decide_from_modal(
-        Decided(decider, link, services, client),
-        view,
-        "approve",
-        comment=values.get(Input.COMMENT),
-        reassign_to=target,
-    )
-
-
-@dataclass(frozen=True)
-class Decided:
-    """Who decides from a modal, and with what."""
-
-    decider: Decider
-    link: Link
-    services: Services
-    client: AsyncWebClient
-
-
-async def _decide_from_modal(by: Decided, view: dict[str, Any], verb: Any, **options: Any) -> None:
-    """After the modal is closed: decide, and tell the person where they started."""
-    user, client = by.link.slack_user_id, by.client
+    await ack()  # the modal closes; the outcome is told where the person started
+    verb, options = asked
+    user = link.slack_user_id
     ref, origin = modal_target(view.get("private_metadata"))
     if ref is None:
         await tell_in_dm(client, user, NOT_OURS)
         return
-    outcome = await by.decider.decide(user, by.link, Intent(ref, verb, **options))
+    outcome = await decider.decide(user, link, Intent(ref, verb, **options))
     if origin is not None:  # opened from `/cflow pending`: that list, afresh, says it
         respond = AsyncRespond(response_url=origin.response_url)
-        await list_again(by.services, client, respond, user, origin.page_scope, outcome.message())
+        await list_again(services, client, respond, user, origin.page_scope, outcome.message())
         return
     await client.chat_postMessage(channel=user, **outcome.message())
+
+
+@dataclass(frozen=True)
+class Problem:
+    input: Input
+    text: str
+
+
+def _asked(
+    callback_id: str, values: dict[str, str | None]
+) -> tuple[Verb, dict[str, Any]] | Problem:
+    """What the modal asks for, or the input that needs fixing first."""
+    comment = values.get(Input.COMMENT)
+    if callback_id == View.REJECT:
+        reason = (values.get(Input.REASON) or "").strip()
+        return ("reject", {"comment": reason}) if reason else Problem(Input.REASON, REASON_NEEDED)
+    if callback_id == View.REASSIGN:
+        target = (values.get(Input.REASSIGN_TO) or "").strip()
+        if not target:
+            return Problem(Input.REASSIGN_TO, "Whom to hand it to?")
+        return "approve", {"comment": comment, "reassign_to": target}
+    return "approve", {"comment": comment}
 
 
 async def submit_link(
