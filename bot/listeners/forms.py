@@ -60,8 +60,8 @@ UNCONFIRMED = (
 
 def register(app: AsyncApp, track: Track) -> None:
     as_person = [needs_link]
-    app.view(View.NEW_REQUEST, middleware=as_person)(track(submit_new_request))
-    app.view(View.EDIT_DRAFT, middleware=as_person)(track(submit_draft))
+    app.view(View.NEW_REQUEST, middleware=as_person)(track(submit_form))
+    app.view(View.EDIT_DRAFT, middleware=as_person)(track(submit_form))
     app.action(Action.EDIT_DRAFT, middleware=as_person)(track(open_draft_editor))
     app.action(Action.DELETE_DRAFT, middleware=as_person)(track(delete_draft))
 
@@ -81,7 +81,7 @@ async def fill_new_request_form(
     await client.views_update(view_id=view_id, view=request_form(workflow, target))
 
 
-async def submit_new_request(
+async def submit_form(
     ack: AsyncAck,
     view: dict[str, Any],
     client: AsyncWebClient,
@@ -91,43 +91,32 @@ async def submit_new_request(
     creds: Credentials,
     link: Link,
 ) -> None:
+    """A new request or draft, or an edited draft: sent with the person's own key."""
     target = FormTarget.decode(view.get("private_metadata"))
-    if target is None:
+    editing = view["callback_id"] == View.EDIT_DRAFT
+    if target is None or editing != (target.request_id is not None):
         await ack(response_action="update", view=done_view(NOT_OURS))
         return
     fields, mode = form_values(view["state"], target)
     if not fields:
-        problem = "Fill in at least one field."
-        await ack(response_action="update", view=form_again(target, view, problem))
+        nothing = (
+            done_view("Nothing changed: the draft is as it was.")
+            if editing
+            else form_again(target, view, "Fill in at least one field.")
+        )
+        await ack(response_action="update", view=nothing)
         return
+    call = asyncio.create_task(_write(cflow, creds, target, fields, mode))
+    await _answer(ack, client, Sent(cflow, publisher, store, creds, link), view, target, call)
+
+
+async def _write(
+    cflow: CflowClient, creds: Credentials, target: FormTarget, fields: dict[str, Any], mode: str
+) -> Request | None:
+    if target.request_id is not None:
+        return await cflow.update_request(creds, target.workflow_id, target.request_id, fields)
     create = cflow.create_draft if mode == DRAFT else cflow.create_request
-    call = asyncio.create_task(create(creds, target.workflow_id, fields))
-    await _answer(ack, client, Sent(cflow, publisher, store, creds, link), view, target, call)
-
-
-async def submit_draft(
-    ack: AsyncAck,
-    view: dict[str, Any],
-    client: AsyncWebClient,
-    cflow: CflowClient,
-    publisher: Publisher,
-    store: Store,
-    creds: Credentials,
-    link: Link,
-) -> None:
-    target = FormTarget.decode(view.get("private_metadata"))
-    if target is None or target.request_id is None:
-        await ack(response_action="update", view=done_view(NOT_OURS))
-        return
-    fields, _ = form_values(view["state"], target)
-    if not fields:
-        unchanged = done_view("Nothing changed: the draft is as it was.")
-        await ack(response_action="update", view=unchanged)
-        return
-    call = asyncio.create_task(
-        cflow.update_request(creds, target.workflow_id, target.request_id, fields)
-    )
-    await _answer(ack, client, Sent(cflow, publisher, store, creds, link), view, target, call)
+    return await create(creds, target.workflow_id, fields)
 
 
 @dataclass(frozen=True)
