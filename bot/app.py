@@ -25,6 +25,7 @@ from bot.health import STALE_INTERVALS
 from bot.listeners import actions, commands, events, forms, views
 from bot.listeners.answers import answer_for
 from bot.listeners.common import person_of
+from bot.listeners.subcommands import Tools
 from bot.poller import POLLER_LEASE
 from bot.services import Services
 from bot.slack.messages import error_message
@@ -48,10 +49,19 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
         request_verification_enabled=not socket_mode,
     )
 
+    tools = Tools(
+        services.cflow,
+        services.store,
+        services.publisher,
+        services.decider,
+        services.service,
+        services.settings,
+    )
+
     async def inject_services(context: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
         # Bolt hands each context key to a listener that names it as an argument.
         context.update(
-            services=services,
+            tools=tools,
             cflow=services.cflow,
             store=services.store,
             publisher=services.publisher,

@@ -16,7 +16,7 @@ from bot.listeners.common import (
     open_link_modal,
     say_privately,
 )
-from bot.services import Services
+from bot.listeners.subcommands import Tools
 from bot.slack.card_actions import busy_blocks
 from bot.slack.ids import Action, MoreOption, RequestRef, more_option, ref_from_action
 from bot.slack.lists import listed_page
@@ -41,7 +41,7 @@ async def approve(
     respond: AsyncRespond,
     decider: Decider,
     link: Link,
-    services: Services,
+    tools: Tools,
 ) -> None:
     ref = RequestRef.decode(action.get("value"))
     if ref is None:
@@ -51,7 +51,7 @@ async def approve(
     if page_scope is not None:  # an ephemeral `/cflow pending` answer: replaced at once
         await respond(text=f"⏳ Approving #{escape(ref.request_id)} as you…", replace_original=True)
         outcome = await decider.decide(user, link, Intent(ref, "approve"))
-        await list_again(services, client, respond, user, page_scope, outcome.message())
+        await list_again(tools, client, respond, user, page_scope, outcome.message())
         return
     await _show_busy(client, body, "Approving as", user)
     outcome = await decider.decide(user, link, Intent(ref, "approve"))
@@ -87,10 +87,10 @@ async def open_more_modal(
 
 
 async def open_link_modal_from_button(
-    ack: AsyncAck, body: dict[str, Any], services: Services, client: AsyncWebClient
+    ack: AsyncAck, body: dict[str, Any], directory: Directory, client: AsyncWebClient
 ) -> None:
     await ack()
-    await open_link_modal(services, client, body["user"]["id"], body["trigger_id"])
+    await open_link_modal(directory, client, body["user"]["id"], body["trigger_id"])
 
 
 async def just_ack(ack: AsyncAck) -> None:

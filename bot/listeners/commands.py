@@ -7,13 +7,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.directory import Directory
 from bot.listeners import subcommands
 from bot.listeners.common import Track, open_link_modal, say_privately
-from bot.services import Services
 from bot.slack.command_text import CommandText, parse
 from bot.slack.ids import Action
 from bot.slack.primitives import MAX_BLOCKS, section
 from bot.slack.text import escape
+from bot.store.base import Store
 
 USAGE = "\n".join(
     (
@@ -57,17 +58,18 @@ def register(app: AsyncApp, track: Track) -> None:
 async def cflow(
     ack: AsyncAck,
     command: dict[str, Any],
-    services: Services,
     client: AsyncWebClient,
     respond: AsyncRespond,
+    tools: subcommands.Tools,
+    directory: Directory,
 ) -> None:
     await ack()
     text = parse(command.get("text"))
     user = command["user_id"]
     if text.verb == "link":
-        await open_link_modal(services, client, user, command["trigger_id"])
+        await open_link_modal(directory, client, user, command["trigger_id"])
     elif text.verb == "unlink":
-        removed = await services.store.delete_link(user)
+        removed = await tools.store.delete_link(user)
         text_out = (
             "Your Cflow account is unlinked and its key deleted."
             if removed
@@ -75,9 +77,9 @@ async def cflow(
         )
         await say_privately(respond, {"text": text_out})
     elif text.verb == "whoami":
-        await say_privately(respond, {"text": await whoami(services, user)})
+        await say_privately(respond, {"text": await whoami(tools.store, user)})
     elif text.verb in SUBCOMMANDS:
-        ctx = _context(services, client, respond, command, text)
+        ctx = _context(tools, client, respond, command, text)
         await subcommands.run(SUBCOMMANDS[text.verb], ctx)
     else:
         await say_privately(respond, {"text": USAGE})
@@ -87,17 +89,17 @@ async def show_more(
     ack: AsyncAck,
     body: dict[str, Any],
     action: dict[str, Any],
-    services: Services,
     client: AsyncWebClient,
     respond: AsyncRespond,
+    tools: subcommands.Tools,
 ) -> None:
     """The next page of `/cflow pending`, in place of the one clicked."""
     await ack()
-    await list_again(services, client, respond, body["user"]["id"], action.get("value") or "1")
+    await list_again(tools, client, respond, body["user"]["id"], action.get("value") or "1")
 
 
 async def list_again(
-    services: Services,
+    tools: subcommands.Tools,
     client: AsyncWebClient,
     respond: subcommands.Respond,
     user: str,
@@ -111,7 +113,7 @@ async def list_again(
     async def replace(**payload: Any) -> None:
         await respond(**{**_under(outcome, payload), "replace_original": True})
 
-    ctx = _context(services, client, replace, {"user_id": user}, parse(f"pending {scope}"))
+    ctx = _context(tools, client, replace, {"user_id": user}, parse(f"pending {scope}"))
     number = int(page) if page.isdigit() else 1
     await subcommands.run(lambda c: subcommands.pending(c, number), ctx)
 
@@ -125,14 +127,14 @@ def _under(outcome: dict[str, Any] | None, listing: dict[str, Any]) -> dict[str,
 
 
 def _context(
-    services: Services,
+    tools: subcommands.Tools,
     client: AsyncWebClient,
     respond: subcommands.Respond,
     command: dict[str, Any],
     text: CommandText,
 ) -> subcommands.CommandContext:
     return subcommands.CommandContext(
-        services=services,
+        tools=tools,
         client=client,
         respond=respond,
         user=command["user_id"],
@@ -142,8 +144,8 @@ def _context(
     )
 
 
-async def whoami(services: Services, user: str) -> str:
-    link = await services.store.link_for(user)
+async def whoami(store: Store, user: str) -> str:
+    link = await store.link_for(user)
     if link is None:
         return "You have not linked a Cflow account yet: `/cflow link`."
     how = f", linked by <@{link.linked_by}>" if link.linked_by else ""

@@ -11,8 +11,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import Credentials
 from bot.decisions import credentials_for
+from bot.directory import Directory
 from bot.listeners.answers import answer_for
-from bot.services import Services
 from bot.slack.messages import not_linked_message, relink_message
 from bot.slack.modals import link_modal
 from bot.slack.request_forms import done_view
@@ -41,11 +41,11 @@ async def tell_in_dm(client: AsyncWebClient, user: str, text: str) -> None:
 
 
 async def open_link_modal(
-    services: Services, client: AsyncWebClient, user: str, trigger_id: str
+    directory: Directory, client: AsyncWebClient, user: str, trigger_id: str
 ) -> None:
     """The link form, pre-filled with the Cflow user whose email matches this person's."""
-    email = await services.directory.slack_email(user)
-    prefill = await services.directory.cflow_username_for_email(email, wait=PREFILL_WAIT)
+    email = await directory.slack_email(user)
+    prefill = await directory.cflow_username_for_email(email, wait=PREFILL_WAIT)
     await client.views_open(trigger_id=trigger_id, view=link_modal(prefill))
 
 

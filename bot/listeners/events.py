@@ -8,8 +8,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.listeners.common import Track
-from bot.services import Services
 from bot.slack.home import home_view
+from bot.store.base import Store
 from bot.store.errors import UnreadableLinkError
 
 
@@ -17,14 +17,14 @@ def register(app: AsyncApp, track: Track) -> None:
     app.event("app_home_opened")(track(publish_home))
 
 
-async def publish_home(event: dict[str, Any], services: Services, client: AsyncWebClient) -> None:
+async def publish_home(event: dict[str, Any], store: Store, client: AsyncWebClient) -> None:
     if event.get("tab") not in (None, "home"):
         return
     user = event["user"]
     try:
-        link = await services.store.link_for(user)
+        link = await store.link_for(user)
     except UnreadableLinkError:
-        await services.store.mark_key_refused(user)
+        await store.mark_key_refused(user)
         view = home_view(None, key_works=False)
     else:
         refused = link is not None and link.key_refused_at is not None

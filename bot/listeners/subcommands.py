@@ -15,12 +15,13 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cflow import Credentials, Request, Workflow
+from bot.cflow import CflowClient, Credentials, Request, Workflow
 from bot.channels import CHANNEL_HINT, channel_id_for
-from bot.decisions import Intent, credentials_for
+from bot.decisions import Decider, Intent, credentials_for
 from bot.listeners.answers import AnswerError, NotLinkedError, answer_for
 from bot.listeners.forms import fill_new_request_form
-from bot.services import Services
+from bot.publisher import Publisher
+from bot.settings import Settings
 from bot.slack.card import request_card
 from bot.slack.command_text import CommandText, channel_id, channel_name, request_name
 from bot.slack.ids import RequestRef
@@ -35,14 +36,26 @@ from bot.slack.lists import (
 )
 from bot.slack.request_forms import done_view, working_view
 from bot.slack.text import escape
-from bot.store.base import Link, Subscription
+from bot.store.base import Link, Store, Subscription
 
 Respond = Callable[..., Awaitable[Any]]
 
 
 @dataclass
+class Tools:
+    """What the subcommands use, named one by one (Bolt hands each from the context)."""
+
+    cflow: CflowClient
+    store: Store
+    publisher: Publisher
+    decider: Decider
+    service: Credentials
+    settings: Settings
+
+
+@dataclass
 class CommandContext:
-    services: Services
+    tools: Tools
     client: AsyncWebClient
     respond: Respond
     user: str
@@ -54,13 +67,13 @@ class CommandContext:
         await self.respond(**payload, response_type="ephemeral", replace_original=False)
 
     async def link(self) -> Link:
-        link = await self.services.store.link_for(self.user)
+        link = await self.tools.store.link_for(self.user)
         if link is None:
             raise NotLinkedError()
         return link
 
     async def creds(self) -> Credentials:
-        return credentials_for(self.services.service, await self.link())
+        return credentials_for(self.tools.service, await self.link())
 
 
 async def run(handler: Callable[[CommandContext], Awaitable[None]], ctx: CommandContext) -> None:
@@ -69,7 +82,7 @@ async def run(handler: Callable[[CommandContext], Awaitable[None]], ctx: Command
     try:
         await handler(ctx)
     except Exception as error:
-        answer = await answer_for(error, ctx.services.store, ctx.user)
+        answer = await answer_for(error, ctx.tools.store, ctx.user)
         if answer is None:
             raise
         await ctx.say(answer)
@@ -80,7 +93,7 @@ async def run(handler: Callable[[CommandContext], Awaitable[None]], ctx: Command
 
 async def find_workflow(ctx: CommandContext, creds: Credentials, name: str) -> Workflow:
     """By id, by name (any case), or by a unique prefix of the name."""
-    workflows = await ctx.services.cflow.list_workflows(creds)
+    workflows = await ctx.tools.cflow.list_workflows(creds)
     folded = name.casefold()
     for match in (
         [w for w in workflows if w.id == name],
@@ -101,7 +114,7 @@ async def find_request(
     name = request_name(word)
     if name is None:
         raise AnswerError("Name a request as `workflowId/requestId`, or by its id.")
-    cflow = ctx.services.cflow
+    cflow = ctx.tools.cflow
     if name.workflow_id is not None:
         workflow, request = await asyncio.gather(
             cflow.get_workflow(creds, name.workflow_id),
@@ -119,7 +132,7 @@ async def find_request(
 
 async def _everything(ctx: CommandContext, creds: Credentials) -> list[tuple[Workflow, Request]]:
     """Every request the caller can see, across the active workflows."""
-    cflow = ctx.services.cflow
+    cflow = ctx.tools.cflow
     workflows = [w for w in await cflow.list_workflows(creds) if w.is_active]
     listings = await asyncio.gather(
         *(cflow.list_requests(creds, w.id) for w in workflows), return_exceptions=True
@@ -136,19 +149,19 @@ async def _everything(ctx: CommandContext, creds: Credentials) -> list[tuple[Wor
 
 
 async def workflows(ctx: CommandContext) -> None:
-    found = await ctx.services.cflow.list_workflows(await ctx.creds())
+    found = await ctx.tools.cflow.list_workflows(await ctx.creds())
     lines = [workflow_line(workflow) for workflow in found]
     await ctx.say(lines_message("Workflows", lines, page=_page(ctx.text, 0), command="workflows"))
 
 
 async def users(ctx: CommandContext) -> None:
-    found = await ctx.services.cflow.list_users(await ctx.creds())
+    found = await ctx.tools.cflow.list_users(await ctx.creds())
     lines = [user_line(user) for user in found]
     await ctx.say(lines_message("Cflow users", lines, page=_page(ctx.text, 0), command="users"))
 
 
 async def roles(ctx: CommandContext) -> None:
-    found = await ctx.services.cflow.list_roles(await ctx.creds())
+    found = await ctx.tools.cflow.list_roles(await ctx.creds())
     lines = [role_line(role) for role in found]
     await ctx.say(lines_message("Cflow roles", lines, page=_page(ctx.text, 0), command="roles"))
 
@@ -158,7 +171,7 @@ async def show(ctx: CommandContext) -> None:
         raise AnswerError("Which request? `/cflow show <workflowId/requestId>`")
     creds = await ctx.creds()
     workflow, request = await find_request(ctx, creds, ctx.text.args[0])
-    view = ctx.services.publisher.card_view(workflow, request, reader=creds.username)
+    view = ctx.tools.publisher.card_view(workflow, request, reader=creds.username)
     await ctx.say(request_card(view))
 
 
@@ -177,10 +190,10 @@ async def _decide(ctx: CommandContext, verb: Any, comment: str | None) -> None:
     if not ctx.text.args:
         raise AnswerError(f"Which request? `/cflow {verb} <workflowId/requestId>`")
     link = await ctx.link()
-    creds = credentials_for(ctx.services.service, link)
+    creds = credentials_for(ctx.tools.service, link)
     workflow, request = await find_request(ctx, creds, ctx.text.args[0])
     ref = RequestRef(workflow_id=workflow.id, request_id=request.id, stage=request.current_stage)
-    outcome = await ctx.services.decider.decide(ctx.user, link, Intent(ref, verb, comment=comment))
+    outcome = await ctx.tools.decider.decide(ctx.user, link, Intent(ref, verb, comment=comment))
     await ctx.say(outcome.message())
 
 
@@ -215,9 +228,9 @@ async def new(ctx: CommandContext) -> None:
     view_id = opened["view"]["id"]
     try:
         workflow = await find_workflow(ctx, creds, ctx.text.rest())
-        await fill_new_request_form(ctx.services.cflow, ctx.client, view_id, creds, workflow)
+        await fill_new_request_form(ctx.tools.cflow, ctx.client, view_id, creds, workflow)
     except Exception as error:
-        answer = await answer_for(error, ctx.services.store, ctx.user)
+        answer = await answer_for(error, ctx.tools.store, ctx.user)
         if answer is None:
             raise
         await ctx.client.views_update(view_id=view_id, view=done_view(answer["text"]))
@@ -242,7 +255,7 @@ async def subscribe(ctx: CommandContext) -> None:
     target = await _channel_for(ctx.client, named[-1]) if named else ctx.channel
     name = " ".join(a for a in ctx.text.args if a not in named)
     workflow = await find_workflow(ctx, creds, name)
-    await ctx.services.store.subscribe(Subscription(workflow.id, target, created_by=ctx.user))
+    await ctx.tools.store.subscribe(Subscription(workflow.id, target, created_by=ctx.user))
     note = await _membership_note(ctx.client, target)
     await ctx.say({"text": f"{escape(workflow.label)} now posts to <#{target}>.{note}"})
 
@@ -252,8 +265,8 @@ async def unsubscribe(ctx: CommandContext) -> None:
     if not ctx.text.args:
         raise AnswerError("Which workflow? `/cflow unsubscribe <workflow>`")
     workflow = await find_workflow(ctx, await ctx.creds(), ctx.text.rest())
-    removed = await ctx.services.store.unsubscribe(workflow.id)
-    fallback = ctx.services.settings.cflow_notify_channel
+    removed = await ctx.tools.store.unsubscribe(workflow.id)
+    fallback = ctx.tools.settings.cflow_notify_channel
     where = f"<#{fallback}>" if fallback else "no channel (DMs only)"
     text = (
         f"{escape(workflow.label)} now posts to {where}." if removed else "It had no subscription."
@@ -262,19 +275,19 @@ async def unsubscribe(ctx: CommandContext) -> None:
 
 
 async def subscriptions(ctx: CommandContext) -> None:
-    found = await ctx.services.store.subscriptions()
+    found = await ctx.tools.store.subscriptions()
     named: dict[str, Workflow] = {}
-    link = await ctx.services.store.link_for(ctx.user)
+    link = await ctx.tools.store.link_for(ctx.user)
     if found and link is not None:
-        creds = credentials_for(ctx.services.service, link)
-        with_names = await ctx.services.cflow.list_workflows(creds)
+        creds = credentials_for(ctx.tools.service, link)
+        with_names = await ctx.tools.cflow.list_workflows(creds)
         named = {w.id: w for w in with_names}
     lines = [subscription_line(sub, named.get(wf)) for wf, sub in found.items()]
     await ctx.say(lines_message("Subscriptions", lines, command="subscriptions"))
 
 
 def _admins_only(ctx: CommandContext) -> None:
-    if not ctx.services.is_admin(ctx.user):
+    if ctx.user not in ctx.tools.settings.cflow_bot_admins:
         raise AnswerError("Only the bot's admins (CFLOW_BOT_ADMINS) can change subscriptions.")
 
 

@@ -12,10 +12,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowError, CflowUnauthorizedError, Credentials
 from bot.decisions import Decider, Intent, Verb
-from bot.directory import same_email
+from bot.directory import Directory, same_email
 from bot.listeners.commands import list_again
 from bot.listeners.common import NOT_OURS, Track, needs_link, tell_in_dm
-from bot.services import Services
+from bot.listeners.subcommands import Tools
 from bot.slack.ids import Input, View, values_of
 from bot.slack.modals import (
     link_checking_view,
@@ -41,7 +41,7 @@ async def submit_decision(
     client: AsyncWebClient,
     decider: Decider,
     link: Link,
-    services: Services,
+    tools: Tools,
 ) -> None:
     """Reject with a reason, approve with a comment, or hand over: one submission path."""
     asked = _asked(view["callback_id"], values_of(view["state"]["values"]))
@@ -58,7 +58,7 @@ async def submit_decision(
     outcome = await decider.decide(user, link, Intent(ref, verb, **options))
     if origin is not None:  # opened from `/cflow pending`: that list, afresh, says it
         respond = AsyncRespond(response_url=origin.response_url)
-        await list_again(services, client, respond, user, origin.page_scope, outcome.message())
+        await list_again(tools, client, respond, user, origin.page_scope, outcome.message())
         return
     await client.chat_postMessage(channel=user, **outcome.message())
 
@@ -89,8 +89,9 @@ async def submit_link(
     ack: AsyncAck,
     body: dict[str, Any],
     view: dict[str, Any],
-    services: Services,
     client: AsyncWebClient,
+    tools: Tools,
+    directory: Directory,
 ) -> None:
     values = values_of(view["state"]["values"])
     username = (values.get(Input.CFLOW_USERNAME) or "").strip()
@@ -98,32 +99,36 @@ async def submit_link(
     # Checking the key means calling Cflow: show progress now, answer within 3 s.
     await ack(response_action="update", view=link_checking_view())
     user = body["user"]["id"]
-    problem = await link_problem(services, user, username, key)
+    problem = await link_problem(
+        tools,
+        directory,
+        user,
+        Credentials(api_key=tools.service.api_key, username=username, user_key=SecretStr(key)),
+    )
     if problem:
         await client.views_update(view_id=view["id"], view=link_modal(username, problem))
         return
-    await services.store.save_link(Link(user, username, SecretStr(key)))
+    await tools.store.save_link(Link(user, username, SecretStr(key)))
     await client.views_update(view_id=view["id"], view=link_done_view(username))
 
 
-async def link_problem(services: Services, user: str, username: str, key: str) -> str | None:
+async def link_problem(
+    tools: Tools, directory: Directory, user: str, creds: Credentials
+) -> str | None:
     """Why this Slack user may not link to this Cflow account, or None when they may."""
-    creds = Credentials(
-        api_key=services.service.api_key, username=username, user_key=SecretStr(key)
-    )
     try:
-        await services.cflow.list_workflows(creds)
+        await tools.cflow.list_workflows(creds)
     except CflowUnauthorizedError:
         return "Cflow did not accept this username and user key."
     except CflowError as error:
         return f"Could not check the key with Cflow: {error.message}"
-    users = await services.directory.cflow_users()
+    users = await directory.cflow_users()
     if users is None:
-        if services.is_admin(user):
+        if user in tools.settings.cflow_bot_admins:
             return None
         return "Cflow's user list cannot be read to confirm this is you; ask an admin to link you."
-    cflow_user = users.get(username)
-    email = await services.directory.slack_email(user)
+    cflow_user = users.get(creds.username)
+    email = await directory.slack_email(user)
     if cflow_user is None or not same_email(cflow_user.email, email):
         return "The email of this Cflow user does not match your Slack email."
     return None
