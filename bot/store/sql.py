@@ -46,6 +46,7 @@ from bot.store.base import (
 from bot.store.crypto import KeyBox
 from bot.store.engine import tune_sqlite
 from bot.store.errors import MissingSecretKeyError, StoreKeyError, UnreadableLinkError
+from bot.store.migrations import migrate
 from bot.store.rows import (
     card_from_row,
     card_is,
@@ -66,7 +67,6 @@ from bot.store.schema import (
     decisions,
     links,
     locks,
-    migrate,
     poll_runs,
     subscriptions,
     tracked_requests,
