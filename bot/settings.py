@@ -27,28 +27,6 @@ from bot.cflow.models import Credentials
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-# What each variable should hold, for error messages that tell people how to fix them.
-HINTS: dict[str, str] = {
-    "CFLOW_BASE_URL": "the Cflow server's URL, e.g. https://us.cflowapps.com",
-    "CFLOW_API_KEY": "the account's API key (Cflow: Admin > API Settings)",
-    "CFLOW_USERNAME": "the username of the Cflow service account the poller reads with",
-    "CFLOW_USER_KEY": "that service account's user key (Cflow: Profile > API Key)",
-    "CFLOW_TIMEOUT": "seconds to wait for one Cflow call, a number above 0",
-    "CFLOW_REQUEST_URL": "a link template such as https://…/{workflow_id}/{request_id}",
-    "SLACK_BOT_TOKEN": "the bot token, starting with xoxb- (Slack app: OAuth & Permissions)",
-    "SLACK_SIGNING_SECRET": "the signing secret (Slack app: Basic Information)",
-    "SLACK_APP_TOKEN": "an app-level token starting with xapp-, with connections:write",
-    "SLACK_API_URL": "the Slack Web API base URL, e.g. https://slack.com/api/",
-    "CFLOW_NOTIFY_CHANNEL": "the Slack channel (id C… or #name) for workflows with no subscription",
-    "CFLOW_POLL_INTERVAL": "seconds between polls, a number above 0 (e.g. 30 or 0.5)",
-    "DATABASE_URL": "sqlite:///path/to/file.db or postgresql://user:pass@host/db",
-    "CFLOW_BOT_SECRET_KEY": "one or more comma-separated Fernet keys (cflow-bot keygen)",
-    "CFLOW_BOT_ADMINS": "comma-separated Slack user ids, e.g. U012ABC,U034DEF",
-    "PORT": "the HTTP port to listen on, 1-65535",
-    "LOG_LEVEL": "one of " + ", ".join(LOG_LEVELS),
-    "LOG_FORMAT": "plain or json",
-}
-
 CFLOW_SERVICE_ACCOUNT = ("CFLOW_API_KEY", "CFLOW_USERNAME", "CFLOW_USER_KEY")
 SLACK_HTTP = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
 
@@ -75,26 +53,65 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
 
-    cflow_base_url: AnyHttpUrl = AnyHttpUrl("https://us.cflowapps.com")
-    cflow_api_key: SecretStr | None = None
-    cflow_username: str | None = None
-    cflow_user_key: SecretStr | None = None
-    cflow_timeout: float = Field(default=10.0, gt=0)
-    cflow_request_url: str | None = None
+    # Each description is what the variable should hold: errors say "set it to <description>".
+    cflow_base_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://us.cflowapps.com"),
+        description="the Cflow server's URL, e.g. https://us.cflowapps.com",
+    )
+    cflow_api_key: SecretStr | None = Field(
+        default=None, description="the account's API key (Cflow: Admin > API Settings)"
+    )
+    cflow_username: str | None = Field(
+        default=None,
+        description="the username of the Cflow service account the poller reads with",
+    )
+    cflow_user_key: SecretStr | None = Field(
+        default=None, description="that service account's user key (Cflow: Profile > API Key)"
+    )
+    cflow_timeout: float = Field(
+        default=10.0, gt=0, description="seconds to wait for one Cflow call, a number above 0"
+    )
+    cflow_request_url: str | None = Field(
+        default=None, description="a link template such as https://…/{workflow_id}/{request_id}"
+    )
 
-    slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    slack_app_token: SecretStr | None = None
-    slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        description="the bot token, starting with xoxb- (Slack app: OAuth & Permissions)",
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="the signing secret (Slack app: Basic Information)"
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, description="an app-level token starting with xapp-, with connections:write"
+    )
+    slack_api_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://slack.com/api/"),
+        description="the Slack Web API base URL, e.g. https://slack.com/api/",
+    )
 
-    cflow_notify_channel: str | None = None
-    cflow_poll_interval: float = Field(default=30.0, gt=0)
-    database_url: str = "sqlite:///cflow-bot.db"
-    cflow_bot_secret_key: SecretStr | None = None
-    cflow_bot_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    port: int = Field(default=3000, ge=1, le=65535)
-    log_level: str = "INFO"
-    log_format: Literal["plain", "json"] = "plain"
+    cflow_notify_channel: str | None = Field(
+        default=None,
+        description="the Slack channel (id C… or #name) for workflows with no subscription",
+    )
+    cflow_poll_interval: float = Field(
+        default=30.0, gt=0, description="seconds between polls, a number above 0 (e.g. 30 or 0.5)"
+    )
+    database_url: str = Field(
+        default="sqlite:///cflow-bot.db",
+        description="sqlite:///path/to/file.db or postgresql://user:pass@host/db",
+    )
+    cflow_bot_secret_key: SecretStr | None = Field(
+        default=None, description="one or more comma-separated Fernet keys (cflow-bot keygen)"
+    )
+    cflow_bot_admins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated Slack user ids, e.g. U012ABC,U034DEF"
+    )
+    port: int = Field(
+        default=3000, ge=1, le=65535, description="the HTTP port to listen on, 1-65535"
+    )
+    log_level: str = Field(default="INFO", description="one of " + ", ".join(LOG_LEVELS))
+    log_format: Literal["plain", "json"] = Field(default="plain", description="plain or json")
 
     @field_validator("cflow_bot_admins", mode="before")
     @classmethod
@@ -226,6 +243,19 @@ class Settings(BaseSettings):
                 missing[name] = f"missing; set it to {HINTS[name]}"
         if missing:
             raise SettingsError(missing)
+
+
+def _hints() -> dict[str, str]:
+    """Each variable's hint, from its field's description (the variable is the field name)."""
+    return {
+        name.upper(): field.description
+        for name, field in Settings.model_fields.items()
+        if field.description
+    }
+
+
+# What each variable should hold, for error messages that tell people how to fix them.
+HINTS: dict[str, str] = _hints()
 
 
 def _require_prefix(value: SecretStr | None, prefix: str) -> SecretStr | None:

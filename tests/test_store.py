@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from bot.store import (
@@ -40,6 +40,7 @@ from bot.store import (
     schema,
 )
 from bot.store.base import LinkedUser, Reencrypted
+from bot.store.migrations import VERSION_TABLE, head_revision
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"
@@ -65,11 +66,14 @@ async def _probe(url: str) -> str | None:
 
 
 async def _drop_store_tables(url: str) -> None:
-    """Each test starts from an empty database, whatever an earlier run left behind."""
+    """Each test starts from an empty database, whatever an earlier run left behind
+    (including the version tables of Alembic and of the releases before it)."""
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(schema.metadata.drop_all)
+            for table in (VERSION_TABLE, "schema_version"):
+                await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     finally:
         await engine.dispose()
 
@@ -442,14 +446,14 @@ async def test_init_is_idempotent_and_safe_concurrently(make_store: MakeStore) -
     await asyncio.gather(first.init(), second.init())
     await first.init()
     async with first.engine.connect() as conn:
-        versions = (await conn.execute(select(schema.schema_version.c.version))).scalars()
-        assert list(versions) == [m.version for m in schema.MIGRATIONS]
+        versions = (await conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).scalars()
+        assert list(versions) == [head_revision()]
     assert await second.ping() is True
 
 
 async def test_a_newer_schema_is_refused(store: SqlStore, make_store: MakeStore) -> None:
     async with store.engine.begin() as conn:
-        await conn.execute(insert(schema.schema_version).values(version=999, applied_at=T0))
+        await conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '999'"))
     with pytest.raises(SchemaTooNewError, match="999"):
         await make_store()
 
@@ -568,6 +572,8 @@ V1_TABLES = (
     "CREATE TABLE links (slack_user_id VARCHAR(255) NOT NULL PRIMARY KEY,"
     " cflow_username VARCHAR(255) NOT NULL, user_key_encrypted TEXT NOT NULL,"
     " linked_by VARCHAR(255), linked_at {ts} NOT NULL)",
+    "CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at {ts} NOT NULL)",
+    "INSERT INTO schema_version VALUES (1, '2026-01-01 00:00:00')",
 )
 
 
@@ -588,7 +594,6 @@ async def test_a_version_1_database_is_migrated_keeping_its_cards(
             await conn.run_sync(lambda sync: schema.metadata.create_all(sync, tables=others))
             for statement in V1_TABLES:
                 await conn.exec_driver_sql(statement.format(ts=timestamp))
-            await conn.execute(schema.schema_version.insert().values(version=1, applied_at=T0))
     finally:
         await engine.dispose()
     store = await open_store(database_url, [key])

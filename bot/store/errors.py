@@ -38,10 +38,14 @@ class MissingSecretKeyError(StoreKeyError):
 
 
 class SchemaTooNewError(StoreError):
-    """The database was migrated by a newer cflow-bot than this one."""
+    """The database was migrated by a newer cflow-bot than this one.
 
-    def __init__(self, found: int, known: int) -> None:
+    `found` and `known` name the schemas, e.g. "revision 0002" (Alembic's) or "version 4"
+    (the numbering of releases before Alembic)."""
+
+    def __init__(self, found: str, known: str) -> None:
+        self.found, self.known = found, known
         super().__init__(
-            f"The database schema is at version {found} but this cflow-bot only knows up to "
-            f"version {known}; upgrade cflow-bot before pointing it at this database."
+            f"The database schema is at {found} but this cflow-bot only knows up to {known}; "
+            "upgrade cflow-bot before pointing it at this database."
         )

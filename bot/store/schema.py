@@ -1,20 +1,19 @@
-"""Table layout and numbered migrations, shared by SQLite and PostgreSQL.
+"""Table layout, shared by SQLite and PostgreSQL.
 
 Only SQLAlchemy Core: the store maps rows to the frozen records of `bot.store.base`
 itself, so no ORM identity map or session state sits between the handlers and the rows.
+A change here comes with an Alembic revision in bot/store/migrations/versions, which is
+what brings databases to this layout (a test compares a migrated database with it).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     Column,
-    Connection,
     DateTime,
     Dialect,
     Float,
@@ -25,12 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
-    func,
-    insert,
-    select,
 )
-
-from bot.store.errors import SchemaTooNewError
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -169,84 +163,3 @@ poll_runs = Table(
     Column("pending", Integer, nullable=False),
     Column("errors", JsonList, nullable=False),
 )
-
-schema_version = Table(
-    "schema_version",
-    metadata,
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("applied_at", UtcDateTime, nullable=False),
-)
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    description: str
-    apply: Callable[[Connection], Any]
-
-
-def _create_all(conn: Connection) -> None:
-    metadata.create_all(conn, checkfirst=True)
-
-
-def _cards_by_slot(conn: Connection) -> None:
-    """Rebuild `cards` with `slot` in its key (SQLite cannot alter a primary key)."""
-    fresh = cards.to_metadata(MetaData(), name="cards_v2")
-    fresh.create(conn)
-    kept = ("workflow_id", "request_id", "channel", "kind", "ts", "slack_user_id", "created_at")
-    columns = ", ".join(kept)
-    conn.exec_driver_sql(f"INSERT INTO cards_v2 ({columns}, slot) SELECT {columns}, '' FROM cards")
-    conn.exec_driver_sql("DROP TABLE cards")
-    conn.exec_driver_sql("ALTER TABLE cards_v2 RENAME TO cards")
-
-
-def _tracked_events(conn: Connection) -> None:
-    timestamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
-    for column in (
-        "seq INTEGER NOT NULL DEFAULT 0",
-        "visit INTEGER NOT NULL DEFAULT 0",
-        f"retry_at {timestamp}",
-        "attempts INTEGER NOT NULL DEFAULT 0",
-    ):
-        conn.exec_driver_sql(f"ALTER TABLE tracked_requests ADD COLUMN {column}")
-
-
-def _events_and_slots(conn: Connection) -> None:
-    _cards_by_slot(conn)
-    _tracked_events(conn)
-
-
-def _refused_keys(conn: Connection) -> None:
-    timestamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
-    conn.exec_driver_sql(f"ALTER TABLE links ADD COLUMN key_refused_at {timestamp}")
-
-
-# Step 1 builds the newest layout, so a fresh database runs it and is stamped with every
-# version; later steps (ALTER TABLE …, alongside the matching change to the tables above)
-# only run on databases created before them.
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "create every table", _create_all),
-    Migration(2, "cards by slot, with failures; tracked requests count events", _events_and_slots),
-    Migration(3, "links remember when their key stopped working", _refused_keys),
-)
-LATEST = MIGRATIONS[-1].version
-
-
-def migrate(conn: Connection) -> int:
-    """Bring the schema to LATEST inside the caller's (exclusive) transaction."""
-    schema_version.create(conn, checkfirst=True)
-    current = conn.scalar(select(func.max(schema_version.c.version))) or 0
-    if current > LATEST:
-        raise SchemaTooNewError(current, LATEST)
-    steps = MIGRATIONS[:1] if current == 0 else [m for m in MIGRATIONS if m.version > current]
-    for step in steps:
-        step.apply(conn)
-    _record(conn, [m.version for m in MIGRATIONS if m.version > current])
-    return LATEST
-
-
-def _record(conn: Connection, versions: list[int]) -> None:
-    if versions:
-        now = datetime.now(UTC)
-        rows = [{"version": version, "applied_at": now} for version in versions]
-        conn.execute(insert(schema_version), rows)
