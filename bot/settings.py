@@ -270,7 +270,7 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
     The offending value is never echoed: it may be a secret.
     """
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)
     except ValidationError as error:
         raise SettingsError(_problems(error)) from None
 

@@ -204,7 +204,7 @@ class SqlStore(SqlLinks):
 
     async def held_locks(self, names: Iterable[str]) -> set[str]:
         """Which of `names` someone holds now (one query a chunk)."""
-        wanted, held = unique(names), set()
+        wanted, held = unique(names), set[str]()
         if wanted:
             async with self._begin() as conn:
                 for chunk in chunks(wanted):

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, ColumnElement, Insert, Row, Table, select, tuple_
+from sqlalchemy import Column, ColumnElement, Row, Table, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
@@ -23,7 +23,7 @@ from bot.store.engine import tune_sqlite
 
 T = TypeVar("T")
 CHUNK = 500  # keys per IN list: 1,000 bind parameters, far below SQLite's and asyncpg's caps
-INSERTS: dict[str, Callable[[Table], Insert]] = {
+INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
     "sqlite": sqlite.insert,
     "postgresql": postgresql.insert,
 }
