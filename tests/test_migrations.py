@@ -29,7 +29,7 @@ from bot.store import (
     open_store,
     schema,
 )
-from bot.store.migrations import current_revisions, head_revision
+from bot.store.migrations.runner import current_revisions, head_revision
 from tests import test_store
 from tests.test_store import PLAIN_KEY
 

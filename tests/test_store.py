@@ -40,7 +40,7 @@ from bot.store import (
     schema,
 )
 from bot.store.base import LinkedUser, Reencrypted
-from bot.store.migrations import VERSION_TABLE, head_revision
+from bot.store.migrations.runner import VERSION_TABLE, head_revision
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"
