@@ -28,11 +28,20 @@ from bot.cflow import (
     Workflow,
 )
 from bot.changes import Observation
+from bot.errors import (
+    BusyError,
+    CflowRefusedError,
+    DecisionError,
+    KeyRefusedError,
+    StaleCardError,
+    UnknownOutcomeError,
+    UnreadableRequestError,
+)
 from bot.logs import request_context
 from bot.metrics import Metrics
 from bot.publisher import Publisher
 from bot.slack.ids import RequestRef, updated_mark
-from bot.slack.messages import RELINK_TEXT, relink_message
+from bot.slack.messages import RELINK_TEXT
 from bot.slack.text import escape
 from bot.store.base import Decision, Link, Store, request_lock
 
@@ -59,26 +68,6 @@ def lock_seconds(cflow_timeout: float) -> float:
     """How long a decision may hold its request: two reads (with their retries), the
     call, a settling read, and the updates, so the lock never lapses mid-decision."""
     return 3 * cflow_timeout + RetryPolicy().total + LOCK_MARGIN_SECONDS
-
-
-OutcomeKind = Literal["done", "busy", "stale", "refused", "unknown", "unreadable", "relink"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a decision ended (`kind`, for metrics) and what to tell the person (mrkdwn).
-
-    `card_restored` is False when the cards could not be re-rendered from Cflow: the
-    listener then puts back the message that was clicked, so no card stays "busy".
-    """
-
-    kind: OutcomeKind
-    text: str
-    card_restored: bool = True
-
-    def message(self) -> dict[str, Any]:
-        """The answer to the person; a key that stopped working gets the Link button."""
-        return relink_message() if self.kind == "relink" else {"text": self.text}
 
 
 @dataclass(frozen=True)
@@ -166,44 +155,52 @@ class Decider:
         self._lock_ttl = lock_seconds(cflow_timeout)
         self._instance_id = instance_id
 
-    async def decide(self, actor: str, link: Link, intent: Intent) -> Outcome:
-        """Carry out `intent` for Slack user `actor`, and count how it ended."""
+    async def decide(self, actor: str, link: Link, intent: Intent) -> str:
+        """Carry out `intent` for Slack user `actor`: what was done, as the person is told
+        it; a `DecisionError` says why not. Either way it is counted."""
         ref = intent.ref
-        with request_context(f"{ref.workflow_id}/{ref.request_id}"):
-            outcome = await self._decide_once(actor, link, intent)
-        self._metrics.actions.labels(intent.action, outcome.kind).inc()
-        return outcome
+        kind = "done"
+        try:
+            with request_context(f"{ref.workflow_id}/{ref.request_id}"):
+                return await self._decide_once(actor, link, intent)
+        except DecisionError as error:
+            kind = error.kind
+            raise
+        finally:
+            self._metrics.actions.labels(intent.action, kind).inc()
 
-    async def _decide_once(self, actor: str, link: Link, intent: Intent) -> Outcome:
+    async def _decide_once(self, actor: str, link: Link, intent: Intent) -> str:
         ref = intent.ref
         lock = request_lock((ref.workflow_id, ref.request_id))
         holder = f"{self._instance_id}:{actor}:{uuid.uuid4().hex}"
         ttl = self._lock_ttl
         if not await self._store.try_lock(lock, holder, ttl):
-            text = "Someone is already acting on this request; the card will show the outcome."
-            return Outcome("busy", text)
+            raise BusyError(
+                "Someone is already acting on this request; the card will show the outcome."
+            )
         try:
             return await self._decide_locked(actor, credentials_for(self._service, link), intent)
         finally:
             await self._store.unlock(lock, holder)
 
-    async def _decide_locked(self, actor: str, creds: Credentials, intent: Intent) -> Outcome:
+    async def _decide_locked(self, actor: str, creds: Credentials, intent: Intent) -> str:
         ref = intent.ref
         try:
             workflow, before = await self._read(creds, ref)
         except CflowError as error:
-            return await self._unreadable(actor, ref, error)
+            raise await self._unreadable(actor, ref, error) from None
         if is_stale(before, ref):
             await self._publisher.refresh(workflow, before)
             where = _where(workflow, before)
             text = (
                 f"This request has moved on since the card was posted ({where}). Nothing was done."
             )
-            return Outcome("stale", text)
-        after = await self._call(actor, creds, intent, before)
-        if isinstance(after, Outcome):
+            raise StaleCardError(text)
+        try:
+            after = await self._call(actor, creds, intent, before)
+        except DecisionError:
             await self._publisher.refresh(workflow, before)
-            return after
+            raise
         decision = Decision(
             workflow_id=workflow.id,
             request_id=before.id,
@@ -221,21 +218,21 @@ class Decider:
             await self._store.record_decision(decision)
             busy = f"{_past(intent)} in Cflow; waiting for it to show what comes next"
             await self._publisher.refresh(workflow, before, busy=busy)
-            return Outcome("done", _done(intent, workflow, None))
+            return _done(intent, workflow, None)
         assert isinstance(after, Request)
         previous = Observation(workflow, before, None).tracked()
         await self._publisher.sync([Observation(workflow, after, previous, decision)])
-        return Outcome("done", _done(intent, workflow, after))
+        return _done(intent, workflow, after)
 
-    async def _unreadable(self, actor: str, ref: RequestRef, error: CflowError) -> Outcome:
-        """The clicker cannot read the request: say why, and give the card its buttons back."""
+    async def _unreadable(self, actor: str, ref: RequestRef, error: CflowError) -> DecisionError:
+        """The clicker cannot read the request: why, once the card has its buttons back."""
         if isinstance(error, CflowUnauthorizedError):
             await self._store.mark_key_refused(actor)  # before the cards are re-rendered
         restored = await self._restore_cards(ref)
         if isinstance(error, CflowUnauthorizedError):
-            return Outcome("relink", RELINK_TEXT, restored)
+            return KeyRefusedError(RELINK_TEXT, card_restored=restored)
         text = f"Cflow would not show you this request: {escape(error.message)}"
-        return Outcome("unreadable", text, restored)
+        return UnreadableRequestError(text, card_restored=restored)
 
     async def _read(self, creds: Credentials, ref: RequestRef) -> tuple[Workflow, Request]:
         workflow, request = await asyncio.gather(
@@ -256,8 +253,8 @@ class Decider:
 
     async def _call(
         self, actor: str, creds: Credentials, intent: Intent, before: Request
-    ) -> Request | Accepted | Outcome:
-        """The Cflow call: the request as it now is, ACCEPTED (state unknown), or why not."""
+    ) -> Request | Accepted:
+        """The Cflow call: the request as it now is, or ACCEPTED (state unknown)."""
         ref, cflow = intent.ref, self._cflow
         method = cflow.approve_request if intent.verb == "approve" else cflow.reject_request
         try:
@@ -270,10 +267,10 @@ class Decider:
             )
         except CflowUnauthorizedError:
             await self._store.mark_key_refused(actor)
-            return Outcome("relink", RELINK_TEXT)
+            raise KeyRefusedError(RELINK_TEXT) from None
         except CflowError as error:
             if not error.may_have_succeeded:
-                return Outcome("refused", f"Cflow refused: {escape(error.message)}")
+                raise CflowRefusedError(f"Cflow refused: {escape(error.message)}") from None
             log.warning(
                 "Ambiguous %s of %s: %s; re-reading", intent.verb, ref, type(error).__name__
             )
@@ -287,9 +284,7 @@ class Decider:
         except CflowError:
             return ACCEPTED
 
-    async def _settle(
-        self, creds: Credentials, intent: Intent, before: Request
-    ) -> Request | Outcome:
+    async def _settle(self, creds: Credentials, intent: Intent, before: Request) -> Request:
         """After a timeout or a 5xx: did Cflow record it? Only a changed request says yes.
 
         An unchanged request is no proof either way (Cflow may still be committing it), so
@@ -299,5 +294,7 @@ class Decider:
         try:
             now = await self._cflow.get_request(creds, ref.workflow_id, ref.request_id)
         except CflowError:
-            return Outcome("unknown", UNKNOWN_TEXT)
-        return now if _state(now) != _state(before) else Outcome("unknown", UNKNOWN_TEXT)
+            raise UnknownOutcomeError(UNKNOWN_TEXT) from None
+        if _state(now) == _state(before):
+            raise UnknownOutcomeError(UNKNOWN_TEXT)
+        return now

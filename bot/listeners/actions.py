@@ -9,6 +9,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.decisions import Decider, Intent
 from bot.directory import Directory
+from bot.errors import DecisionError
+from bot.listeners.answers import said
 from bot.listeners.commands import list_again
 from bot.listeners.common import (
     Track,
@@ -50,14 +52,18 @@ async def approve(
     page_scope = _listed_in(body, action)
     if page_scope is not None:  # an ephemeral `/cflow pending` answer: replaced at once
         await respond(text=f"⏳ Approving #{escape(ref.request_id)} as you…", replace_original=True)
-        outcome = await decider.decide(user, link, Intent(ref, "approve"))
-        await list_again(tools, client, respond, user, page_scope, outcome.message())
+        decision = decider.decide(user, link, Intent(ref, "approve"))
+        answer = await said(decision, tools.store, user)
+        await list_again(tools, client, respond, user, page_scope, answer)
         return
     await _show_busy(client, body, "Approving as", user)
-    outcome = await decider.decide(user, link, Intent(ref, "approve"))
-    if not outcome.card_restored:
-        await _restore_clicked(client, body)
-    await say_privately(respond, outcome.message())
+    try:
+        done = await decider.decide(user, link, Intent(ref, "approve"))
+    except DecisionError as error:
+        if not error.card_restored:
+            await _restore_clicked(client, body)
+        raise  # answered by the one error path
+    await say_privately(respond, {"text": done})
 
 
 async def open_reject_modal(

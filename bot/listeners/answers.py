@@ -7,28 +7,17 @@ is unexpected: the caller logs it with an id and shows only the id.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from bot.cflow import CflowError, CflowUnauthorizedError, CflowUnavailableError
+from bot.errors import AnswerError, KeyRefusedError, NotLinkedError
 from bot.slack.messages import not_linked_message, relink_message
 from bot.slack.text import escape
 from bot.store.base import Store
 from bot.store.errors import UnreadableLinkError
 
-
-class AnswerError(Exception):
-    """A clear "no" in the bot's own words (mrkdwn, already safe), e.g. "admins only"."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-
-class NotLinkedError(Exception):
-    """The person has not linked a Cflow account, so nothing can be done as them."""
-
-
-KEY_REFUSED = (CflowUnauthorizedError, UnreadableLinkError)
+KEY_REFUSED = (CflowUnauthorizedError, UnreadableLinkError, KeyRefusedError)
 
 
 async def answer_for(error: Exception, store: Store, slack_user_id: str) -> dict[str, Any] | None:
@@ -49,3 +38,15 @@ async def answer_for(error: Exception, store: Store, slack_user_id: str) -> dict
     if isinstance(error, CflowError):
         return {"text": f"Cflow says: {escape(error.message)}"}
     return None
+
+
+async def said(decision: Awaitable[str], store: Store, slack_user_id: str) -> dict[str, Any]:
+    """What a decision made from a `/cflow pending` list says above the list: what was
+    done, or why not, in the same words as everywhere else."""
+    try:
+        return {"text": await decision}
+    except Exception as error:
+        answer = await answer_for(error, store, slack_user_id)
+        if answer is None:
+            raise
+        return answer

@@ -18,7 +18,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.cflow import CflowClient, Credentials, Request, Workflow
 from bot.channels import CHANNEL_HINT, channel_id_for
 from bot.decisions import Decider, Intent, credentials_for
-from bot.listeners.answers import AnswerError, NotLinkedError, answer_for
+from bot.errors import AnswerError, NotLinkedError
+from bot.listeners.answers import answer_for
 from bot.listeners.forms import fill_new_request_form
 from bot.publisher import Publisher
 from bot.settings import Settings
@@ -193,8 +194,8 @@ async def _decide(ctx: CommandContext, verb: Any, comment: str | None) -> None:
     creds = credentials_for(ctx.tools.service, link)
     workflow, request = await find_request(ctx, creds, ctx.text.args[0])
     ref = RequestRef(workflow_id=workflow.id, request_id=request.id, stage=request.current_stage)
-    outcome = await ctx.tools.decider.decide(ctx.user, link, Intent(ref, verb, comment=comment))
-    await ctx.say(outcome.message())
+    done = await ctx.tools.decider.decide(ctx.user, link, Intent(ref, verb, comment=comment))
+    await ctx.say({"text": done})
 
 
 async def pending(ctx: CommandContext, page: int | None = None) -> None:

@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.cflow import CflowError, CflowUnauthorizedError, Credentials
 from bot.decisions import Decider, Intent, Verb
 from bot.directory import Directory, same_email
+from bot.listeners.answers import said
 from bot.listeners.commands import list_again
 from bot.listeners.common import NOT_OURS, Track, needs_link, tell_in_dm
 from bot.listeners.subcommands import Tools
@@ -55,12 +56,13 @@ async def submit_decision(
     if ref is None:
         await tell_in_dm(client, user, NOT_OURS)
         return
-    outcome = await decider.decide(user, link, Intent(ref, verb, **options))
+    decision = decider.decide(user, link, Intent(ref, verb, **options))
     if origin is not None:  # opened from `/cflow pending`: that list, afresh, says it
         respond = AsyncRespond(response_url=origin.response_url)
-        await list_again(tools, client, respond, user, origin.page_scope, outcome.message())
+        answer = await said(decision, tools.store, user)
+        await list_again(tools, client, respond, user, origin.page_scope, answer)
         return
-    await client.chat_postMessage(channel=user, **outcome.message())
+    await client.chat_postMessage(channel=user, text=await decision)  # or the error path
 
 
 @dataclass(frozen=True)
