@@ -28,10 +28,10 @@ from bot.testing.payloads import (
     slash_command,
     view_submission,
 )
-from tests.conftest import Sandbox
 from tests.harness import (
     CHANNEL,
     Bot,
+    Sandbox,
     button,
     has_button,
     mentions,
