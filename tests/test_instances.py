@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet
 
 from bot.testing.fake_slack import FakeSlack
 from bot.testing.payloads import block_action, form, sign
-from tests.harness import BotProcess, Sandbox, run_cli_async, serving
+from tests.harness import BotProcess, Sandbox, process_cycles, run_cli_async, serving
 
 SECRET = "multi-instance-secret"
 INTERVAL = 0.5
@@ -120,7 +120,7 @@ async def each_card_once(sandbox: Sandbox, slack: FakeSlack, instances: list[Bot
         if all(cards_per_request(slack, added).values()):
             break
         await asyncio.sleep(0.1)
-    await asyncio.sleep(3 * INTERVAL)  # more cycles, on either instance
+    await process_cycles(3, *instances)  # more cycles, on either instance
     assert cards_per_request(slack, pending) == dict.fromkeys(pending, 1)
 
 
