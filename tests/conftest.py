@@ -11,15 +11,18 @@ import aiohttp
 import asyncpg
 import pytest
 
-from bot.cflow import CflowClient, RetryPolicy
+from bot.cflow import CflowClient
 from bot.sandbox.seed import demo_state
 from bot.sandbox.server import start_sandbox
 from bot.settings import HINTS
-from tests.harness import Bot, Sandbox, running_bot
-
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-# Short waits keep retry tests quick while exercising the same code path.
-FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, total=5.0)
+from tests.harness import (
+    DEFAULT_POSTGRES,
+    FAST_RETRY,
+    Bot,
+    Sandbox,
+    postgres_unreachable,
+    running_bot,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -64,10 +67,7 @@ async def postgres_url() -> AsyncIterator[str]:
     try:
         admin = await asyncpg.connect(base, timeout=5)
     except (OSError, asyncpg.PostgresError) as error:
-        message = f"PostgreSQL not reachable at {base}; set TEST_DATABASE_URL ({error})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        postgres_unreachable(base, str(error))
     name = f"cflowbot_{uuid.uuid4().hex[:12]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -1,8 +1,13 @@
-"""The running bot under test: settings, signed requests from "Slack", and card helpers.
+"""The bot under test: settings, signed requests from "Slack", card helpers, processes.
 
 One harness for every end-to-end test: the app runs in-process on a free port, talks to
 the fake Slack Web API and the Cflow sandbox over real sockets, and each Slack request
-is signed for real with the signing secret.
+is signed for real with the signing secret. Tests of the command line run `python -m
+bot` as a real process, through the one spawner at the end of this module.
+
+"Nothing happened" is shown by waiting for completed poll cycles (`Bot.cycles`,
+`cycles_of`, `process_cycles`), never by sleeping: a fixed sleep is too short on a busy
+machine and too long on an idle one.
 """
 
 from __future__ import annotations
@@ -10,21 +15,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NoReturn
 
 import aiohttp
+import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
-from bot.cflow import Credentials
+from bot.cflow import Credentials, RetryPolicy
+from bot.health import PollerHealth
 from bot.sandbox.state import SandboxState
 from bot.server import RunningBot
 from bot.services import Services
-from bot.settings import load_settings
+from bot.settings import HINTS, load_settings
 from bot.store.base import Link
 from bot.testing.fake_slack import FakeSlack, SlackCall, StoredMessage
 from bot.testing.payloads import (
@@ -54,9 +67,21 @@ class Sandbox:
         return [c for c in self.state.calls if operation in (None, c.operation)]
 
 
+# Short waits keep retry tests quick while exercising the same code path.
+FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, total=5.0)
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"  # unless TEST_DATABASE_URL
 SECRET = "test-signing-secret"
 CHANNEL = "C0NOTIFY"
 PEOPLE = {"U0BOB": "bob", "U0CAROL": "carol", "U0ALICE": "alice", "U0DAVE": "dave"}
+
+
+def postgres_unreachable(url: str, problem: str) -> NoReturn:
+    """Skip locally, fail when CI=true: CI must never pass without PostgreSQL."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    message = f"PostgreSQL not reachable at {shown}; set TEST_DATABASE_URL ({problem})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @dataclass
@@ -96,13 +121,7 @@ class Bot:
 
     async def cycles(self, count: int = 2, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Wait until the poller has completed `count` more whole cycles."""
-        health = self.services.poller_health
-        target = health.cycles + count
-        deadline = time.monotonic() + timeout
-        while health.cycles < target:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the poller completed no {count} cycles in {timeout} s")
-            await asyncio.sleep(0.02)
+        await cycles_of(count, self.services.poller_health, timeout=timeout)
 
     async def health(self) -> tuple[int, dict[str, Any]]:
         async with self.http.get(self.running.url + "/healthz") as response:
@@ -225,3 +244,197 @@ async def say_nothing(bot: Bot, user: str, text: str) -> None:
 def inputs(view: dict[str, Any]) -> dict[str, str]:
     """Input label -> block id."""
     return {b["label"]["text"]: b["block_id"] for b in view["blocks"] if b["type"] == "input"}
+
+
+# Waiting for poll cycles: how a test shows that something did not happen
+
+
+async def cycles_of(
+    count: int,
+    *healths: PollerHealth,
+    timeout: float = 30.0,  # noqa: ASYNC109
+) -> None:
+    """Wait until these in-process pollers together have completed `count` more cycles.
+
+    Summed, because with one database only the lease holder completes cycles.
+    """
+
+    async def total() -> int:
+        return sum(health.cycles for health in healths)
+
+    await _grown_by(total, count, timeout, pace=0.02)
+
+
+async def _grown_by(
+    total: Callable[[], Awaitable[int]],
+    count: int,
+    timeout: float,  # noqa: ASYNC109
+    *,
+    pace: float,
+) -> None:
+    """Wait until `total()` has grown by `count` (the first may be a cycle under way)."""
+    target = await total() + count
+    deadline = time.monotonic() + timeout
+    while await total() < target:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the poller completed no {count} cycles in {timeout} s")
+        await asyncio.sleep(pace)
+
+
+# Processes: `python -m bot …` as a person or a platform runs it
+
+
+def free_port() -> int:
+    """A port free now, for a process that must be told its port before it starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cli_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This environment without any of the bot's settings, plus `env`.
+
+    A developer's own CFLOW_*/SLACK_* variables must not reach the process under test.
+    """
+    clean = {name: value for name, value in os.environ.items() if name not in HINTS}
+    return {**clean, **(env or {})}
+
+
+def bot_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bot", *args]
+
+
+def run_cli(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to its end; blocking, so only where no server shares the loop."""
+    return subprocess.run(
+        bot_command(*args),
+        cwd=cwd,
+        env=cli_environment(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def run_cli_async(
+    *args: str, env: Mapping[str, str], cwd: Path, stdin: bytes | None = None
+) -> tuple[int, str, str]:
+    """Run the CLI to its end without blocking the loop that serves the sandbox and Slack.
+
+    `stdin` is typed in (a user key for `users link`); returns (status, stdout, stderr).
+    """
+    process = await spawn(
+        *args,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+Stream = int | IO[Any] | None
+
+
+async def spawn(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: Stream = subprocess.DEVNULL,
+    stdout: Stream = subprocess.DEVNULL,
+    stderr: Stream = subprocess.DEVNULL,
+) -> asyncio.subprocess.Process:
+    """Start `python -m bot *args` with only the settings given in `env`."""
+    return await asyncio.create_subprocess_exec(
+        *bot_command(*args),
+        cwd=cwd,
+        env=cli_environment(env),
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+    )
+
+
+@dataclass
+class BotProcess:
+    """A `cflow-bot serve` process: its process, its URL, and what its /healthz says."""
+
+    process: asyncio.subprocess.Process
+    url: str
+    http: aiohttp.ClientSession
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        async with self.http.get(self.url + "/healthz") as response:
+            return response.status, await response.json()
+
+    async def healthy(self, timeout: float = 20.0) -> dict[str, Any]:  # noqa: ASYNC109
+        """Wait until /healthz answers 200; its body."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.returncode is not None:
+                raise AssertionError(f"the bot exited with {self.process.returncode}")
+            with contextlib.suppress(aiohttp.ClientError):
+                status, body = await self.health()
+                if status == 200:
+                    return body
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the bot never answered /healthz in {timeout} s")
+
+    async def cycles(self) -> int:
+        """Poll cycles this process has completed (/healthz `poller_loop.cycles`)."""
+        _, body = await self.health()
+        return int((body.get("poller_loop") or {}).get("cycles", 0))
+
+    async def stop(self) -> tuple[int, str]:
+        """SIGTERM, as a platform stops it; its exit status and whatever it wrote to stderr."""
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(self.process.communicate(), 30)
+        assert self.process.returncode is not None
+        return self.process.returncode, (err or b"").decode()
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    env: Mapping[str, str],
+    cwd: Path,
+    http: aiohttp.ClientSession,
+    *,
+    stdout: Stream = subprocess.DEVNULL,
+    stderr: Stream = subprocess.DEVNULL,
+) -> AsyncIterator[BotProcess]:
+    """`cflow-bot serve` on a free port, stopped by SIGTERM on exit unless it has ended."""
+    port = free_port()
+    process = await spawn(
+        "serve",
+        "--host",
+        "127.0.0.1",
+        env={**env, "PORT": str(port)},
+        cwd=cwd,
+        stdout=stdout,
+        stderr=stderr,
+    )
+    served = BotProcess(process, f"http://127.0.0.1:{port}", http)
+    try:
+        yield served
+    finally:
+        if process.returncode is None:
+            await served.stop()
+
+
+async def process_cycles(
+    count: int,
+    *processes: BotProcess,
+    timeout: float = 30.0,  # noqa: ASYNC109
+) -> None:
+    """Wait until these processes together have completed `count` more poll cycles."""
+
+    async def total() -> int:
+        return sum([await process.cycles() for process in processes])
+
+    await _grown_by(total, count, timeout, pace=0.05)

@@ -28,11 +28,12 @@ from bot.testing.payloads import (
     slash_command,
     view_submission,
 )
-from tests.conftest import Sandbox
 from tests.harness import (
     CHANNEL,
     Bot,
+    Sandbox,
     button,
+    cycles_of,
     has_button,
     mentions,
     new_expense,
@@ -251,10 +252,13 @@ async def test_someone_elses_key_cannot_be_linked_to_my_slack_account(bot: Bot) 
 async def test_a_restarted_bot_posts_no_duplicate(bot: Bot) -> None:
     request_id = new_expense(bot.sandbox)
     await bot.channel_card(request_id)
-    await asyncio.sleep(0.5)  # let the first bot finish its cycle
+    await bot.cycles(1)  # let the first bot finish its cycle
     before = len(bot.slack.calls("chat.postMessage"))
-    async with RunningBot(bot.running.settings, host="127.0.0.1", port=0):
-        await asyncio.sleep(1.0)  # five poll intervals of the new process
+    async with RunningBot(bot.running.settings, host="127.0.0.1", port=0) as second:
+        assert second.services is not None
+        # Five cycles with the new process running (whichever of the two holds the lease).
+        await cycles_of(5, bot.services.poller_health, second.services.poller_health)
+        assert second.services.poller_health.last_progress is not None, "it took its turns"
     assert len(bot.slack.calls("chat.postMessage")) == before
     later = new_expense(bot.sandbox)
     await bot.channel_card(later)  # and the first bot still announces new work
@@ -295,7 +299,7 @@ async def test_a_decision_moves_the_dm_to_the_next_stage_and_tells_the_submitter
         "chat.postMessage", predicate=lambda c: c.params.get("channel") == dave_dm
     )
     assert "approved" in json.dumps(told[0].params).lower()
-    await asyncio.sleep(0.6)  # three more poll cycles: the submitter is told once
+    await bot.cycles(3)  # three more poll cycles: the submitter is told once
     to_dave = [c for c in bot.slack.calls("chat.postMessage") if c.params.get("channel") == dave_dm]
     assert len(to_dave) == 1
 
@@ -466,7 +470,7 @@ async def test_one_failing_workflow_does_not_stop_the_others(bot: Bot) -> None:
 async def test_a_request_decided_between_two_polls_never_gets_a_card(bot: Bot) -> None:
     await bot.channel_card(new_expense(bot.sandbox))  # the poller is running
     quick = bot.sandbox.state.add_request("1001", {"Amount": 1}, "dave", status="approved").id
-    await asyncio.sleep(0.6)  # three poll intervals
+    await bot.cycles(3)
     assert not [c for c in bot.slack.calls("chat.postMessage") if mentions(c.params, quick)]
 
 

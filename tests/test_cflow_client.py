@@ -20,7 +20,7 @@ from bot.cflow import (
     RetryPolicy,
 )
 from bot.cflow.client import NO_RETRY
-from tests.conftest import FAST_RETRY, Sandbox
+from tests.harness import FAST_RETRY, Sandbox
 
 PURCHASE_ORDER = "1002"
 EXPENSE = "1001"

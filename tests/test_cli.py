@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -17,25 +14,10 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bot.cflow import CflowClient, CflowUnavailableError, Credentials
-from bot.settings import HINTS
 from bot.store import open_store
 from bot.store.base import Link, Subscription
 from bot.testing.fake_slack import FakeSlack
-from tests.conftest import Sandbox
-
-
-def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in HINTS}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.harness import Sandbox, free_port, run_cli, run_cli_async, serving, spawn
 
 
 def test_missing_settings_are_named_with_exit_2_and_no_traceback(tmp_path: Path) -> None:
@@ -59,24 +41,6 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
     result = run_cli("--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "sandbox" in result.stdout and "check" in result.stdout
-
-
-async def run_cli_async(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    """Run the CLI without blocking the loop that serves the sandbox and fake Slack."""
-    clean = {k: v for k, v in os.environ.items() if k not in HINTS}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=cwd,
-        env={**clean, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 def check_env(sandbox: Sandbox, slack: FakeSlack, **overrides: str) -> dict[str, str]:
@@ -142,26 +106,17 @@ async def test_check_says_when_cflow_is_unreachable(tmp_path: Path) -> None:
     assert "[FAIL] Cflow" in out and "Could not connect" in out and "[ok] Slack" in out
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def test_sandbox_command_serves_and_stops_on_sigterm(
     http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
+    process = await spawn(
         "sandbox",
         "--port",
         str(port),
         cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
@@ -201,25 +156,13 @@ async def test_users_link_list_unlink_never_print_the_key(tmp_path: Path) -> Non
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
         "CFLOW_BOT_SECRET_KEY": Fernet.generate_key().decode(),
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "users",
-        "link",
-        "U0BOB",
-        "bob",
-        cwd=tmp_path,
-        env={**os.environ, **env},
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, out, err = await run_cli_async(
+        "users", "link", "U0BOB", "bob", env=env, cwd=tmp_path, stdin=b"bobs-secret-key\n"
     )
-    out, err = await process.communicate(b"bobs-secret-key\n")
-    assert process.returncode == 0, err
+    assert code == 0, err
     code, listed, _ = await run_cli_async("users", "list", env=env, cwd=tmp_path)
     assert code == 0 and "U0BOB" in listed and "bob" in listed
-    assert "bobs-secret-key" not in listed + out.decode()
+    assert "bobs-secret-key" not in listed + out
     assert b"bobs-secret-key" not in (tmp_path / "bot.db").read_bytes()
     code, _, _ = await run_cli_async("users", "unlink", "U0BOB", env=env, cwd=tmp_path)
     assert code == 0
@@ -283,50 +226,20 @@ async def test_poll_once_posts_the_pending_cards_and_exits(
 async def test_serve_answers_health_and_stops_cleanly_on_sigterm(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    port = free_port()
     async with FakeSlack() as slack:
         env = bot_env(
-            sandbox,
-            slack,
-            tmp_path,
-            PORT=str(port),
-            SLACK_SIGNING_SECRET="secret",
-            CFLOW_POLL_INTERVAL="0.2",
+            sandbox, slack, tmp_path, SLACK_SIGNING_SECRET="secret", CFLOW_POLL_INTERVAL="0.2"
         )
-        clean = {k: v for k, v in os.environ.items() if k not in HINTS}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            cwd=tmp_path,
-            env={**clean, **env},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            health = await wait_for_health(http, f"http://127.0.0.1:{port}/healthz")
-            assert health["store"] == "ok"
-            await slack.wait_for("chat.postMessage", timeout=15)  # the poller runs in-process
-        finally:
-            process.send_signal(signal.SIGTERM)
-            _, err = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 0, err.decode()
-    assert "Traceback" not in err.decode()
-
-
-async def wait_for_health(http: aiohttp.ClientSession, url: str) -> dict:
-    for _ in range(200):
-        try:
-            async with http.get(url) as response:
-                if response.status == 200:
-                    return await response.json()
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the bot never answered /healthz")
+        streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        async with serving(env, tmp_path, http, **streams) as served:
+            try:
+                health = await served.healthy()
+                assert health["store"] == "ok"
+                await slack.wait_for("chat.postMessage", timeout=15)  # the poller runs in-process
+            finally:
+                code, err = await served.stop()
+    assert code == 0, err
+    assert "Traceback" not in err
 
 
 async def test_a_poller_killed_mid_cycle_loses_and_repeats_no_card(
@@ -346,17 +259,7 @@ async def test_a_poller_killed_mid_cycle_loses_and_repeats_no_card(
             tmp_path,
             CFLOW_POLL_INTERVAL="0.1",
         )
-        clean = {k: v for k, v in os.environ.items() if k not in HINTS}
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "poll",
-            cwd=tmp_path,
-            env={**clean, **env},
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        process = await spawn("poll", env=env, cwd=tmp_path)
         await slack.wait_for("chat.postMessage", count=5, timeout=30)
         process.kill()  # SIGKILL: no clean-up of any kind
         await process.wait()

@@ -16,10 +16,10 @@ from bot.cflow.client import OPERATIONS
 from bot.slack.command_text import channel_id, parse, request_name, user_id
 from bot.slack.ids import Action, Input, RequestRef, View
 from bot.testing.payloads import block_action, form, slash_command
-from tests.conftest import Sandbox
 from tests.harness import (
     CHANNEL,
     Bot,
+    Sandbox,
     inputs,
     new_expense,
     open_form,

@@ -22,7 +22,7 @@ from bot.cflow import CflowClient, CflowError
 from bot.cflow.client import NO_RETRY, OPERATIONS
 from bot.sandbox.seed import demo_state
 from bot.sandbox.server import SANDBOX_STATE, start_sandbox
-from tests.conftest import Sandbox
+from tests.harness import Sandbox
 
 SPEC = Path(bot.cflow.__file__).with_name("openapi.yaml")
 SERVER = "https://us.cflowapps.com"

@@ -8,61 +8,28 @@ takes over within two poll intervals.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import os
-import signal
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from cryptography.fernet import Fernet
 
-from bot.settings import HINTS
 from bot.testing.fake_slack import FakeSlack
 from bot.testing.payloads import block_action, form, sign
-from tests.conftest import Sandbox
-from tests.test_cli import free_port, wait_for_health
+from tests.harness import BotProcess, Sandbox, process_cycles, run_cli_async, serving
 
 SECRET = "multi-instance-secret"
 INTERVAL = 0.5
 CHANNEL = "C0NOTIFY"
 
 
-@dataclass
-class Instance:
-    process: asyncio.subprocess.Process
-    url: str
-
-    async def health(self, http: aiohttp.ClientSession) -> dict[str, Any]:
-        async with http.get(self.url + "/healthz") as response:
-            return await response.json()
-
-
-async def start_instance(env: dict[str, str], cwd: Path) -> Instance:
-    port = free_port()
-    clean = {k: v for k, v in os.environ.items() if k not in HINTS}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        cwd=cwd,
-        env={**clean, **env, "PORT": str(port)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    return Instance(process, f"http://127.0.0.1:{port}")
-
-
-async def leader(instances: list[Instance], http: aiohttp.ClientSession) -> Instance:
+async def leader(instances: list[BotProcess]) -> BotProcess:
     for _ in range(100):
         for instance in instances:
-            if (await instance.health(http)).get("polling_here"):
+            if (await instance.health())[1].get("polling_here"):
                 return instance
         await asyncio.sleep(0.1)
     raise AssertionError("no instance took the poller lease")
@@ -79,7 +46,7 @@ def cards_per_request(slack: FakeSlack, request_ids: set[str]) -> dict[str, int]
 
 
 async def click(
-    instance: Instance, http: aiohttp.ClientSession, slack: FakeSlack, card: Any
+    instance: BotProcess, http: aiohttp.ClientSession, slack: FakeSlack, card: Any
 ) -> None:
     button = next(
         {**element, "block_id": block.get("block_id")}
@@ -103,23 +70,10 @@ async def click(
 
 
 async def link_bob(env: dict[str, str], cwd: Path) -> None:
-    clean = {k: v for k, v in os.environ.items() if k not in HINTS}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "users",
-        "link",
-        "U0BOB",
-        "bob",
-        cwd=cwd,
-        env={**clean, **env},
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    code, _, err = await run_cli_async(
+        "users", "link", "U0BOB", "bob", env=env, cwd=cwd, stdin=b"bob-key\n"
     )
-    _, err = await process.communicate(b"bob-key\n")
-    assert process.returncode == 0, err.decode()
+    assert code == 0, err
 
 
 async def test_two_instances_share_one_database(
@@ -141,25 +95,21 @@ async def test_two_instances_share_one_database(
         }
         # One instance writes the URL as Heroku does, the other in the libpq spelling.
         heroku_url = postgres_url.replace("postgresql://", "postgres://", 1)
-        instances = [
-            await start_instance({**env, "DATABASE_URL": heroku_url}, tmp_path),
-            await start_instance({**env, "DATABASE_URL": postgres_url}, tmp_path),
-        ]
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            serve = stack.enter_async_context
+            instances = [
+                await serve(serving({**env, "DATABASE_URL": url}, tmp_path, http))
+                for url in (heroku_url, postgres_url)
+            ]
             for instance in instances:
-                await wait_for_health(http, instance.url + "/healthz")
-            await each_card_once(sandbox, slack)
+                await instance.healthy()
+            await each_card_once(sandbox, slack, instances)
             await link_bob({**env, "DATABASE_URL": postgres_url}, tmp_path)
             await double_click_makes_one_call(sandbox, slack, http, instances)
-            await takeover_after_kill(sandbox, slack, http, instances)
-        finally:
-            for instance in instances:
-                if instance.process.returncode is None:
-                    instance.process.send_signal(signal.SIGTERM)
-                    await asyncio.wait_for(instance.process.wait(), 30)
+            await takeover_after_kill(sandbox, slack, instances)
 
 
-async def each_card_once(sandbox: Sandbox, slack: FakeSlack) -> None:
+async def each_card_once(sandbox: Sandbox, slack: FakeSlack, instances: list[BotProcess]) -> None:
     added = {sandbox.state.add_request("1001", {"Amount": n}, "dave").id for n in range(10)}
     pending = {
         rid
@@ -170,12 +120,12 @@ async def each_card_once(sandbox: Sandbox, slack: FakeSlack) -> None:
         if all(cards_per_request(slack, added).values()):
             break
         await asyncio.sleep(0.1)
-    await asyncio.sleep(3 * INTERVAL)  # more cycles, on either instance
+    await process_cycles(3, *instances)  # more cycles, on either instance
     assert cards_per_request(slack, pending) == dict.fromkeys(pending, 1)
 
 
 async def double_click_makes_one_call(
-    sandbox: Sandbox, slack: FakeSlack, http: aiohttp.ClientSession, instances: list[Instance]
+    sandbox: Sandbox, slack: FakeSlack, http: aiohttp.ClientSession, instances: list[BotProcess]
 ) -> None:
     request_id = sandbox.state.add_request("1001", {"Amount": 99}, "dave").id
     for _ in range(100):
@@ -193,9 +143,9 @@ async def double_click_makes_one_call(
 
 
 async def takeover_after_kill(
-    sandbox: Sandbox, slack: FakeSlack, http: aiohttp.ClientSession, instances: list[Instance]
+    sandbox: Sandbox, slack: FakeSlack, instances: list[BotProcess]
 ) -> None:
-    polling = await leader(instances, http)
+    polling = await leader(instances)
     polling.process.kill()  # SIGKILL: the lease is not given back
     await polling.process.wait()
     killed_at = time.monotonic()
@@ -206,6 +156,6 @@ async def takeover_after_kill(
     took = time.monotonic() - killed_at
     print(f"take-over: the first card after the kill came {took:.2f}s later")
     survivor = next(i for i in instances if i is not polling)
-    assert (await survivor.health(http))["polling_here"]
+    assert (await survivor.health())[1]["polling_here"]
     # Take-over within two intervals, plus one cycle to list and post.
     assert took < 2 * INTERVAL + 1.5, f"took {took:.2f}s"

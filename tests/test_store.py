@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 
 from bot.store import (
     Card,
@@ -41,8 +40,8 @@ from bot.store import (
 )
 from bot.store.base import LinkedUser, Reencrypted
 from bot.store.migrations.runner import VERSION_TABLE, head_revision
+from tests.harness import DEFAULT_POSTGRES, postgres_unreachable
 
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -78,14 +77,6 @@ async def _drop_store_tables(url: str) -> None:
         await engine.dispose()
 
 
-def _unreachable(url: str, problem: str) -> None:
-    shown = make_url(url).render_as_string(hide_password=True)
-    message = f"PostgreSQL not reachable at {shown}; set TEST_DATABASE_URL ({problem})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def probes() -> dict[str, str | None]:
     """Probe results by URL, so an unreachable server costs one timeout per session."""
@@ -103,7 +94,7 @@ async def database_url(
         probes[url] = await _probe(url)
     problem = probes[url]
     if problem is not None:
-        _unreachable(url, problem)
+        postgres_unreachable(url, problem)
     await _drop_store_tables(url)
     return url
 

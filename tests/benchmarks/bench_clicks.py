@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,11 +16,10 @@ from typing import Any
 import aiohttp
 from cryptography.fernet import Fernet
 
-from bot.settings import HINTS
 from bot.testing.fake_slack import FakeSlack, StoredMessage
 from bot.testing.payloads import block_action, form, sign, slash_command
 from tests.benchmarks.harness import percentile, report, sandbox_process
-from tests.test_cli import free_port, wait_for_health
+from tests.harness import run_cli_async, serving
 
 CLICKS = int(os.environ.get("BENCH_CLICKS", "200"))
 CFLOW_LATENCY = 2.0
@@ -82,7 +79,6 @@ async def test_200_simultaneous_clicks(http: aiohttp.ClientSession, tmp_path: Pa
         populated = await sandbox.control(
             "POST", "populate", workflows=1, requestsPerWorkflow=CLICKS, reviewer="bob"
         )
-        port = free_port()
         env = {
             "CFLOW_BASE_URL": sandbox.url,
             "CFLOW_API_KEY": "sandbox-api-key",
@@ -95,43 +91,17 @@ async def test_200_simultaneous_clicks(http: aiohttp.ClientSession, tmp_path: Pa
             "CFLOW_POLL_INTERVAL": "1",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'bench.db'}",
             "CFLOW_BOT_SECRET_KEY": Fernet.generate_key().decode(),
-            "PORT": str(port),
         }
-        clean = {k: v for k, v in os.environ.items() if k not in HINTS}
-        link = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "users",
-            "link",
-            "U0BOB",
-            "bob",
-            cwd=tmp_path,
-            env={**clean, **env},
-            stdin=asyncio.subprocess.PIPE,
+        code, _, err = await run_cli_async(
+            "users", "link", "U0BOB", "bob", env=env, cwd=tmp_path, stdin=b"bob-key\n"
         )
-        await link.communicate(b"bob-key\n")
+        assert code == 0, err
         log_file = (tmp_path / "bot.log").open("w")  # the bot's log, kept to read afterwards
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            cwd=tmp_path,
-            env={**clean, **env},
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log_file,
-        )
-        try:
-            await wait_for_health(http, f"http://127.0.0.1:{port}/healthz")
+        async with serving(env, tmp_path, http, stderr=log_file) as bot:
+            await bot.healthy()
             cards = await all_cards(slack, populated["workflowIds"][0])
             await sandbox.control("POST", "config", latency=CFLOW_LATENCY)
-            figures = await click_all(http, slack, cards, f"http://127.0.0.1:{port}/slack/events")
-        finally:
-            bot.send_signal(signal.SIGTERM)
-            await bot.wait()
+            figures = await click_all(http, slack, cards, bot.url + "/slack/events")
     report(
         f"{CLICKS} simultaneous Approve clicks, Cflow at {CFLOW_LATENCY:g} s per call",
         figures,

@@ -8,7 +8,6 @@ import os
 import platform
 import resource
 import statistics
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,10 @@ import aiohttp
 from cryptography.fernet import Fernet
 from sqlalchemy import event
 
-from bot.settings import HINTS, Settings, load_settings
+from bot.settings import Settings, load_settings
 from bot.store.sql import SqlStore
 from bot.testing.fake_slack import FakeSlack
-from tests.test_cli import free_port
+from tests.harness import free_port, spawn
 
 
 @dataclass
@@ -43,18 +42,7 @@ class SandboxProcess:
 @contextlib.asynccontextmanager
 async def sandbox_process(http: aiohttp.ClientSession) -> AsyncIterator[SandboxProcess]:
     port = free_port()
-    clean = {k: v for k, v in os.environ.items() if k not in HINTS}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "sandbox",
-        "--port",
-        str(port),
-        env=clean,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await spawn("sandbox", "--port", str(port))
     sandbox = SandboxProcess(f"http://127.0.0.1:{port}", http)
     try:
         for _ in range(200):
