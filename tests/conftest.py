@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -10,11 +11,14 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
+from sqlalchemy import text
 
 from bot.cflow import CflowClient
 from bot.sandbox.seed import demo_state
 from bot.sandbox.server import start_sandbox
 from bot.settings import HINTS
+from bot.store import generate_key, make_engine, schema
+from bot.store.migrations.runner import VERSION_TABLE
 from tests.harness import (
     DEFAULT_POSTGRES,
     FAST_RETRY,
@@ -75,3 +79,59 @@ async def postgres_url() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+# The store, on SQLite and on PostgreSQL
+
+
+async def _probe(url: str) -> str | None:
+    """None when the database answers, else why not."""
+    engine = make_engine(url)
+    try:
+        async with asyncio.timeout(5), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return None
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    finally:
+        await engine.dispose()
+
+
+async def _drop_store_tables(url: str) -> None:
+    """Each test starts from an empty database, whatever an earlier run left behind
+    (including the version tables of Alembic and of the releases before it)."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(schema.metadata.drop_all)
+            for table in (VERSION_TABLE, "schema_version"):
+                await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def probes() -> dict[str, str | None]:
+    """Probe results by URL, so an unreachable server costs one timeout per session."""
+    return {}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, probes: dict[str, str | None]
+) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url = os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
+    if url not in probes:
+        probes[url] = await _probe(url)
+    problem = probes[url]
+    if problem is not None:
+        postgres_unreachable(url, problem)
+    await _drop_store_tables(url)
+    return url
+
+
+@pytest.fixture
+def key() -> str:
+    return generate_key()

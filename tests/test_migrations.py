@@ -30,11 +30,9 @@ from bot.store import (
     schema,
 )
 from bot.store.migrations.runner import current_revisions, head_revision
-from tests import test_store
-from tests.test_store import PLAIN_KEY
 
 # The store tests' fixtures: both backends, each test on an emptied database.
-probes, database_url, key = test_store.probes, test_store.database_url, test_store.key
+PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 AT_TEXT = {"sqlite": "2026-01-01 00:00:00.000000", "postgresql": "2026-01-01 00:00:00+00"}

@@ -7,9 +7,9 @@ tests skip locally but fail when CI=true, so CI can never pass without exercisin
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,6 @@ from bot.store import (
 )
 from bot.store.base import LinkedUser, Reencrypted
 from bot.store.migrations.runner import VERSION_TABLE, head_revision
-from tests.harness import DEFAULT_POSTGRES, postgres_unreachable
 
 PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -49,59 +48,6 @@ MakeStore = Callable[..., Awaitable[SqlStore]]
 
 
 # Fixtures
-
-
-async def _probe(url: str) -> str | None:
-    """None when the database answers, else why not."""
-    engine = make_engine(url)
-    try:
-        async with asyncio.timeout(5), engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return None
-    except Exception as error:
-        return f"{type(error).__name__}: {error}"
-    finally:
-        await engine.dispose()
-
-
-async def _drop_store_tables(url: str) -> None:
-    """Each test starts from an empty database, whatever an earlier run left behind
-    (including the version tables of Alembic and of the releases before it)."""
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(schema.metadata.drop_all)
-            for table in (VERSION_TABLE, "schema_version"):
-                await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def probes() -> dict[str, str | None]:
-    """Probe results by URL, so an unreachable server costs one timeout per session."""
-    return {}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, probes: dict[str, str | None]
-) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    url = os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
-    if url not in probes:
-        probes[url] = await _probe(url)
-    problem = probes[url]
-    if problem is not None:
-        postgres_unreachable(url, problem)
-    await _drop_store_tables(url)
-    return url
-
-
-@pytest.fixture
-def key() -> str:
-    return generate_key()
 
 
 @pytest.fixture
@@ -339,6 +285,19 @@ async def test_tracked_upsert_and_forget(store: SqlStore) -> None:
     assert list(await store.tracked()) == [second.key]
     await store.save_tracked([])
     await store.forget([])
+
+
+async def test_a_tracked_request_never_goes_back_to_an_older_event(store: SqlStore) -> None:
+    """A click and a poll cycle can publish one request at once, numbered alike."""
+    clicked = TrackedRequest("wf", "r1", "pending", "Finance", ("carol",), T0, seq=1, visit=1)
+    polled = TrackedRequest("wf", "r1", "pending", "Manager", ("bob",), T0 - timedelta(minutes=1))
+    polled = replace(polled, seq=1, visit=1)
+    await store.save_tracked([clicked])
+    await store.save_tracked([polled])  # the poller saves what it saw before the click
+    assert (await store.tracked())[clicked.key] == clicked
+    later = replace(clicked, stage="Board", seq=2, updated_at=T0 - timedelta(hours=1))
+    await store.save_tracked([later])  # a newer event wins whatever Cflow's clock says
+    assert (await store.tracked())[clicked.key] == later
 
 
 # Decisions

@@ -128,7 +128,13 @@ class SqlStore(SqlLinks):
         return {(row.workflow_id, row.request_id): record_from(row, TrackedRequest) for row in rows}
 
     async def save_tracked(self, requests: Iterable[TrackedRequest]) -> None:
-        """One executemany; duplicates in the batch collapse to the last one."""
+        """One executemany; duplicates in the batch collapse to the last one.
+
+        A row never goes back: a click can publish a request while the poller is still
+        publishing what it saw just before (both numbering their event from the same
+        stored state); whichever is saved last, the newer event, or the same event seen
+        later in Cflow, is what stays, so the next cycle announces nothing twice.
+        """
         latest = {request.key: request for request in requests}
         if not latest:
             return
@@ -136,9 +142,14 @@ class SqlStore(SqlLinks):
         stmt = self._insert(tracked_requests)
         columns = ("status", "stage", "reviewers", "updated_at", "seq", "visit", "retry_at")
         changed = {name: stmt.excluded[name] for name in (*columns, "attempts")}
+        newer = (stmt.excluded.seq > tracked_requests.c.seq) | (
+            (stmt.excluded.seq == tracked_requests.c.seq)
+            & (stmt.excluded.updated_at >= tracked_requests.c.updated_at)
+        )
         stmt = stmt.on_conflict_do_update(
             index_elements=[tracked_requests.c.workflow_id, tracked_requests.c.request_id],
             set_=changed,
+            where=newer,
         )
         async with self._begin() as conn:
             await conn.execute(stmt, rows)
