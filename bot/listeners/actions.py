@@ -13,14 +13,14 @@ from bot.errors import DecisionError
 from bot.listeners.answers import said
 from bot.listeners.commands import list_again
 from bot.listeners.common import (
+    ON_REQUEST,
     Track,
-    needs_link,
     open_link_modal,
     say_privately,
 )
 from bot.listeners.subcommands import Tools
 from bot.slack.card_actions import busy_blocks
-from bot.slack.ids import Action, MoreOption, RequestRef, more_option, ref_from_action
+from bot.slack.ids import Action, MoreOption, RequestRef, more_option
 from bot.slack.lists import listed_page
 from bot.slack.modals import ListOrigin, approve_comment_modal, reassign_modal, reject_modal
 from bot.slack.text import escape
@@ -28,10 +28,9 @@ from bot.store.base import Link
 
 
 def register(app: AsyncApp, track: Track) -> None:
-    as_person = [needs_link]
-    app.action(Action.APPROVE, middleware=as_person)(track(approve))
-    app.action(Action.REJECT, middleware=as_person)(track(open_reject_modal))
-    app.action(Action.MORE, middleware=as_person)(track(open_more_modal))
+    app.action(Action.APPROVE, middleware=ON_REQUEST)(track(approve))
+    app.action(Action.REJECT, middleware=ON_REQUEST)(track(open_reject_modal))
+    app.action(Action.MORE, middleware=ON_REQUEST)(track(open_more_modal))
     app.action(Action.OPEN_IN_CFLOW)(track(just_ack))
     app.action(Action.LINK)(track(open_link_modal_from_button))
 
@@ -44,10 +43,8 @@ async def approve(
     decider: Decider,
     link: Link,
     tools: Tools,
+    ref: RequestRef,
 ) -> None:
-    ref = RequestRef.decode(action.get("value"))
-    if ref is None:
-        return
     user = link.slack_user_id
     page_scope = _listed_in(body, action)
     if page_scope is not None:  # an ephemeral `/cflow pending` answer: replaced at once
@@ -67,11 +64,8 @@ async def approve(
 
 
 async def open_reject_modal(
-    body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, ref: RequestRef
 ) -> None:
-    ref = RequestRef.decode(action.get("value"))
-    if ref is None:
-        return
     page_scope = _listed_in(body, action)
     origin = ListOrigin(body["response_url"], page_scope) if page_scope is not None else None
     view = reject_modal(ref, _title(ref), origin)
@@ -79,11 +73,12 @@ async def open_reject_modal(
 
 
 async def open_more_modal(
-    body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, directory: Directory
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    directory: Directory,
+    ref: RequestRef,
 ) -> None:
-    ref = ref_from_action(action, action.get("block_id"))
-    if ref is None:
-        return
     if more_option(action) is MoreOption.REASSIGN:
         users = directory.cached_users()
         view = reassign_modal(ref, _title(ref), users)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
@@ -13,6 +13,7 @@ from bot.cflow import Credentials
 from bot.decisions import credentials_for
 from bot.directory import Directory
 from bot.listeners.answers import answer_for
+from bot.slack.ids import ref_from_action
 from bot.slack.messages import not_linked_message, relink_message
 from bot.slack.modals import link_modal
 from bot.slack.request_forms import done_view
@@ -55,6 +56,22 @@ def person_of(body: dict[str, Any]) -> str | None:
     return (user or {}).get("id") if isinstance(user, dict) else body.get("user_id")
 
 
+async def names_request(
+    ack: AsyncAck,
+    action: dict[str, Any],
+    context: AsyncBoltContext,
+    next: Callable[[], Awaitable[None]],
+) -> BoltResponse | None:
+    """Listener middleware for a click on a request's button: puts its `ref` into the
+    context; a click that names none of ours is acknowledged and goes no further."""
+    ref = ref_from_action(action, action.get("block_id"))
+    if ref is None:
+        return await ack()
+    context["ref"] = ref
+    await next()
+    return None
+
+
 async def needs_link(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -88,3 +105,8 @@ async def needs_link(
         return await ack(response_action="update", view=done_view(answer["text"]))
     await say_privately(respond, answer)
     return ack.response
+
+
+# What a listener runs behind: acting as the person, and (for a click) on a request too.
+AS_PERSON: Sequence[Callable[..., Any]] = (needs_link,)
+ON_REQUEST: Sequence[Callable[..., Any]] = (names_request, needs_link)

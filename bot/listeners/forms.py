@@ -25,7 +25,7 @@ from bot.cflow import (
     Workflow,
 )
 from bot.listeners.answers import answer_for
-from bot.listeners.common import NOT_OURS, Track, needs_link, say_privately
+from bot.listeners.common import AS_PERSON, NOT_OURS, ON_REQUEST, Track, say_privately
 from bot.publisher import Publisher
 from bot.slack.card import request_card
 from bot.slack.ids import Action, RequestRef, View
@@ -59,11 +59,10 @@ UNCONFIRMED = (
 
 
 def register(app: AsyncApp, track: Track) -> None:
-    as_person = [needs_link]
-    app.view(View.NEW_REQUEST, middleware=as_person)(track(submit_form))
-    app.view(View.EDIT_DRAFT, middleware=as_person)(track(submit_form))
-    app.action(Action.EDIT_DRAFT, middleware=as_person)(track(open_draft_editor))
-    app.action(Action.DELETE_DRAFT, middleware=as_person)(track(delete_draft))
+    app.view(View.NEW_REQUEST, middleware=AS_PERSON)(track(submit_form))
+    app.view(View.EDIT_DRAFT, middleware=AS_PERSON)(track(submit_form))
+    app.action(Action.EDIT_DRAFT, middleware=ON_REQUEST)(track(open_draft_editor))
+    app.action(Action.DELETE_DRAFT, middleware=ON_REQUEST)(track(delete_draft))
 
 
 async def fill_new_request_form(
@@ -226,10 +225,8 @@ async def open_draft_editor(
     store: Store,
     creds: Credentials,
     link: Link,
+    ref: RequestRef,
 ) -> None:
-    ref = RequestRef.decode(action.get("value"))
-    if ref is None:
-        return
     opened = await client.views_open(
         trigger_id=body["trigger_id"], view=working_view("Asking Cflow…")
     )
@@ -247,11 +244,12 @@ async def open_draft_editor(
 
 
 async def delete_draft(
-    action: dict[str, Any], respond: AsyncRespond, cflow: CflowClient, creds: Credentials
+    action: dict[str, Any],
+    respond: AsyncRespond,
+    cflow: CflowClient,
+    creds: Credentials,
+    ref: RequestRef,
 ) -> None:
-    ref = RequestRef.decode(action.get("value"))
-    if ref is None:
-        return
     try:
         await cflow.delete_request(creds, ref.workflow_id, ref.request_id)
     except CflowError as error:
