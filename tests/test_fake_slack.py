@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.testing.fake_slack import FakeSlack
+from bot.testing.slack_limits import LIMITS, POSTING, TIER_3
 
 TOKEN = "xoxb-test-token"
 BLOCKS = [
@@ -205,3 +206,28 @@ async def test_wait_for_times_out_with_useful_message(
     await client.auth_test()
     with pytest.raises(AssertionError, match=r"chat\.postMessage.*auth\.test"):
         await fake.wait_for("chat.postMessage", timeout=0.05)
+
+
+async def test_slacks_published_limits_are_enforced_when_asked() -> None:
+    now = [1000.0]
+    async with FakeSlack(TOKEN, rate_limits=True, clock=lambda: now[0]) as fake:
+        client = AsyncWebClient(token=TOKEN, base_url=fake.api_url)  # no retry handler
+        fake.add_channel("C1", "one")
+        fake.add_channel("C2", "two")
+        for _ in range(POSTING.burst):  # a short burst is tolerated
+            await client.chat_postMessage(channel="C1", text="card")
+        with pytest.raises(SlackApiError) as info:
+            await client.chat_postMessage(channel="C1", text="one too many")
+        assert info.value.response.status_code == 429
+        assert info.value.response.headers["Retry-After"] == "1"
+        await client.chat_postMessage(channel="C2", text="another channel is its own")
+        now[0] += 1.0  # one message a second per channel
+        await client.chat_postMessage(channel="C1", text="in time")
+        for _ in range(TIER_3.burst):
+            await client.conversations_info(channel="C1")
+        with pytest.raises(SlackApiError) as info:
+            await client.conversations_info(channel="C2")  # Tier 3 counts the workspace
+        assert int(info.value.response.headers["Retry-After"]) == 2  # 50 a minute
+    posted = [c for c in fake.calls("chat.postMessage") if not c.failed]
+    assert len(posted) == POSTING.burst + 2
+    assert LIMITS["chat.update"].tier == "Tier 3" and LIMITS["views.publish"].tier == "Tier 4"

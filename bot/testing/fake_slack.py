@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from aiohttp import web
 
+from bot.testing.slack_limits import RateLimits
+
 Params = dict[str, Any]
 Handler = Callable[[Params], Params]
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")  # names are lower case: never taken for an id
@@ -122,8 +124,14 @@ class FakeSlack:
         bot_channels: set[str] | None = None,
         strict_membership: bool = False,
         latency: float = 0.0,
+        rate_limits: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`rate_limits` enforces Slack's published limits (bot/testing/slack_limits.py):
+        429 with Retry-After beyond them, as Slack answers."""
         self.bot_token = bot_token
+        self.limits = RateLimits() if rate_limits else None
+        self._clock = clock
         self.app_token = app_token
         self._sockets: list[web.WebSocketResponse] = []
         self._socket_acks: dict[str, asyncio.Future[Params]] = {}
@@ -405,7 +413,7 @@ class FakeSlack:
     async def _answer(self, call: SlackCall, run: Callable[[SlackCall], Params]) -> web.Response:
         """Apply an injected failure or the handler now, then answer after the latency."""
         status, headers = 200, {}
-        failure = self._pop_failure(call.method) or self._refusal(call)
+        failure = self._pop_failure(call.method) or self._refusal(call) or self._throttled(call)
         if failure is not None:
             body: Params = {"ok": False, "error": failure.error}
             if failure.error == "ratelimited":
@@ -421,6 +429,13 @@ class FakeSlack:
         if delay > 0:
             await asyncio.sleep(delay)
         return web.json_response(body, status=status, headers=headers)
+
+    def _throttled(self, call: SlackCall) -> _Failure | None:
+        if self.limits is None:
+            return None
+        channel = call.params.get("channel")
+        wait = self.limits.retry_after(call.method, str(channel or ""), self._clock())
+        return None if wait is None else _Failure("ratelimited", wait)
 
     def _refusal(self, call: SlackCall) -> _Failure | None:
         refusal = next((r for r in self._refusals if r.applies(call, self._dms)), None)
