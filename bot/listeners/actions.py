@@ -13,8 +13,8 @@ from bot.errors import DecisionError
 from bot.listeners.answers import said
 from bot.listeners.commands import list_again
 from bot.listeners.common import (
-    ON_REQUEST,
     Track,
+    as_person,
     open_link_modal,
     say_privately,
 )
@@ -28,9 +28,9 @@ from bot.store.base import Link
 
 
 def register(app: AsyncApp, track: Track) -> None:
-    app.action(Action.APPROVE, middleware=ON_REQUEST)(track(approve))
-    app.action(Action.REJECT, middleware=ON_REQUEST)(track(open_reject_modal))
-    app.action(Action.MORE, middleware=ON_REQUEST)(track(open_more_modal))
+    app.action(Action.APPROVE)(track(as_person(approve)))
+    app.action(Action.REJECT)(track(as_person(open_reject_modal)))
+    app.action(Action.MORE)(track(as_person(open_more_modal)))
     app.action(Action.OPEN_IN_CFLOW)(track(just_ack))
     app.action(Action.LINK)(track(open_link_modal_from_button))
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
-from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cflow import Credentials
 from bot.decisions import credentials_for
 from bot.directory import Directory
 from bot.listeners.answers import answer_for
@@ -24,8 +23,9 @@ from bot.store.errors import UnreadableLinkError
 NOT_OURS = "This form can no longer be sent: open it again from Slack."
 # The trigger_id of a click expires 3 s after it: leave room for users.info and views.open.
 PREFILL_WAIT = 1.0
+Listener = Callable[..., Awaitable[Any]]
 # Wraps a listener so that shutdown waits for it (see bot/inflight.py).
-Track = Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]
+Track = Callable[[Listener], Listener]
 
 
 async def say_privately(
@@ -56,57 +56,58 @@ def person_of(body: dict[str, Any]) -> str | None:
     return (user or {}).get("id") if isinstance(user, dict) else body.get("user_id")
 
 
-async def names_request(
-    ack: AsyncAck,
-    action: dict[str, Any],
-    context: AsyncBoltContext,
-    next: Callable[[], Awaitable[None]],
-) -> BoltResponse | None:
-    """Listener middleware for a click on a request's button: puts its `ref` into the
-    context; a click that names none of ours is acknowledged and goes no further."""
-    ref = ref_from_action(action, action.get("block_id"))
-    if ref is None:
-        return await ack()
-    context["ref"] = ref
-    await next()
-    return None
+def as_person(listener: Listener) -> Listener:
+    """`listener`, run as the person who clicked, typed or submitted: it declares `link`
+    and `creds` (with anything else it uses, by name); someone without a usable link is
+    told how to (re)link instead, and the listener does not run. A listener that
+    declares `ref` gets the request the click names, and is not run for a click that
+    names none of ours.
 
-
-async def needs_link(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    context: AsyncBoltContext,
-    respond: AsyncRespond,
-    store: Store,
-    service: Credentials,
-    next: Callable[[], Awaitable[None]],
-) -> BoltResponse | None:
-    """Listener middleware for everything done as the person: puts their `link` and
-    `creds` into the context, or tells them how to (re)link and stops there.
-
-    A click or a command is acknowledged first (Slack waits 3 s); a modal submission is
-    acknowledged by its listener, which may answer with errors.
+    This runs inside the listener, after the acknowledgement, not as a Bolt middleware:
+    Bolt answers Slack only once every middleware has returned, so a store read there
+    would hold every acknowledgement (200 clicks at once: p99 1.4 s instead of 0.14 s).
+    A modal submission is acknowledged by `listener` itself, which may answer errors.
     """
-    submitted = body.get("type") == "view_submission"
-    if not submitted:
-        await ack()
-    user = person_of(body) or ""
-    try:
-        link = await store.link_for(user)
-    except UnreadableLinkError as error:
-        answer = await answer_for(error, store, user) or relink_message()
-    else:
-        if link is not None:
-            context["link"], context["creds"] = link, credentials_for(service, link)
-            await next()
-            return None
-        answer = not_linked_message()
-    if submitted:
-        return await ack(response_action="update", view=done_view(answer["text"]))
-    await say_privately(respond, answer)
-    return ack.response
+    wanted = list(inspect.signature(listener).parameters)
 
+    async def acting_as_person(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        action: dict[str, Any] | None,
+        view: dict[str, Any] | None,
+        command: dict[str, Any] | None,
+    ) -> None:
+        submitted = body.get("type") == "view_submission"
+        if not submitted:
+            await ack()  # Slack waits 3 s: before the store is asked anything
+        if "ref" in wanted:
+            context["ref"] = ref_from_action(action or {}, (action or {}).get("block_id"))
+            if context["ref"] is None:
+                return
+        store: Store = context["store"]
+        user = person_of(body) or ""
+        try:
+            link = await store.link_for(user)
+        except UnreadableLinkError as error:
+            answer = await answer_for(error, store, user) or relink_message()
+        else:
+            if link is not None:
+                context["link"] = link
+                context["creds"] = credentials_for(context["service"], link)
+                given = {"ack": ack, "body": body, "context": context, "respond": respond}
+                given |= {"client": client, "action": action, "view": view, "command": command}
+                await listener(**{name: given.get(name, context.get(name)) for name in wanted})
+                return
+            answer = not_linked_message()
+        if submitted:
+            await ack(response_action="update", view=done_view(answer["text"]))
+        else:
+            await say_privately(respond, answer)
 
-# What a listener runs behind: acting as the person, and (for a click) on a request too.
-AS_PERSON: Sequence[Callable[..., Any]] = (needs_link,)
-ON_REQUEST: Sequence[Callable[..., Any]] = (names_request, needs_link)
+    # Not functools.wraps: Bolt reads the arguments of the function it is given.
+    acting_as_person.__name__ = acting_as_person.__qualname__ = listener.__name__
+    acting_as_person.__doc__ = listener.__doc__
+    return acting_as_person

@@ -25,7 +25,7 @@ from bot.cflow import (
     Workflow,
 )
 from bot.listeners.answers import answer_for
-from bot.listeners.common import AS_PERSON, NOT_OURS, ON_REQUEST, Track, say_privately
+from bot.listeners.common import NOT_OURS, Track, as_person, say_privately
 from bot.publisher import Publisher
 from bot.slack.card import request_card
 from bot.slack.ids import Action, RequestRef, View
@@ -59,10 +59,10 @@ UNCONFIRMED = (
 
 
 def register(app: AsyncApp, track: Track) -> None:
-    app.view(View.NEW_REQUEST, middleware=AS_PERSON)(track(submit_form))
-    app.view(View.EDIT_DRAFT, middleware=AS_PERSON)(track(submit_form))
-    app.action(Action.EDIT_DRAFT, middleware=ON_REQUEST)(track(open_draft_editor))
-    app.action(Action.DELETE_DRAFT, middleware=ON_REQUEST)(track(delete_draft))
+    app.view(View.NEW_REQUEST)(track(as_person(submit_form)))
+    app.view(View.EDIT_DRAFT)(track(as_person(submit_form)))
+    app.action(Action.EDIT_DRAFT)(track(as_person(open_draft_editor)))
+    app.action(Action.DELETE_DRAFT)(track(as_person(delete_draft)))
 
 
 async def fill_new_request_form(

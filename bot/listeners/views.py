@@ -15,7 +15,7 @@ from bot.decisions import Decider, Intent, Verb
 from bot.directory import Directory, same_email
 from bot.listeners.answers import said
 from bot.listeners.commands import list_again
-from bot.listeners.common import AS_PERSON, NOT_OURS, Track, tell_in_dm
+from bot.listeners.common import NOT_OURS, Track, as_person, tell_in_dm
 from bot.listeners.subcommands import Tools
 from bot.slack.ids import Input, View, values_of
 from bot.slack.modals import (
@@ -31,7 +31,7 @@ REASON_NEEDED = "Please give a reason."
 
 def register(app: AsyncApp, track: Track) -> None:
     for callback_id in (View.REJECT, View.APPROVE_COMMENT, View.REASSIGN):
-        app.view(callback_id, middleware=AS_PERSON)(track(submit_decision))
+        app.view(callback_id)(track(as_person(submit_decision)))
     app.view(View.LINK)(track(submit_link))
 
 
