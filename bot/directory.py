@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -31,6 +32,14 @@ class SlackTarget:
     slack_user_id: str
     linked: bool
     key_works: bool = True  # False once Cflow refused their linked key: relink first
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Who can be reached, and whose lookup failed for now (to be tried again)."""
+
+    found: dict[str, SlackTarget]
+    unknown: frozenset[str] = frozenset()
 
 
 class Directory:
@@ -64,18 +73,25 @@ class Directory:
             self._users_at = time.monotonic()
         return self._users
 
-    async def targets(self, usernames: Iterable[str]) -> dict[str, SlackTarget]:
-        """Slack targets for these Cflow users (those who map to nobody are left out)."""
+    async def targets(self, usernames: Iterable[str]) -> Targets:
+        """Slack targets for these Cflow users. Those who map to nobody are left out;
+        those whose lookup failed for now (Slack erred) are named, to be tried again."""
         wanted = sorted(set(usernames))
         linked = await self._store.slack_users_for_cflow_users(wanted)
         found = {
             name: SlackTarget(name, user.slack_user_id, linked=True, key_works=user.key_works)
             for name, user in linked.items()
         }
+        unknown = set()
         for name in wanted:
-            if name not in found and (slack_id := await self._slack_id_by_email(name)):
+            if name in found:
+                continue
+            slack_id, certain = await self._slack_id_by_email(name)
+            if slack_id:
                 found[name] = SlackTarget(name, slack_id, linked=False)
-        return found
+            elif not certain:
+                unknown.add(name)
+        return Targets(found, frozenset(unknown))
 
     async def slack_email(self, slack_user_id: str) -> str | None:
         try:
@@ -103,26 +119,34 @@ class Directory:
             users = {user.username: user for user in self.cached_users() or []}
         return next((u.username for u in users.values() if same_email(u.email, email)), None)
 
-    async def _slack_id_by_email(self, cflow_username: str) -> str | None:
+    async def _slack_id_by_email(self, cflow_username: str) -> tuple[str | None, bool]:
+        """(Slack id or None, whether that answer is certain). Only a certain answer is
+        cached: a Slack error must not hide a reviewer for the cache's lifetime."""
         users = await self.cflow_users() or {}
         user = users.get(cflow_username)
         if user is None or not user.email or not user.is_active:
-            return None
+            return None, True
         cached = self._by_email.get(user.email.casefold())
         if cached and time.monotonic() - cached[1] < self._ttl:
-            return cached[0]
-        slack_id = await self._lookup_email(user.email)
-        self._by_email[user.email.casefold()] = (slack_id, time.monotonic())
-        return slack_id
+            return cached[0], True
+        slack_id, certain = await self._lookup_email(user.email)
+        if certain:
+            self._by_email[user.email.casefold()] = (slack_id, time.monotonic())
+        return slack_id, certain
 
-    async def _lookup_email(self, email: str) -> str | None:
+    async def _lookup_email(self, email: str) -> tuple[str | None, bool]:
         try:
             answer = await self._slack.users_lookupByEmail(email=email)
         except SlackApiError as error:
-            if error.response.get("error") != "users_not_found":
-                log.warning("users.lookupByEmail failed: %s", error.response.get("error"))
-            return None
-        return (answer.get("user") or {}).get("id")
+            reason = error.response.get("error")
+            if reason == "users_not_found":
+                return None, True
+            log.warning("users.lookupByEmail failed: %s", reason)
+            return None, False
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("users.lookupByEmail failed: %s", type(error).__name__)
+            return None, False
+        return (answer.get("user") or {}).get("id"), True
 
 
 def same_email(left: str | None, right: str | None) -> bool:

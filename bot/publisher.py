@@ -56,6 +56,7 @@ class Batch:
     decisions: dict[RequestKey, list[Decision]]
     channels: dict[str, str]  # workflow id -> channel
     targets: dict[str, SlackTarget]  # cflow username -> Slack
+    unreached: frozenset[str] = frozenset()  # their lookup failed for now: DM them later
 
 
 class Publisher:
@@ -176,11 +177,13 @@ class Publisher:
         people |= {obs.request.submitted_by for obs in observations if obs.request.submitted_by}
         subscriptions = await self._store.subscriptions()
         channels = {wf: sub.channel_id for wf, sub in subscriptions.items()}
+        reach = await self._directory.targets(people)
         return Batch(
             cards=await self._store.cards_for(keys),
             decisions=await self._store.decisions_for(keys),
             channels=channels,
-            targets=await self._directory.targets(people),
+            targets=reach.found,
+            unreached=reach.unknown,
         )
 
     # Publishing one request
@@ -237,6 +240,8 @@ class Publisher:
         for name in obs.request.reviewers(obs.workflow):
             target = batch.targets.get(name)
             if target is None:
+                if name in batch.unreached:
+                    results.append(Result.RETRY)  # a later try may find them
                 continue
             card = Card(
                 obs.workflow.id,

@@ -179,12 +179,20 @@ def has_button(message: StoredMessage, action_id: str) -> bool:
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path, **settings: Any
+    sandbox: Sandbox,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+    *,
+    before_start: Callable[[FakeSlack], None] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Bot]:
+    """`before_start` arranges the fake Slack before the bot's first call (a fault)."""
     async with FakeSlack() as slack:
         for user, name in PEOPLE.items():
             slack.add_user(user, f"{name}@example.com", name)
         slack.add_channel(CHANNEL, "approvals")
+        if before_start is not None:
+            before_start(slack)
         options: dict[str, Any] = dict(
             cflow_base_url=sandbox.url,
             cflow_api_key=sandbox.state.api_key,

@@ -25,7 +25,7 @@ from bot.sandbox.state import NO_BODY
 from bot.settings import SettingsError
 from bot.slack.ids import Action, View
 from bot.store import Link, open_store
-from bot.testing.fake_slack import StoredMessage
+from bot.testing.fake_slack import FakeSlack, StoredMessage
 from bot.testing.payloads import event_callback
 from bot.testing.tcp_proxy import TcpProxy
 from tests.harness import (
@@ -34,6 +34,7 @@ from tests.harness import (
     Sandbox,
     has_button,
     inputs,
+    mentions,
     new_expense,
     open_form,
     running_bot,
@@ -458,3 +459,21 @@ async def test_a_thread_line_whose_answer_was_lost_is_posted_once(bot: Bot) -> N
     assert len(thread_lines(bot, card)) == 1, "found in the thread and adopted"
     cards = (await bot.services.store.cards_for([("1001", request_id)]))[("1001", request_id)]
     assert all(c.ts for c in cards if c.kind == "audit")
+
+
+async def test_a_reviewer_slack_could_not_look_up_for_now_is_dmed_later(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    def fail_first_lookup(slack: FakeSlack) -> None:
+        slack.fail_next("users.lookupByEmail", "internal_error")  # alice, looked up first
+
+    async with running_bot(sandbox, http, tmp_path, before_start=fail_first_lookup) as bot:
+        alice = bot.slack.dm_channel("U0ALICE")
+        await bot.slack.wait_for(
+            "chat.postMessage",
+            predicate=lambda c: c.params.get("channel") == alice and mentions(c.params, "105"),
+            timeout=30,
+        )
+        assert [c for c in bot.slack.calls("users.lookupByEmail") if c.failed]
+        await bot.cycles(2)
+        assert len(dms_to(bot, "U0ALICE", "105")) == 1
