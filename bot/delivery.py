@@ -279,6 +279,11 @@ def updatable(card: Card) -> bool:
     return card.ts is not None and not card.is_one_off and not gone
 
 
+def in_flight(card: Card) -> bool:
+    """A card claimed and not yet known to be posted (no ts, nothing recorded against it)."""
+    return card.ts is None and not card.is_one_off and card.failure is None
+
+
 def _same_message(old: Card, new: Card) -> bool:
     return (old.channel, old.slot, old.kind) == (new.channel, new.slot, new.kind)
 

@@ -26,7 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import Request, Workflow
 from bot.changes import ANNOUNCED, Change, Event, Observation
-from bot.delivery import Delivery, Result, updatable, worst
+from bot.delivery import Delivery, Result, in_flight, updatable, worst
 from bot.directory import Directory, SlackTarget
 from bot.logs import request_context
 from bot.metrics import Metrics
@@ -269,6 +269,9 @@ class Publisher:
             if updatable(card):
                 payload = self._payload(event, batch, card, notice=notice, busy=busy)
                 results.append(await self._delivery.update(card, payload))
+            elif in_flight(card):
+                # Being posted (by the poller, as a click decides it): edit it once posted.
+                results.append(Result.RETRY)
         return results
 
     async def _post_audit(self, event: Event, batch: Batch) -> Result:

@@ -477,3 +477,23 @@ async def test_a_reviewer_slack_could_not_look_up_for_now_is_dmed_later(
         assert [c for c in bot.slack.calls("users.lookupByEmail") if c.failed]
         await bot.cycles(2)
         assert len(dms_to(bot, "U0ALICE", "105")) == 1
+
+
+async def test_a_card_clicked_before_its_post_was_recorded_still_shows_the_outcome(
+    bot: Bot,
+) -> None:
+    await bot.link("U0BOB")
+    bot.slack.set_latency(1.5, "chat.postMessage")  # the bot hears of the post late
+    request_id = new_expense(bot.sandbox)
+    card = await bot.channel_card(request_id)  # in Slack, not yet recorded by the bot
+    await bot.click("U0BOB", snapshot(card), Action.APPROVE)
+    assert "Approved" in await answers(bot, "U0BOB")
+    bot.slack.set_latency(0.0, "chat.postMessage")
+    await bot.slack.wait_for(
+        "chat.update",
+        predicate=lambda c: c.params.get("ts") == card.ts and "Approved" in json.dumps(c.params),
+        timeout=30,
+    )
+    await bot.cycles(2)
+    final = bot.slack.message(CHANNEL, card.ts)
+    assert not has_button(final, Action.APPROVE) and "cflow_busy" not in json.dumps(final.blocks)

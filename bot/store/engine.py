@@ -68,7 +68,14 @@ def _sqlite_on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> No
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")  # before WAL: it locks
-        cursor.execute("PRAGMA journal_mode = WAL")
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except Exception as error:
+            # Switching a database to WAL needs it to itself; while another process
+            # migrates one that is not yet WAL, this connection runs without (WAL is
+            # kept by the file, so the next connection has it).
+            if "locked" not in str(error):
+                raise
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
