@@ -1,6 +1,6 @@
 """Modal views: reject, approve with a comment, reassign, and linking a Cflow account.
 
-Pure builders like bot/slack/blocks.py. The request a modal acts on travels in
+Pure builders like bot/slack/card.py. The request a modal acts on travels in
 `private_metadata` as `RequestRef.encode()`, with the `/cflow pending` list it was
 opened from when there is one (read both back with `modal_target`). Each input's
 block_id and action_id are the same `Input` value, so `bot.slack.ids.values_of()` gives
