@@ -24,7 +24,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.health import STALE_INTERVALS
 from bot.listeners import actions, commands, events, forms, views
 from bot.listeners.answers import answer_for
-from bot.listeners.common import person_of
+from bot.listeners.common import person_of, say_privately
 from bot.listeners.subcommands import Tools
 from bot.poller import POLLER_LEASE
 from bot.services import Services
@@ -93,7 +93,7 @@ async def report_error(
     log.error("Unhandled error %s", error_id, exc_info=error)
     if respond is not None and body.get("response_url"):
         text = f"Something went wrong on our side (error id {error_id}). Please try again."
-        await respond(**error_message(text), response_type="ephemeral", replace_original=False)
+        await say_privately(respond, error_message(text))
 
 
 async def _tell(
@@ -101,7 +101,7 @@ async def _tell(
 ) -> None:
     """Privately where the request came from; a modal has no response_url: in the DM."""
     if respond is not None and body.get("response_url"):
-        await respond(**answer, response_type="ephemeral", replace_original=False)
+        await say_privately(respond, answer)
     else:
         await client.chat_postMessage(channel=user, **answer)
 

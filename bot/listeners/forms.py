@@ -155,7 +155,7 @@ async def _answer(
             return
         problem = f"Cflow says: {error.message}"
         if isinstance(error, CflowUnauthorizedError):
-            await answer_for(error, sent.store, sent.link.slack_user_id)  # marks the link
+            await sent.store.mark_key_refused(sent.link.slack_user_id)  # DMs invite to relink
             problem = f"{RELINK_TEXT} (`/cflow link`)"
         await _show(ack, client, view, form_again(target, view, problem), acked=not done)
         return
