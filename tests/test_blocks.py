@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,8 @@ from slack_sdk.models.blocks import Block as SdkBlock
 from slack_sdk.models.views import View as SdkView
 
 from bot.cflow.models import Request, Stage, User, Workflow
-from bot.slack import card_actions, home, ids, messages, modals, primitives, text
+from bot.slack import bursts, card_actions, home, ids, messages, modals, primitives, text
+from bot.slack.bursts import BurstItem, grouped_dm, summary_message
 from bot.slack.card import TEXT_BUDGET, request_card
 from bot.slack.card_actions import card_ref
 from bot.slack.card_view import CardView
@@ -847,3 +849,383 @@ def test_values_of_flattens_inputs_and_selects() -> None:
     expected = {"reassign_to": "zoe", "comment": None, "reason": "Too much", "pick": None}
     assert ids.values_of(state) == expected
     assert ids.values_of(state["values"]) == expected
+
+
+# --- Bursts: items ----------------------------------------------------------------------------
+
+
+def make_item(number: int = 0, **overrides: Any) -> BurstItem:
+    """A pending request at Finance review (carol), `number` hours older than the last."""
+    request = make_request(id=str(103 + number), createdAt=NOW - timedelta(hours=number + 1))
+    return replace(BurstItem.of(request, make_workflow()), **overrides)
+
+
+def make_items(count: int, **overrides: Any) -> list[BurstItem]:
+    return [make_item(number, **overrides) for number in range(count)]
+
+
+def test_burst_item_of_a_request_carries_what_its_card_shows() -> None:
+    request = make_request(updatedAt=NOW - timedelta(hours=1))
+    item = BurstItem.of(request, make_workflow())
+    assert (item.title, item.workflow_name, item.submitted_by) == (
+        "Purchase Order #103",
+        "Purchase Order",
+        "dave",
+    )
+    assert (item.stage, item.stage_name, item.reviewers) == ("s2", "Finance review", ("carol",))
+    assert item.submitted_at == NOW - timedelta(days=2)
+    assert item.is_pending and item.waits_on("carol") and not item.waits_on("bob")
+    assert item.ref == card_ref(request, make_workflow())
+    assert item.ref.updated is not None
+
+
+def test_burst_item_takes_cflows_own_reviewers_and_an_unknown_stage() -> None:
+    request = make_request(currentStage="elsewhere", currentReviewers=["x", "y"], status=None)
+    item = BurstItem.of(request, make_workflow())
+    assert (item.stage, item.stage_name, item.reviewers) == ("elsewhere", None, ("x", "y"))
+    assert item.status == "unknown" and not item.is_pending
+
+
+@pytest.mark.parametrize("moment", [NOW, NOW.replace(tzinfo=None), None])
+def test_burst_item_json_round_trips(moment: datetime | None) -> None:
+    item = make_item(submitted_at=moment, reviewers=("carol", NASTY), updated="1.000000")
+    again = BurstItem.from_json(item.to_json())
+    assert again == item
+    if moment is not None:
+        assert again.submitted_at is not None and again.submitted_at.tzinfo == moment.tzinfo
+    assert isinstance(again.reviewers, tuple)
+
+
+@pytest.mark.parametrize("stored", ["", "nope", "[]", "{}", '{"workflow_id": "w1"}'])
+def test_burst_item_from_other_json_is_refused(stored: str) -> None:
+    with pytest.raises(ValueError):
+        BurstItem.from_json(stored)
+
+
+# --- Bursts: the channel's summary ---------------------------------------------------------------
+
+
+def block_texts(payload: dict[str, Any]) -> list[str]:
+    """The text of each block (a context's first element), in order."""
+    shown = []
+    for block in payload["blocks"]:
+        if "text" in block:
+            shown.append(block["text"]["text"])
+        elif block["type"] == "context":
+            shown.append(block["elements"][0]["text"])
+    return shown
+
+
+def buttons_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        element
+        for block in payload["blocks"]
+        if block["type"] in ("actions", "section")
+        for element in block.get("elements", [block.get("accessory")])
+        if element
+    ]
+
+
+def decide(items: list[BurstItem], count: int, status: str = "approved") -> list[BurstItem]:
+    return [replace(item, status=status) for item in items[:count]] + items[count:]
+
+
+def test_summary_of_a_fresh_burst() -> None:
+    payload = summary_message(make_items(37), group_id="g1", now=NOW)
+    assert payload["blocks"][0] == {"type": "header", "text": plain_text_of("37 new requests")}
+    assert payload["text"] == "Cflow: 37 new requests"
+    (see,) = buttons_of(payload)
+    assert (see["action_id"], see["value"], see["text"]["text"]) == (
+        Action.BURST_LIST,
+        "g1",
+        "See them all",
+    )
+    assert "• *Purchase Order*: 37 waiting · oldest 1 day ago" in block_texts(payload)
+    assert_within_limits(payload)
+
+
+def plain_text_of(shown: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": shown, "emoji": True}
+
+
+def test_summary_once_some_are_decided() -> None:
+    fresh = make_items(37)
+    # The oldest are decided: the summary tells the age of the oldest still waiting.
+    items = fresh[:12] + decide(fresh[12:32], 20) + decide(fresh[32:], 5, "rejected")
+    payload = summary_message(items, group_id="g1", now=NOW)
+    lines = block_texts(payload)
+    assert lines[0] == "12 of 37 still waiting"
+    assert "• *Purchase Order*: 12 of 37 waiting · oldest 12 hours ago" in lines
+    assert "Waiting longest: *Purchase Order #114* from dave, 12 hours ago" in lines
+    assert "Waiting on carol (12)" in lines
+    assert "✅ 20 approved · ❌ 5 rejected" in lines
+    assert [b["elements"][0]["action_id"] for b in payload["blocks"] if b["type"] == "actions"] == [
+        Action.BURST_LIST
+    ]
+    assert_within_limits(payload)
+
+
+def test_summary_when_all_are_handled_has_no_button() -> None:
+    fresh = make_items(37)
+    items = decide(fresh[:30], 30) + decide(fresh[30:], 7, "rejected")
+    payload = summary_message(items, group_id="g1", now=NOW)
+    lines = block_texts(payload)
+    assert lines[0] == "All 37 handled" and payload["text"] == "Cflow: All 37 handled"
+    assert "• *Purchase Order*: all 37 handled" in lines
+    assert "✅ 30 approved · ❌ 7 rejected" in lines
+    assert not buttons_of(payload)
+    assert not any(line.startswith(("Waiting", "Oldest")) for line in lines)
+    assert_within_limits(payload)
+
+
+def test_summary_counts_per_workflow_the_longest_waiting_first() -> None:
+    recent = make_items(3, workflow_id="w-recent", workflow_name="Recent")
+    old = [make_item(30 + n, workflow_id="w-old", workflow_name="Old") for n in range(2)]
+    done = decide(make_items(2, workflow_id="w-done", workflow_name="Done"), 2)
+    # The oldest "Recent" item is decided: the workflow is ordered by its oldest *pending*.
+    oldest = make_item(100, workflow_id="w-recent", workflow_name="Recent", status="approved")
+    payload = summary_message([*done, *recent, oldest, *old], group_id="g1", now=NOW)
+    assert block_texts(payload)[1].split("\n") == [
+        "• *Old*: 2 waiting · oldest 1 day ago",
+        "• *Recent*: 3 of 4 waiting · oldest 3 hours ago",
+        "• *Done*: all 2 handled",
+    ]
+    assert block_texts(payload)[2] == "Waiting longest: *Purchase Order #134* from dave, 1 day ago"
+
+
+def test_summary_caps_the_workflows_and_the_people_it_waits_on() -> None:
+    items = [
+        make_item(n, workflow_id=f"w{n}", workflow_name=f"Flow {n}", reviewers=(f"r{n}", "carol"))
+        for n in range(25)
+    ]
+    payload = summary_message(items, group_id="g1", now=NOW)
+    workflows = block_texts(payload)[1].split("\n")
+    assert len(workflows) == bursts.WORKFLOWS_SHOWN + 1
+    assert workflows[0].startswith("• *Flow 24*") and workflows[-1] == "…and 15 more workflows"
+    waiting = block_texts(payload)[3]
+    assert waiting == "Waiting on carol (25), r0 (1), r1 (1), r10 (1), r11 (1), r12 (1), " + (
+        "r13 (1), r14 (1) and 18 others"
+    )
+
+
+def test_summary_of_nothing_and_of_an_id_too_long_for_a_button() -> None:
+    empty = summary_message([], group_id="g1", now=NOW)
+    assert block_texts(empty) == ["No requests"] and not buttons_of(empty)
+    assert_within_limits(empty)
+    long_id = summary_message(make_items(6), group_id="g" * 3000, now=NOW)
+    assert not buttons_of(long_id)
+    assert_within_limits(long_id)
+
+
+# --- Bursts: a reviewer's grouped DM -----------------------------------------------------------
+
+
+def decision_buttons(payload: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(block_id, button) of every Approve and Reject."""
+    return [
+        (block["block_id"], element)
+        for block in payload["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"] in (Action.APPROVE, Action.REJECT)
+    ]
+
+
+def test_grouped_dm_has_buttons_only_for_what_waits_on_the_reader() -> None:
+    mine = make_items(4)
+    moved = make_item(10, stage="s3", stage_name="Director approval", reviewers=("erin",))
+    approved = make_item(11, status="approved")
+    rejected = make_item(12, status="rejected")
+    deleted = make_item(13, status="deleted")
+    items = [approved, mine[2], moved, mine[0], rejected, mine[3], deleted, mine[1]]
+    payload = grouped_dm(items, reader="carol", group_id="g1", now=NOW)
+    assert payload["text"] == "4 of 8 requests still waiting for your approval"
+    lines = block_texts(payload)
+    assert lines[0] == "*4 of 8 still waiting for you*"
+    assert lines[1:5] == [
+        f"*Purchase Order #{103 + n}* · from dave · {n + 1} hour{'s' if n else ''} ago"
+        " · at Finance review"
+        for n in (3, 2, 1, 0)
+    ]
+    assert lines[5].split("\n") == [
+        "🗑️ deleted · Purchase Order #116",
+        "❌ rejected · Purchase Order #115",
+        "✅ approved · Purchase Order #114",
+        "➡️ moved on · Purchase Order #113",
+    ]
+    found = decision_buttons(payload)
+    assert len(found) == 8
+    for block_id, element in found:
+        ref = ref_from_action({"action_id": element["action_id"], "value": element["value"]})
+        assert ref is not None and ref in {item.ref for item in mine}
+        assert block_id == f"cflow_burst_item:{ref.request_id}"
+    approve = found[0][1]
+    assert approve["style"] == "primary"
+    assert approve["confirm"] == card_actions.approve_confirm("Purchase Order #106")
+    assert {element["style"] for _, element in found[1::2]} == {"danger"}
+    assert_within_limits(payload)
+
+
+def test_grouped_dm_block_ids_stay_unique() -> None:
+    same = [make_item(n, request_id="103", workflow_id=f"w{n}") for n in range(3)]
+    long = [make_item(n, request_id="9" * 400 + str(n)) for n in range(3)]
+    payload = grouped_dm([*same, *long], reader="carol", group_id="g1", now=NOW)
+    block_ids = [b["block_id"] for b in payload["blocks"] if "block_id" in b]
+    assert len(block_ids) == 6 == len(set(block_ids))
+    assert all(len(block_id) <= 255 for block_id in block_ids)
+    assert_within_limits(payload)
+
+
+def test_grouped_dm_shows_more_beyond_the_limit() -> None:
+    payload = grouped_dm(make_items(40), reader="carol", group_id="g1", now=NOW)
+    assert block_texts(payload)[0] == "*40 requests are waiting for you*"
+    assert payload["text"] == "40 requests are waiting for your approval"
+    assert len(decision_buttons(payload)) == 30
+    more = [b for b in buttons_of(payload) if b["action_id"] == Action.BURST_LIST]
+    assert [(b["text"]["text"], b["value"]) for b in more] == [("Show more", "g1")]
+    assert block_texts(payload)[-1] == "15 of 40 shown"
+    assert_within_limits(payload)
+    exactly = grouped_dm(make_items(15), reader="carol", group_id="g1", now=NOW)
+    assert "shown" not in json.dumps(exactly) and len(decision_buttons(exactly)) == 30
+
+
+@pytest.mark.parametrize("limit", [-3, 0, 1, 20, 25, 1000])
+def test_grouped_dm_clamps_its_limit_to_what_fits(limit: int) -> None:
+    items = [*make_items(60), *decide(make_items(30), 30)]
+    payload = grouped_dm(items, reader="carol", group_id="g1", now=NOW, limit=limit)
+    shown = len(decision_buttons(payload)) // 2
+    assert 1 <= shown <= max(1, limit)
+    assert block_texts(payload)[-2] == f"{shown} of 60 shown"
+    assert_within_limits(payload)
+
+
+def test_grouped_dm_counts_the_handled_when_there_are_many() -> None:
+    items = [*decide(make_items(12), 12), *decide(make_items(3), 3, "rejected"), make_item(20)]
+    payload = grouped_dm(items, reader="bob", group_id="g1", now=NOW)
+    assert block_texts(payload) == [
+        "*Nothing is waiting for you any more: all 16 handled*",
+        "No longer waiting for you: ✅ 12 approved · ❌ 3 rejected · ➡️ 1 moved on",
+    ]
+    assert payload["text"] == "All 16 requests handled"
+    assert_within_limits(payload)
+    empty = grouped_dm([], reader="bob", group_id="g1", now=NOW)
+    assert block_texts(empty) == ["*Nothing is waiting for you*"]
+    assert empty["text"] == "Nothing is waiting for your approval"
+
+
+@pytest.mark.parametrize(
+    ("linked", "key_works", "wording"),
+    [
+        (False, True, "Link your Cflow account to approve or reject them right here"),
+        (True, False, "Cflow no longer accepts your linked user key"),
+        (False, False, "Link your Cflow account to approve or reject them right here"),
+    ],
+)
+def test_grouped_dm_invites_to_link_instead_of_deciding(
+    linked: bool, key_works: bool, wording: str
+) -> None:
+    items = [*make_items(3), make_item(5, status="approved")]
+    payload = grouped_dm(
+        items, reader="carol", group_id="g1", now=NOW, linked=linked, key_works=key_works
+    )
+    assert not decision_buttons(payload)
+    invite = payload["blocks"][1]
+    assert wording in invite["text"]["text"]
+    accessory = invite["accessory"]
+    assert (accessory["action_id"], accessory["style"]) == (Action.LINK, "primary")
+    assert accessory["text"]["text"] == primitives.LINK_LABEL
+    assert sum(b["type"] == "section" for b in payload["blocks"]) == 5  # head, invite, 3 items
+    assert_within_limits(payload)
+    done = grouped_dm(items[3:], reader="carol", group_id="g1", now=NOW, linked=linked)
+    assert not buttons_of(done)
+
+
+def test_burst_messages_escape_cflow_text() -> None:
+    workflow = make_workflow(
+        name=NASTY, stages=[{"id": "s2", "name": NASTY, "reviewers": ["carol", NASTY]}]
+    )
+    request = make_request(id=NASTY, submittedBy=NASTY)
+    item = BurstItem.of(request, workflow)
+    items = [
+        item,
+        replace(item, workflow_id="w2", title=NASTY, workflow_name="x " + NASTY),
+        replace(item, status="approved"),
+        replace(item, status=NASTY),
+    ]
+    for payload in (
+        summary_message(items, group_id="g1", now=NOW),
+        grouped_dm(items, reader="carol", group_id="g1", now=NOW),
+        grouped_dm(items, reader=NASTY, group_id="g1", now=NOW, linked=False),
+    ):
+        dumped = " ".join(shown_strings(payload))  # ids and values are never rendered
+        for ping in PINGS:
+            assert ping not in dumped
+        assert "&lt;!channel&gt;" in dumped and "&lt;https://evil.example|click&gt;" in dumped
+        assert_no_pings(payload)
+        assert_within_limits(payload)
+
+
+# --- Bursts: hypothesis ------------------------------------------------------------------------
+
+READERS = ["carol", "bob", NASTY]
+burst_items = st.builds(
+    BurstItem,
+    workflow_id=st.sampled_from(["w1", "w2"]) | texts,
+    request_id=long_texts,
+    workflow_name=long_texts,
+    title=long_texts,
+    submitted_by=st.none() | long_texts,
+    submitted_at=st.none() | moments,
+    status=st.sampled_from(["pending", "pending", "approved", "rejected", "deleted"]) | texts,
+    stage=st.none() | texts,
+    stage_name=st.none() | long_texts,
+    reviewers=st.lists(st.sampled_from(READERS) | long_texts, max_size=6).map(tuple),
+    updated=st.none() | st.just("1714737600.000000"),
+)
+
+
+@st.composite
+def bursts_of(draw: st.DrawFn) -> list[BurstItem]:
+    """0 to 300 items, cycling through a few drawn ones (repeats included, as ids may)."""
+    drawn = draw(st.lists(burst_items, min_size=1, max_size=12))
+    count = draw(st.integers(0, 300))
+    return [drawn[index % len(drawn)] for index in range(count)]
+
+
+@SLOW
+@given(bursts_of(), st.sampled_from(["g1", "g" * 2001, ""]))
+def test_any_summary_is_within_limits(items: list[BurstItem], group_id: str) -> None:
+    payload = summary_message(items, group_id=group_id, now=NOW)
+    assert_within_limits(payload)
+    assert_no_pings(payload)
+
+
+@SLOW
+@given(
+    bursts_of(),
+    st.sampled_from(READERS),
+    st.booleans(),
+    st.booleans(),
+    st.integers(-2, 20),
+)
+def test_any_grouped_dm_is_within_limits(
+    items: list[BurstItem], reader: str, linked: bool, key_works: bool, limit: int
+) -> None:
+    payload = grouped_dm(
+        items,
+        reader=reader,
+        group_id="g1",
+        now=NOW,
+        linked=linked,
+        key_works=key_works,
+        limit=limit,
+    )
+    assert_within_limits(payload)
+    assert_no_pings(payload)
+    block_ids = [block["block_id"] for block in payload["blocks"] if "block_id" in block]
+    assert len(block_ids) == len(set(block_ids))
+    refs = {item.ref for item in items if item.waits_on(reader)}
+    for _, element in decision_buttons(payload):
+        clicked = {"action_id": element["action_id"], "value": element["value"]}
+        assert ref_from_action(clicked) in refs
+    assert not decision_buttons(payload) or (linked and key_works)

@@ -26,6 +26,7 @@ class Action(StrEnum):
     SHOW_MORE = "cflow_show_more"  # next page of /cflow pending; value "<page> <scope>"
     EDIT_DRAFT = "cflow_edit_draft"
     DELETE_DRAFT = "cflow_delete_draft"
+    BURST_LIST = "cflow_burst_list"  # a burst's summary or grouped DM: list it; value group id
 
 
 class MoreOption(StrEnum):
