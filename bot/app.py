@@ -59,8 +59,10 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
     )
 
     async def inject_services(context: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
-        # Bolt hands each context key to a listener that names it as an argument.
+        # Bolt hands each context key to a listener that names it as an argument. Its own
+        # per-request client would bypass the pacing that keeps within Slack's limits.
         context.update(
+            client=services.slack,
             tools=tools,
             cflow=services.cflow,
             store=services.store,
@@ -157,6 +159,7 @@ async def healthz(request: web.Request) -> web.Response:
             reasons.append("the polling instance has completed no cycle for 3 intervals")
     if health.enabled:
         body["poller_loop"] = health.summary()
+    body["delivering"] = services.publisher.queued  # batches of changes on their way to Slack
     body["ok"] = not reasons
     if reasons:
         body["reason"] = "; ".join(reasons)

@@ -221,6 +221,7 @@ async def run_poll(args: argparse.Namespace) -> int:
         poller = make_poller(services)
         if args.once:
             run = await poller.cycle()
+            await services.publisher.delivered()
             errors = len(run.errors)
             print(f"Polled {run.workflows} workflows: {run.pending} pending, {errors} errors.")
             return EXIT_FAILED if run.errors else 0

@@ -26,10 +26,12 @@ from enum import Enum
 from typing import Any
 
 import aiohttp
+from cachetools import LRUCache
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
+from bot.pacing import Superseded
 from bot.store.base import Card, Store
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ Clock = Callable[[], datetime]
 ABANDONED_CLAIM_SECONDS = 120.0
 CLOCK_TOLERANCE_SECONDS = 60.0  # between our clock and Slack's ts
 HISTORY_PAGES = 10
+DM_CHANNELS_KEPT = 10_000  # people whose DM channel id is remembered (one call each saved)
 CARD_EVENT = "cflow_card"
 RETRY_MARK = "retry:"  # a one-off line's `failure` while it waits for another try
 # Slack's errors that say "not now" rather than "never".
@@ -75,6 +78,8 @@ class SlackFailure:
 
 def _classify(error: Exception) -> tuple[str, bool, bool]:
     """(reason, transient, maybe delivered); anything but Slack's and the network's raises."""
+    if isinstance(error, Superseded):
+        return "superseded", True, False  # never sent: a newer change does what is due
     if isinstance(error, SlackApiError):
         reason = str(error.response.get("error") or f"http_{error.response.status_code}")
         status = error.response.status_code
@@ -113,7 +118,7 @@ class Delivery:
         self._store = store
         self._metrics = metrics
         self._clock = clock
-        self._dm_channels: dict[str, str] = {}
+        self._dm_channels: LRUCache[str, str] = LRUCache(maxsize=DM_CHANNELS_KEPT)
 
     # Posting
 
@@ -130,27 +135,14 @@ class Delivery:
     async def post_dm(
         self, card: Card, payload: dict[str, Any], known: Sequence[Card]
     ) -> tuple[Result, Card]:
-        """A DM card for `card.slack_user_id` (its channel is opened here)."""
+        """A DM card for `card.slack_user_id`. Until its DM channel is known, the post goes
+        to the person's user id: Slack opens the DM itself and answers with its id, which
+        saves a Tier 3 `conversations.open` per person."""
         assert card.slack_user_id is not None
         existing = next((old for old in known if _same_dm(old, card)), None)
         if existing is not None:
             return await self._settle(existing, payload), existing
-        try:
-            channel = await self.dm_channel(card.slack_user_id)
-        except Exception as error:
-            failure = SlackFailure(error)
-            self._count(failure)
-            log.warning("Cannot open a DM with %s: %s", card.slack_user_id, failure.reason)
-            # Keyed by the person, since no channel exists. A one-off line keeps its text
-            # for another try (Slack opens the DM itself when posting to a user id).
-            if not failure.transient:
-                await self._store.fail_card(
-                    replace(card, channel=card.slack_user_id), failure.reason
-                )
-            elif card.is_one_off:
-                retry = replace(card, channel=card.slack_user_id)
-                await self._store.fail_card(retry, RETRY_MARK + failure.reason)
-            return failure.result, card
+        channel = self._dm_channels.get(card.slack_user_id) or card.slack_user_id
         card = replace(card, channel=channel)
         return await self.post(card, payload, known), card
 
@@ -185,7 +177,7 @@ class Delivery:
             )
         except Exception as error:
             return await self._not_posted(card, SlackFailure(error))
-        await self._store.confirm_card(card, answer["ts"])
+        await self._store.confirm_card(card, answer["ts"], channel=self._posted_in(card, answer))
         self._metrics.cards_posted.labels(card.kind).inc()
         log.info("Posted the %s card to %s", card.kind, card.channel)
         return Result.DONE
@@ -203,6 +195,13 @@ class Delivery:
             await self._store.release_card(card)  # rebuilt from the request next time
         return failure.result
 
+    def _posted_in(self, card: Card, answer: Any) -> str:
+        """The channel a post landed in (a DM posted to a user id lands in its D… id)."""
+        channel = str(answer.get("channel") or card.channel)
+        if card.slack_user_id and is_user_id(card.channel):
+            self._dm_channels[card.slack_user_id] = channel
+        return channel
+
     def _abandoned(self, claim: Card) -> bool:
         """A claim left unconfirmed for minutes: its process died, or its post timed out."""
         if claim.created_at is None:
@@ -212,9 +211,10 @@ class Delivery:
 
     async def _recover(self, claim: Card, payload: dict[str, Any]) -> Result:
         """Slack knows whether the earlier post arrived: adopt it, or post now."""
-        ts = await self._find_posted(claim)
-        if ts is not None:
-            await self._store.confirm_card(claim, ts)
+        found = await self._find_posted(claim)
+        if found is not None:
+            ts, channel = found
+            await self._store.confirm_card(claim, ts, channel=channel)
             log.info("Adopted the %s message an earlier attempt had posted", claim.kind)
             return Result.DONE
         log.warning("Posting the %s message an earlier attempt had claimed", claim.kind)
@@ -222,23 +222,27 @@ class Delivery:
             payload = json.loads(claim.payload)
         return await self._send(claim, payload)
 
-    async def _find_posted(self, claim: Card) -> str | None:
-        """The ts of this card's message in its channel (or its thread: a thread reply is
-        not in the channel's history), found by the metadata it carries."""
+    async def _find_posted(self, claim: Card) -> tuple[str, str] | None:
+        """(ts, channel) of this card's message in its channel (or its thread: a thread
+        reply is not in the channel's history), found by the metadata it carries."""
         assert claim.created_at is not None
         oldest = f"{claim.created_at.timestamp() - CLOCK_TOLERANCE_SECONDS:.6f}"
-        where: dict[str, Any] = {"channel": claim.channel, "oldest": oldest, "limit": 200}
-        read: Callable[..., Awaitable[Any]] = self._slack.conversations_history
-        if claim.thread_ts:
-            read, where = self._slack.conversations_replies, where | {"ts": claim.thread_ts}
         cursor = None
         try:
+            # A DM claimed before its channel was known: history needs the channel's id.
+            channel = claim.channel
+            if is_user_id(channel):
+                channel = await self.dm_channel(channel)
+            where: dict[str, Any] = {"channel": channel, "oldest": oldest, "limit": 200}
+            read: Callable[..., Awaitable[Any]] = self._slack.conversations_history
+            if claim.thread_ts:
+                read, where = self._slack.conversations_replies, where | {"ts": claim.thread_ts}
             for _ in range(HISTORY_PAGES):
                 answer = await read(**where, cursor=cursor, include_all_metadata=True)
                 found = next((m["ts"] for m in answer["messages"] if _shows(m, claim)), None)
                 cursor = (answer.get("response_metadata") or {}).get("next_cursor")
                 if found or not answer.get("has_more") or not cursor:
-                    return found
+                    return (found, channel) if found else None
         except Exception as error:
             # Without the history scopes a rare duplicate beats a lost card.
             log.warning("Cannot read %s's history: %s", claim.channel, SlackFailure(error).reason)
@@ -264,13 +268,20 @@ class Delivery:
         return Result.DONE
 
     async def dm_channel(self, slack_user_id: str) -> str:
-        if slack_user_id not in self._dm_channels:
+        """The DM's channel id; opened once per person (`conversations.open` is Tier 3)."""
+        channel = self._dm_channels.get(slack_user_id)
+        if channel is None:
             answer = await self._slack.conversations_open(users=slack_user_id)
-            self._dm_channels[slack_user_id] = answer["channel"]["id"]
-        return self._dm_channels[slack_user_id]
+            channel = self._dm_channels[slack_user_id] = answer["channel"]["id"]
+        return channel
 
     def _count(self, failure: SlackFailure) -> None:
-        self._metrics.slack_errors.labels(failure.reason).inc()
+        if failure.reason != "superseded":
+            self._metrics.slack_errors.labels(failure.reason).inc()
+
+
+def is_user_id(channel: str) -> bool:
+    return channel[:1] in ("U", "W")
 
 
 def updatable(card: Card) -> bool:

@@ -3,7 +3,9 @@
 A reviewer is reached in Slack through their link (they can act at once) or, failing
 that, through a Cflow email that matches a Slack account (their DM invites them to
 link). Cflow's user list and Slack's email look-ups are cached for a while so that a
-poll cycle costs one `listUsers` call at most, not one call per request.
+poll cycle costs one `listUsers` call at most, not one call per request, and Slack
+calls grow with the people a cycle's changes concern, not with everyone. The email
+cache is bounded (least recently used go first), so a large workspace cannot grow it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import aiohttp
+from cachetools import TTLCache
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -22,6 +25,7 @@ from bot.cflow import CflowClient, CflowError, Credentials, User
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)
+EMAILS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Directory:
         self._ttl = ttl
         self._users: dict[str, User] | None = None
         self._users_at = 0.0
-        self._by_email: dict[str, tuple[str | None, float]] = {}
+        self._by_email: TTLCache[str, str | None] = TTLCache(maxsize=EMAILS_KEPT, ttl=ttl)
 
     async def cflow_users(self) -> dict[str, User] | None:
         """Cflow's users by username, or None when the service account may not list them."""
@@ -126,12 +130,12 @@ class Directory:
         user = users.get(cflow_username)
         if user is None or not user.email or not user.is_active:
             return None, True
-        cached = self._by_email.get(user.email.casefold())
-        if cached and time.monotonic() - cached[1] < self._ttl:
-            return cached[0], True
+        email = user.email.casefold()
+        if email in self._by_email:
+            return self._by_email[email], True
         slack_id, certain = await self._lookup_email(user.email)
         if certain:
-            self._by_email[user.email.casefold()] = (slack_id, time.monotonic())
+            self._by_email[email] = slack_id
         return slack_id, certain
 
     async def _lookup_email(self, email: str) -> tuple[str | None, bool]:

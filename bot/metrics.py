@@ -45,6 +45,30 @@ class Metrics:
         self.slack_errors = Counter(
             f"{PREFIX}_slack_errors", "Slack Web API errors", ["error"], registry=reg
         )
+        self.slack_rate_limited = Counter(
+            f"{PREFIX}_slack_rate_limited",
+            "Slack calls answered 429 (each is waited out and sent again)",
+            ["method"],
+            registry=reg,
+        )
+        self.slack_queue_depth = Gauge(
+            f"{PREFIX}_slack_queue_depth",
+            "Slack calls waiting for their turn within Slack's rate limits",
+            ["rank"],
+            registry=reg,
+        )
+        self.slack_wait_seconds = Histogram(
+            f"{PREFIX}_slack_wait_seconds",
+            "Time a Slack call waited for its turn within Slack's rate limits",
+            ["rank"],
+            registry=reg,
+            buckets=(0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+        )
+        self.outbox_depth = Gauge(
+            f"{PREFIX}_outbox_depth",
+            "Changes recorded by the poller and not yet brought to Slack",
+            registry=reg,
+        )
         self.cflow_errors = Counter(
             f"{PREFIX}_cflow_errors", "Cflow call failures", ["kind"], registry=reg
         )

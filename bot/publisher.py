@@ -1,13 +1,15 @@
 """Bring Slack in line with what Cflow says: post, update and DM the cards of requests.
 
 The poller and the listeners both end here, so "update every card of this request" is
-written once. `sync()` takes a batch of observations and loads what it needs in a
-constant number of store queries. Each change is an *event* with a number (`seq`);
-each of its Slack effects (the channel card, each reviewer's DM, the thread line, the
-submitter's message) is delivered on its own (bot.delivery), so one that fails never
-blocks or repeats another. The request is remembered whatever happened; when an effect
-is to be retried, the request is looked at again after a backoff, and only what is
-missing is done then.
+written once. Each change is an *event* with a number (`seq`), recorded in the store
+before anything is sent: a listener's `sync()` then delivers it at once, and the
+poller's `enqueue()` hands it to the outbox (bot.outbox) so that its cycle never waits
+for Slack. A batch of events loads what it needs in a constant number of store queries.
+Each Slack effect (the channel card, each reviewer's DM, the thread line, the
+submitter's message) is delivered on its own (bot.delivery), with the urgency that
+Slack's pacing serves it by (bot.pacing), so one that fails never blocks or repeats
+another. The request is remembered whatever happened; when an effect is to be retried,
+the request is looked at again after a backoff, and only what is missing is done then.
 """
 
 from __future__ import annotations
@@ -17,23 +19,27 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.bursts import Bursts, current_items, grouped_in_channel, grouped_reviewers, plan
 from bot.cflow import Request, Workflow
 from bot.changes import ANNOUNCED, Change, Event, Observation
 from bot.delivery import Delivery, Result, in_flight, updatable, worst
 from bot.directory import Directory, SlackTarget
 from bot.logs import request_context
 from bot.metrics import Metrics
+from bot.outbox import Outbox
+from bot.pacing import URGENCY, Pacer, Rank, Urgency, urgency
 from bot.slack.card import request_card
 from bot.slack.card_view import CardView
 from bot.slack.messages import audit_line, submitter_message
 from bot.store.base import (
+    BurstMember,
     Card,
     Decision,
     RequestKey,
@@ -46,6 +52,10 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 RETRY_BASE_SECONDS = 5.0
 RETRY_MAX_SECONDS = 600.0
+# A change recorded but not yet delivered is due again after this (a process that stopped
+# mid-delivery leaves it to the next cycle, here or on another instance).
+DELIVERY_GRACE = timedelta(minutes=2)
+SHUTDOWN_GRACE = 5.0
 
 
 @dataclass
@@ -57,6 +67,7 @@ class Batch:
     channels: dict[str, str]  # workflow id -> channel
     targets: dict[str, SlackTarget]  # cflow username -> Slack
     unreached: frozenset[str] = frozenset()  # their lookup failed for now: DM them later
+    bursts: dict[RequestKey, list[BurstMember]] = field(default_factory=dict)
 
 
 class Publisher:
@@ -69,32 +80,124 @@ class Publisher:
         request_url: Callable[[str, str], str],
         default_channel: str | None,
         metrics: Metrics,
-        concurrency: int = 4,
+        burst_limit: int = 5,
+        pacer: Pacer | None = None,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._directory = directory
         self.request_url = request_url
         self.default_channel = default_channel
-        self._slots = asyncio.Semaphore(concurrency)
         self._clock = clock
+        self._burst_limit = burst_limit
+        self._pacer = pacer
         self._delivery = Delivery(slack, store, metrics, clock)
+        self._outbox = Outbox(metrics)
+        self._bursts = Bursts(store, self._delivery, clock)
 
     async def sync(self, observations: Sequence[Observation]) -> int:
-        """Publish every change in `observations`; returns how many requests changed."""
+        """Publish every change in `observations` now; returns how many requests changed."""
+        events = await self._record(observations)
+        await self._deliver(events)
+        return len(events)
+
+    async def enqueue(self, observations: Sequence[Observation]) -> int:
+        """Record every change and leave its delivery to the outbox; returns how many."""
+        events = await self._record(observations)
+        if events:
+            self._outbox.start(self._deliver_later(events))
+        return len(events)
+
+    async def _deliver_later(self, events: Sequence[Event]) -> None:
+        URGENCY.set(Urgency(Rank.REVIEWER_DM))  # this task's own context: nobody clicked
+        await self._deliver(events)
+
+    @property
+    def queued(self) -> int:
+        """Batches of changes still being delivered."""
+        return self._outbox.depth
+
+    async def delivered(self) -> None:
+        """Wait until every change handed to the outbox so far is delivered."""
+        await self._outbox.idle()
+
+    async def close(self) -> None:
+        self._outbox.closing()
+        self._drop_unwanted()
+        await self._outbox.close(SHUTDOWN_GRACE)
+
+    def _drop_unwanted(self) -> None:
+        if self._pacer is not None:
+            self._pacer.drop_unwanted()
+
+    async def _record(self, observations: Sequence[Observation]) -> list[Event]:
+        """Number the changes and store them as due, before any of them is sent."""
         now = self._clock()
         changed = [(obs, obs.change(now)) for obs in observations]
         changed = [(obs, change) for obs, change in changed if change is not Change.SAME]
         events = await self._current(changed)
-        if not events:
-            return 0
         for event in events:
             if event.obs.decision is not None:
                 await self._store.record_decision(event.obs.decision)
-        batch = await self._load([event.obs for event in events])
-        remembered = await asyncio.gather(*(self._publish(event, batch) for event in events))
-        await self._store.save_tracked(remembered)
-        return len(events)
+        if len(events) > self._burst_limit:
+            await self._store.add_burst(plan(events, await self._channel_of(), self._burst_limit))
+        due = now + DELIVERY_GRACE
+        fresh = [e for e in events if e.change is not Change.RETRY]
+        await self._store.save_tracked(
+            [replace(e.obs.tracked(e.seq, e.visit), retry_at=due) for e in fresh]
+        )
+        accepted = self._outbox.accept(events)
+        if any(e.change is not Change.NEW for e in accepted):
+            self._drop_unwanted()  # what these supersede stops waiting for Slack
+        return accepted
+
+    async def _channel_of(self) -> Callable[[str], str | None]:
+        subscriptions = await self._store.subscriptions()
+        return lambda workflow_id: (
+            subscriptions[workflow_id].channel_id
+            if workflow_id in subscriptions
+            else self.default_channel
+        )
+
+    async def _deliver(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        try:
+            batch = await self._load([event.obs for event in events])
+            await self._store.update_burst_items(current_items(events, batch.bursts))
+        except BaseException:
+            self._outbox.release(events)
+            raise
+        groups = {m.group_id for members in batch.bursts.values() for m in members}
+        remembered, shown = await asyncio.gather(
+            asyncio.gather(*(self._in_turn(event, batch) for event in events)),
+            self._bursts.publish(groups, self._directory.targets),
+        )
+        retry = {
+            m.key
+            for ms in batch.bursts.values()
+            for m in ms
+            if shown.get(m.group_id) is Result.RETRY
+        }
+        by_key = {event.obs.key: event for event in events}
+        await self._store.save_tracked(
+            [
+                self._retry_later(by_key[r.key], r) if r.key in retry and r.retry_at is None else r
+                for r in remembered
+                if r is not None
+            ]
+        )
+
+    async def _in_turn(self, event: Event, batch: Batch) -> TrackedRequest | None:
+        """Publish `event` once the request's earlier events are out, unless superseded."""
+        async with self._outbox.turn(event) as waited:
+            if not self._outbox.is_current(event):
+                return None
+            if waited:  # what the earlier delivery posted is not in the batch
+                batch = replace(
+                    batch, cards=batch.cards | await self._store.cards_for([event.obs.key])
+                )
+            return await self._publish(event, batch)
 
     async def _current(self, changed: list[tuple[Observation, Change]]) -> list[Event]:
         """Number each change against what is stored now, and drop what others publish.
@@ -145,6 +248,10 @@ class Publisher:
         posted = [int(slot) for slot in dms if slot.isdigit()]
         event = Event(obs, Change.SAME, 0, max([visit, *posted]))
         await self._update_cards(event, batch, notice=notice, busy=busy)
+        if batch.bursts.get(obs.key):  # a click in a grouped DM took its buttons off
+            await self._store.update_burst_items(current_items([event], batch.bursts))
+            groups = [m.group_id for m in batch.bursts[obs.key]]
+            await self._bursts.publish(groups, self._directory.targets)
 
     def card_view(
         self,
@@ -184,37 +291,58 @@ class Publisher:
             channels=channels,
             targets=reach.found,
             unreached=reach.unknown,
+            bursts=await self._store.bursts_for(keys),
         )
 
     # Publishing one request
 
     async def _publish(self, event: Event, batch: Batch) -> TrackedRequest:
         """Every Slack effect of `event`, each on its own; what to remember afterwards."""
-        async with self._slots:
-            with _tagged(event.obs):
-                results = await self._effects(event, batch)
+        # No bound here: Slack's pacing (bot.pacing) decides what goes when, and a slow
+        # message of one request must not hold another's back.
+        with _tagged(event.obs):
+            results = await self._effects(event, batch)
         return self._remembered(event, worst(results))
 
     async def _effects(self, event: Event, batch: Batch) -> list[Result]:
+        """Edits first, then the reviewers' DMs and the channel card side by side (Slack's
+        pacing serves DMs first), then what hangs off the card: its thread line."""
         obs, change = event.obs, event.change
         known = batch.cards.get(obs.key, [])
-        results = await self._update_cards(event, batch)
+        edit = Rank.BUTTONS_OFF if change in ANNOUNCED else Rank.CHANNEL_CARD
+        results = await self._at(edit, event, self._update_cards(event, batch))
         if change is Change.RETRY:
             unsettled = [c for c in known if c.is_one_off and c.ts is None and c.payload]
-            results += [await self._delivery.settle_one_off(c) for c in unsettled]
+            results += await self._at(Rank.THREAD_LINE, event, self._settle_all(unsettled))
         if obs.request.is_pending:
-            results.append(await self._post_channel_card(event, batch))
-            results += await self._dm_reviewers(event, batch)
+            card, dms = await asyncio.gather(
+                self._at(Rank.CHANNEL_CARD, event, self._post_channel_card(event, batch)),
+                self._at(Rank.REVIEWER_DM, event, self._dm_reviewers(event, batch)),
+            )
+            results += [card, *dms]
         if change in ANNOUNCED:
-            results.append(await self._post_audit(event, batch))
+            results.append(await self._at(Rank.THREAD_LINE, event, self._post_audit(event, batch)))
         if change is Change.FINAL:
-            results.append(await self._notify_submitter(event, batch))
+            notify = self._notify_submitter(event, batch)
+            results.append(await self._at(Rank.THREAD_LINE, event, notify))
         return results
+
+    async def _settle_all(self, cards: Sequence[Card]) -> list[Result]:
+        return list(await asyncio.gather(*(self._delivery.settle_one_off(c) for c in cards)))
+
+    async def _at(self, rank: Rank, event: Event, work: Awaitable[Any]) -> Any:
+        """Await `work` (not started yet) with its Slack calls served at `rank`, oldest
+        request first, and skipped once a newer change supersedes `event`."""
+        created = event.obs.request.created_at
+        order = created.timestamp() if created else 0.0
+        with urgency(rank, order, wanted=lambda: self._outbox.is_current(event)):
+            return await work
 
     def _remembered(self, event: Event, result: Result) -> TrackedRequest:
         tracked = event.obs.tracked(event.seq, event.visit)
-        if result is not Result.RETRY:
-            return tracked
+        return self._retry_later(event, tracked) if result is Result.RETRY else tracked
+
+    def _retry_later(self, event: Event, tracked: TrackedRequest) -> TrackedRequest:
         attempts = (event.obs.previous.attempts if event.obs.previous else 0) + 1
         if event.change is not Change.RETRY:
             attempts = 1
@@ -227,8 +355,8 @@ class Publisher:
     async def _post_channel_card(self, event: Event, batch: Batch) -> Result:
         obs = event.obs
         channel = batch.channels.get(obs.workflow.id, self.default_channel)
-        if not channel:
-            return Result.DONE
+        if not channel or grouped_in_channel(batch.bursts.get(obs.key, []), channel):
+            return Result.DONE  # no channel, or its burst's summary stands for the card
         card = Card(obs.workflow.id, obs.request.id, channel, "channel")
         return await self._delivery.post(
             card, self._payload(event, batch, card), batch.cards.get(obs.key, [])
@@ -237,7 +365,10 @@ class Publisher:
     async def _dm_reviewers(self, event: Event, batch: Batch) -> list[Result]:
         obs, results = event.obs, []
         known = batch.cards.get(obs.key, [])
+        grouped = grouped_reviewers(batch.bursts.get(obs.key, []), event.visit)
         for name in obs.request.reviewers(obs.workflow):
+            if name in grouped:
+                continue  # their grouped DM lists it
             target = batch.targets.get(name)
             if target is None:
                 if name in batch.unreached:

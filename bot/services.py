@@ -8,10 +8,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
@@ -24,6 +21,7 @@ from bot.directory import Directory
 from bot.health import PollerHealth
 from bot.inflight import InFlight
 from bot.metrics import Metrics
+from bot.pacing import PacedWebClient, Pacer
 from bot.publisher import Publisher
 from bot.settings import Settings, SettingsError
 from bot.store import open_store
@@ -31,9 +29,6 @@ from bot.store.base import Store
 
 log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "CFLOW_NOTIFY_CHANNEL"
-
-# Slack answers bursts with 429 and Retry-After: wait it out rather than drop a card.
-SLACK_RATE_LIMIT_RETRIES = 20
 NOT_REPEATABLE = frozenset({"chat.postMessage", "chat.postEphemeral"})
 
 
@@ -57,6 +52,8 @@ class Services:
         return slack_user_id in self.settings.cflow_bot_admins
 
     async def close(self) -> None:
+        """What is still on its way to Slack stops first (the store has it as due)."""
+        await self.publisher.close()
         await self.store.close()
         await self.http.close()
 
@@ -85,30 +82,32 @@ class RepeatableConnectionRetry(AsyncConnectionErrorRetryHandler):
         )
 
 
-def slack_client(settings: Settings, http: aiohttp.ClientSession) -> AsyncWebClient:
+def slack_client(
+    settings: Settings, http: aiohttp.ClientSession, metrics: Metrics
+) -> PacedWebClient:
+    """Every Slack call of the process goes through this client's pacing (429s included)."""
     assert settings.slack_bot_token is not None
-    return AsyncWebClient(
+    return PacedWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_base,
         session=http,
-        retry_handlers=[
-            RepeatableConnectionRetry(),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=SLACK_RATE_LIMIT_RETRIES),
-        ],
+        retry_handlers=[RepeatableConnectionRetry()],
+        pacer=Pacer(metrics, scale=settings.slack_rate_scale),
+        metrics=metrics,
     )
 
 
 async def build_services(settings: Settings) -> Services:
     """Open the HTTP session and the store; the caller owns `close()`."""
     http = create_session()
-    slack = slack_client(settings, http)
+    metrics = Metrics()
+    slack = slack_client(settings, http, metrics)
     try:
         settings = await _with_channel_ids(settings, slack)
         store = await open_store(settings.database_url, settings.secret_keys)
     except BaseException:
         await http.close()
         raise
-    metrics = Metrics()
     cflow = CflowClient(
         http,
         str(settings.cflow_base_url),
@@ -124,6 +123,8 @@ async def build_services(settings: Settings) -> Services:
         request_url=settings.request_url,
         default_channel=settings.cflow_notify_channel,
         metrics=metrics,
+        burst_limit=settings.cflow_burst_limit,
+        pacer=slack.pacer,
     )
     instance_id = uuid.uuid4().hex[:12]
     decider = Decider(

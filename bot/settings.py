@@ -97,6 +97,22 @@ class Settings(BaseSettings):
     cflow_poll_interval: float = Field(
         default=30.0, gt=0, description="seconds between polls, a number above 0 (e.g. 30 or 0.5)"
     )
+    cflow_burst_limit: int = Field(
+        default=5,
+        ge=1,
+        description=(
+            "new requests one cycle may card in one channel, or DM to one reviewer; "
+            "beyond it they share one summary or one grouped DM (a whole number, 1 or more)"
+        ),
+    )
+    slack_rate_scale: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "how many times Slack's published rate limits the bot paces to; only for a "
+            "Slack stand-in with other limits (tests, the playground), never for Slack"
+        ),
+    )
     database_url: str = Field(
         default="sqlite:///cflow-bot.db",
         description="sqlite:///path/to/file.db or postgresql://user:pass@host/db",

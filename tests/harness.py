@@ -37,7 +37,8 @@ from bot.health import PollerHealth
 from bot.sandbox.state import SandboxState
 from bot.server import RunningBot
 from bot.services import Services
-from bot.settings import HINTS, load_settings
+from bot.settings import HINTS, Settings, load_settings
+from bot.store import open_store
 from bot.store.base import Link
 from bot.testing.fake_slack import FakeSlack, SlackCall, StoredMessage
 from bot.testing.payloads import (
@@ -72,6 +73,7 @@ FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, total=5.0)
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"  # unless TEST_DATABASE_URL
 SECRET = "test-signing-secret"
 CHANNEL = "C0NOTIFY"
+RATE_SCALE = 10.0  # Slack's limits, ten times faster on both sides
 PEOPLE = {"U0BOB": "bob", "U0CAROL": "carol", "U0ALICE": "alice", "U0DAVE": "dave"}
 
 
@@ -120,8 +122,10 @@ class Bot:
         return self.running.services
 
     async def cycles(self, count: int = 2, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        """Wait until the poller has completed `count` more whole cycles."""
+        """Wait until the poller has completed `count` more whole cycles, and Slack has
+        been given what they found (delivery runs after a cycle, at Slack's pace)."""
         await cycles_of(count, self.services.poller_health, timeout=timeout)
+        await asyncio.wait_for(self.services.publisher.delivered(), timeout)
 
     async def health(self) -> tuple[int, dict[str, Any]]:
         async with self.http.get(self.running.url + "/healthz") as response:
@@ -140,10 +144,17 @@ class Bot:
         ]
 
     async def click(
-        self, user: str, card: StoredMessage, action_id: str, option: str | None = None
+        self,
+        user: str,
+        card: StoredMessage,
+        action_id: str,
+        option: str | None = None,
+        *,
+        block_id: str | None = None,
     ) -> aiohttp.ClientResponse:
-        """A button click, or with `option` a choice in the card's overflow menu."""
-        element = button(card, action_id)
+        """A button click, or with `option` a choice in the card's overflow menu; with
+        `block_id`, the button of that block (a message listing several requests)."""
+        element = button(card, action_id, block_id)
         action: dict[str, Any] = {"action_id": action_id, "block_id": element["block_id"]}
         if option is None:
             action |= {"type": "button", "value": element["value"]}
@@ -165,8 +176,10 @@ def mentions(params: dict[str, Any], request_id: str) -> bool:
     return f"#{request_id}" in json.dumps(params)
 
 
-def button(card: StoredMessage, action_id: str) -> dict[str, Any]:
+def button(card: StoredMessage, action_id: str, block_id: str | None = None) -> dict[str, Any]:
     for block in card.blocks or []:
+        if block_id is not None and block.get("block_id") != block_id:
+            continue
         for element in block.get("elements", []):
             if element.get("action_id") == action_id:
                 return {**element, "block_id": block.get("block_id")}
@@ -184,10 +197,17 @@ async def running_bot(
     tmp_path: Path,
     *,
     before_start: Callable[[FakeSlack], None] | None = None,
+    linked: tuple[str, ...] = (),
+    rate_scale: float = RATE_SCALE,
     **settings: Any,
 ) -> AsyncIterator[Bot]:
-    """`before_start` arranges the fake Slack before the bot's first call (a fault)."""
-    async with FakeSlack() as slack:
+    """`before_start` arranges the fake Slack before the bot's first call (a fault);
+    the Slack users in `linked` have linked their Cflow accounts before it starts.
+
+    The fake Slack enforces Slack's rate limits, `rate_scale` times faster (and the bot
+    paces to the same): the pacing is exercised without a test waiting for Slack's
+    real rates, which tests/test_bursts.py and the benchmarks use."""
+    async with FakeSlack(rate_scale=rate_scale) as slack:
         for user, name in PEOPLE.items():
             slack.add_user(user, f"{name}@example.com", name)
         slack.add_channel(CHANNEL, "approvals")
@@ -203,12 +223,28 @@ async def running_bot(
             slack_api_url=slack.api_url,
             cflow_notify_channel=CHANNEL,
             cflow_poll_interval=0.2,
+            # The demo data's six pending requests get cards of their own, as most tests
+            # expect; tests of bursts set the limit (default 5) themselves.
+            cflow_burst_limit=10,
+            slack_rate_scale=rate_scale,
             database_url=f"sqlite:///{tmp_path / 'bot.db'}",
             cflow_bot_secret_key=Fernet.generate_key().decode(),
         )
         config = load_settings(None, **(options | settings))
+        if linked:
+            await _link_before_start(config, sandbox, linked)
         async with RunningBot(config, host="127.0.0.1", port=0) as running:
             yield Bot(running, slack, sandbox, http)
+
+
+async def _link_before_start(config: Settings, sandbox: Sandbox, people: tuple[str, ...]) -> None:
+    store = await open_store(config.database_url, config.secret_keys)
+    try:
+        for slack_user in people:
+            key = SecretStr(sandbox.state.users[PEOPLE[slack_user]].user_key)
+            await store.save_link(Link(slack_user, PEOPLE[slack_user], key))
+    finally:
+        await store.close()
 
 
 def new_expense(sandbox: Sandbox, **fields: Any) -> str:

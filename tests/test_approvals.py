@@ -57,11 +57,9 @@ async def test_new_request_becomes_a_channel_card_and_a_reviewer_dm(bot: Bot) ->
     assert button(card, Action.APPROVE)
     dms = await bot.slack.wait_for(
         "chat.postMessage",
-        predicate=lambda c: (
-            c.params.get("channel", "").startswith("D") and mentions(c.params, request_id)
-        ),
+        predicate=lambda c: (c.landed_in or "").startswith("D") and mentions(c.params, request_id),
     )
-    assert dms[0].params["channel"] == bot.slack.dm_channel("U0BOB")
+    assert dms[0].landed_in == bot.slack.dm_channel("U0BOB")
     assert Action.LINK in json.dumps(dms[0].params["blocks"]), "unlinked: invited to link"
 
 
@@ -286,7 +284,7 @@ async def test_a_decision_moves_the_dm_to_the_next_stage_and_tells_the_submitter
     carol_dm = bot.slack.dm_channel("U0CAROL")
     await bot.slack.wait_for(
         "chat.postMessage",
-        predicate=lambda c: c.params.get("channel") == carol_dm and mentions(c.params, request_id),
+        predicate=lambda c: c.landed_in == carol_dm and mentions(c.params, request_id),
     )
     audit = await bot.slack.wait_for(
         "chat.postMessage", predicate=lambda c: c.params.get("thread_ts") == card.ts
@@ -295,12 +293,10 @@ async def test_a_decision_moves_the_dm_to_the_next_stage_and_tells_the_submitter
     bot.sandbox.state.approve("1002", request_id, "carol")
     bot.sandbox.state.approve("1002", request_id, "alice", "Signed off")
     dave_dm = bot.slack.dm_channel("U0DAVE")
-    told = await bot.slack.wait_for(
-        "chat.postMessage", predicate=lambda c: c.params.get("channel") == dave_dm
-    )
+    told = await bot.slack.wait_for("chat.postMessage", predicate=lambda c: c.landed_in == dave_dm)
     assert "approved" in json.dumps(told[0].params).lower()
     await bot.cycles(3)  # three more poll cycles: the submitter is told once
-    to_dave = [c for c in bot.slack.calls("chat.postMessage") if c.params.get("channel") == dave_dm]
+    to_dave = [c for c in bot.slack.calls("chat.postMessage") if c.landed_in == dave_dm]
     assert len(to_dave) == 1
 
 
@@ -336,7 +332,7 @@ async def test_reassign_hands_the_stage_over_and_dms_the_new_reviewer(bot: Bot) 
     alice_dm = bot.slack.dm_channel("U0ALICE")
     await bot.slack.wait_for(
         "chat.postMessage",
-        predicate=lambda c: c.params.get("channel") == alice_dm and mentions(c.params, request_id),
+        predicate=lambda c: c.landed_in == alice_dm and mentions(c.params, request_id),
     )
     assert [c.body for c in bot.sandbox.calls("approveRequest")] == [{"reassignTo": "alice"}]
     assert bot.sandbox.state.requests["1001"][request_id].current_reviewers == ["alice"]
@@ -401,7 +397,7 @@ async def test_a_dm_loses_its_buttons_when_the_stage_moves_past_its_reader(bot: 
     bob_dm = bot.slack.dm_channel("U0BOB")
     posted = await bot.slack.wait_for(
         "chat.postMessage",
-        predicate=lambda c: c.params.get("channel") == bob_dm and mentions(c.params, request_id),
+        predicate=lambda c: c.landed_in == bob_dm and mentions(c.params, request_id),
     )
     dm_card = bot.slack.message(bob_dm, posted[0].response["ts"])
     assert has_button(dm_card, Action.APPROVE)

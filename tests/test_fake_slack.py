@@ -11,8 +11,8 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.slack.limits import LIMITS, POSTING, TIER_3
 from bot.testing.fake_slack import FakeSlack
-from bot.testing.slack_limits import LIMITS, POSTING, TIER_3
 
 TOKEN = "xoxb-test-token"
 BLOCKS = [
@@ -230,4 +230,4 @@ async def test_slacks_published_limits_are_enforced_when_asked() -> None:
         assert int(info.value.response.headers["Retry-After"]) == 2  # 50 a minute
     posted = [c for c in fake.calls("chat.postMessage") if not c.failed]
     assert len(posted) == POSTING.burst + 2
-    assert LIMITS["chat.update"].tier == "Tier 3" and LIMITS["views.publish"].tier == "Tier 4"
+    assert LIMITS["chat.update"][0].tier == "Tier 3" and LIMITS["views.publish"][0].tier == "Tier 4"

@@ -25,7 +25,7 @@ from bot.sandbox.state import NO_BODY
 from bot.settings import SettingsError
 from bot.slack.ids import Action, View
 from bot.store import Link, open_store
-from bot.testing.fake_slack import FakeSlack, StoredMessage
+from bot.testing.fake_slack import FakeSlack, SlackCall, StoredMessage
 from bot.testing.payloads import event_callback
 from bot.testing.tcp_proxy import TcpProxy
 from tests.harness import (
@@ -301,6 +301,12 @@ def dms_to(bot: Bot, user: str, request_id: str) -> list[StoredMessage]:
     return [m for m in bot.slack.messages(channel) if f"#{request_id}" in (m.text or "")]
 
 
+def tries_to_reach(bot: Bot, user: str) -> list[SlackCall]:
+    """Opening a DM with `user`, or posting to their user id (which opens it)."""
+    calls = bot.slack.calls("conversations.open") + bot.slack.calls("chat.postMessage")
+    return [c for c in calls if user in (c.params.get("users"), c.params.get("channel"))]
+
+
 def add_shared_workflow(bot: Bot) -> str:
     """Two reviewers at each stage, so one failing DM has a neighbour."""
     stages = [("Both leads", ["bob", "carol"]), ("Again", ["carol", "alice"]), ("Last", ["bob"])]
@@ -314,7 +320,7 @@ async def test_one_undeliverable_dm_blocks_nobody_and_repeats_no_thread_line(bot
     card = await bot.channel_card(request_id)
     await bot.cycles(2)
     assert len(dms_to(bot, "U0CAROL", request_id)) == 1, "carol, after bob in the list"
-    opened = len([c for c in bot.slack.calls("conversations.open") if "U0BOB" in str(c.params)])
+    opened = len(tries_to_reach(bot, "U0BOB"))
     bot.sandbox.state.approve("2001", request_id, "carol")  # both leads: carol suffices here
     await bot.cycles(5)
     assert len(thread_lines(bot, card)) == 1, thread_lines(bot, card)
@@ -322,7 +328,7 @@ async def test_one_undeliverable_dm_blocks_nobody_and_repeats_no_thread_line(bot
     assert len(dms_to(bot, "U0CAROL", request_id)) == 2, "a new post for her next stage"
     failed = [c for c in await bot.services.store.failed_cards() if c.request_id == request_id]
     assert [(c.slack_user_id, c.failure) for c in failed] == [("U0BOB", "user_disabled")]
-    again = [c for c in bot.slack.calls("conversations.open") if "U0BOB" in str(c.params)]
+    again = tries_to_reach(bot, "U0BOB")
     assert len(again) == opened, "refused for good: not tried again every cycle"
 
 
@@ -381,8 +387,7 @@ async def test_a_request_sent_back_to_pending_is_announced_again(bot: Bot) -> No
     await bot.slack.wait_for(
         "chat.postMessage",
         predicate=lambda c: (
-            c.params.get("channel") == bot.slack.dm_channel("U0DAVE")
-            and "approved" in str(c).lower()
+            c.landed_in == bot.slack.dm_channel("U0DAVE") and "approved" in str(c).lower()
         ),
     )
     await bot.cycles(2)
@@ -471,7 +476,7 @@ async def test_a_reviewer_slack_could_not_look_up_for_now_is_dmed_later(
         alice = bot.slack.dm_channel("U0ALICE")
         await bot.slack.wait_for(
             "chat.postMessage",
-            predicate=lambda c: c.params.get("channel") == alice and mentions(c.params, "105"),
+            predicate=lambda c: c.landed_in == alice and mentions(c.params, "105"),
             timeout=30,
         )
         assert [c for c in bot.slack.calls("users.lookupByEmail") if c.failed]

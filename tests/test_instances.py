@@ -19,7 +19,14 @@ from cryptography.fernet import Fernet
 
 from bot.testing.fake_slack import FakeSlack
 from bot.testing.payloads import block_action, form, sign
-from tests.harness import BotProcess, Sandbox, process_cycles, run_cli_async, serving
+from tests.harness import (
+    RATE_SCALE,
+    BotProcess,
+    Sandbox,
+    process_cycles,
+    run_cli_async,
+    serving,
+)
 
 SECRET = "multi-instance-secret"
 INTERVAL = 0.5
@@ -79,9 +86,11 @@ async def link_bob(env: dict[str, str], cwd: Path) -> None:
 async def test_two_instances_share_one_database(
     sandbox: Sandbox, http: aiohttp.ClientSession, postgres_url: str, tmp_path: Path
 ) -> None:
-    async with FakeSlack() as slack:
+    async with FakeSlack(rate_scale=RATE_SCALE) as slack:
         slack.add_user("U0BOB", "bob@example.com", "bob")
         env = {
+            "SLACK_RATE_SCALE": str(RATE_SCALE),
+            "CFLOW_BURST_LIMIT": "20",  # the ten added at once get a card each
             "CFLOW_BASE_URL": sandbox.url,
             "CFLOW_API_KEY": sandbox.state.api_key,
             "CFLOW_USERNAME": "cflow-bot",

@@ -38,7 +38,7 @@ from bot.store import (
     open_store,
     schema,
 )
-from bot.store.base import LinkedUser, Reencrypted
+from bot.store.base import BurstMember, LinkedUser, Reencrypted
 from bot.store.migrations.runner import VERSION_TABLE, head_revision
 
 PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"
@@ -236,6 +236,34 @@ async def test_claim_confirm_release(store: SqlStore) -> None:
     [posted] = (await store.cards_for([card.key]))[card.key]
     assert posted.ts == "1700000000.000100"
     assert await store.claim_card(card) is False
+
+
+async def test_a_dm_posted_to_a_user_id_moves_its_claim_to_the_dm_channel(
+    store: SqlStore,
+) -> None:
+    claim = Card("wf", "r1", "U0BOB", "dm", slack_user_id="U0BOB", slot="1")
+    assert await store.claim_card(claim)
+    await store.confirm_card(claim, "1.000200", channel="D0BOB")
+    [posted] = (await store.cards_for([claim.key]))[claim.key]
+    assert (posted.channel, posted.ts, posted.slack_user_id) == ("D0BOB", "1.000200", "U0BOB")
+
+
+async def test_bursts_record_their_members_and_keep_what_they_show_current(
+    store: SqlStore,
+) -> None:
+    members = [
+        BurstMember("g1", "wf", f"r{n}", "channel", "C1", item=f"item {n}") for n in range(3)
+    ] + [BurstMember("g2", "wf", "r0", "dm", "bob", item="item 0", visit=1)]
+    await store.add_burst(members)
+    found = await store.bursts_for([("wf", "r0"), ("wf", "r1"), ("wf", "none")])
+    assert sorted(m.group_id for m in found[("wf", "r0")]) == ["g1", "g2"]
+    assert [m.target for m in found[("wf", "r1")]] == ["C1"]
+    assert found[("wf", "none")] == []
+    await store.update_burst_items({("wf", "r0"): "shown now"})
+    groups = await store.burst_members(["g1", "g2", "g3"])
+    assert sorted(m.item for m in groups["g1"]) == ["item 1", "item 2", "shown now"]
+    assert [(m.item, m.visit) for m in groups["g2"]] == [("shown now", 1)]
+    assert groups["g3"] == []
 
 
 async def test_concurrent_claims_have_one_winner(make_store: MakeStore) -> None:
@@ -454,6 +482,11 @@ async def test_batch_methods_make_a_constant_number_of_statements(store: SqlStor
         "save_tracked": lambda: store.save_tracked(batch),
         "tracked": store.tracked,
         "forget": lambda: store.forget(keys),
+        "add_burst": lambda: store.add_burst(
+            BurstMember("g", *key, "channel", "C1", item="{}") for key in keys
+        ),
+        "bursts_for": lambda: store.bursts_for(keys),
+        "update_burst_items": lambda: store.update_burst_items(dict.fromkeys(keys, "{}")),
     }
     for name, call in calls.items():
         with statements(store) as sent:
@@ -465,6 +498,9 @@ async def test_batch_methods_make_a_constant_number_of_statements(store: SqlStor
         await store.slack_users_for_cflow_users([])
         await store.save_tracked([])
         await store.forget([])
+        await store.add_burst([])
+        await store.bursts_for([])
+        await store.update_burst_items({})
     assert sent == []
 
 
@@ -539,7 +575,8 @@ async def test_a_version_1_database_is_migrated_keeping_its_cards(
             others = [
                 t
                 for t in schema.metadata.sorted_tables
-                if t.name not in ("cards", "tracked_requests", "links")
+                # v1's own versions of these below; burst_members came after v1
+                if t.name not in ("cards", "tracked_requests", "links", "burst_members")
             ]
             await conn.run_sync(lambda sync: schema.metadata.create_all(sync, tables=others))
             for statement in V1_TABLES:

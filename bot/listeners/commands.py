@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -10,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.directory import Directory
 from bot.listeners import subcommands
 from bot.listeners.common import Track, open_link_modal, say_privately
+from bot.slack.bursts import BurstItem, burst_list
 from bot.slack.command_text import CommandText, parse
 from bot.slack.ids import Action
 from bot.slack.primitives import MAX_BLOCKS, section
@@ -53,6 +55,7 @@ SUBCOMMANDS = {
 def register(app: AsyncApp, track: Track) -> None:
     app.command("/cflow")(track(cflow))
     app.action(Action.SHOW_MORE)(track(show_more))
+    app.action(Action.BURST_LIST)(track(show_burst))
 
 
 async def cflow(
@@ -96,6 +99,27 @@ async def show_more(
     """The next page of `/cflow pending`, in place of the one clicked."""
     await ack()
     await list_again(tools, client, respond, body["user"]["id"], action.get("value") or "1")
+
+
+async def show_burst(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    tools: subcommands.Tools,
+) -> None:
+    """A burst's "See them all" (in the channel) or "Show more" (in a grouped DM), as a
+    private answer: the burst's requests from the store, or what waits on the clicker."""
+    await ack()
+    group = action.get("value") or ""
+    members = (await tools.store.burst_members([group]))[group]
+    if not members or members[0].kind == "dm":
+        ctx = _context(tools, client, respond, {"user_id": body["user"]["id"]}, parse("pending"))
+        await subcommands.run(lambda c: subcommands.pending(c, 1), ctx)
+        return
+    items = [BurstItem.from_json(m.item) for m in members]
+    await say_privately(respond, burst_list(items, now=datetime.now(UTC)))
 
 
 async def list_again(

@@ -19,6 +19,7 @@ from bot.cflow.models import PENDING, Request, Workflow
 from bot.slack.card import TEXT_BUDGET
 from bot.slack.card_actions import approve_confirm
 from bot.slack.ids import MAX_VALUE, Action, RequestRef, updated_mark
+from bot.slack.lists import lines_message
 from bot.slack.names import NAME_PREVIEW, person, request_title, status_word
 from bot.slack.primitives import (
     LINK_LABEL,
@@ -415,3 +416,25 @@ def _handled_blocks(items: Sequence[BurstItem], reader: str) -> list[Block]:
         counts = _outcome_counts(outcome(item, reader) for item in items)
         return [context(f"No longer waiting for you: {counts}")]
     return [context("\n".join(_outcome_line(item, reader) for item in items))]
+
+
+# --- "See them all" ---------------------------------------------------------------------------
+
+
+def burst_list(items: Sequence[BurstItem], *, now: datetime, page: int = 1) -> dict[str, Any]:
+    """Every request of a burst, one line each, waiting ones first and oldest first."""
+    ordered = oldest_first(i for i in items if i.is_pending)
+    ordered += oldest_first(i for i in items if not i.is_pending)
+    lines = [_listed_line(item, now) for item in ordered]
+    listing = lines_message(f"{_requests(len(items))} of this burst", lines, page=page)
+    hint = context("`/cflow pending` lists those waiting for you, with Approve and Reject.")
+    return listing | {"blocks": [*listing["blocks"], hint][:MAX_BLOCKS]}
+
+
+def _listed_line(item: BurstItem, now: datetime) -> str:
+    if not item.is_pending:
+        return (
+            f"{OUTCOME_MARKS.get(item.status, '•')} {_title(item)} · {_outcome_word(item.status)}"
+        )
+    who = ", ".join(escaped(name, NAME_PREVIEW) for name in item.reviewers[:3]) or "nobody"
+    return f"• {_title(item)} · waiting on {who} · {_when(item, now)}"

@@ -25,7 +25,7 @@ def request_lock(key: RequestKey) -> str:
 
 # "outcome": the one message telling a submitter how their request ended, and "audit":
 # one line in the channel card's thread per event; both are posted once, never updated.
-CardKind = Literal["channel", "dm", "outcome", "audit"]
+CardKind = Literal["channel", "dm", "outcome", "audit", "burst", "burst_dm"]
 ONE_OFF_KINDS = frozenset({"outcome", "audit"})
 
 
@@ -94,6 +94,32 @@ class Card:
     @property
     def is_one_off(self) -> bool:
         return self.kind in ONE_OFF_KINDS
+
+
+BURST = "~burst"  # the workflow id of a burst's own message in the cards
+
+
+@dataclass(frozen=True)
+class BurstMember:
+    """A request shown in a burst's one message instead of a card or DM of its own.
+
+    A burst is the rows sharing `group_id`: a channel's summary (`target` is the channel)
+    or one reviewer's grouped DM (`target` is their Cflow username, for stage `visit`).
+    `item` is what the message shows of the request (JSON), kept current as it changes.
+    """
+
+    group_id: str
+    workflow_id: str
+    request_id: str
+    kind: Literal["channel", "dm"]
+    target: str
+    item: str
+    visit: int = 0
+    created_at: datetime | None = None
+
+    @property
+    def key(self) -> RequestKey:
+        return (self.workflow_id, self.request_id)
 
 
 @dataclass(frozen=True)
@@ -184,8 +210,9 @@ class Store(Protocol):
     async def claim_card(self, card: Card) -> bool:
         """Reserve (request, channel) before posting; False when someone already has."""
 
-    async def confirm_card(self, card: Card, ts: str) -> None:
-        """Record the posted message's ts on a claimed card."""
+    async def confirm_card(self, card: Card, ts: str, *, channel: str | None = None) -> None:
+        """Record the posted message's ts on a claimed card (and, when it landed in
+        another channel than claimed, that channel)."""
 
     async def release_card(self, card: Card) -> None:
         """Drop a claim whose post failed, so a later cycle tries again."""
@@ -201,6 +228,19 @@ class Store(Protocol):
         """Every card of each request (one query)."""
 
     # Tracked requests (the poller's memory)
+    async def add_burst(self, members: Iterable[BurstMember]) -> None: ...
+    async def bursts_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, list[BurstMember]]:
+        """Every burst these requests are in; every key present, [] when in none."""
+        ...
+
+    async def burst_members(self, group_ids: Iterable[str]) -> dict[str, list[BurstMember]]:
+        """The members of these bursts, oldest request first."""
+        ...
+
+    async def update_burst_items(self, items: dict[RequestKey, str]) -> None:
+        """What each of these requests' bursts show of it now."""
+        ...
+
     async def tracked(self) -> dict[RequestKey, TrackedRequest]:
         """Pending requests, and others with a retry due (finished ones stay, unlisted)."""
 

@@ -103,6 +103,22 @@ cards = Table(
     Column("failed_at", UtcDateTime),
 )
 
+# The requests of a burst: shown in one summary (or one grouped DM) instead of a card
+# (or DM) each. The burst's own message is a card of workflow "~burst", request group_id.
+burst_members = Table(
+    "burst_members",
+    metadata,
+    Column("group_id", ID, primary_key=True),
+    Column("workflow_id", ID, primary_key=True),
+    Column("request_id", ID, primary_key=True),
+    Column("kind", String(16), nullable=False),  # channel | dm
+    Column("target", ID, nullable=False),  # the channel, or the reviewer's Cflow username
+    Column("visit", Integer, nullable=False, server_default="0"),
+    Column("item", Text, nullable=False),  # what the message shows of it (JSON)
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_burst_members_request", "workflow_id", "request_id"),
+)
+
 tracked_requests = Table(
     "tracked_requests",
     metadata,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import case, delete, select, text
@@ -35,13 +36,14 @@ from bot.store.schema import (
     tracked_requests,
 )
 from bot.store.sql_base import chunks, request_in, unique
+from bot.store.sql_bursts import SqlBursts
 from bot.store.sql_links import SqlLinks
 
 PING_TIMEOUT = 5.0
 MIGRATION_LOCK_ID = 0x63666C6F77626F74  # "cflowbot": pg_advisory_xact_lock's key
 
 
-class SqlStore(SqlLinks):
+class SqlStore(SqlLinks, SqlBursts):
     """The `Store` protocol on SQLite or PostgreSQL; it owns (and disposes of) its engine."""
 
     # Lifecycle
@@ -79,13 +81,17 @@ class SqlStore(SqlLinks):
             claimed = (await conn.execute(stmt.returning(cards.c.channel))).first()
         return claimed is not None
 
-    async def confirm_card(self, card: Card, ts: str) -> None:
+    async def confirm_card(self, card: Card, ts: str, *, channel: str | None = None) -> None:
         """An upsert, not an update: a posted message must be recorded even if its claim was
-        lost, or the next cycle would post it a second time."""
-        stmt = self._insert(cards).values(card_values(card) | {"ts": ts})
+        lost, or the next cycle would post it a second time. With `channel`, the message
+        landed in another channel than claimed (a DM posted to a user id): the claim moves."""
+        landed = replace(card, channel=channel or card.channel)
+        stmt = self._insert(cards).values(card_values(landed) | {"ts": ts})
         changed = {"ts": ts, "failure": None, "failed_at": None}
         stmt = stmt.on_conflict_do_update(index_elements=card_pk(), set_=changed)
         async with self._begin() as conn:
+            if landed.channel != card.channel:
+                await conn.execute(delete(cards).where(card_is(card)))
             await conn.execute(stmt)
 
     async def release_card(self, card: Card) -> None:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from aiohttp import web
 
-from bot.testing.slack_limits import RateLimits
+from bot.slack.limits import RateLimits
 
 Params = dict[str, Any]
 Handler = Callable[[Params], Params]
@@ -50,6 +50,12 @@ class SlackCall:
     failed: bool = False
     error: str | None = None
     response: Params | None = None
+
+    @property
+    def landed_in(self) -> str | None:
+        """The channel a post landed in: a DM posted to a user id lands in its D… id."""
+        answered = (self.response or {}).get("channel")
+        return str(answered) if answered else self.params.get("channel")
 
 
 @dataclass
@@ -124,13 +130,14 @@ class FakeSlack:
         bot_channels: set[str] | None = None,
         strict_membership: bool = False,
         latency: float = 0.0,
-        rate_limits: bool = False,
+        rate_limits: bool = True,
+        rate_scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`rate_limits` enforces Slack's published limits (bot/testing/slack_limits.py):
-        429 with Retry-After beyond them, as Slack answers."""
+        """`rate_limits` enforces Slack's published limits (bot/slack/limits.py), each
+        rate times `rate_scale`: 429 with Retry-After beyond them, as Slack answers."""
         self.bot_token = bot_token
-        self.limits = RateLimits() if rate_limits else None
+        self.limits = RateLimits(scale=rate_scale) if rate_limits else None
         self._clock = clock
         self.app_token = app_token
         self._sockets: list[web.WebSocketResponse] = []
@@ -188,7 +195,8 @@ class FakeSlack:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve on a free port (port=0) so parallel tests and playgrounds never collide."""
-        self._runner = web.AppRunner(self.app, access_log=None)
+        # A stand-in has nothing to finish: a call held by latency ends with it at once.
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port).start()
         bound_host, bound_port = self._runner.addresses[0][:2]

@@ -1,0 +1,51 @@
+"""The bursts part of the SQL store: which requests share one summary or grouped DM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import bindparam, select, update
+
+from bot.store.base import BurstMember, RequestKey
+from bot.store.rows import group_by_request, record_from, utc_now, values_of
+from bot.store.schema import burst_members
+from bot.store.sql_base import SqlBase, chunks, unique
+
+
+class SqlBursts(SqlBase):
+    async def add_burst(self, members: Iterable[BurstMember]) -> None:
+        now = utc_now()
+        rows = [values_of(m, created_at=m.created_at or now) for m in members]
+        if rows:
+            async with self._begin() as conn:
+                await conn.execute(burst_members.insert(), rows)
+
+    async def bursts_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, list[BurstMember]]:
+        wanted = unique(keys)
+        rows = await self._rows_for(burst_members, wanted, (burst_members.c.created_at,))
+        return group_by_request(wanted, rows, BurstMember)
+
+    async def burst_members(self, group_ids: Iterable[str]) -> dict[str, list[BurstMember]]:
+        wanted = unique(group_ids)
+        found: dict[str, list[BurstMember]] = {group: [] for group in wanted}
+        table = burst_members
+        async with self._begin() as conn:
+            for chunk in chunks(wanted):
+                query = select(table).where(table.c.group_id.in_(chunk))
+                for row in await conn.execute(query.order_by(table.c.created_at)):
+                    found[row.group_id].append(record_from(row, BurstMember))
+        return found
+
+    async def update_burst_items(self, items: dict[RequestKey, str]) -> None:
+        """One executemany, whatever the number of requests."""
+        table = burst_members
+        rows = [{"wf": wf, "rq": rq, "shown": item} for (wf, rq), item in items.items()]
+        if not rows:
+            return
+        stmt = (
+            update(table)
+            .where(table.c.workflow_id == bindparam("wf"), table.c.request_id == bindparam("rq"))
+            .values(item=bindparam("shown"))
+        )
+        async with self._begin() as conn:
+            await conn.execute(stmt, rows)
