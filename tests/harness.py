@@ -111,7 +111,9 @@ class Bot:
         calls = await self.slack.wait_for(
             "chat.postMessage",
             predicate=lambda c: (
-                c.params.get("channel") == CHANNEL and mentions(c.params, request_id)
+                c.params.get("channel") == CHANNEL
+                and mentions(c.params, request_id)
+                and not c.failed
             ),
         )
         return self.slack.message(CHANNEL, calls[0].response["ts"])
