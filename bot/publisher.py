@@ -29,9 +29,7 @@ from bot.effects import Batch, Effects
 from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.pacing import URGENCY, Pacer, Rank, Urgency
-from bot.slack.card_view import CardView
 from bot.store.base import (
-    Decision,
     Store,
     TrackedRequest,
     request_lock,
@@ -76,6 +74,7 @@ class Publisher:
             is_current=self._outbox.is_current,
             clock=clock,
         )
+        self.card_view = self._effects.card_view  # what a card of a request shows now
 
     async def sync(self, observations: Sequence[Observation]) -> int:
         """Publish every change in `observations` now; returns how many requests changed."""
@@ -236,22 +235,6 @@ class Publisher:
             await self._store.update_burst_items(current_items([event], batch.bursts))
             groups = [m.group_id for m in batch.bursts[obs.key]]
             await self._bursts.publish(groups, self._directory.targets)
-
-    def card_view(
-        self,
-        workflow: Workflow,
-        request: Request,
-        decisions: Sequence[Decision] = (),
-        *,
-        reader: str | None = None,
-        notice: str | None = None,
-        busy: str | None = None,
-    ) -> CardView:
-        """What a card of this request shows now; with `reader` (a Cflow username), with
-        buttons only if they review its current stage."""
-        return self._effects.card_view(
-            workflow, request, decisions, reader=reader, notice=notice, busy=busy
-        )
 
     # Loading
 
