@@ -34,7 +34,7 @@ from bot.metrics import Metrics
 from bot.slack.limits import LIMITS, Bucket, BucketKey, Limit, bucket_keys
 
 log = logging.getLogger(__name__)
-RATE_MARGIN = 0.9  # of Slack's rate
+RATE_MARGIN = 0.95  # of Slack's rate
 BURST_MARGIN = 1  # tokens
 DEFAULT_RETRY_AFTER = 1.0
 

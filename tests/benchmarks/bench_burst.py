@@ -4,8 +4,8 @@ The fake Slack enforces Slack's published limits (bot/slack/limits.py) at their 
 rates; the sandbox runs in this process. Two runs:
 
 - a first start on an account with 1,000 pending requests in 50 workflows, one
-  channel, 20 linked reviewers;
-- a burst of 200 new requests on a running bot.
+  channel, 20 reviewers nobody has linked yet (a fresh install);
+- a burst of 200 new requests on a running bot whose 20 reviewers are linked.
 
 For each: the seconds until every current reviewer has been notified of every request
 waiting on them (a DM of its own, or their grouped DM listing it), the messages posted,
@@ -120,7 +120,8 @@ def _payload(call: SlackCall) -> dict[str, Any]:
 
 
 def floor_seconds(calls: Iterable[SlackCall]) -> float:
-    """The least time Slack's limits allow for these calls (the slowest bucket's)."""
+    """The least time Slack's limits allow for these calls (the slowest bucket's); every
+    call Slack answered counts, a refusal such as `users_not_found` too."""
     counts: Counter[Any] = Counter()
     limits = {}
     for call in calls:
@@ -131,7 +132,11 @@ def floor_seconds(calls: Iterable[SlackCall]) -> float:
     return max((limits[k].floor_seconds(n) for k, n in counts.items()), default=0.0)
 
 
-async def started(state: SandboxState, http: aiohttp.ClientSession, tmp: Path) -> Any:
+async def started(
+    state: SandboxState, http: aiohttp.ClientSession, tmp: Path, *, linked: bool
+) -> Any:
+    """A fresh install knows nobody (each reviewer is found by email, a Tier 3 lookup,
+    and invited to link); a bot in use has its reviewers linked."""
     runner, url = await start_sandbox(state)
     slack = FakeSlack()  # Slack's real limits
     await slack.start()
@@ -154,7 +159,7 @@ async def started(state: SandboxState, http: aiohttp.ClientSession, tmp: Path) -
         cflow_bot_secret_key=Fernet.generate_key().decode(),
     )
     store = await open_store(settings.database_url, settings.secret_keys)
-    for number in range(REVIEWERS):
+    for number in range(REVIEWERS if linked else 0):
         name = reviewer(number)
         await store.save_link(Link(slack_id(name), name, SecretStr(f"{name}-key")))
     await store.close()
@@ -192,7 +197,7 @@ async def figures(
     last = max(max(times) for times in told.values())
     gaps = [b - a for a, b in zip([since, *completed], completed, strict=False)]
     calls = [c for c in run.slack.calls() if c.time >= since]
-    answered = [c for c in calls if not c.failed or c.error == "ratelimited"]
+    answered = calls  # a refusal (users_not_found) counts against the limit too
     limited = [c for c in calls if c.error == "ratelimited"]
     posts = [c for c in calls if c.method == "chat.postMessage" and not c.failed]
     channel = [
@@ -200,11 +205,14 @@ async def figures(
         for c in posts
         if (c.response or {}).get("channel") == CHANNEL and "thread_ts" not in c.params
     ]
-    floor = floor_seconds(c for c in answered if not c.failed)
+    floor = floor_seconds(c for c in answered if c.error != "ratelimited")
     seconds = last - since
+    listed = completed[0] if completed else since  # the end of the cycle that found them
     twice = [pair for pair, times in told.items() if len(times) > 1]
     rows = {
         "seconds until every reviewer was told of everything waiting on them": seconds,
+        "  of which waiting for the cycle that lists them, s": listed - since,
+        "  of which the bot's own work after that cycle, s": last - listed,
         "floor of Slack's limits for the same calls, s": floor,
         "allowed: 1.2 x floor + one poll interval, s": ACCEPTED_RATIO * floor + INTERVAL,
         "channel messages": len(channel),
@@ -218,7 +226,10 @@ async def figures(
     }
     report(title, rows)
     assert not twice, "a reviewer was told twice of one request"
-    assert seconds <= ACCEPTED_RATIO * floor + INTERVAL
+    # The poll interval is the wait for the cycle that lists them (at worst a whole one:
+    # the burst comes just after a cycle); what follows is the bot's, against the floor.
+    assert listed - since <= INTERVAL + 1.0
+    assert last - listed <= ACCEPTED_RATIO * floor + 1.0
     assert len(limited) < 0.01 * len(calls)
     assert len(channel) <= 5, "a handful of messages per burst in the channel"
     assert max(gaps, default=0.0) <= 1.5 * INTERVAL, "cycles keep their interval"
@@ -228,13 +239,13 @@ async def figures(
 async def test_first_start_with_a_backlog_of_1000(tmp_path: Path) -> None:
     state = account(BACKLOG_PER_WORKFLOW)
     async with aiohttp.ClientSession() as http:
-        runner, slack, settings = await started(state, http, tmp_path)
+        runner, slack, settings = await started(state, http, tmp_path, linked=False)
         try:
             since = time.monotonic()
             async with RunningBot(settings, host="127.0.0.1", port=0) as bot:
                 run = Run(bot, slack, state)
                 told, completed = await until_everyone_told(run, since, timeout=600)
-                title = "first start: 1,000 pending, 50 workflows, 20 reviewers"
+                title = "first start: 1,000 pending, 50 workflows, 20 reviewers not yet linked"
                 await figures(run, since, told, completed, title)
                 await _one_more_still_quick(run)
         finally:
@@ -245,7 +256,7 @@ async def test_first_start_with_a_backlog_of_1000(tmp_path: Path) -> None:
 async def test_a_burst_of_200_on_a_running_bot(tmp_path: Path) -> None:
     state = account(0)
     async with aiohttp.ClientSession() as http:
-        runner, slack, settings = await started(state, http, tmp_path)
+        runner, slack, settings = await started(state, http, tmp_path, linked=True)
         try:
             async with RunningBot(settings, host="127.0.0.1", port=0) as bot:
                 run = Run(bot, slack, state)
@@ -254,7 +265,7 @@ async def test_a_burst_of_200_on_a_running_bot(tmp_path: Path) -> None:
                 for index in range(BURST_SIZE):
                     state.add_request(str(7001 + index % WORKFLOWS), {"Amount": 10}, "dave")
                 told, completed = await until_everyone_told(run, since, timeout=600)
-                title = "a burst of 200 new requests on a running bot"
+                title = "a burst of 200 new requests on a running bot, 20 linked reviewers"
                 await figures(run, since, told, completed, title)
         finally:
             await slack.stop()
