@@ -92,10 +92,6 @@ class Lane:
         self._pump: asyncio.Task[None] | None = None
         self._not_before = 0.0
 
-    @property
-    def depth(self) -> int:
-        return len(self._waiting)
-
     async def take(self, urgency: Urgency) -> None:
         now = self._clock()
         if not self._waiting and now >= self._not_before and self._bucket.wait(now) == 0:
