@@ -38,10 +38,7 @@ from bot.sandbox.state import SandboxState
 from bot.server import RunningBot
 from bot.services import Services
 from bot.settings import HINTS, Settings, load_settings
-from bot.store import open_store
-from bot.store.base import Link
-from bot.testing.fake_slack import FakeSlack, SlackCall, StoredMessage
-from bot.testing.payloads import (
+from bot.standin.payloads import (
     block_action,
     form,
     initial_state,
@@ -49,6 +46,9 @@ from bot.testing.payloads import (
     slash_command,
     view_submission,
 )
+from bot.standin.slack import SlackCall, SlackStandIn, StoredMessage
+from bot.store import open_store
+from bot.store.base import Link
 
 
 @dataclass
@@ -89,7 +89,7 @@ def postgres_unreachable(url: str, problem: str) -> NoReturn:
 @dataclass
 class Bot:
     running: RunningBot
-    slack: FakeSlack
+    slack: SlackStandIn
     sandbox: Sandbox
     http: aiohttp.ClientSession
 
@@ -198,7 +198,7 @@ async def running_bot(
     http: aiohttp.ClientSession,
     tmp_path: Path,
     *,
-    before_start: Callable[[FakeSlack], None] | None = None,
+    before_start: Callable[[SlackStandIn], None] | None = None,
     linked: tuple[str, ...] = (),
     rate_scale: float = RATE_SCALE,
     **settings: Any,
@@ -209,7 +209,7 @@ async def running_bot(
     The fake Slack enforces Slack's rate limits, `rate_scale` times faster (and the bot
     paces to the same): the pacing is exercised without a test waiting for Slack's
     real rates, which tests/test_bursts.py and the benchmarks use."""
-    async with FakeSlack(rate_scale=rate_scale) as slack:
+    async with SlackStandIn(rate_scale=rate_scale) as slack:
         for user, name in PEOPLE.items():
             slack.add_user(user, f"{name}@example.com", name)
         slack.add_channel(CHANNEL, "approvals")

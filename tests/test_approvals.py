@@ -19,15 +19,15 @@ from bot.delivery import card_metadata
 from bot.server import RunningBot, run_socket_mode
 from bot.settings import load_settings
 from bot.slack.ids import Action, Input, MoreOption, View
-from bot.store.base import Card
-from bot.testing.fake_slack import FakeSlack
-from bot.testing.payloads import (
+from bot.standin.payloads import (
     event_callback,
     form,
     sign,
     slash_command,
     view_submission,
 )
+from bot.standin.slack import SlackStandIn
+from bot.store.base import Card
 from tests.harness import (
     CHANNEL,
     Bot,
@@ -412,7 +412,7 @@ async def test_a_dm_loses_its_buttons_when_the_stage_moves_past_its_reader(bot: 
 
 
 async def test_socket_mode_serves_the_slash_command(sandbox: Sandbox, tmp_path: Path) -> None:
-    async with FakeSlack() as slack:
+    async with SlackStandIn() as slack:
         slack.add_user("U0BOB", "bob@example.com", "bob")
         settings = load_settings(
             None,

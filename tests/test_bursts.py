@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.metrics import Metrics
 from bot.pacing import URGENCY, PacedWebClient, Pacer, Rank, Urgency
 from bot.slack.ids import Action
-from bot.testing.fake_slack import FakeSlack, SlackCall, StoredMessage
+from bot.standin.slack import SlackCall, SlackStandIn, StoredMessage
 from tests.harness import (
     CHANNEL,
     Bot,
@@ -42,11 +42,11 @@ def kind_of(call: SlackCall) -> str | None:
     return ((call.params.get("metadata") or {}).get("event_payload") or {}).get("kind")
 
 
-def rate_limited(slack: FakeSlack) -> list[SlackCall]:
+def rate_limited(slack: SlackStandIn) -> list[SlackCall]:
     return [call for call in slack.calls() if call.error == "ratelimited"]
 
 
-def channel_posts(slack: FakeSlack) -> list[SlackCall]:
+def channel_posts(slack: SlackStandIn) -> list[SlackCall]:
     return [
         call
         for call in slack.calls("chat.postMessage")
@@ -57,7 +57,7 @@ def channel_posts(slack: FakeSlack) -> list[SlackCall]:
     ]
 
 
-async def posted(slack: FakeSlack, kind: str, **where: str) -> StoredMessage:
+async def posted(slack: SlackStandIn, kind: str, **where: str) -> StoredMessage:
     """The message of this kind the bot posted (waiting for it), as it is now."""
     calls = await slack.wait_for(
         "chat.postMessage",
@@ -222,7 +222,7 @@ async def decided_while_waiting(bot: Bot) -> None:
 
 
 async def test_paced_calls_stay_within_slacks_limits_most_urgent_first() -> None:
-    async with FakeSlack("xoxb-pace", rate_scale=10) as fake, aiohttp.ClientSession() as http:
+    async with SlackStandIn("xoxb-pace", rate_scale=10) as fake, aiohttp.ClientSession() as http:
         fake.add_channel("C1", "one")
         metrics = Metrics()
         client = PacedWebClient(
@@ -249,7 +249,10 @@ async def test_paced_calls_stay_within_slacks_limits_most_urgent_first() -> None
 
 
 async def test_a_429_is_waited_out_and_the_call_made_once() -> None:
-    async with FakeSlack("xoxb-pace", rate_limits=False) as fake, aiohttp.ClientSession() as http:
+    async with (
+        SlackStandIn("xoxb-pace", rate_limits=False) as fake,
+        aiohttp.ClientSession() as http,
+    ):
         fake.add_channel("C1", "one")
         fake.fail_next("chat.postMessage", "ratelimited", count=3, retry_after=1)
         metrics = Metrics()

@@ -14,9 +14,9 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bot.cflow import CflowClient, CflowUnavailableError, Credentials
+from bot.standin.slack import SlackStandIn
 from bot.store import open_store
 from bot.store.base import Link, Subscription
-from bot.testing.fake_slack import FakeSlack
 from tests.harness import (
     RATE_SCALE,
     Sandbox,
@@ -51,7 +51,7 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
     assert "sandbox" in result.stdout and "check" in result.stdout
 
 
-def check_env(sandbox: Sandbox, slack: FakeSlack, **overrides: str) -> dict[str, str]:
+def check_env(sandbox: Sandbox, slack: SlackStandIn, **overrides: str) -> dict[str, str]:
     return {
         "CFLOW_BASE_URL": sandbox.url,
         "CFLOW_API_KEY": sandbox.state.api_key,
@@ -64,7 +64,9 @@ def check_env(sandbox: Sandbox, slack: FakeSlack, **overrides: str) -> dict[str,
     }
 
 
-def bot_env(sandbox: Sandbox, slack: FakeSlack, tmp_path: Path, **overrides: str) -> dict[str, str]:
+def bot_env(
+    sandbox: Sandbox, slack: SlackStandIn, tmp_path: Path, **overrides: str
+) -> dict[str, str]:
     """What a real deployment sets: both services, a notify channel, a database, a key."""
     return check_env(
         sandbox,
@@ -77,7 +79,7 @@ def bot_env(sandbox: Sandbox, slack: FakeSlack, tmp_path: Path, **overrides: str
 
 
 async def test_check_says_both_services_work(sandbox: Sandbox, tmp_path: Path) -> None:
-    async with FakeSlack(rate_scale=RATE_SCALE) as slack:
+    async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
         code, out, err = await run_cli_async("check", env=check_env(sandbox, slack), cwd=tmp_path)
     assert code == 0, err
     assert "[ok] Cflow" in out and "service account 'cflow-bot' works" in out
@@ -88,7 +90,7 @@ async def test_check_says_both_services_work(sandbox: Sandbox, tmp_path: Path) -
 async def test_check_names_what_fails_without_echoing_secrets(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    async with FakeSlack(rate_scale=RATE_SCALE) as slack:
+    async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
         env = check_env(
             sandbox, slack, CFLOW_USER_KEY="wrong-key-123", SLACK_BOT_TOKEN="xoxb-revoked-456"
         )
@@ -101,7 +103,7 @@ async def test_check_names_what_fails_without_echoing_secrets(
 
 
 async def test_check_says_when_cflow_is_unreachable(tmp_path: Path) -> None:
-    async with FakeSlack(rate_scale=RATE_SCALE) as slack:
+    async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
         env = {
             "CFLOW_BASE_URL": "http://127.0.0.1:9",
             "CFLOW_API_KEY": "k",
@@ -210,7 +212,7 @@ async def test_users_reencrypt_rewraps_with_the_newest_key_and_names_the_unreada
 async def test_poll_once_posts_the_pending_cards_and_exits(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    async with FakeSlack(rate_scale=RATE_SCALE) as slack:
+    async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
         env = bot_env(sandbox, slack, tmp_path)
         code, out, err = await run_cli_async("poll", "--once", env=env, cwd=tmp_path)
         assert code == 0, err
@@ -235,7 +237,7 @@ async def test_poll_once_posts_the_pending_cards_and_exits(
 async def test_serve_answers_health_and_stops_cleanly_on_sigterm(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    async with FakeSlack(rate_scale=RATE_SCALE) as slack:
+    async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
         env = bot_env(
             sandbox, slack, tmp_path, SLACK_SIGNING_SECRET="secret", CFLOW_POLL_INTERVAL="0.2"
         )
@@ -261,7 +263,7 @@ async def test_a_poller_killed_mid_cycle_loses_and_repeats_no_card(
         for rid, request in requests.items()
         if request.status == "pending" and sandbox.state.workflows[wf].status == "active"
     }
-    async with FakeSlack(
+    async with SlackStandIn(
         latency=0.05, rate_scale=RATE_SCALE
     ) as slack:  # slow posts: the kill lands mid-cycle
         env = bot_env(
@@ -297,7 +299,7 @@ async def test_a_poller_killed_mid_cycle_loses_and_repeats_no_card(
 async def test_json_logs_tag_each_request_and_mask_secrets(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    async with FakeSlack(rate_scale=RATE_SCALE) as slack:
+    async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
         env = bot_env(
             sandbox,
             slack,
@@ -323,7 +325,7 @@ async def test_json_logs_tag_each_request_and_mask_secrets(
 async def test_check_covers_the_database_and_the_card_channels(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    async with FakeSlack(rate_scale=RATE_SCALE) as slack:
+    async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
         slack.add_channel("C0NOTIFY", "approvals", bot_member=True)
         slack.add_channel("C0FINANCE", "finance", bot_member=False)
         env = bot_env(sandbox, slack, tmp_path)
@@ -341,7 +343,7 @@ async def test_check_covers_the_database_and_the_card_channels(
 async def test_check_resolves_a_notify_channel_given_by_name(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    async with FakeSlack(rate_scale=RATE_SCALE) as slack:
+    async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
         slack.add_channel("C0NOTIFY", "approvals", bot_member=True)
         env = bot_env(sandbox, slack, tmp_path) | {"CFLOW_NOTIFY_CHANNEL": "#approvals"}
         code, out, err = await run_cli_async("check", env=env, cwd=tmp_path)
@@ -354,7 +356,7 @@ async def test_check_resolves_a_notify_channel_given_by_name(
 
 
 async def test_check_lists_what_slack_refused_for_good(sandbox: Sandbox, tmp_path: Path) -> None:
-    async with FakeSlack(rate_scale=RATE_SCALE) as slack:
+    async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
         slack.add_channel("C0NOTIFY", "approvals", bot_member=True)
         slack.refuse("U0BOB", "user_disabled")
         slack.add_user("U0BOB", "bob@example.com", "bob")
@@ -371,7 +373,7 @@ async def test_check_lists_what_slack_refused_for_good(sandbox: Sandbox, tmp_pat
 async def test_check_says_when_the_database_is_unreachable_without_its_password(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    async with FakeSlack(rate_scale=RATE_SCALE) as slack:
+    async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
         url = "postgresql://bot:hunter2-secret@127.0.0.1:9/bot"
         env = check_env(sandbox, slack, DATABASE_URL=url)
         code, out, err = await run_cli_async("check", env=env, cwd=tmp_path)

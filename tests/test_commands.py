@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from bot.cflow.client import OPERATIONS
 from bot.slack.command_text import channel_id, parse, request_name, user_id
 from bot.slack.ids import Action, Input, RequestRef, View
-from bot.testing.payloads import block_action, form, slash_command
+from bot.standin.payloads import block_action, form, slash_command
 from tests.harness import (
     CHANNEL,
     Bot,

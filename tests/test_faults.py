@@ -24,9 +24,9 @@ from pydantic import SecretStr
 from bot.sandbox.state import NO_BODY
 from bot.settings import SettingsError
 from bot.slack.ids import Action, View
+from bot.standin.payloads import event_callback
+from bot.standin.slack import SlackCall, SlackStandIn, StoredMessage
 from bot.store import Link, open_store
-from bot.testing.fake_slack import FakeSlack, SlackCall, StoredMessage
-from bot.testing.payloads import event_callback
 from bot.testing.tcp_proxy import TcpProxy
 from tests.harness import (
     CHANNEL,
@@ -469,7 +469,7 @@ async def test_a_thread_line_whose_answer_was_lost_is_posted_once(bot: Bot) -> N
 async def test_a_reviewer_slack_could_not_look_up_for_now_is_dmed_later(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    def fail_first_lookup(slack: FakeSlack) -> None:
+    def fail_first_lookup(slack: SlackStandIn) -> None:
         slack.fail_next("users.lookupByEmail", "internal_error")  # alice, looked up first
 
     async with running_bot(sandbox, http, tmp_path, before_start=fail_first_lookup) as bot:

@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 from cryptography.fernet import Fernet
 
-from bot.testing.fake_slack import FakeSlack
-from bot.testing.payloads import block_action, form, sign
+from bot.standin.payloads import block_action, form, sign
+from bot.standin.slack import SlackStandIn
 from tests.harness import (
     RATE_SCALE,
     BotProcess,
@@ -42,7 +42,7 @@ async def leader(instances: list[BotProcess]) -> BotProcess:
     raise AssertionError("no instance took the poller lease")
 
 
-def cards_per_request(slack: FakeSlack, request_ids: set[str]) -> dict[str, int]:
+def cards_per_request(slack: SlackStandIn, request_ids: set[str]) -> dict[str, int]:
     counts = dict.fromkeys(request_ids, 0)
     for message in slack.messages(CHANNEL):
         header = json.dumps((message.blocks or [])[:1])
@@ -53,7 +53,7 @@ def cards_per_request(slack: FakeSlack, request_ids: set[str]) -> dict[str, int]
 
 
 async def click(
-    instance: BotProcess, http: aiohttp.ClientSession, slack: FakeSlack, card: Any
+    instance: BotProcess, http: aiohttp.ClientSession, slack: SlackStandIn, card: Any
 ) -> None:
     button = next(
         {**element, "block_id": block.get("block_id")}
@@ -86,7 +86,7 @@ async def link_bob(env: dict[str, str], cwd: Path) -> None:
 async def test_two_instances_share_one_database(
     sandbox: Sandbox, http: aiohttp.ClientSession, postgres_url: str, tmp_path: Path
 ) -> None:
-    async with FakeSlack(rate_scale=RATE_SCALE) as slack:
+    async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
         slack.add_user("U0BOB", "bob@example.com", "bob")
         env = {
             "SLACK_RATE_SCALE": str(RATE_SCALE),
@@ -118,7 +118,9 @@ async def test_two_instances_share_one_database(
             await takeover_after_kill(sandbox, slack, instances)
 
 
-async def each_card_once(sandbox: Sandbox, slack: FakeSlack, instances: list[BotProcess]) -> None:
+async def each_card_once(
+    sandbox: Sandbox, slack: SlackStandIn, instances: list[BotProcess]
+) -> None:
     added = {sandbox.state.add_request("1001", {"Amount": n}, "dave").id for n in range(10)}
     pending = {
         rid
@@ -134,7 +136,7 @@ async def each_card_once(sandbox: Sandbox, slack: FakeSlack, instances: list[Bot
 
 
 async def double_click_makes_one_call(
-    sandbox: Sandbox, slack: FakeSlack, http: aiohttp.ClientSession, instances: list[BotProcess]
+    sandbox: Sandbox, slack: SlackStandIn, http: aiohttp.ClientSession, instances: list[BotProcess]
 ) -> None:
     request_id = sandbox.state.add_request("1001", {"Amount": 99}, "dave").id
     for _ in range(100):
@@ -152,7 +154,7 @@ async def double_click_makes_one_call(
 
 
 async def takeover_after_kill(
-    sandbox: Sandbox, slack: FakeSlack, instances: list[BotProcess]
+    sandbox: Sandbox, slack: SlackStandIn, instances: list[BotProcess]
 ) -> None:
     polling = await leader(instances)
     polling.process.kill()  # SIGKILL: the lease is not given back

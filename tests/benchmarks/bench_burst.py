@@ -35,9 +35,9 @@ from bot.sandbox.state import SandboxState
 from bot.server import RunningBot
 from bot.settings import load_settings
 from bot.slack.limits import bucket_keys
+from bot.standin.slack import SlackCall, SlackStandIn
 from bot.store import open_store
 from bot.store.base import Link
-from bot.testing.fake_slack import FakeSlack, SlackCall
 from tests.benchmarks.harness import report
 from tests.harness import cycles_of
 
@@ -75,7 +75,7 @@ def account(backlog_per_workflow: int) -> SandboxState:
 @dataclass
 class Run:
     bot: RunningBot
-    slack: FakeSlack
+    slack: SlackStandIn
     state: SandboxState
 
     async def waiting_pairs(self) -> set[tuple[str, str]]:
@@ -138,7 +138,7 @@ async def started(
     """A fresh install knows nobody (each reviewer is found by email, a Tier 3 lookup,
     and invited to link); a bot in use has its reviewers linked."""
     runner, url = await start_sandbox(state)
-    slack = FakeSlack()  # Slack's real limits
+    slack = SlackStandIn()  # Slack's real limits
     await slack.start()
     slack.add_channel(CHANNEL, "approvals")
     for number in range(REVIEWERS):

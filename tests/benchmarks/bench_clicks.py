@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 from cryptography.fernet import Fernet
 
-from bot.testing.fake_slack import FakeSlack, StoredMessage
-from bot.testing.payloads import block_action, form, sign, slash_command
+from bot.standin.payloads import block_action, form, sign, slash_command
+from bot.standin.slack import SlackStandIn, StoredMessage
 from tests.benchmarks.harness import percentile, report, sandbox_process
 from tests.harness import run_cli_async, serving
 
@@ -30,7 +30,7 @@ CHANNEL = "C0BENCH"
 RATE_SCALE = 20
 
 
-def approve_click(card: StoredMessage, slack: FakeSlack) -> str:
+def approve_click(card: StoredMessage, slack: SlackStandIn) -> str:
     button = next(
         {**element, "block_id": block.get("block_id")}
         for block in card.blocks or []
@@ -65,7 +65,7 @@ def approve_value(blocks: Any) -> str | None:
     return None
 
 
-def decided(slack: FakeSlack, clicked: dict[tuple[str, str], str | None]) -> int:
+def decided(slack: SlackStandIn, clicked: dict[tuple[str, str], str | None]) -> int:
     """Cards showing the approval's result: not busy, and at another stage than clicked."""
     done = 0
     for (channel, ts), value in clicked.items():
@@ -77,7 +77,7 @@ def decided(slack: FakeSlack, clicked: dict[tuple[str, str], str | None]) -> int
 
 
 async def test_200_simultaneous_clicks(http: aiohttp.ClientSession, tmp_path: Path) -> None:
-    async with sandbox_process(http) as sandbox, FakeSlack(rate_scale=RATE_SCALE) as slack:
+    async with sandbox_process(http) as sandbox, SlackStandIn(rate_scale=RATE_SCALE) as slack:
         slack.add_user("U0BOB", "bob@example.com", "bob")
         populated = await sandbox.control(
             "POST", "populate", workflows=1, requestsPerWorkflow=CLICKS, reviewer="bob"
@@ -113,7 +113,7 @@ async def test_200_simultaneous_clicks(http: aiohttp.ClientSession, tmp_path: Pa
     )
 
 
-async def all_cards(slack: FakeSlack, workflow_id: str) -> list[StoredMessage]:
+async def all_cards(slack: SlackStandIn, workflow_id: str) -> list[StoredMessage]:
     """The channel cards of the benchmark's workflow (not the demo data's)."""
     marker = json.dumps({"w": workflow_id}, separators=(",", ":"))[:-1]
     for _ in range(600):
@@ -129,7 +129,7 @@ async def all_cards(slack: FakeSlack, workflow_id: str) -> list[StoredMessage]:
 
 
 async def click_all(
-    http: aiohttp.ClientSession, slack: FakeSlack, cards: list[StoredMessage], url: str
+    http: aiohttp.ClientSession, slack: SlackStandIn, cards: list[StoredMessage], url: str
 ) -> dict[str, Any]:
     # Bolt checks the bot token (auth.test) on the first request after a start only.
     warm_up = slash_command("U0BOB", "help", response_url=slack.response_url("warm-up"))

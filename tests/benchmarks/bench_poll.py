@@ -14,7 +14,7 @@ import aiohttp
 from bot.poller import POLL_CONCURRENCY
 from bot.server import make_poller
 from bot.services import build_services
-from bot.testing.fake_slack import FakeSlack
+from bot.standin.slack import SlackStandIn
 from tests.benchmarks.harness import (
     QueryCounter,
     SandboxProcess,
@@ -34,7 +34,7 @@ CONCURRENCY = POLL_CONCURRENCY
 async def measure(
     http: aiohttp.ClientSession, tmp: Path, workflows: int, cycles: int
 ) -> dict[str, Any]:
-    async with sandbox_process(http) as sandbox, FakeSlack() as slack:
+    async with sandbox_process(http) as sandbox, SlackStandIn() as slack:
         await sandbox.control(
             "POST",
             "populate",
@@ -50,7 +50,7 @@ async def measure(
             await services.close()
 
 
-async def _cycles(services: Any, sandbox: SandboxProcess, slack: FakeSlack, cycles: int) -> dict:
+async def _cycles(services: Any, sandbox: SandboxProcess, slack: SlackStandIn, cycles: int) -> dict:
     poller, queries = make_poller(services), QueryCounter(services.store)
     started = time.monotonic()
     first = await poller.cycle()

@@ -18,8 +18,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import event
 
 from bot.settings import Settings, load_settings
+from bot.standin.slack import SlackStandIn
 from bot.store.sql import SqlStore
-from bot.testing.fake_slack import FakeSlack
 from tests.harness import free_port, spawn
 
 
@@ -56,7 +56,7 @@ async def sandbox_process(http: aiohttp.ClientSession) -> AsyncIterator[SandboxP
         await process.wait()
 
 
-def bot_settings(sandbox: SandboxProcess, slack: FakeSlack, tmp: Path, **extra: Any) -> Settings:
+def bot_settings(sandbox: SandboxProcess, slack: SlackStandIn, tmp: Path, **extra: Any) -> Settings:
     return load_settings(
         None,
         cflow_base_url=sandbox.url,

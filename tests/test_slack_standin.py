@@ -1,4 +1,4 @@
-"""The fake Slack answers the real slack_sdk client the way Slack would."""
+"""The Slack stand-in answers the real slack_sdk client the way Slack would."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack.limits import LIMITS, POSTING, TIER_3
-from bot.testing.fake_slack import FakeSlack
+from bot.standin.slack import SlackStandIn
 
 TOKEN = "xoxb-test-token"
 BLOCKS = [
@@ -31,17 +31,17 @@ BLOCKS = [
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack(TOKEN) as server:
+async def fake() -> AsyncIterator[SlackStandIn]:
+    async with SlackStandIn(TOKEN) as server:
         yield server
 
 
 @pytest.fixture
-def client(fake: FakeSlack) -> AsyncWebClient:
+def client(fake: SlackStandIn) -> AsyncWebClient:
     return AsyncWebClient(token=TOKEN, base_url=fake.api_url)
 
 
-async def test_auth_test_ok_and_invalid_auth(fake: FakeSlack, client: AsyncWebClient) -> None:
+async def test_auth_test_ok_and_invalid_auth(fake: SlackStandIn, client: AsyncWebClient) -> None:
     response = await client.auth_test()
     assert response["user_id"] == "UBOT"
     assert response["bot_id"] == "BBOT"
@@ -54,7 +54,7 @@ async def test_auth_test_ok_and_invalid_auth(fake: FakeSlack, client: AsyncWebCl
     assert fake.calls("auth.test")[-1].failed
 
 
-async def test_post_update_and_read_message(fake: FakeSlack, client: AsyncWebClient) -> None:
+async def test_post_update_and_read_message(fake: SlackStandIn, client: AsyncWebClient) -> None:
     posted = await client.chat_postMessage(channel="C1", text="pending", thread_ts="1.000100")
     second = await client.chat_postMessage(channel="C1", text="other")
     assert posted["channel"] == "C1"
@@ -76,7 +76,7 @@ async def test_post_update_and_read_message(fake: FakeSlack, client: AsyncWebCli
     assert info.value.response["error"] == "message_not_found"
 
 
-async def test_blocks_round_trip_as_objects(fake: FakeSlack, client: AsyncWebClient) -> None:
+async def test_blocks_round_trip_as_objects(fake: SlackStandIn, client: AsyncWebClient) -> None:
     posted = await client.chat_postMessage(channel="C1", text="fallback", blocks=BLOCKS)
     assert fake.calls("chat.postMessage")[0].params["blocks"] == BLOCKS
     assert posted["message"]["blocks"] == BLOCKS
@@ -91,7 +91,7 @@ async def test_blocks_round_trip_as_objects(fake: FakeSlack, client: AsyncWebCli
     assert stored.text == "fallback"
 
 
-async def test_dm_via_conversations_open(fake: FakeSlack, client: AsyncWebClient) -> None:
+async def test_dm_via_conversations_open(fake: SlackStandIn, client: AsyncWebClient) -> None:
     opened = await client.conversations_open(users="U123")
     again = await client.conversations_open(users="U123")
     dm = opened["channel"]["id"]
@@ -105,7 +105,7 @@ async def test_dm_via_conversations_open(fake: FakeSlack, client: AsyncWebClient
     assert info["channel"]["is_im"] is True
 
 
-async def test_rate_limit_is_retried_and_stored_once(fake: FakeSlack) -> None:
+async def test_rate_limit_is_retried_and_stored_once(fake: SlackStandIn) -> None:
     client = AsyncWebClient(token=TOKEN, base_url=fake.api_url)
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=1))
     fake.fail_next("chat.postMessage", retry_after=1)
@@ -122,7 +122,7 @@ async def test_rate_limit_is_retried_and_stored_once(fake: FakeSlack) -> None:
 
 
 async def test_rate_limit_without_retry_handler_raises(
-    fake: FakeSlack, client: AsyncWebClient
+    fake: SlackStandIn, client: AsyncWebClient
 ) -> None:
     fake.fail_next("chat.postMessage", retry_after=7)
     with pytest.raises(SlackApiError) as info:
@@ -132,7 +132,7 @@ async def test_rate_limit_without_retry_handler_raises(
     assert fake.messages() == []
 
 
-async def test_users_channels_and_errors(fake: FakeSlack, client: AsyncWebClient) -> None:
+async def test_users_channels_and_errors(fake: SlackStandIn, client: AsyncWebClient) -> None:
     fake.add_user("U1", "Ann@Example.com", "ann", is_admin=True, tz="Europe/Berlin")
     fake.add_channel("C2", "approvals", {"U1"}, bot_member=False)
     fake.strict_membership = True
@@ -154,7 +154,7 @@ async def test_users_channels_and_errors(fake: FakeSlack, client: AsyncWebClient
 
 
 async def test_channels_by_name_post_but_only_ids_edit(
-    fake: FakeSlack, client: AsyncWebClient
+    fake: SlackStandIn, client: AsyncWebClient
 ) -> None:
     for number in range(5):
         fake.add_channel(f"C{number}", f"team-{number}")
@@ -178,7 +178,7 @@ async def test_channels_by_name_post_but_only_ids_edit(
     await client.chat_update(channel="C3", ts=posted["ts"], text="edited")
 
 
-async def test_views_and_response_url(fake: FakeSlack, client: AsyncWebClient) -> None:
+async def test_views_and_response_url(fake: SlackStandIn, client: AsyncWebClient) -> None:
     modal = {"type": "modal", "title": {"type": "plain_text", "text": "Reject"}, "blocks": []}
     opened = await client.views_open(trigger_id="123.456", view=modal)
     view = opened["view"]
@@ -201,7 +201,7 @@ async def test_views_and_response_url(fake: FakeSlack, client: AsyncWebClient) -
 
 
 async def test_wait_for_times_out_with_useful_message(
-    fake: FakeSlack, client: AsyncWebClient
+    fake: SlackStandIn, client: AsyncWebClient
 ) -> None:
     await client.auth_test()
     with pytest.raises(AssertionError, match=r"chat\.postMessage.*auth\.test"):
@@ -210,7 +210,7 @@ async def test_wait_for_times_out_with_useful_message(
 
 async def test_slacks_published_limits_are_enforced_when_asked() -> None:
     now = [1000.0]
-    async with FakeSlack(TOKEN, rate_limits=True, clock=lambda: now[0]) as fake:
+    async with SlackStandIn(TOKEN, rate_limits=True, clock=lambda: now[0]) as fake:
         client = AsyncWebClient(token=TOKEN, base_url=fake.api_url)  # no retry handler
         fake.add_channel("C1", "one")
         fake.add_channel("C2", "two")
@@ -231,3 +231,46 @@ async def test_slacks_published_limits_are_enforced_when_asked() -> None:
     posted = [c for c in fake.calls("chat.postMessage") if not c.failed]
     assert len(posted) == POSTING.burst + 2
     assert LIMITS["chat.update"][0].tier == "Tier 3" and LIMITS["views.publish"][0].tier == "Tier 4"
+
+
+async def test_answers_to_a_person_are_theirs_alone(
+    fake: SlackStandIn, client: AsyncWebClient
+) -> None:
+    changes: list[int] = []
+    fake.on_change(lambda: changes.append(1))
+    card = await client.chat_postMessage(channel="C1", text="card", blocks=BLOCKS)
+    await client.chat_postEphemeral(channel="C1", user="U1", text="only for U1")
+    webhook = AsyncWebhookClient(fake.response_url("r1", channel="C1", ts=card["ts"], user="U2"))
+    await webhook.send(text="only for U2")  # a plain answer is ephemeral, to who clicked
+    await webhook.send(text="for everyone", response_type="in_channel")
+    assert [m.text for m in fake.ephemerals("C1", "U1")] == ["only for U1"]
+    [theirs] = fake.ephemerals("C1", "U2")
+    assert theirs.text == "only for U2"
+    assert [m.text for m in fake.messages("C1")] == ["card", "for everyone"]
+    answer = AsyncWebhookClient(fake.response_url("r2", channel="C1", ts=theirs.ts, user="U2"))
+    await answer.send(text="replaced", replace_original=True)
+    assert [m.text for m in fake.ephemerals("C1", "U2")] == ["replaced"]
+    assert len(changes) >= 5, "every change a person would see is announced"
+
+
+async def test_modals_stack_per_person_and_follow_the_acknowledgement(
+    fake: SlackStandIn, client: AsyncWebClient
+) -> None:
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "One"}, "blocks": []}
+    opened = await client.views_open(trigger_id=fake.trigger_for("U1"), view=view)
+    root = opened["view"]["id"]
+    pushed = await client.views_push(
+        trigger_id=fake.trigger_for("U1"),
+        view=view | {"title": {"type": "plain_text", "text": "Two"}},
+    )
+    assert [v["id"] for v in fake.modal_stack("U1")] == [root, pushed["view"]["id"]]
+    assert fake.modal_stack("U2") == []
+    fake.answer_view("U1", pushed["view"]["id"], {"response_action": "errors", "errors": {}})
+    assert len(fake.modal_stack("U1")) == 2, "errors keep the modal open"
+    fake.answer_view("U1", pushed["view"]["id"], {})
+    assert [v["id"] for v in fake.modal_stack("U1")] == [root], "a plain ack closes it"
+    updated = view | {"title": {"type": "plain_text", "text": "Updated"}}
+    fake.answer_view("U1", root, {"response_action": "update", "view": updated})
+    assert fake.modal_stack("U1")[0]["title"]["text"] == "Updated"
+    fake.answer_view("U1", root, {"response_action": "clear"})
+    assert fake.modal_stack("U1") == []

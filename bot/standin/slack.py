@@ -1,6 +1,6 @@
-"""A fake Slack Web API served over real HTTP, for tests and the local playground.
+"""Slack's Web API on a local port, for the tests and the playground.
 
-The bot's `AsyncWebClient` is pointed at `FakeSlack.api_url`; every request is recorded
+The bot's `AsyncWebClient` is pointed at `SlackStandIn.api_url`; every request is recorded
 as a `SlackCall` and answered with the shapes Slack documents, so the bot's real HTTP,
 encoding and retry code runs. State (messages, DMs, views, users, channels) lives on the
 instance, failures and latency can be injected per method, and `wait_for()` lets tests
@@ -27,11 +27,25 @@ from bot.slack.limits import RateLimits
 Params = dict[str, Any]
 Handler = Callable[[Params], Params]
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")  # names are lower case: never taken for an id
+# What a person would see change: the playground's page refreshes on these.
+SEEN_CHANGES = frozenset(
+    {
+        "chat.postMessage",
+        "chat.update",
+        "chat.delete",
+        "chat.postEphemeral",
+        "views.open",
+        "views.push",
+        "views.update",
+        "views.publish",
+        "response_url",
+    }
+)
 JSON_PARAMS = frozenset({"blocks", "attachments", "view", "metadata", "user_auth_blocks"})
 TS_BASE_MICROS = 1_700_000_000_000_000
 
 
-class FakeSlackError(Exception):
+class StandInError(Exception):
     """Raised by a handler to answer `{"ok": false, "error": error}` and leave state alone."""
 
     def __init__(self, error: str) -> None:
@@ -72,6 +86,7 @@ class StoredMessage:
     history: list[Params] = field(default_factory=list)
     deleted: bool = False
     metadata: Params | None = None
+    visible_to: str | None = None  # an ephemeral message: only this user sees it
 
     def snapshot(self) -> Params:
         """The editable content, as kept in `history`."""
@@ -89,6 +104,15 @@ class Channel:
     user: str | None = None
     members: set[str] = field(default_factory=set)
     is_archived: bool = False
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where a response_url answers: the message it came from, and who clicked."""
+
+    channel: str | None
+    ts: str | None
+    user: str | None
 
 
 @dataclass
@@ -112,7 +136,7 @@ class _Refusal:
         return self.target in named or dms.get(self.target) in named
 
 
-class FakeSlack:
+class SlackStandIn:
     """Slack's Web API state plus an aiohttp app serving `/api/{method}` and response URLs."""
 
     def __init__(
@@ -160,7 +184,11 @@ class FakeSlack:
         self._refusals: list[_Refusal] = []
         self._drops: dict[str, int] = {}
         self._lost_answers: list[tuple[str, Callable[[SlackCall], bool]]] = []
-        self._response_urls: dict[str, tuple[str, str]] = {}
+        self._response_urls: dict[str, _Origin] = {}
+        self._ephemerals: dict[str, StoredMessage] = {}  # by ts
+        self._triggers: dict[str, str] = {}  # trigger_id -> the user who caused it
+        self._stacks: dict[str, list[str]] = {}  # user -> their open modals' ids, root first
+        self._listeners: list[Callable[[], None]] = []
         self._seq = 0
         self._last_ts_micros = 0
         self._runner: web.AppRunner | None = None
@@ -179,7 +207,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "views.open": self._views_open,
-            "views.push": self._views_open,
+            "views.push": self._views_push,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
             "apps.connections.open": self._apps_connections_open,
@@ -221,7 +249,7 @@ class FakeSlack:
     def base_url(self) -> str:
         """e.g. "http://127.0.0.1:PORT" (no trailing slash)."""
         if self._base_url is None:
-            raise RuntimeError("FakeSlack is not started")
+            raise RuntimeError("SlackStandIn is not started")
         return self._base_url
 
     @property
@@ -316,12 +344,34 @@ class FakeSlack:
         self._handlers[method] = handler
 
     def response_url(
-        self, name: str = "default", *, channel: str | None = None, ts: str | None = None
+        self,
+        name: str = "default",
+        *,
+        channel: str | None = None,
+        ts: str | None = None,
+        user: str | None = None,
     ) -> str:
-        """A response_url for payloads; bound to (channel, ts) it honours replace/delete."""
-        if channel is not None and ts is not None:
-            self._response_urls[name] = (channel, ts)
+        """A response_url for payloads. Bound to (channel, ts) it honours replace and
+        delete of that message (or ephemeral); bound to `user` too, its plain answers
+        are ephemeral messages that user sees in `channel`, as in Slack."""
+        if channel is not None or user is not None:
+            self._response_urls[name] = _Origin(channel, ts, user)
         return f"{self.base_url}/response/{name}"
+
+    def trigger_for(self, user_id: str) -> str:
+        """A trigger_id for an interaction of `user_id`: a modal it opens is theirs."""
+        self._seq += 1
+        trigger = f"{self._seq}.{TS_BASE_MICROS}.trigger"
+        self._triggers[trigger] = user_id
+        return trigger
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever what a person would see changes (messages, views)."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     def dm_channel(self, user_id: str) -> str:
         """The stable DM channel id ("D…") the fake uses for `user_id`."""
@@ -377,6 +427,44 @@ class FakeSlack:
         found = [m for m in self._messages.values() if not m.deleted]
         return sorted((m for m in found if channel in (None, m.channel)), key=lambda m: m.ts)
 
+    def ephemerals(self, channel: str, user_id: str) -> list[StoredMessage]:
+        """What only `user_id` sees in `channel` (chat.postEphemeral, response_url)."""
+        found = [
+            m
+            for m in self._ephemerals.values()
+            if m.channel == channel and m.visible_to == user_id and not m.deleted
+        ]
+        return sorted(found, key=lambda m: m.ts)
+
+    def modal_stack(self, user_id: str) -> list[Params]:
+        """The modals open for `user_id`, root first (views.open, push, update)."""
+        return [self._views[v] for v in self._stacks.get(user_id, []) if v in self._views]
+
+    def close_view(self, user_id: str, view_id: str | None = None) -> None:
+        """The person closed the top modal (`view_id`), or all of them (None)."""
+        stack = self._stacks.get(user_id, [])
+        if view_id is None:
+            stack.clear()
+        elif view_id in stack:
+            del stack[stack.index(view_id) :]
+        self._changed()
+
+    def answer_view(self, user_id: str, view_id: str, answer: Params) -> None:
+        """Apply a view_submission's acknowledgement (`response_action`) as Slack does."""
+        action = answer.get("response_action")
+        if action == "clear":
+            self.close_view(user_id)
+        elif action == "update" and view_id in self._views:
+            old = self._views[view_id]
+            self._make_view({"root_view_id": old["root_view_id"]} | answer["view"], view_id)
+            self._changed()
+        elif action == "push":
+            pushed = self._make_view(answer["view"])
+            self._stacks.setdefault(user_id, []).append(pushed["id"])
+            self._changed()
+        elif action != "errors":
+            self.close_view(user_id, view_id)
+
     def view(self, view_id: str) -> Params | None:
         """A view opened, pushed, updated or published through the fake."""
         return self._views.get(view_id)
@@ -429,9 +517,11 @@ class FakeSlack:
         else:
             try:
                 body = {"ok": True, **run(call)}
-            except FakeSlackError as exc:
+            except StandInError as exc:
                 body = {"ok": False, "error": exc.error}
         call.response, call.failed = body, not body["ok"]
+        if body["ok"] and call.method in SEEN_CHANGES:
+            self._changed()
         call.error = body.get("error")
         delay = self.method_latency.get(call.method, self.latency)
         if delay > 0:
@@ -456,24 +546,39 @@ class FakeSlack:
     def _dispatch(self, call: SlackCall) -> Params:
         handler = self._handlers.get(call.method)
         if handler is None:
-            raise FakeSlackError("unknown_method")
+            raise StandInError("unknown_method")
         if call.token is None:
-            raise FakeSlackError("not_authed")
+            raise StandInError("not_authed")
         # Socket Mode connects with the app-level token; everything else with the bot's.
         expected = self.app_token if call.method == "apps.connections.open" else self.bot_token
         if call.token != expected:
-            raise FakeSlackError("invalid_auth")
+            raise StandInError("invalid_auth")
         return handler(call.params)
 
     def _apply_response_url(self, call: SlackCall) -> Params:
-        """Edit or delete the bound message like Slack does for replace/delete_original."""
-        target = self._response_urls.get(call.token or "")
-        message = self._messages.get(target) if target else None
-        if message is not None and _truthy(call.params.get("delete_original")):
+        """As Slack does: replace or delete the message it came from, or answer anew (in
+        the channel, or only to the person who clicked or typed)."""
+        origin = self._response_urls.get(call.token or "")
+        if origin is None:
+            return {}
+        params = call.params
+        message = self._origin_message(origin)
+        if message is not None and _truthy(params.get("delete_original")):
             message.deleted = True
-        elif message is not None and _truthy(call.params.get("replace_original")):
-            self._edit(message, call.params)
+        elif message is not None and _truthy(params.get("replace_original")):
+            self._edit(message, params)
+        elif origin.channel and params.get("response_type") == "in_channel":
+            self._chat_post_message(params | {"channel": origin.channel})
+        elif origin.channel and origin.user:
+            self._chat_post_ephemeral(params | {"channel": origin.channel, "user": origin.user})
         return {}
+
+    def _origin_message(self, origin: _Origin) -> StoredMessage | None:
+        if origin.ts is None:
+            return None
+        if origin.ts in self._ephemerals:
+            return self._ephemerals[origin.ts]
+        return self._messages.get((origin.channel or "", origin.ts))
 
     # -- Socket Mode -------------------------------------------------------------------
 
@@ -548,7 +653,7 @@ class FakeSlack:
         every other method needs the id, as in Slack.
         """
         if not channel:
-            raise FakeSlackError("channel_not_found")
+            raise StandInError("channel_not_found")
         if channel[0] in "UW":
             return self.dm_channel(channel)
         if CHANNEL_ID.fullmatch(channel):
@@ -556,21 +661,21 @@ class FakeSlack:
         wanted = channel.removeprefix("#")
         named = next((c for c in self._channels.values() if c.name == wanted), None)
         if named is None:
-            raise FakeSlackError("channel_not_found")
+            raise StandInError("channel_not_found")
         return named.id
 
     def _get_message(self, channel: str | None, ts: str | None) -> StoredMessage:
         if not CHANNEL_ID.fullmatch(channel or ""):
-            raise FakeSlackError("channel_not_found")
+            raise StandInError("channel_not_found")
         message = self._messages.get((channel or "", ts or ""))
         if message is None or message.deleted:
-            raise FakeSlackError("message_not_found")
+            raise StandInError("message_not_found")
         return message
 
     def _get_channel(self, channel_id: str | None) -> Channel:
         channel = self._channels.get(channel_id or "")
         if channel is None:
-            raise FakeSlackError("channel_not_found")
+            raise StandInError("channel_not_found")
         return channel
 
     def _message_json(self, message: StoredMessage) -> Params:
@@ -653,9 +758,9 @@ class FakeSlack:
     def _chat_post_message(self, params: Params) -> Params:
         channel = self._resolve_channel(params.get("channel"))
         if not any(params.get(k) for k in ("text", "blocks", "attachments")):
-            raise FakeSlackError("no_text")
+            raise StandInError("no_text")
         if self.strict_membership and channel[0] == "C" and channel not in self.bot_channels:
-            raise FakeSlackError("not_in_channel")
+            raise StandInError("not_in_channel")
         message = StoredMessage(
             channel=channel,
             ts=self._next_ts(),
@@ -681,10 +786,21 @@ class FakeSlack:
         }
 
     def _chat_post_ephemeral(self, params: Params) -> Params:
-        self._resolve_channel(params.get("channel"))
+        channel = self._resolve_channel(params.get("channel"))
         if not params.get("user"):
-            raise FakeSlackError("user_not_found")
-        return {"message_ts": self._next_ts()}
+            raise StandInError("user_not_found")
+        message = StoredMessage(
+            channel=channel,
+            ts=self._next_ts(),
+            text=params.get("text", ""),
+            blocks=params.get("blocks"),
+            attachments=params.get("attachments"),
+            thread_ts=params.get("thread_ts"),
+            user=self.bot_user_id,
+            visible_to=str(params["user"]),
+        )
+        self._ephemerals[message.ts] = message
+        return {"message_ts": message.ts}
 
     def _chat_delete(self, params: Params) -> Params:
         message = self._get_message(params.get("channel"), params.get("ts"))
@@ -704,7 +820,7 @@ class FakeSlack:
             return {"channel": {"id": self._get_channel(params["channel"]).id}}
         users = [u for u in str(params.get("users", "")).split(",") if u]
         if not users:
-            raise FakeSlackError("users_list_not_supplied")
+            raise StandInError("users_list_not_supplied")
         key = ",".join(sorted(users))
         already = key in self._dms
         if len(users) == 1:
@@ -788,7 +904,7 @@ class FakeSlack:
     def _users_info(self, params: Params) -> Params:
         user = self._users.get(params.get("user", ""))
         if user is None:
-            raise FakeSlackError("user_not_found")
+            raise StandInError("user_not_found")
         return {"user": user}
 
     def _users_lookup_by_email(self, params: Params) -> Params:
@@ -796,22 +912,36 @@ class FakeSlack:
         for user in self._users.values():
             if user["profile"]["email"].lower() == email:
                 return {"user": user}
-        raise FakeSlackError("users_not_found")
+        raise StandInError("users_not_found")
 
     def _views_open(self, params: Params) -> Params:
-        """views.open and views.push: any non-empty trigger_id is accepted."""
+        """views.open: any non-empty trigger_id is accepted; one from `trigger_for()`
+        opens the modal for its person."""
         if not params.get("trigger_id"):
-            raise FakeSlackError("invalid_trigger_id")
-        return {"view": self._make_view(_view_spec(params))}
+            raise StandInError("invalid_trigger_id")
+        view = self._make_view(_view_spec(params))
+        user = self._triggers.get(params["trigger_id"])
+        if user is not None:
+            self._stacks[user] = [view["id"]]
+        return {"view": view}
+
+    def _views_push(self, params: Params) -> Params:
+        if not params.get("trigger_id"):
+            raise StandInError("invalid_trigger_id")
+        view = self._make_view(_view_spec(params))
+        user = self._triggers.get(params["trigger_id"])
+        if user is not None:
+            self._stacks.setdefault(user, []).append(view["id"])
+        return {"view": view}
 
     def _views_update(self, params: Params) -> Params:
         external = {v["external_id"]: v["id"] for v in self._views.values() if v["external_id"]}
         view_id = params.get("view_id") or external.get(params.get("external_id", ""))
         old = self._views.get(view_id or "")
         if old is None:
-            raise FakeSlackError("not_found")
+            raise StandInError("not_found")
         if params.get("hash") and params["hash"] != old["hash"]:
-            raise FakeSlackError("hash_conflict")
+            raise StandInError("hash_conflict")
         spec = {"root_view_id": old["root_view_id"]} | _view_spec(params)
         return {"view": self._make_view(spec, view_id)}
 
@@ -819,7 +949,7 @@ class FakeSlack:
         user_id = params.get("user_id", "")
         old_id = self._home_views.get(user_id)
         if params.get("hash") and old_id and params["hash"] != self._views[old_id]["hash"]:
-            raise FakeSlackError("hash_conflict")
+            raise StandInError("hash_conflict")
         view = self._make_view({"type": "home"} | _view_spec(params), old_id)
         self._home_views[user_id] = view["id"]
         return {"view": view}
@@ -850,7 +980,7 @@ def _maybe_json(key: str, value: Any) -> Any:
 def _view_spec(params: Params) -> Params:
     view = params.get("view")
     if not isinstance(view, Mapping):
-        raise FakeSlackError("invalid_arguments")
+        raise StandInError("invalid_arguments")
     return dict(view)
 
 
