@@ -1,0 +1,1 @@
+"""The playground: the whole product on one machine, in a browser."""
