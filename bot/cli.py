@@ -48,6 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    playground = commands.add_parser(
+        "playground", help="try the whole bot in a browser: no Slack, no Cflow, no settings"
+    )
+    playground.add_argument("--port", type=int, default=3000)
+    playground.add_argument(
+        "--host", default="127.0.0.1", help="serve elsewhere than loopback (no login!)"
+    )
+    playground.add_argument(
+        "--no-open", dest="open_browser", action="store_false", help="do not open a browser"
+    )
+    playground.set_defaults(run=run_playground)
+
     sandbox = commands.add_parser("sandbox", help="run a stand-in Cflow server with demo data")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8081)
@@ -130,6 +142,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         secrets=settings.secret_values(),
     )
     return settings
+
+
+async def run_playground(args: argparse.Namespace) -> int:
+    from bot.playground.run import run_playground as serve_playground
+
+    configure_logging("WARNING")
+    await serve_playground(args.host, args.port, open_browser=args.open_browser)
+    return 0
 
 
 async def run_sandbox(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ def block_action(
     message: dict[str, Any],
     response_url: str,
     trigger_id: str = "1337.42.abcd",
+    is_ephemeral: bool = False,
 ) -> dict[str, Any]:
     return {
         "type": "block_actions",
@@ -52,12 +53,29 @@ def block_action(
             "type": "message",
             "message_ts": message["ts"],
             "channel_id": channel,
-            "is_ephemeral": False,
+            "is_ephemeral": is_ephemeral,
         },
         "trigger_id": trigger_id,
         "channel": {"id": channel, "name": "approvals"},
         "message": message,
         "response_url": response_url,
+        "actions": [{"action_ts": f"{time.time():.6f}", **action}],
+    }
+
+
+def view_action(
+    user: str, action: dict[str, Any], *, view: dict[str, Any], trigger_id: str
+) -> dict[str, Any]:
+    """A click in a modal or the Home tab: Slack sends the view, with its state so far."""
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM["id"]},
+        "api_app_id": "ATEST",
+        "token": "legacy-verification-token",
+        "team": TEAM,
+        "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": trigger_id,
+        "view": view,
         "actions": [{"action_ts": f"{time.time():.6f}", **action}],
     }
 
@@ -88,6 +106,34 @@ def view_submission(
     }
 
 
+def submitted_view(
+    user: str, view: dict[str, Any], values: dict[str, Any], *, trigger_id: str
+) -> dict[str, Any]:
+    """A modal submitted as Slack submits it: the whole view, `values` in Slack's shape
+    ({block_id: {action_id: state}})."""
+    state = {"values": values}
+    return {
+        "type": "view_submission",
+        "team": TEAM,
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM["id"]},
+        "api_app_id": "ATEST",
+        "trigger_id": trigger_id,
+        "view": view | {"state": state},
+    }
+
+
+def closed_view(user: str, view: dict[str, Any]) -> dict[str, Any]:
+    """Slack tells an app a modal was closed when it asked to be (`notify_on_close`)."""
+    return {
+        "type": "view_closed",
+        "team": TEAM,
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM["id"]},
+        "api_app_id": "ATEST",
+        "view": view,
+        "is_cleared": False,
+    }
+
+
 def initial_state(view: dict[str, Any]) -> dict[str, Any]:
     """What Slack submits for inputs the person did not touch: their initial values
     (a text input with none is submitted with value null)."""
@@ -107,7 +153,15 @@ def initial_state(view: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-def slash_command(user: str, text: str, *, response_url: str, channel: str = "C0NOTIFY") -> str:
+def slash_command(
+    user: str,
+    text: str,
+    *,
+    response_url: str,
+    channel: str = "C0NOTIFY",
+    channel_name: str = "approvals",
+    trigger_id: str = "1337.44.ijkl",
+) -> str:
     """A slash command is a plain form (no JSON payload)."""
     return urlencode(
         {
@@ -115,14 +169,14 @@ def slash_command(user: str, text: str, *, response_url: str, channel: str = "C0
             "team_id": TEAM["id"],
             "team_domain": TEAM["domain"],
             "channel_id": channel,
-            "channel_name": "approvals",
+            "channel_name": channel_name,
             "user_id": user,
             "user_name": user.lower(),
             "command": "/cflow",
             "text": text,
             "api_app_id": "ATEST",
             "response_url": response_url,
-            "trigger_id": "1337.44.ijkl",
+            "trigger_id": trigger_id,
         }
     )
 

@@ -1,0 +1,113 @@
+"""Everything the playground runs, wired as in production: Cflow, Slack, the bot.
+
+The Cflow sandbox with its demo data, the Slack stand-in (bot.standin) and the bot
+itself, each on its own port on 127.0.0.1: the bot receives signed requests on
+`/slack/events` and calls the stand-in's Web API, exactly as it would Slack's. The
+demo people are linked already, and a second channel is subscribed to one workflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+
+from bot.sandbox.seed import demo_state
+from bot.sandbox.server import start_sandbox
+from bot.sandbox.state import SandboxState
+from bot.server import RunningBot
+from bot.settings import Settings, load_settings
+from bot.standin.slack import SlackStandIn
+from bot.store import open_store
+from bot.store.base import Link, Subscription
+
+# Slack's limits, shortened for a demo: pacing still runs, nobody waits for it.
+RATE_SCALE = 20.0
+POLL_INTERVAL = 2.0
+PEOPLE = {"U0ALICE": "alice", "U0BOB": "bob", "U0CAROL": "carol", "U0DAVE": "dave"}
+APPROVALS = "C0APPROVALS"
+PURCHASING = "C0PURCHASING"
+CHANNELS = {APPROVALS: "approvals", PURCHASING: "purchasing"}
+PURCHASE_ORDERS = "1002"  # the demo workflow whose cards go to #purchasing
+
+
+@dataclass
+class World:
+    """What the page shows and acts on; `errors` are a modal's field errors by view."""
+
+    sandbox: SandboxState
+    slack: SlackStandIn
+    bot_url: str
+    signing_secret: str
+    people: dict[str, str] = field(default_factory=lambda: dict(PEOPLE))
+    channels: dict[str, str] = field(default_factory=lambda: dict(CHANNELS))
+    errors: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def events_url(self) -> str:
+        return self.bot_url + "/slack/events"
+
+
+@contextlib.asynccontextmanager
+async def running_world(*, poll_interval: float = POLL_INTERVAL) -> AsyncIterator[World]:
+    """Start everything on free loopback ports; stop it all on exit."""
+    state = demo_state(now=datetime.now(UTC))
+    runner, sandbox_url = await start_sandbox(state)
+    try:
+        async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
+            _people_and_channels(slack)
+            with tempfile.TemporaryDirectory(prefix="cflow-playground-") as folder:
+                settings = _settings(sandbox_url, slack, Path(folder), poll_interval)
+                await _prepare_store(settings, state)
+                async with RunningBot(settings, host="127.0.0.1", port=0) as bot:
+                    secret = settings.slack_signing_secret
+                    assert secret is not None
+                    yield World(state, slack, bot.url, secret.get_secret_value())
+    finally:
+        await runner.cleanup()
+
+
+def _people_and_channels(slack: SlackStandIn) -> None:
+    for user_id, name in PEOPLE.items():
+        slack.add_user(user_id, f"{name}@example.com", name, is_admin=name == "alice")
+    for channel_id, name in CHANNELS.items():
+        slack.add_channel(channel_id, name, members=set(PEOPLE))
+
+
+def _settings(sandbox_url: str, slack: SlackStandIn, folder: Path, interval: float) -> Settings:
+    options: dict[str, Any] = {
+        "cflow_base_url": sandbox_url,
+        "cflow_api_key": "sandbox-api-key",
+        "cflow_username": "cflow-bot",
+        "cflow_user_key": "cflow-bot-key",
+        "slack_bot_token": slack.bot_token,
+        "slack_signing_secret": secrets.token_hex(16),
+        "slack_api_url": slack.api_url,
+        "cflow_notify_channel": APPROVALS,
+        "cflow_poll_interval": interval,
+        "database_url": f"sqlite:///{folder / 'playground.db'}",
+        "cflow_bot_secret_key": Fernet.generate_key().decode(),
+        "cflow_bot_admins": "U0ALICE",
+        "slack_rate_scale": RATE_SCALE,
+    }
+    return load_settings(None, **options)
+
+
+async def _prepare_store(settings: Settings, state: SandboxState) -> None:
+    """The demo people linked with their sandbox keys; #purchasing gets purchase orders."""
+    store = await open_store(settings.database_url, settings.secret_keys)
+    try:
+        for user_id, name in PEOPLE.items():
+            key = SecretStr(state.users[name].user_key)
+            await store.save_link(Link(user_id, name, key))
+        await store.subscribe(Subscription(PURCHASE_ORDERS, PURCHASING, "U0ALICE"))
+    finally:
+        await store.close()

@@ -1,0 +1,149 @@
+"""The playground in a real browser: headless Chromium (Debian's) driven by Playwright.
+
+Everything runs as `cflow-bot playground` runs it: the sandbox, the Slack stand-in,
+the bot and the page, each on a loopback port; the page's clicks, submissions and
+commands reach the bot as signed Slack payloads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+
+from bot.playground.page import page_app
+from bot.playground.world import World, running_world
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "playground.png"
+WAIT = 20_000  # ms: a poll cycle, then Slack's pacing
+HOSTILE = {
+    "Title": "<script>window.pwned = 1</script>",
+    "Notes": '"><img src=x onerror="window.pwned = 2">',
+    "Link": "<javascript:window.pwned=3|click me>",
+}
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    async with running_world(poll_interval=0.3) as running:
+        yield running
+
+
+@pytest.fixture
+async def url(world: World) -> AsyncIterator[str]:
+    runner = web.AppRunner(page_app(world), access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    yield f"http://{host}:{port}/"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if CHROMIUM is None:
+        message = "no chromium: apt-get install chromium (.ci/run does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, url: str) -> AsyncIterator[Page]:
+    opened = await browser.new_page(viewport={"width": 1400, "height": 900})
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(str(error)))
+    await opened.goto(url)
+    yield opened
+    await opened.close()
+    assert problems == [], "the page's script failed"
+
+
+def card(page: Page, title: str) -> Locator:
+    """The message in the open conversation whose header is `title`."""
+    return page.locator("#messages article.message").filter(has_text=title).first
+
+
+async def act_as(page: Page, name: str) -> None:
+    await page.select_option("#person", label=name)
+
+
+async def test_alice_approves_a_card_and_watches_it_update(page: Page, world: World) -> None:
+    leave = card(page, "Leave Request · #105")
+    await expect(leave).to_be_visible(timeout=WAIT)
+    await expect(card(page, "Expense Claim · #103")).to_be_visible(timeout=WAIT)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOT))
+    await leave.locator("button.bk-button", has_text="Approve").click()
+    await expect(page.locator("#confirm")).to_be_visible()
+    await page.click("#confirm-yes")
+    await expect(leave).to_contain_text("Approved", timeout=WAIT)
+    await expect(leave.locator("button", has_text="Approve")).to_have_count(0)
+    assert world.sandbox.get_request("1003", "105").status == "approved"
+    await leave.locator("[data-thread]").click()
+    await expect(page.locator("#thread-messages")).to_contain_text("alice", timeout=WAIT)
+    await page.click(".conv[data-conversation='dm']")  # dave, the submitter, is told
+    await act_as(page, "dave")
+    await expect(page.locator("#messages")).to_contain_text("approved", timeout=WAIT)
+
+
+async def test_bob_rejects_with_a_reason_in_the_modal(page: Page, world: World) -> None:
+    await act_as(page, "bob")
+    expense = card(page, "Expense Claim · #103")
+    await expense.locator("button.bk-button", has_text="Reject").click()
+    modal = page.locator("#modal-layer form.modal")
+    await expect(modal).to_be_visible(timeout=WAIT)
+    await modal.locator("textarea").fill("No receipt attached")
+    await modal.locator("[data-view-action='submit']").click()
+    await expect(page.locator("#modal-layer")).to_be_hidden(timeout=WAIT)
+    await expect(expense).to_contain_text("Rejected", timeout=WAIT)
+    request = world.sandbox.get_request("1001", "103")
+    assert request.status == "rejected"
+    assert any(entry.comment == "No receipt attached" for entry in request.history)
+
+
+async def test_cflow_pending_answers_privately(page: Page) -> None:
+    await act_as(page, "bob")
+    await page.fill("#line", "/cflow pending")
+    await page.press("#line", "Enter")
+    answer = page.locator("#messages article.bk-ephemeral").last
+    await expect(answer).to_contain_text("Waiting for you", timeout=WAIT)
+    await expect(answer).to_contain_text("Only visible to you")
+    await act_as(page, "carol")
+    await expect(page.locator("#messages")).not_to_contain_text("Waiting for you")
+
+
+async def test_a_request_made_in_the_cflow_panel_gets_its_card(page: Page) -> None:
+    await page.click("#open-cflow")
+    await page.select_option("#new-workflow", label="Expense Claim")
+    await page.fill("#new-title", "Playground lunch")
+    await page.click("#new-request button[type='submit']")
+    await expect(page.locator("#cflow-said")).to_contain_text("Done in Cflow")
+    fresh = page.locator("#messages article.message").filter(has_text="Playground lunch")
+    await expect(fresh).to_be_visible(timeout=WAIT)
+    await expect(fresh.locator("button.bk-button", has_text="Approve")).to_be_visible()
+
+
+async def test_hostile_text_from_cflow_renders_as_text(page: Page, world: World) -> None:
+    made = world.sandbox.add_request("1001", HOSTILE, "dave")
+    hostile = card(page, f"#{made.id}")
+    await expect(hostile).to_be_visible(timeout=WAIT)
+    await expect(hostile).to_contain_text("<script>window.pwned = 1</script>")
+    await expect(hostile).to_contain_text('"><img src=x onerror=')
+    assert await page.evaluate("window.pwned") is None
+    assert await page.locator("#messages img[onerror]").count() == 0
+    assert await page.locator("#messages script").count() == 0
+    assert await page.locator("#messages a[href^='javascript']").count() == 0
