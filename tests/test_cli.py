@@ -147,6 +147,59 @@ async def test_sandbox_command_serves_and_stops_on_sigterm(
     assert code == 0
 
 
+async def test_playground_needs_no_settings_and_stops_cleanly_on_ctrl_c(
+    http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    port = free_port()
+    process = await spawn(
+        "playground",
+        "--port",
+        str(port),
+        "--no-open",
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        printed = await asyncio.wait_for(process.stdout.readline(), 60)
+        assert f"http://127.0.0.1:{port}/".encode() in printed
+        async with http.get(f"http://127.0.0.1:{port}/") as page:
+            assert page.status == 200 and "cflow-bot playground" in await page.text()
+        async with http.get(f"http://127.0.0.1:{port}/api/world") as world:
+            assert [p["name"] for p in (await world.json())["people"]][:2] == ["alice", "bob"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(process.wait(), 30)
+    assert code == 0
+    assert process.stderr is not None
+    assert b"Traceback" not in await process.stderr.read()
+    left = await asyncio.to_thread(lambda: list(tmp_path.iterdir()))
+    assert left == [], "nothing left behind in the folder"
+
+
+async def test_playground_off_loopback_warns(tmp_path: Path) -> None:
+    process = await spawn(
+        "playground",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(free_port()),
+        "--no-open",
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        await asyncio.wait_for(process.stdout.readline(), 60)
+        warned = await asyncio.wait_for(process.stderr.readline(), 10)
+        assert b"no login" in warned
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
 async def wait_until_served(client: CflowClient, creds: Credentials) -> list:
     for _ in range(100):
         try:

@@ -106,6 +106,9 @@ async def test_bob_rejects_with_a_reason_in_the_modal(page: Page, world: World) 
     await expense.locator("button.bk-button", has_text="Reject").click()
     modal = page.locator("#modal-layer form.modal")
     await expect(modal).to_be_visible(timeout=WAIT)
+    await modal.locator("textarea").fill("   ")  # the browser lets spaces through; the bot not
+    await modal.locator("[data-view-action='submit']").click()
+    await expect(modal.locator(".bk-error")).to_be_visible(timeout=WAIT)
     await modal.locator("textarea").fill("No receipt attached")
     await modal.locator("[data-view-action='submit']").click()
     await expect(page.locator("#modal-layer")).to_be_hidden(timeout=WAIT)
@@ -147,3 +150,24 @@ async def test_hostile_text_from_cflow_renders_as_text(page: Page, world: World)
     assert await page.locator("#messages img[onerror]").count() == 0
     assert await page.locator("#messages script").count() == 0
     assert await page.locator("#messages a[href^='javascript']").count() == 0
+
+
+async def test_the_home_tab_is_published_when_opened(page: Page) -> None:
+    await page.click(".conv[data-conversation='home']")
+    await expect(page.locator("#messages section.home")).to_contain_text("alice", timeout=WAIT)
+    await act_as(page, "carol")
+    await expect(page.locator("#messages section.home")).to_contain_text("carol", timeout=WAIT)
+
+
+async def test_a_wrong_key_is_an_error_inside_the_link_modal(page: Page) -> None:
+    await page.fill("#line", "/cflow link")
+    await page.press("#line", "Enter")
+    modal = page.locator("#modal-layer form.modal")
+    await expect(modal).to_be_visible(timeout=WAIT)
+    inputs = modal.locator("input.bk-text-input, textarea")
+    await inputs.nth(0).fill("alice")
+    await inputs.nth(1).fill("not-alices-key")
+    await modal.locator("[data-view-action='submit']").click()
+    refused = "Cflow did not accept this username and user key"
+    await expect(page.locator("#modal-layer form.modal")).to_contain_text(refused, timeout=WAIT)
+    assert "not-alices-key" not in await page.content(), "the key is not echoed back"

@@ -29,6 +29,7 @@ from bot.playground.world import World
 from bot.standin.payloads import (
     block_action,
     closed_view,
+    event_callback,
     form,
     sign,
     slash_command,
@@ -59,6 +60,7 @@ def page_app(world: World) -> web.Application:
     app.router.add_post("/api/submit", _submit)
     app.router.add_post("/api/close", _close)
     app.router.add_post("/api/command", _command)
+    app.router.add_post("/api/home", _open_home)
     cflow_routes(app.router, lambda request: request.app[WORLD])
     return app
 
@@ -265,7 +267,7 @@ async def _submit(request: web.Request) -> web.Response:
     world.errors.pop(view["id"], None)
     if answer.get("response_action") == "errors":
         world.errors[view["id"]] = dict(answer.get("errors") or {})
-    world.slack.answer_view(user, view["id"], answer)
+    world.slack.answer_view(user, view["id"], answer, submitted=view["hash"])
     return web.json_response({"status": status, "errors": world.errors.get(view["id"], {})})
 
 
@@ -303,10 +305,22 @@ async def _command(request: web.Request) -> web.Response:
     return web.json_response({"status": status})
 
 
-async def _send(request: web.Request, body: str) -> tuple[int, dict[str, Any]]:
+async def _open_home(request: web.Request) -> web.Response:
+    """The person opened the App Home: Slack's `app_home_opened` event."""
+    world, body = request.app[WORLD], await json_body(request)
+    user = _person(world, body.get("user"))
+    event = {"type": "app_home_opened", "user": user, "tab": "home"}
+    event["channel"] = world.slack.dm_channel(user)
+    status, _ = await _send(request, event_callback(event), content_type="application/json")
+    return web.json_response({"status": status})
+
+
+async def _send(
+    request: web.Request, body: str, *, content_type: str = "application/x-www-form-urlencoded"
+) -> tuple[int, dict[str, Any]]:
     """Sign and post to the bot as Slack would; its status and JSON answer, if any."""
     world = request.app[WORLD]
-    headers = sign(body, world.signing_secret)
+    headers = sign(body, world.signing_secret, content_type=content_type)
     async with request.app[HTTP].post(world.events_url, data=body, headers=headers) as reply:
         text = await reply.text()
         if reply.status != 200:

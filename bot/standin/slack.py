@@ -449,8 +449,16 @@ class SlackStandIn:
             del stack[stack.index(view_id) :]
         self._changed()
 
-    def answer_view(self, user_id: str, view_id: str, answer: Params) -> None:
-        """Apply a view_submission's acknowledgement (`response_action`) as Slack does."""
+    def answer_view(
+        self, user_id: str, view_id: str, answer: Params, *, submitted: str | None = None
+    ) -> None:
+        """Apply a view_submission's acknowledgement (`response_action`) as Slack does.
+
+        `submitted` is the view's hash when it was submitted: a `views.update` the app
+        made after its acknowledgement may arrive here first, and is not undone."""
+        current = self._views.get(view_id)
+        if submitted is not None and current is not None and current["hash"] != submitted:
+            return
         action = answer.get("response_action")
         if action == "clear":
             self.close_view(user_id)

@@ -195,7 +195,7 @@ document.addEventListener("click", (event) => {
     page.conversation = conversation.dataset.conversation;
     page.thread = null;
     title();
-    refresh();
+    openedHome().then(refresh);
     return;
   }
   const thread = target.closest("[data-thread]");
@@ -257,10 +257,15 @@ document.addEventListener("submit", async (event) => {
   refresh();
 });
 
+// Slack tells the app each time someone opens its Home tab; the app then publishes it.
+async function openedHome() {
+  if (page.conversation === "home") { await api("/api/home", { user: page.person }); }
+}
+
 $("person").addEventListener("change", () => {
   page.person = $("person").value;
   page.thread = null;
-  refresh();
+  openedHome().then(refresh);
 });
 
 $("composer").addEventListener("submit", async (event) => {
