@@ -164,7 +164,7 @@ def _shown(message: StoredMessage, replies: int) -> dict[str, Any]:
 async def _events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: "changed" whenever what someone sees may have changed."""
     world, changed = request.app[WORLD], asyncio.Event()
-    world.slack.on_change(changed.set)
+    stop_listening = world.slack.on_change(changed.set)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     response.headers["Cache-Control"] = "no-cache"
     await response.prepare(request)
@@ -178,8 +178,10 @@ async def _events(request: web.Request) -> web.StreamResponse:
             changed.clear()
             await response.write(b"data: changed\n\n")
             await asyncio.sleep(0.1)  # many changes at once: one refresh
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
         return response
+    finally:
+        stop_listening()
 
 
 # What a person does

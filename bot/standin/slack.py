@@ -365,9 +365,11 @@ class SlackStandIn:
         self._triggers[trigger] = user_id
         return trigger
 
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` whenever what a person would see changes (messages, views)."""
+    def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` whenever what a person would see changes (messages, views);
+        returns what stops that."""
         self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     def _changed(self) -> None:
         for listener in self._listeners:
