@@ -22,7 +22,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.health import STALE_INTERVALS
-from bot.listeners import actions, commands, events, forms, views
+from bot.listeners import actions, commands, forms, home, views
 from bot.listeners.answers import answer_for
 from bot.listeners.common import person_of, say_privately
 from bot.listeners.subcommands import Tools
@@ -56,6 +56,7 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
         services.decider,
         services.service,
         services.settings,
+        services.home,
     )
 
     async def inject_services(context: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
@@ -75,7 +76,7 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
 
     app.use(inject_services)
     app.error(report_error)
-    for module in (actions, commands, events, forms, views):
+    for module in (actions, commands, forms, home, views):
         module.register(app, services.in_flight.track)
     return app
 

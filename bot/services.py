@@ -19,6 +19,7 @@ from bot.channels import CHANNEL_HINT, channel_id_for, is_channel_id
 from bot.decisions import Decider
 from bot.directory import Directory
 from bot.health import PollerHealth
+from bot.home import HomeTab
 from bot.inflight import InFlight
 from bot.metrics import Metrics
 from bot.pacing import PacedWebClient, Pacer
@@ -44,6 +45,7 @@ class Services:
     publisher: Publisher
     decider: Decider
     metrics: Metrics
+    home: HomeTab
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     in_flight: InFlight = field(default_factory=InFlight)
     poller_health: PollerHealth = field(default_factory=PollerHealth)
@@ -147,6 +149,7 @@ async def build_services(settings: Settings) -> Services:
         publisher,
         decider,
         metrics,
+        HomeTab(cflow, store, service, slack),
         instance_id=instance_id,
     )
 

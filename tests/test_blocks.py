@@ -83,7 +83,7 @@ def card(**overrides: Any) -> dict[str, Any]:
 # --- The limits checker ---------------------------------------------------------------------
 
 TEXT_LIMITS = {"header": 150, "section": 3000, "context": 3000}
-ELEMENT_TYPES = {"button", "overflow", "static_select", "plain_text_input"}
+ELEMENT_TYPES = {"button", "overflow", "static_select", "plain_text_input", "checkboxes"}
 
 
 def assert_within_limits(payload: dict[str, Any]) -> None:
@@ -157,6 +157,8 @@ def _check_element(element: dict[str, Any]) -> None:
         assert 2 <= len(element["options"]) <= 5
     if kind == "static_select":
         assert 1 <= len(element["options"]) <= 100
+    if kind == "checkboxes":
+        assert 1 <= len(element["options"]) <= 10
     for option in element.get("options", []):
         assert 0 < len(option["text"]["text"]) <= 75
         assert 0 < len(option["value"]) <= 150
@@ -665,12 +667,75 @@ def test_error_message_is_escaped_and_bounded() -> None:
 
 @pytest.mark.parametrize("username", [None, "bob", NASTY])
 def test_home_view(username: str | None) -> None:
-    view = home.home_view(username)
+    view = home.home_view(home.HomeDesk(NOW, username))
     assert view["type"] == "home"
     assert_within_limits(view)
     assert_no_pings(view)
     links = [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert bool(links) == (username is None)
+
+
+def waiting_desk(count: int, **overrides: Any) -> home.HomeDesk:
+    workflow = make_workflow()
+    waiting = [
+        (workflow, make_request(id=str(100 + n), createdAt=NOW - timedelta(days=count - n)))
+        for n in range(count)
+    ]
+    return home.HomeDesk(NOW, "bob", waiting=waiting, **overrides)
+
+
+def test_the_home_desk_lists_what_waits_with_a_checkbox_and_buttons_each() -> None:
+    view = home.home_view(waiting_desk(12))
+    assert_within_limits(view)
+    items = [b for b in view["blocks"] if b.get("block_id", "").startswith(home.HOME_ITEM)]
+    assert [b["block_id"].rsplit(":", 1)[1] for b in items] == [str(100 + n) for n in range(12)]
+    for item in items:
+        ref = RequestRef.decode(item["accessory"]["options"][0]["value"])
+        assert ref is not None and ref.workflow_id == "w1"
+    actions = {
+        e["action_id"] for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]
+    }
+    assert {Action.APPROVE, Action.REJECT, Action.HOME_DETAILS} <= actions
+    assert Action.HOME_APPROVE_SELECTED not in actions, "nothing ticked yet"
+
+
+def test_the_home_desk_pages_within_the_tabs_block_limit() -> None:
+    first = home.home_view(waiting_desk(45))
+    last = home.home_view(waiting_desk(45, page=3))
+    for view in (first, last):
+        assert_within_limits(view)
+        assert len(view["blocks"]) <= 100
+    more = [e for b in first["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert any(e["action_id"] == Action.HOME_PAGE and e["value"] == "2" for e in more)
+    shown = [b for b in last["blocks"] if b.get("block_id", "").startswith(home.HOME_ITEM)]
+    assert len(shown) == 5
+
+
+def test_ticking_counts_the_selection_in_the_bulk_button_and_its_confirm() -> None:
+    blocks = home.home_view(waiting_desk(6))["blocks"]
+    values = [b["accessory"]["options"][0]["value"] for b in blocks if "accessory" in b][:5]
+    ticked = home.with_selection(blocks, set(values))
+    bulk = next(b for b in ticked if b.get("block_id") == home.BULK_BLOCK)
+    approve = bulk["elements"][0]
+    assert approve["action_id"] == Action.HOME_APPROVE_SELECTED
+    assert "5" in approve["text"]["text"] and "5 requests" in approve["confirm"]["text"]["text"]
+    initial = [b["accessory"].get("initial_options") for b in ticked if "accessory" in b]
+    assert sum(1 for i in initial if i) == 5
+    state = {
+        "values": {
+            b["block_id"]: {
+                Action.HOME_SELECT: {
+                    "type": "checkboxes",
+                    "selected_options": b["accessory"].get("initial_options", []),
+                }
+            }
+            for b in ticked
+            if "accessory" in b
+        }
+    }
+    assert [r.encode() for r in home.selected_refs(state)] == values
+    cleared = home.with_selection(ticked, set())
+    assert not any(b["accessory"].get("initial_options") for b in cleared if "accessory" in b)
 
 
 # --- Text helpers ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from bot.slack.bursts import BurstItem, grouped_dm
 from bot.slack.card import request_card
 from bot.slack.card_actions import approve_confirm, card_ref
 from bot.slack.card_view import CardView
-from bot.slack.home import home_view
+from bot.slack.home import HomeDesk, home_view
 from bot.slack.ids import Action, Input, MoreOption, RequestRef, View
 from bot.slack.modals import link_modal, reassign_modal, reject_modal
 from bot.slack.primitives import button, section
@@ -220,7 +220,7 @@ def test_card_header_status_and_fields_grid() -> None:
 
 
 def test_blocks_without_an_id_get_a_stable_one_per_message() -> None:
-    blocks = home_view(None)["blocks"]
+    blocks = home_view(HomeDesk(NOW))["blocks"]
     first = Page(blocks_html(blocks, NAMES, block_ids_of="1.1")).json_of("data-action")
     again = Page(blocks_html(blocks, NAMES, block_ids_of="1.1")).json_of("data-action")
     other = Page(blocks_html(blocks, NAMES, block_ids_of="2.2")).json_of("data-action")
@@ -377,7 +377,7 @@ def test_interactive_elements_in_a_message_carry_data_action() -> None:
 
 
 def test_home_tab_blocks() -> None:
-    page = assert_inert(view_html(home_view(None), NAMES))
+    page = assert_inert(view_html(home_view(HomeDesk(NOW)), NAMES))
     home = page.named("section")[0]
     assert home["class"] == "home"
     assert action(page, Action.LINK)["type"] == "button"
@@ -386,7 +386,7 @@ def test_home_tab_blocks() -> None:
 
 
 def test_home_tab_of_a_linked_person() -> None:
-    page = assert_inert(view_html(home_view("bob"), NAMES))
+    page = assert_inert(view_html(home_view(HomeDesk(NOW, "bob")), NAMES))
     assert "linked to Cflow as bob" in page.text
     assert not page.having("data-action")
 

@@ -53,6 +53,10 @@ async def approve(
         answer = await said(decision, tools.store, user)
         await list_again(tools, client, respond, user, page_scope, answer)
         return
+    if _on_home(body):  # the tab itself says what was done, and shows what is left
+        answer = await said(decider.decide(user, link, Intent(ref, "approve")), tools.store, user)
+        await tools.home.publish(user, notice=[answer.get("text", "")])
+        return
     await _show_busy(client, body, "Approving as", user)
     try:
         done = await decider.decide(user, link, Intent(ref, "approve"))
@@ -111,6 +115,10 @@ async def _restore_clicked(client: AsyncWebClient, body: dict[str, Any]) -> None
     blocks = _editable_blocks(body)
     if blocks is not None:
         await _edit_clicked(client, body, blocks)
+
+
+def _on_home(body: dict[str, Any]) -> bool:
+    return (body.get("view") or {}).get("type") == "home"
 
 
 def _listed_in(body: dict[str, Any], action: dict[str, Any]) -> str | None:

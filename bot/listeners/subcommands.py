@@ -19,6 +19,7 @@ from bot.cflow import CflowClient, Credentials, Request, Workflow
 from bot.channels import CHANNEL_HINT, channel_id_for
 from bot.decisions import Decider, Intent, credentials_for
 from bot.errors import AnswerError, NotLinkedError
+from bot.home import HomeTab, visible_requests
 from bot.listeners.answers import answer_for
 from bot.listeners.forms import fill_new_request_form
 from bot.publisher import Publisher
@@ -52,6 +53,7 @@ class Tools:
     decider: Decider
     service: Credentials
     settings: Settings
+    home: HomeTab
 
 
 @dataclass
@@ -133,17 +135,8 @@ async def find_request(
 
 async def _everything(ctx: CommandContext, creds: Credentials) -> list[tuple[Workflow, Request]]:
     """Every request the caller can see, across the active workflows."""
-    cflow = ctx.tools.cflow
-    workflows = [w for w in await cflow.list_workflows(creds) if w.is_active]
-    listings = await asyncio.gather(
-        *(cflow.list_requests(creds, w.id) for w in workflows), return_exceptions=True
-    )
-    return [
-        (workflow, request)
-        for workflow, listing in zip(workflows, listings, strict=True)
-        if not isinstance(listing, BaseException)
-        for request in listing
-    ]
+    found, _ = await visible_requests(ctx.tools.cflow, creds)
+    return found
 
 
 # Subcommands

@@ -61,7 +61,10 @@ async def submit_decision(
         answer = await said(decision, tools.store, user)
         await list_again(tools, client, respond, user, origin.page_scope, answer)
         return
-    await client.chat_postMessage(channel=user, text=await decision)  # or the error path
+    try:
+        await client.chat_postMessage(channel=user, text=await decision)  # or the error path
+    finally:
+        await tools.home.refresh(user)  # their Home tab, if they decided from there
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,11 @@ class Action(StrEnum):
     SHOW_MORE = "cflow_show_more"  # next page of /cflow pending; value "<page> <scope>"
     EDIT_DRAFT = "cflow_edit_draft"
     DELETE_DRAFT = "cflow_delete_draft"
+    HOME_SELECT = "cflow_home_select"  # a checkbox on the Home tab (bulk approval)
+    HOME_APPROVE_SELECTED = "cflow_home_approve_selected"
+    HOME_CLEAR = "cflow_home_clear"
+    HOME_PAGE = "cflow_home_page"  # value: the page of the Home tab to show
+    HOME_DETAILS = "cflow_home_details"
     BURST_LIST = "cflow_burst_list"  # a burst's summary or grouped DM: list it; value group id
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.cflow.models import User
+from bot.slack.card import request_card
+from bot.slack.card_view import CardView
 from bot.slack.ids import MAX_METADATA, Input, RequestRef, View
 from bot.slack.primitives import plain_text, section
 from bot.slack.text import clean, escaped, plain, truncate
@@ -229,3 +231,17 @@ def link_done_view(cflow_username: str) -> ViewPayload:
     name = escaped(cflow_username, 200, single_line=True)
     text = f"✅ Linked to Cflow user *{name}*. You can now approve and reject from Slack."
     return modal(View.LINK, "Link Cflow account", [section(text)], close="Done")
+
+
+def details_modal(view: CardView) -> ViewPayload:
+    """A request's whole card in a modal, from the Home tab (no decision buttons: the
+    tab has them)."""
+    card = request_card(replace(view, actionable=False))
+    blocks = [b for b in card["blocks"] if b.get("type") != "actions"]
+    title = f"Request #{view.request.id}"
+    return {
+        "type": "modal",
+        "title": plain_text(title if len(title) <= MAX_TITLE else "Request"),
+        "close": plain_text("Close"),
+        "blocks": blocks[:100],
+    }

@@ -1,0 +1,117 @@
+"""Each person's Home tab: their approvals desk, read from Cflow with their own key.
+
+Never the service account's view: what waits on someone is what Cflow shows *them*.
+A key Cflow refuses (or one that no longer decrypts) turns the tab into "link again".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.cflow import (
+    CflowClient,
+    CflowError,
+    CflowUnauthorizedError,
+    Credentials,
+    Request,
+    Workflow,
+)
+from bot.decisions import credentials_for
+from bot.slack.home import HomeDesk, home_view
+from bot.store.base import Link, Store
+from bot.store.errors import UnreadableLinkError
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+Listed = list[tuple[Workflow, Request]]
+
+
+async def visible_requests(cflow: CflowClient, creds: Credentials) -> tuple[Listed, bool]:
+    """Every request `creds` can see across the active workflows, and whether some
+    workflow's listing failed (what is shown may then be incomplete)."""
+    workflows = [w for w in await cflow.list_workflows(creds) if w.is_active]
+    listings = await asyncio.gather(
+        *(cflow.list_requests(creds, w.id) for w in workflows), return_exceptions=True
+    )
+    found = [
+        (workflow, request)
+        for workflow, listing in zip(workflows, listings, strict=True)
+        if not isinstance(listing, BaseException)
+        for request in listing
+    ]
+    return found, any(isinstance(listing, BaseException) for listing in listings)
+
+
+def _oldest_first(items: Listed) -> Listed:
+    return sorted(items, key=lambda item: item[1].created_at or datetime.max.replace(tzinfo=UTC))
+
+
+class HomeTab:
+    def __init__(
+        self,
+        cflow: CflowClient,
+        store: Store,
+        service: Credentials,
+        slack: AsyncWebClient,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        self._cflow = cflow
+        self._store = store
+        self._service = service
+        self._slack = slack
+        self._clock = clock
+
+    async def publish(self, user: str, *, page: int = 1, notice: Sequence[str] = ()) -> None:
+        """Publish `user`'s Home tab as Cflow shows it to them now."""
+        desk = await self.desk(user, page=page, notice=notice)
+        await self._slack.views_publish(user_id=user, view=home_view(desk))
+
+    async def refresh(self, user: str, *, notice: Sequence[str] = ()) -> None:
+        """`publish`, for after something changed: a failure is logged, not raised."""
+        try:
+            await self.publish(user, notice=notice)
+        except Exception as error:  # the change itself is done; the tab catches up later
+            log.warning("Could not refresh the Home tab of %s (%s)", user, type(error).__name__)
+
+    async def desk(self, user: str, *, page: int = 1, notice: Sequence[str] = ()) -> HomeDesk:
+        now = self._clock()
+        try:
+            link = await self._store.link_for(user)
+        except UnreadableLinkError:
+            await self._store.mark_key_refused(user)
+            return HomeDesk(now, key_works=False)
+        if link is None:
+            return HomeDesk(now, notice=tuple(notice))
+        if link.key_refused_at is not None:
+            return HomeDesk(now, link.cflow_username, key_works=False)
+        return await self._linked_desk(link, now, page, notice)
+
+    async def _linked_desk(
+        self, link: Link, now: datetime, page: int, notice: Sequence[str]
+    ) -> HomeDesk:
+        name = link.cflow_username
+        try:
+            seen, partly = await visible_requests(self._cflow, credentials_for(self._service, link))
+        except CflowUnauthorizedError:
+            await self._store.mark_key_refused(link.slack_user_id)
+            return HomeDesk(now, name, key_works=False)
+        except CflowError as error:
+            log.info("Cflow cannot list %s's requests: %s", name, error.message)
+            return HomeDesk(now, name, unreadable=True, page=page, notice=tuple(notice))
+        waiting = [(w, r) for w, r in seen if r.is_pending and name in r.reviewers(w)]
+        mine = [(w, r) for w, r in seen if r.submitted_by == name]
+        mine.sort(key=lambda item: item[1].updated_at or now, reverse=True)
+        return HomeDesk(
+            now,
+            name,
+            waiting=_oldest_first(waiting),
+            submitted=mine,
+            unreadable=partly,
+            page=page,
+            notice=tuple(notice),
+        )
