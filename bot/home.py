@@ -22,11 +22,13 @@ from bot.cflow import (
     Workflow,
 )
 from bot.decisions import credentials_for
+from bot.pacing import Rank, urgency
 from bot.slack.home import HomeDesk, home_view
 from bot.store.base import Link, Store
 from bot.store.errors import UnreadableLinkError
 
 log = logging.getLogger(__name__)
+HOME_SETTLE_SECONDS = 3.0  # changes to one person's desk within this refresh it once
 Clock = Callable[[], datetime]
 Listed = list[tuple[Workflow, Request]]
 
@@ -65,9 +67,32 @@ class HomeTab:
         self._service = service
         self._slack = slack
         self._clock = clock
+        self._opened: set[str] = set()  # who has opened their tab (on this instance)
+        self._due: dict[str, asyncio.Task[None]] = {}
+
+    def changed(self, people: set[str]) -> None:
+        """Something on these people's desks changed: refresh the tabs they have opened,
+        once per burst of changes (views.publish is Tier 4)."""
+        for user in people & self._opened:
+            if user not in self._due:
+                self._due[user] = asyncio.create_task(self._settle_then_refresh(user))
+
+    def close(self) -> None:
+        """Refreshes still waiting for changes to settle are dropped at shutdown."""
+        for task in list(self._due.values()):
+            task.cancel()
+
+    async def _settle_then_refresh(self, user: str) -> None:
+        try:
+            await asyncio.sleep(HOME_SETTLE_SECONDS)
+        finally:
+            self._due.pop(user, None)
+        with urgency(Rank.THREAD_LINE):
+            await self.refresh(user)
 
     async def publish(self, user: str, *, page: int = 1, notice: Sequence[str] = ()) -> None:
         """Publish `user`'s Home tab as Cflow shows it to them now."""
+        self._opened.add(user)
         desk = await self.desk(user, page=page, notice=notice)
         await self._slack.views_publish(user_id=user, view=home_view(desk))
 

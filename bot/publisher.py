@@ -55,8 +55,12 @@ class Publisher:
         metrics: Metrics,
         burst_limit: int = 5,
         pacer: Pacer | None = None,
+        on_people: Callable[[set[str]], None] = lambda people: None,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
+        """`on_people` hears the Slack users whose view of the requests a batch changed
+        (their reviewers, before and after, and the submitter): their Home tabs."""
+        self._on_people = on_people
         self._store = store
         self._directory = directory
         self.request_url = request_url
@@ -160,6 +164,7 @@ class Publisher:
             for m in ms
             if shown.get(m.group_id) is Result.RETRY
         }
+        self._on_people(_concerned(events, batch))
         by_key = {event.obs.key: event for event in events}
         await self._store.save_tracked(
             [
@@ -242,6 +247,8 @@ class Publisher:
         keys = [obs.key for obs in observations]
         people = {name for obs in observations for name in obs.request.reviewers(obs.workflow)}
         people |= {obs.request.submitted_by for obs in observations if obs.request.submitted_by}
+        # Those a change takes a request from: their Home tabs change too.
+        people |= {n for obs in observations if obs.previous for n in obs.previous.reviewers}
         subscriptions = await self._store.subscriptions()
         channels = {wf: sub.channel_id for wf, sub in subscriptions.items()}
         reach = await self._directory.targets(people)
@@ -253,3 +260,15 @@ class Publisher:
             unreached=reach.unknown,
             bursts=await self._store.bursts_for(keys),
         )
+
+
+def _concerned(events: Sequence[Event], batch: Batch) -> set[str]:
+    """The linked people whose desk these events change."""
+    names: set[str] = set()
+    for event in events:
+        obs = event.obs
+        names.update(obs.request.reviewers(obs.workflow))
+        names.update(obs.previous.reviewers if obs.previous else ())
+        names.add(obs.request.submitted_by or "")
+    targets = (batch.targets.get(name) for name in names)
+    return {t.slack_user_id for t in targets if t is not None and t.linked}

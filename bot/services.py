@@ -55,6 +55,7 @@ class Services:
 
     async def close(self) -> None:
         """What is still on its way to Slack stops first (the store has it as due)."""
+        self.home.close()
         await self.publisher.close()
         await self.store.close()
         await self.http.close()
@@ -118,6 +119,7 @@ async def build_services(settings: Settings) -> Services:
     )
     service = settings.service_credentials()
     directory = Directory(cflow, service, slack, store)
+    home = HomeTab(cflow, store, service, slack)
     publisher = Publisher(
         slack,
         store,
@@ -127,6 +129,7 @@ async def build_services(settings: Settings) -> Services:
         metrics=metrics,
         burst_limit=settings.cflow_burst_limit,
         pacer=slack.pacer,
+        on_people=home.changed,
     )
     instance_id = uuid.uuid4().hex[:12]
     decider = Decider(
@@ -149,7 +152,7 @@ async def build_services(settings: Settings) -> Services:
         publisher,
         decider,
         metrics,
-        HomeTab(cflow, store, service, slack),
+        home,
         instance_id=instance_id,
     )
 

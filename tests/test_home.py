@@ -161,3 +161,29 @@ async def test_submitted_requests_show_where_they_stand(bot: Bot) -> None:
     assert "Submitted by you" in home
     assert "waiting on bob" in home
     assert Action.EDIT_DRAFT in home, "dave's draft, with Edit"
+
+
+async def test_an_opened_home_tab_follows_what_changes_on_the_desk(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    home = await open_home(bot, "U0BOB")
+    before = {b["block_id"] for b in items(home)}
+    request_id = new_expense(bot.sandbox, Description="Arrived while Home was open")
+    await bot.cycles(2)
+
+    def shows_it() -> bool:
+        view = bot.slack.home_view("U0BOB") or {}
+        return f"{HOME_ITEM}:{request_id}" in {b.get("block_id") for b in view.get("blocks", [])}
+
+    for _ in range(200):
+        if shows_it():
+            break
+        await asyncio.sleep(0.05)
+    assert shows_it(), "a new request for bob appears without him reopening the tab"
+    bot.sandbox.state.approve("1001", request_id, "bob", "in Cflow")
+    await bot.cycles(2)
+    for _ in range(200):
+        if not shows_it():
+            break
+        await asyncio.sleep(0.05)
+    assert not shows_it(), "decided elsewhere, it leaves the desk"
+    assert before <= {b["block_id"] for b in items(bot.slack.home_view("U0BOB") or {})}
