@@ -111,6 +111,7 @@ async function start() {
   title();
   await refresh();
   const events = new EventSource("/api/events");
+  events.onopen = () => refresh();  // what changed before it connected is drawn too
   events.onmessage = () => refresh();
 }
 
