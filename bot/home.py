@@ -49,7 +49,8 @@ async def visible_requests(cflow: CflowClient, creds: Credentials) -> tuple[List
     return found, any(isinstance(listing, BaseException) for listing in listings)
 
 
-def _oldest_first(items: Listed) -> Listed:
+def oldest_first(items: Listed) -> Listed:
+    """Requests by submission, oldest first; those without a date last."""
     return sorted(items, key=lambda item: item[1].created_at or datetime.max.replace(tzinfo=UTC))
 
 
@@ -134,7 +135,7 @@ class HomeTab:
         return HomeDesk(
             now,
             name,
-            waiting=_oldest_first(waiting),
+            waiting=oldest_first(waiting),
             submitted=mine,
             unreadable=partly,
             page=page,

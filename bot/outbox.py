@@ -102,7 +102,7 @@ class Outbox:
 
     async def close(self, grace: float) -> None:
         """Stop at the next Slack call (what is left is due again in the store)."""
-        self._closing = True
+        self.closing()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace)
         for task in list(self._tasks):

@@ -28,38 +28,12 @@ from bot.slack.card_actions import card_ref
 from bot.slack.card_view import CardView
 from bot.slack.ids import Action, Input, MoreOption, RequestRef, View, ref_from_action
 from bot.store.base import Decision
+from tests.factories import NOW, make_request, make_workflow
 
-NOW = datetime(2024, 5, 3, 12, 0, tzinfo=UTC)
 PINGS = ("<!channel>", "<@U123>")
 NASTY = "<!channel> <@U123> & <https://evil.example|click>"
 
 # --- Factories ----------------------------------------------------------------------------
-
-
-def make_workflow(**overrides: Any) -> Workflow:
-    data: dict[str, Any] = {
-        "id": "w1",
-        "name": "Purchase Order",
-        "stages": [
-            {"id": "s1", "name": "Manager review", "order": 1, "reviewers": ["bob"]},
-            {"id": "s2", "name": "Finance review", "order": 2, "reviewers": ["carol"]},
-            {"id": "s3", "name": "Director approval", "order": 3, "reviewers": ["erin"]},
-        ],
-    }
-    return Workflow.model_validate(data | overrides)
-
-
-def make_request(**overrides: Any) -> Request:
-    data: dict[str, Any] = {
-        "id": "103",
-        "workflowId": "w1",
-        "status": "pending",
-        "currentStage": "s2",
-        "fields": {"Vendor": "ACME", "Amount": 1200},
-        "submittedBy": "dave",
-        "createdAt": NOW - timedelta(days=2),
-    }
-    return Request.model_validate(data | overrides)
 
 
 def make_decision(action: str = "approved", **overrides: Any) -> Decision:

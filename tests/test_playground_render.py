@@ -9,7 +9,7 @@ payload holds becomes a tag, an event handler or a javascript: link.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.cflow.models import Request, User, Workflow
+from bot.cflow.models import User
 from bot.playground.mrkdwn import Names, mrkdwn_html, plain_text_html
 from bot.playground.render import blocks_html, message_html, view_html
 from bot.slack.bursts import BurstItem, grouped_dm
@@ -29,8 +29,8 @@ from bot.slack.ids import Action, Input, MoreOption, RequestRef, View
 from bot.slack.modals import link_modal, reassign_modal, reject_modal
 from bot.slack.primitives import button, section
 from bot.slack.request_forms import FormTarget, request_form
+from tests.factories import NOW, make_request, make_workflow
 
-NOW = datetime(2024, 5, 3, 12, 0, tzinfo=UTC)
 NAMES = Names(users={"U1": "alice", "UBOT": "Cflow"}, channels={"C1": "approvals"})
 SCRIPT = "<script>alert(1)</script>"
 BREAKOUT = '"><img src=x onerror=alert(1)>'
@@ -45,32 +45,6 @@ PAGE_TAGS = MRKDWN_TAGS | {
 VOID = {"br", "hr", "img", "input"}
 
 # --- Factories ----------------------------------------------------------------------------
-
-
-def make_workflow(**overrides: Any) -> Workflow:
-    data: dict[str, Any] = {
-        "id": "w1",
-        "name": "Purchase Order",
-        "stages": [
-            {"id": "s1", "name": "Manager review", "order": 1, "reviewers": ["bob"]},
-            {"id": "s2", "name": "Finance review", "order": 2, "reviewers": ["carol"]},
-            {"id": "s3", "name": "Director approval", "order": 3, "reviewers": ["erin"]},
-        ],
-    }
-    return Workflow.model_validate(data | overrides)
-
-
-def make_request(**overrides: Any) -> Request:
-    data: dict[str, Any] = {
-        "id": "103",
-        "workflowId": "w1",
-        "status": "pending",
-        "currentStage": "s2",
-        "fields": {"Vendor": "ACME", "Amount": 1200},
-        "submittedBy": "dave",
-        "createdAt": NOW - timedelta(days=2),
-    }
-    return Request.model_validate(data | overrides)
 
 
 def card(**overrides: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from bot.cflow import CflowClient, Credentials, Request, Workflow
 from bot.channels import CHANNEL_HINT, channel_id_for
 from bot.decisions import Decider, Intent, credentials_for
 from bot.errors import AnswerError, NotLinkedError
-from bot.home import HomeTab, visible_requests
+from bot.home import HomeTab, oldest_first, visible_requests
 from bot.listeners.answers import answer_for
 from bot.listeners.forms import fill_new_request_form
 from bot.publisher import Publisher
@@ -204,7 +204,7 @@ async def pending(ctx: CommandContext, page: int | None = None) -> None:
             waiting = [(w, r) for w, r in waiting if w.id == chosen.id]
         waiting = [(w, r) for w, r in waiting if creds.username in r.reviewers(w)]
         title = "Waiting for you"
-    waiting.sort(key=lambda item: item[1].created_at or datetime.max.replace(tzinfo=UTC))
+    waiting = oldest_first(waiting)
     number = page if page is not None else _page(ctx.text, 0)
     now = datetime.now(UTC)
     await ctx.say(pending_message(waiting, title=title, now=now, page=number, scope=scope))

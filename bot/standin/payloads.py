@@ -43,23 +43,16 @@ def block_action(
     trigger_id: str = "1337.42.abcd",
     is_ephemeral: bool = False,
 ) -> dict[str, Any]:
-    return {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM["id"]},
-        "api_app_id": "ATEST",
-        "token": "legacy-verification-token",
-        "team": TEAM,
-        "container": {
-            "type": "message",
-            "message_ts": message["ts"],
-            "channel_id": channel,
-            "is_ephemeral": is_ephemeral,
-        },
-        "trigger_id": trigger_id,
+    container = {
+        "type": "message",
+        "message_ts": message["ts"],
+        "channel_id": channel,
+        "is_ephemeral": is_ephemeral,
+    }
+    return _clicked(user, action, container, trigger_id) | {
         "channel": {"id": channel, "name": "approvals"},
         "message": message,
         "response_url": response_url,
-        "actions": [{"action_ts": f"{time.time():.6f}", **action}],
     }
 
 
@@ -67,15 +60,22 @@ def view_action(
     user: str, action: dict[str, Any], *, view: dict[str, Any], trigger_id: str
 ) -> dict[str, Any]:
     """A click in a modal or the Home tab: Slack sends the view, with its state so far."""
+    container = {"type": "view", "view_id": view["id"]}
+    return _clicked(user, action, container, trigger_id) | {"view": view}
+
+
+def _clicked(
+    user: str, action: dict[str, Any], container: dict[str, Any], trigger_id: str
+) -> dict[str, Any]:
+    """What every `block_actions` payload carries, wherever the click was."""
     return {
         "type": "block_actions",
         "user": {"id": user, "username": user.lower(), "team_id": TEAM["id"]},
         "api_app_id": "ATEST",
         "token": "legacy-verification-token",
         "team": TEAM,
-        "container": {"type": "view", "view_id": view["id"]},
+        "container": container,
         "trigger_id": trigger_id,
-        "view": view,
         "actions": [{"action_ts": f"{time.time():.6f}", **action}],
     }
 

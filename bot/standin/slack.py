@@ -771,7 +771,13 @@ class SlackStandIn:
             raise StandInError("no_text")
         if self.strict_membership and channel[0] == "C" and channel not in self.bot_channels:
             raise StandInError("not_in_channel")
-        message = StoredMessage(
+        message = self._new_message(channel, params, metadata=params.get("metadata"))
+        message.history.append(message.snapshot())
+        self._messages[(channel, message.ts)] = message
+        return {"channel": channel, "ts": message.ts, "message": self._message_json(message)}
+
+    def _new_message(self, channel: str, params: Params, **extra: Any) -> StoredMessage:
+        return StoredMessage(
             channel=channel,
             ts=self._next_ts(),
             text=params.get("text", ""),
@@ -779,11 +785,8 @@ class SlackStandIn:
             attachments=params.get("attachments"),
             thread_ts=params.get("thread_ts"),
             user=self.bot_user_id,
-            metadata=params.get("metadata"),
+            **extra,
         )
-        message.history.append(message.snapshot())
-        self._messages[(channel, message.ts)] = message
-        return {"channel": channel, "ts": message.ts, "message": self._message_json(message)}
 
     def _chat_update(self, params: Params) -> Params:
         message = self._get_message(params.get("channel"), params.get("ts"))
@@ -799,16 +802,7 @@ class SlackStandIn:
         channel = self._resolve_channel(params.get("channel"))
         if not params.get("user"):
             raise StandInError("user_not_found")
-        message = StoredMessage(
-            channel=channel,
-            ts=self._next_ts(),
-            text=params.get("text", ""),
-            blocks=params.get("blocks"),
-            attachments=params.get("attachments"),
-            thread_ts=params.get("thread_ts"),
-            user=self.bot_user_id,
-            visible_to=str(params["user"]),
-        )
+        message = self._new_message(channel, params, visible_to=str(params["user"]))
         self._ephemerals[message.ts] = message
         return {"message_ts": message.ts}
 

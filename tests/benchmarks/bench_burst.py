@@ -197,7 +197,6 @@ async def figures(
     last = max(max(times) for times in told.values())
     gaps = [b - a for a, b in zip([since, *completed], completed, strict=False)]
     calls = [c for c in run.slack.calls() if c.time >= since]
-    answered = calls  # a refusal (users_not_found) counts against the limit too
     limited = [c for c in calls if c.error == "ratelimited"]
     posts = [c for c in calls if c.method == "chat.postMessage" and not c.failed]
     channel = [
@@ -205,7 +204,8 @@ async def figures(
         for c in posts
         if (c.response or {}).get("channel") == CHANNEL and "thread_ts" not in c.params
     ]
-    floor = floor_seconds(c for c in answered if c.error != "ratelimited")
+    # A refusal (users_not_found) counts against Slack's limit too; a 429 does not.
+    floor = floor_seconds(c for c in calls if c.error != "ratelimited")
     seconds = last - since
     listed = completed[0] if completed else since  # the end of the cycle that found them
     twice = [pair for pair, times in told.items() if len(times) > 1]
