@@ -17,19 +17,22 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from bot.changes import Change, Event
 from bot.delivery import Delivery, Result, updatable, worst
 from bot.directory import SlackTarget
+from bot.hours import Reach, next_open, reach
 from bot.pacing import Rank, urgency
 from bot.slack.bursts import BurstItem, grouped_dm, summary_message
-from bot.store.base import BURST, BurstMember, Card, RequestKey, Store
+from bot.store.base import BURST, BurstMember, Card, Preference, RequestKey, Store
 
 log = logging.getLogger(__name__)
 GONE = "deleted"
+DIGESTS = frozenset({"digest", "channel_digest"})  # what waits, not what just arrived
+CHANNEL_KINDS = frozenset({"channel", "channel_digest"})
 Clock = Callable[[], datetime]
 
 
@@ -80,6 +83,10 @@ def _member(group: str, event: Event, kind: str, target: str) -> BurstMember:
     )
 
 
+def _is_dm(member: BurstMember) -> bool:
+    return member.kind not in CHANNEL_KINDS
+
+
 def grouped_in_channel(members: Iterable[BurstMember], channel: str) -> bool:
     return any(m.kind == "channel" and m.target == channel for m in members)
 
@@ -107,6 +114,26 @@ def current_items(
     return items
 
 
+@dataclass(frozen=True)
+class Readers:
+    """The people a batch of grouped DMs goes to: their Slack, and their preferences."""
+
+    targets: Mapping[str, SlackTarget]  # by Cflow username
+    preferences: Mapping[str, Preference]  # by Slack user id
+
+    def preference(self, target: SlackTarget) -> Preference:
+        found = self.preferences.get(target.slack_user_id)
+        return found or Preference(target.slack_user_id)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How bringing one burst's message in line went; LATER: held until `until`."""
+
+    result: Result = Result.DONE
+    until: datetime | None = None
+
+
 class Bursts:
     """Posts and re-renders bursts' messages, one at a time per burst."""
 
@@ -119,7 +146,7 @@ class Bursts:
 
     async def publish(
         self, groups: Iterable[str], targets: Callable[[Iterable[str]], Any]
-    ) -> dict[str, Result]:
+    ) -> dict[str, Shown]:
         """Bring each burst's message in line with its members (posted if it is not yet);
         `targets` resolves Cflow usernames to Slack (`Directory.targets`)."""
         wanted = [g for g in dict.fromkeys(groups) if g not in self._queued]
@@ -129,15 +156,23 @@ class Bursts:
         self._queued.update(wanted)
         try:
             members = await self._store.burst_members(wanted)
-            readers = {ms[0].target for ms in members.values() if ms and ms[0].kind == "dm"}
-            found = (await targets(readers)).found if readers else {}
+            names = {ms[0].target for ms in members.values() if ms and _is_dm(ms[0])}
+            found = (await targets(names)).found if names else {}
+            readers = Readers(found, await self._readers_preferences(found))
         except BaseException:
             self._queued.difference_update(wanted)
             raise
-        results = await asyncio.gather(*(self._one(group, found) for group in wanted))
+        results = await asyncio.gather(*(self._one(group, readers) for group in wanted))
         return dict(zip(wanted, results, strict=True))
 
-    async def _one(self, group: str, targets: Mapping[str, SlackTarget]) -> Result:
+    async def _readers_preferences(
+        self, targets: Mapping[str, SlackTarget]
+    ) -> dict[str, Preference]:
+        if not targets:
+            return {}
+        return await self._store.preferences_for(t.slack_user_id for t in targets.values())
+
+    async def _one(self, group: str, readers: Readers) -> Shown:
         lock = self._turns.setdefault(group, asyncio.Lock())
         async with lock:
             # Read once its turn has come (two queries a burst, not a request): the newest
@@ -145,27 +180,28 @@ class Bursts:
             self._queued.discard(group)
             members = (await self._store.burst_members([group]))[group]
             known = (await self._store.cards_for([(BURST, group)]))[(BURST, group)]
-            result = await self._show(group, members, known, targets) if members else Result.DONE
+            shown = await self._show(group, members, known, readers) if members else Shown()
         if not lock.locked() and group not in self._queued:
             self._turns.pop(group, None)
-        return result
+        return shown
 
     async def _show(
         self,
         group: str,
         members: list[BurstMember],
         known: list[Card],
-        targets: Mapping[str, SlackTarget],
-    ) -> Result:
+        readers: Readers,
+    ) -> Shown:
         items = [BurstItem.from_json(m.item) for m in members]
         first, now = members[0], self._clock()
-        if first.kind == "channel":
-            payload = summary_message(items, group_id=group, now=now)
+        digest = first.kind in DIGESTS
+        target = readers.targets.get(first.target)
+        if first.kind in CHANNEL_KINDS:
+            payload = summary_message(items, group_id=group, now=now, digest=digest)
             card = Card(BURST, group, first.target, "burst")
         else:
-            target = targets.get(first.target)
             if target is None:
-                return Result.DONE  # nobody in Slack to tell (as for a DM of their own)
+                return Shown()  # nobody in Slack to tell (as for a DM of their own)
             payload = grouped_dm(
                 items,
                 reader=first.target,
@@ -173,15 +209,23 @@ class Bursts:
                 now=now,
                 linked=target.linked,
                 key_works=target.key_works,
+                digest=digest,
             )
             card = Card(BURST, group, "", "burst_dm", slack_user_id=target.slack_user_id)
         posted = [c for c in known if updatable(c)]
-        if posted:
+        if posted:  # an edit notifies nobody: it goes at any hour
             with urgency(Rank.THREAD_LINE):
-                return worst([await self._delivery.update(c, payload) for c in posted])
+                return Shown(worst([await self._delivery.update(c, payload) for c in posted]))
         if card.kind == "burst":
             with urgency(Rank.CHANNEL_CARD):
-                return await self._delivery.post(card, payload, known)
+                return Shown(await self._delivery.post(card, payload, known))
+        if target is not None and not digest:  # a digest comes when asked, or when open
+            pref = readers.preference(target)
+            told = reach(pref, now, waiting=True)
+            if told is Reach.NEVER:
+                return Shown()  # their digest lists these, or they want no DMs
+            if told is Reach.LATER:
+                return Shown(Result.LATER, next_open(pref, now))
         with urgency(Rank.REVIEWER_DM):
             result, _ = await self._delivery.post_dm(card, payload, known)
-        return result
+        return Shown(result)

@@ -8,6 +8,8 @@ posts twice) and ends in a `Result`:
 - RETRY: Slack could not take it now (rate limit, 5xx, timeout, connection), so a later
   cycle tries again; when the post may have arrived (a timeout after sending), the claim
   is kept and settled from the channel's history instead of posting blindly;
+- LATER: held for its reader's quiet hours or day off (bot.hours): looked at again
+  when they open;
 - FAILED: Slack refused it for good (`user_disabled`, `is_archived`, `invalid_blocks` …);
   the reason and the time are recorded on the card, shown by `cflow-bot check`, and that
   message is not tried again.
@@ -52,13 +54,16 @@ GONE_MESSAGE_ERRORS = frozenset({"message_not_found", "cant_update_message"})
 class Result(Enum):
     DONE = "done"
     RETRY = "retry"
+    LATER = "later"
     FAILED = "failed"
 
 
 def worst(results: Sequence[Result]) -> Result:
-    """RETRY if anything is to be retried (FAILED ones are settled), else DONE or FAILED."""
-    if Result.RETRY in results:
-        return Result.RETRY
+    """RETRY if anything is to be retried (FAILED ones are settled), then LATER, else DONE
+    or FAILED."""
+    for wanted in (Result.RETRY, Result.LATER):
+        if wanted in results:
+            return wanted
     return Result.FAILED if Result.FAILED in results else Result.DONE
 
 

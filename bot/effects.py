@@ -25,12 +25,20 @@ from bot.cflow import Request, Workflow
 from bot.changes import ANNOUNCED, Change, Event, Observation
 from bot.delivery import Delivery, Result, in_flight, updatable, worst
 from bot.directory import SlackTarget
+from bot.hours import Reach, next_open, reach
 from bot.logs import request_context
 from bot.pacing import Rank, urgency
 from bot.slack.card import request_card
 from bot.slack.card_view import CardView
 from bot.slack.messages import audit_line, submitter_message
-from bot.store.base import BurstMember, Card, Decision, RequestKey, TrackedRequest
+from bot.store.base import (
+    BurstMember,
+    Card,
+    Decision,
+    Preference,
+    RequestKey,
+    TrackedRequest,
+)
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -48,6 +56,22 @@ class Batch:
     targets: dict[str, SlackTarget]  # cflow username -> Slack
     unreached: frozenset[str] = frozenset()  # their lookup failed for now: DM them later
     bursts: dict[RequestKey, list[BurstMember]] = field(default_factory=dict)
+    preferences: dict[str, Preference] = field(default_factory=dict)  # by Slack user id
+
+    def preference(self, target: SlackTarget) -> Preference:
+        found = self.preferences.get(target.slack_user_id)
+        return found or Preference(target.slack_user_id)
+
+
+class Held:
+    """The DMs of one event held for their readers' quiet hours: when to look again."""
+
+    def __init__(self) -> None:
+        self.until: datetime | None = None
+
+    def add(self, at: datetime) -> Result:
+        self.until = at if self.until is None else min(self.until, at)
+        return Result.LATER
 
 
 class Effects:
@@ -95,11 +119,12 @@ class Effects:
         """Every Slack effect of `event`, each on its own; what to remember afterwards."""
         # No bound here: Slack's pacing (bot.pacing) decides what goes when, and a slow
         # message of one request must not hold another's back.
+        held = Held()
         with _tagged(event.obs):
-            results = await self._effects(event, batch)
-        return self._remembered(event, worst(results))
+            results = await self._effects(event, batch, held)
+        return self._remembered(event, worst(results), held)
 
-    async def _effects(self, event: Event, batch: Batch) -> list[Result]:
+    async def _effects(self, event: Event, batch: Batch, held: Held) -> list[Result]:
         """Edits first, then the reviewers' DMs and the channel card side by side (Slack's
         pacing serves DMs first), then what hangs off the card: its thread line."""
         obs, change = event.obs, event.change
@@ -112,13 +137,18 @@ class Effects:
         if obs.request.is_pending:
             card, dms = await asyncio.gather(
                 self._at(Rank.CHANNEL_CARD, event, self._post_channel_card(event, batch)),
-                self._at(Rank.REVIEWER_DM, event, self._dm_reviewers(event, batch)),
+                self._at(Rank.REVIEWER_DM, event, self._dm_reviewers(event, batch, held)),
             )
             results += [card, *dms]
         if change in ANNOUNCED:
             results.append(await self._at(Rank.THREAD_LINE, event, self._post_audit(event, batch)))
-        if change is Change.FINAL:
-            notify = self._notify_submitter(event, batch)
+        # A retry of an ended request whose outcome DM waited for quiet hours (one that
+        # was claimed is settled above, with the other one-off lines).
+        waited = change is Change.RETRY and not obs.request.is_pending
+        if waited:
+            waited = not any(c.kind == "outcome" and c.slot == f"o{event.seq}" for c in known)
+        if change is Change.FINAL or waited:
+            notify = self._notify_submitter(event, batch, held)
             results.append(await self._at(Rank.THREAD_LINE, event, notify))
         return results
 
@@ -133,9 +163,14 @@ class Effects:
         with urgency(rank, order, wanted=lambda: self._is_current(event)):
             return await work
 
-    def _remembered(self, event: Event, result: Result) -> TrackedRequest:
+    def _remembered(self, event: Event, result: Result, held: Held) -> TrackedRequest:
         tracked = event.obs.tracked(event.seq, event.visit)
-        return self.retry_later(event, tracked) if result is Result.RETRY else tracked
+        if result is Result.RETRY:
+            return self.retry_later(event, tracked)
+        if result is Result.LATER and held.until is not None:
+            log.info("DMs of %s wait for their readers until %s", event.obs.key, held.until)
+            return replace(tracked, retry_at=held.until, attempts=0)
+        return tracked
 
     def retry_later(self, event: Event, tracked: TrackedRequest) -> TrackedRequest:
         attempts = (event.obs.previous.attempts if event.obs.previous else 0) + 1
@@ -157,10 +192,11 @@ class Effects:
             card, self._payload(event, batch, card), batch.cards.get(obs.key, [])
         )
 
-    async def _dm_reviewers(self, event: Event, batch: Batch) -> list[Result]:
-        obs, results = event.obs, []
+    async def _dm_reviewers(self, event: Event, batch: Batch, held: Held) -> list[Result]:
+        obs, results, now = event.obs, [], self._clock()
         known = batch.cards.get(obs.key, [])
         grouped = grouped_reviewers(batch.bursts.get(obs.key, []), event.visit)
+        final = obs.workflow.is_last_stage(obs.request.current_stage)
         for name in obs.request.reviewers(obs.workflow):
             if name in grouped:
                 continue  # their grouped DM lists it
@@ -168,6 +204,13 @@ class Effects:
             if target is None:
                 if name in batch.unreached:
                     results.append(Result.RETRY)  # a later try may find them
+                continue
+            pref = batch.preference(target)
+            told = reach(pref, now, waiting=True, final_stage=final)
+            if told is Reach.NEVER:
+                continue  # their digest lists it, or they want no DMs
+            if told is Reach.LATER:
+                results.append(held.add(next_open(pref, now)))
                 continue
             card = Card(
                 obs.workflow.id,
@@ -220,11 +263,17 @@ class Effects:
         )
         return await self._delivery.post(line, payload, known)
 
-    async def _notify_submitter(self, event: Event, batch: Batch) -> Result:
-        obs = event.obs
+    async def _notify_submitter(self, event: Event, batch: Batch, held: Held) -> Result:
+        obs, now = event.obs, self._clock()
         target = batch.targets.get(obs.request.submitted_by or "")
         if target is None:
             return Result.DONE
+        pref = batch.preference(target)
+        told = reach(pref, now, waiting=False)
+        if told is Reach.NEVER:
+            return Result.DONE
+        if told is Reach.LATER:
+            return held.add(next_open(pref, now))
         known = batch.cards.get(obs.key, [])
         decision = obs.decision or _last(batch.decisions.get(obs.key, []))
         payload = submitter_message(obs.request, obs.workflow, decision)

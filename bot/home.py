@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -24,7 +25,7 @@ from bot.cflow import (
 from bot.decisions import credentials_for
 from bot.pacing import Rank, urgency
 from bot.slack.home import HomeDesk, home_view
-from bot.store.base import Link, Store
+from bot.store.base import Link, Preference, Store
 from bot.store.errors import UnreadableLinkError
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,10 @@ class HomeTab:
             log.warning("Could not refresh the Home tab of %s (%s)", user, type(error).__name__)
 
     async def desk(self, user: str, *, page: int = 1, notice: Sequence[str] = ()) -> HomeDesk:
+        told = (await self._store.preferences_for([user])).get(user) or Preference(user)
+        return replace(await self._desk(user, page, notice), preference=told)
+
+    async def _desk(self, user: str, page: int, notice: Sequence[str]) -> HomeDesk:
         now = self._clock()
         try:
             link = await self._store.link_for(user)

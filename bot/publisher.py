@@ -20,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.bursts import Bursts, current_items, plan
+from bot.bursts import Bursts, Shown, current_items, plan
 from bot.cflow import Request, Workflow
 from bot.changes import Change, Event, Observation
 from bot.delivery import Delivery, Result
+from bot.digests import Digests, Listed
 from bot.directory import Directory
 from bot.effects import Batch, Effects
 from bot.metrics import Metrics
@@ -68,7 +69,8 @@ class Publisher:
         self._clock = clock
         self._burst_limit = burst_limit
         self._pacer = pacer
-        self._delivery = Delivery(slack, store, metrics, clock)
+        # Claims age in real time, whatever `clock` says (Slack's ts are real).
+        self._delivery = Delivery(slack, store, metrics, lambda: datetime.now(UTC))
         self._outbox = Outbox(metrics)
         self._bursts = Bursts(store, self._delivery, clock)
         self._effects = Effects(
@@ -79,6 +81,10 @@ class Publisher:
             clock=clock,
         )
         self.card_view = self._effects.card_view  # what a card of a request shows now
+        self.digests = Digests(
+            store, self._bursts, directory, channel_of=self.channel_of, clock=clock
+        )
+        self._digesting = False
 
     async def sync(self, observations: Sequence[Observation]) -> int:
         """Publish every change in `observations` now; returns how many requests changed."""
@@ -92,6 +98,20 @@ class Publisher:
         if events:
             self._outbox.start(self._deliver_later(events))
         return len(events)
+
+    def enqueue_digests(self, listed: Listed) -> None:
+        """Send the digests due now, from a cycle's listing, unless a send is under way
+        (what it has not claimed, the next cycle's send takes)."""
+        if not self._digesting:
+            self._digesting = True
+            self._outbox.start(self._send_digests(listed))
+
+    async def _send_digests(self, listed: Listed) -> None:
+        URGENCY.set(Urgency(Rank.REVIEWER_DM))
+        try:
+            await self.digests.send_due(listed)
+        finally:
+            self._digesting = False
 
     async def _deliver_later(self, events: Sequence[Event]) -> None:
         URGENCY.set(Urgency(Rank.REVIEWER_DM))  # this task's own context: nobody clicked
@@ -125,7 +145,7 @@ class Publisher:
             if event.obs.decision is not None:
                 await self._store.record_decision(event.obs.decision)
         if len(events) > self._burst_limit:
-            await self._store.add_burst(plan(events, await self._channel_of(), self._burst_limit))
+            await self._store.add_burst(plan(events, await self.channel_of(), self._burst_limit))
         due = now + DELIVERY_GRACE
         fresh = [e for e in events if e.change is not Change.RETRY]
         await self._store.save_tracked(
@@ -136,7 +156,8 @@ class Publisher:
             self._drop_unwanted()  # what these supersede stops waiting for Slack
         return accepted
 
-    async def _channel_of(self) -> Callable[[str], str | None]:
+    async def channel_of(self) -> Callable[[str], str | None]:
+        """Where each workflow's cards go (one query)."""
         subscriptions = await self._store.subscriptions()
         return lambda workflow_id: (
             subscriptions[workflow_id].channel_id
@@ -158,23 +179,27 @@ class Publisher:
             asyncio.gather(*(self._in_turn(event, batch) for event in events)),
             self._bursts.publish(groups, self._directory.targets),
         )
-        retry = {
-            m.key
-            for ms in batch.bursts.values()
-            for m in ms
-            if shown.get(m.group_id) is Result.RETRY
-        }
         self._on_people(_concerned(events, batch))
         by_key = {event.obs.key: event for event in events}
         await self._store.save_tracked(
-            [
-                self._effects.retry_later(by_key[r.key], r)
-                if r.key in retry and r.retry_at is None
-                else r
-                for r in remembered
-                if r is not None
-            ]
+            [self._burst_due(by_key[r.key], r, batch, shown) for r in remembered if r is not None]
         )
+
+    def _burst_due(
+        self, event: Event, tracked: TrackedRequest, batch: Batch, shown: dict[str, Shown]
+    ) -> TrackedRequest:
+        """A member of a burst whose message is to be retried, or held for its reader's
+        quiet hours, is looked at again then (its own effects may want that sooner)."""
+        outcomes = [
+            shown[m.group_id] for m in batch.bursts.get(tracked.key, []) if m.group_id in shown
+        ]
+        if any(o.result is Result.RETRY for o in outcomes) and tracked.retry_at is None:
+            return self._effects.retry_later(event, tracked)
+        held = [o.until for o in outcomes if o.result is Result.LATER and o.until is not None]
+        if held:
+            due = min([*held, *([tracked.retry_at] if tracked.retry_at else [])])
+            return replace(tracked, retry_at=due)
+        return tracked
 
     async def _in_turn(self, event: Event, batch: Batch) -> TrackedRequest | None:
         """Publish `event` once the request's earlier events are out, unless superseded."""
@@ -252,6 +277,7 @@ class Publisher:
         subscriptions = await self._store.subscriptions()
         channels = {wf: sub.channel_id for wf, sub in subscriptions.items()}
         reach = await self._directory.targets(people)
+        readers = [target.slack_user_id for target in reach.found.values()]
         return Batch(
             cards=await self._store.cards_for(keys),
             decisions=await self._store.decisions_for(keys),
@@ -259,6 +285,7 @@ class Publisher:
             targets=reach.found,
             unreached=reach.unknown,
             bursts=await self._store.bursts_for(keys),
+            preferences=await self._store.preferences_for(readers),
         )
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.app import create_bolt_app, create_web_app
 from bot.poller import Poller
-from bot.services import Services, build_services
+from bot.services import Clock, Services, build_services, utc_now
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,10 @@ class RunningBot:
         host: str = "0.0.0.0",
         port: int | None = None,
         poll: bool = True,
+        clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.host = host
         self.port = settings.port if port is None else port
         self.poll = poll
@@ -67,7 +69,7 @@ class RunningBot:
         return f"http://{host}:{port}"
 
     async def __aenter__(self) -> RunningBot:
-        self.services = await build_services(self.settings)
+        self.services = await build_services(self.settings, self.clock)
         try:
             web_app = create_web_app(create_bolt_app(self.services), self.services)
             self._runner = web.AppRunner(web_app, shutdown_timeout=SHUTDOWN_GRACE)

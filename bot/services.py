@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -22,6 +24,7 @@ from bot.health import PollerHealth
 from bot.home import HomeTab
 from bot.inflight import InFlight
 from bot.metrics import Metrics
+from bot.notify import NotifySettings
 from bot.pacing import PacedWebClient, Pacer
 from bot.publisher import Publisher
 from bot.settings import Settings, SettingsError
@@ -31,6 +34,11 @@ from bot.store.base import Store
 log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "CFLOW_NOTIFY_CHANNEL"
 NOT_REPEATABLE = frozenset({"chat.postMessage", "chat.postEphemeral"})
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -46,6 +54,8 @@ class Services:
     decider: Decider
     metrics: Metrics
     home: HomeTab
+    notify: NotifySettings
+    clock: Clock = utc_now
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     in_flight: InFlight = field(default_factory=InFlight)
     poller_health: PollerHealth = field(default_factory=PollerHealth)
@@ -100,8 +110,9 @@ def slack_client(
     )
 
 
-async def build_services(settings: Settings) -> Services:
-    """Open the HTTP session and the store; the caller owns `close()`."""
+async def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
+    """Open the HTTP session and the store; the caller owns `close()`. `clock` is the
+    time people are told by (their digests and quiet hours): a test's own."""
     http = create_session()
     metrics = Metrics()
     slack = slack_client(settings, http, metrics)
@@ -119,7 +130,7 @@ async def build_services(settings: Settings) -> Services:
     )
     service = settings.service_credentials()
     directory = Directory(cflow, service, slack, store)
-    home = HomeTab(cflow, store, service, slack)
+    home = HomeTab(cflow, store, service, slack, clock=clock)
     publisher = Publisher(
         slack,
         store,
@@ -130,6 +141,7 @@ async def build_services(settings: Settings) -> Services:
         burst_limit=settings.cflow_burst_limit,
         pacer=slack.pacer,
         on_people=home.changed,
+        clock=clock,
     )
     instance_id = uuid.uuid4().hex[:12]
     decider = Decider(
@@ -153,6 +165,8 @@ async def build_services(settings: Settings) -> Services:
         decider,
         metrics,
         home,
+        NotifySettings(store, slack, clock),
+        clock=clock,
         instance_id=instance_id,
     )
 

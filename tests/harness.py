@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -201,10 +202,12 @@ async def running_bot(
     before_start: Callable[[SlackStandIn], None] | None = None,
     linked: tuple[str, ...] = (),
     rate_scale: float = RATE_SCALE,
+    clock: Callable[[], datetime] | None = None,
     **settings: Any,
 ) -> AsyncIterator[Bot]:
     """`before_start` arranges the fake Slack before the bot's first call (a fault);
-    the Slack users in `linked` have linked their Cflow accounts before it starts.
+    the Slack users in `linked` have linked their Cflow accounts before it starts;
+    `clock` is the time the bot tells people by (their digests and quiet hours).
 
     The fake Slack enforces Slack's rate limits, `rate_scale` times faster (and the bot
     paces to the same): the pacing is exercised without a test waiting for Slack's
@@ -235,7 +238,8 @@ async def running_bot(
         config = load_settings(None, **(options | settings))
         if linked:
             await _link_before_start(config, sandbox, linked)
-        async with RunningBot(config, host="127.0.0.1", port=0) as running:
+        timed = {"clock": clock} if clock is not None else {}
+        async with RunningBot(config, host="127.0.0.1", port=0, **timed) as running:
             yield Bot(running, slack, sandbox, http)
 
 

@@ -38,7 +38,7 @@ from bot.store import (
     open_store,
     schema,
 )
-from bot.store.base import BurstMember, LinkedUser, Reencrypted
+from bot.store.base import BurstMember, ChannelDigest, LinkedUser, Preference, Reencrypted
 from bot.store.migrations.runner import VERSION_TABLE, head_revision
 
 PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"
@@ -563,6 +563,9 @@ V1_TABLES = (
 )
 
 
+AFTER_V1 = ("burst_members", "preferences", "channel_digests")
+
+
 async def test_a_version_1_database_is_migrated_keeping_its_cards(
     database_url: str, key: str
 ) -> None:
@@ -575,8 +578,8 @@ async def test_a_version_1_database_is_migrated_keeping_its_cards(
             others = [
                 t
                 for t in schema.metadata.sorted_tables
-                # v1's own versions of these below; burst_members came after v1
-                if t.name not in ("cards", "tracked_requests", "links", "burst_members")
+                # v1's own versions of these below; the rest came after v1
+                if t.name not in ("cards", "tracked_requests", "links", *AFTER_V1)
             ]
             await conn.run_sync(lambda sync: schema.metadata.create_all(sync, tables=others))
             for statement in V1_TABLES:
@@ -620,3 +623,50 @@ async def test_failed_cards_are_recorded_and_listed(store: SqlStore) -> None:
     await store.confirm_card(retry, "2.0")
     cards = (await store.cards_for([("wf", "r1")]))[("wf", "r1")]
     assert {(c.slot, c.failure) for c in cards} == {("1", "user_disabled"), ("a1", None)}
+
+
+# Preferences and digests
+
+
+async def test_preferences_are_kept_and_defaults_are_absent(store: SqlStore) -> None:
+    alice = Preference("U0ALICE", mode="digest", digest_at=9 * 60, quiet_from=1200, quiet_to=480)
+    await store.save_preference(alice)
+    await store.save_preference(replace(alice, work_days="12345", tz="Europe/Paris"))
+    found = await store.preferences_for(["U0ALICE", "U0BOB"])
+    assert found == {"U0ALICE": replace(alice, work_days="12345", tz="Europe/Paris")}
+
+
+async def test_a_due_digest_is_claimed_by_one_store_only(make_store: MakeStore) -> None:
+    first, second = await make_store(), await make_store()
+    now = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+    due = [Preference(f"U{n}", mode="digest", next_run_at=now) for n in range(40)]
+    later = Preference("ULATER", mode="digest", next_run_at=now + timedelta(hours=1))
+    for preference in [*due, later]:
+        await first.save_preference(preference)
+    await first.save_channel_digest(ChannelDigest("C1", 540, "UTC", "U0ADMIN", now))
+    until = now + timedelta(minutes=5)
+    (a, ac), (b, bc) = await asyncio.gather(
+        first.claim_digests(now, until), second.claim_digests(now, until)
+    )
+    people = sorted(p.slack_user_id for p in a + b)
+    assert people == sorted(p.slack_user_id for p in due)  # each once, none early
+    assert [c.channel_id for c in ac + bc] == ["C1"]
+    assert await first.claim_digests(now + timedelta(minutes=1), until) == ([], [])
+    # Released with its next run: due again then, and only then.
+    tomorrow = now + timedelta(days=1)
+    await first.digests_done({"U0": tomorrow}, {"C1": None})
+    assert await first.claim_digests(now + timedelta(minutes=2), until) == ([], [])
+    # A claim that lapsed (its instance died) is taken again.
+    lapsed, _ = await first.claim_digests(until + timedelta(seconds=1), tomorrow)
+    assert {p.slack_user_id for p in lapsed} == {p.slack_user_id for p in due[1:]}
+    claimed, channels = await second.claim_digests(tomorrow, tomorrow + timedelta(minutes=5))
+    assert {p.slack_user_id for p in claimed} == {"U0", "ULATER"} and channels == []
+
+
+async def test_channel_digests_are_set_and_dropped(store: SqlStore) -> None:
+    digest = ChannelDigest("C1", 17 * 60, "Europe/Paris", "U0ADMIN")
+    await store.save_channel_digest(digest)
+    assert await store.channel_digests() == {"C1": digest}
+    assert await store.drop_channel_digest("C1")
+    assert not await store.drop_channel_digest("C1")
+    assert await store.channel_digests() == {}

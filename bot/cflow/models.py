@@ -59,6 +59,11 @@ class Workflow(CflowModel):
         indexed.sort(key=lambda pair: (pair[1].order is None, pair[1].order or 0, pair[0]))
         return [stage for _, stage in indexed]
 
+    def is_last_stage(self, ref: str | None) -> bool:
+        """Whether `ref` names the workflow's final stage (its approval decides it)."""
+        stage = self.find_stage(ref)
+        return stage is not None and stage is self.ordered_stages[-1]
+
     def find_stage(self, ref: str | None) -> Stage | None:
         """The stage a request's `currentStage` names: Cflow sends an id or a name."""
         if not ref:

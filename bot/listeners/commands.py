@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.directory import Directory
-from bot.listeners import subcommands
+from bot.listeners import notify, subcommands
 from bot.listeners.common import Track, open_link_modal, say_privately
 from bot.slack.bursts import BurstItem, burst_list
 from bot.slack.command_text import CommandText, parse
@@ -31,6 +31,10 @@ USAGE = "\n".join(
         "`/cflow users`, `/cflow roles` — Cflow's users and roles",
         "`/cflow subscribe <workflow> [#channel]`, `/cflow unsubscribe <workflow>`,"
         " `/cflow subscriptions` — where each workflow's cards go",
+        "`/cflow notify` — how and when you are told (a DM each, a daily digest, or"
+        " none; quiet hours, working days)",
+        "`/cflow digest` — what waits on you, now; `/cflow digest #channel daily HH:MM`"
+        " — a channel's daily summary (admins)",
         "`/cflow link`, `/cflow unlink`, `/cflow whoami` — your Cflow account",
         "A request is `workflowId/requestId`, or its id alone when unique.",
     )
@@ -49,6 +53,8 @@ SUBCOMMANDS = {
     "subscriptions": subcommands.subscriptions,
     "new": subcommands.new,
     "drafts": subcommands.drafts,
+    "notify": notify.notify,
+    "digest": notify.digest,
 }
 
 
@@ -114,7 +120,7 @@ async def show_burst(
     await ack()
     group = action.get("value") or ""
     members = (await tools.store.burst_members([group]))[group]
-    if not members or members[0].kind == "dm":
+    if not members or members[0].kind in ("dm", "digest"):
         ctx = _context(tools, client, respond, {"user_id": body["user"]["id"]}, parse("pending"))
         await subcommands.run(lambda c: subcommands.pending(c, 1), ctx)
         return

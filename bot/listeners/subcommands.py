@@ -22,6 +22,7 @@ from bot.errors import AnswerError, NotLinkedError
 from bot.home import HomeTab, oldest_first, visible_requests
 from bot.listeners.answers import answer_for
 from bot.listeners.forms import fill_new_request_form
+from bot.notify import NotifySettings
 from bot.publisher import Publisher
 from bot.settings import Settings
 from bot.slack.card import request_card
@@ -54,6 +55,7 @@ class Tools:
     service: Credentials
     settings: Settings
     home: HomeTab
+    notify: NotifySettings
 
 
 @dataclass
@@ -241,12 +243,12 @@ async def drafts(ctx: CommandContext) -> None:
 
 
 async def subscribe(ctx: CommandContext) -> None:
-    _admins_only(ctx)
+    admins_only(ctx)
     if not ctx.text.args:
         raise AnswerError("Which workflow? `/cflow subscribe <workflow> [#channel]`")
     creds = await ctx.creds()
     named = [a for a in ctx.text.args[1:] if channel_id(a) or channel_name(a)]
-    target = await _channel_for(ctx.client, named[-1]) if named else ctx.channel
+    target = await channel_for(ctx.client, named[-1]) if named else ctx.channel
     name = " ".join(a for a in ctx.text.args if a not in named)
     workflow = await find_workflow(ctx, creds, name)
     await ctx.tools.store.subscribe(Subscription(workflow.id, target, created_by=ctx.user))
@@ -255,7 +257,7 @@ async def subscribe(ctx: CommandContext) -> None:
 
 
 async def unsubscribe(ctx: CommandContext) -> None:
-    _admins_only(ctx)
+    admins_only(ctx)
     if not ctx.text.args:
         raise AnswerError("Which workflow? `/cflow unsubscribe <workflow>`")
     workflow = await find_workflow(ctx, await ctx.creds(), ctx.text.rest())
@@ -280,12 +282,12 @@ async def subscriptions(ctx: CommandContext) -> None:
     await ctx.say(lines_message("Subscriptions", lines, command="subscriptions"))
 
 
-def _admins_only(ctx: CommandContext) -> None:
+def admins_only(ctx: CommandContext, what: str = "change subscriptions") -> None:
     if ctx.user not in ctx.tools.settings.cflow_bot_admins:
-        raise AnswerError("Only the bot's admins (CFLOW_BOT_ADMINS) can change subscriptions.")
+        raise AnswerError(f"Only the bot's admins (CFLOW_BOT_ADMINS) can {what}.")
 
 
-async def _channel_for(client: AsyncWebClient, word: str) -> str:
+async def channel_for(client: AsyncWebClient, word: str) -> str:
     """The id of `<#C…>`, `C…` or `#name`: cards are kept and updated by channel id."""
     try:
         found = channel_id(word) or await channel_id_for(client, word)

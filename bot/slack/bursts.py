@@ -60,6 +60,9 @@ MORE_TEXT = 100  # room kept in the text budget for "Show more" and "15 of 40 sh
 MOVED_ON = "moved on"
 
 
+DIGEST_TITLE = "Cflow digest · "
+
+
 OUTCOME_MARKS = {
     "approved": "✅",
     "completed": "✅",
@@ -214,10 +217,13 @@ def _outcome_counts(kinds: Iterable[str]) -> str:
 # --- The channel's summary ------------------------------------------------------------------
 
 
-def summary_message(items: Sequence[BurstItem], *, group_id: str, now: datetime) -> dict[str, Any]:
-    """One message for a burst in a channel: how many wait, where, since when, on whom."""
+def summary_message(
+    items: Sequence[BurstItem], *, group_id: str, now: datetime, digest: bool = False
+) -> dict[str, Any]:
+    """One message for a burst in a channel: how many wait, where, since when, on whom;
+    with `digest`, the channel's daily summary of what waits."""
     pending = oldest_first(item for item in items if item.is_pending)
-    title = _summary_title(len(pending), len(items))
+    title = _summary_title(len(pending), len(items), digest)
     blocks: list[Block] = [{"type": "header", "text": plain_text(plain(title, MAX_HEADER))}]
     if items:
         blocks.append(section(_workflow_lines(items, now)))
@@ -232,9 +238,11 @@ def summary_message(items: Sequence[BurstItem], *, group_id: str, now: datetime)
     return {"text": f"Cflow: {title}", "blocks": blocks}
 
 
-def _summary_title(pending: int, total: int) -> str:
+def _summary_title(pending: int, total: int, digest: bool = False) -> str:
     if not total:
         return "No requests"
+    if digest:
+        return DIGEST_TITLE + _summary_title(pending, total).replace(" new ", " ").lower()
     if pending == total:
         return f"{pending} new request{'' if pending == 1 else 's'}"
     if pending:
@@ -297,15 +305,18 @@ def grouped_dm(
     linked: bool = True,
     key_works: bool = True,
     limit: int = 15,
+    digest: bool = False,
 ) -> dict[str, Any]:
-    """One DM for the requests of a burst that wait on `reader` (a Cflow username).
+    """One DM for the requests of a burst that wait on `reader` (a Cflow username); with
+    `digest`, their digest of everything that waits on them.
 
     The first `limit` of them, oldest first, each with Approve and Reject while the
     reader can act (linked, with a key Cflow accepts); handled ones after, without.
     """
     mine = oldest_first(item for item in items if item.waits_on(reader))
     others = oldest_first(item for item in items if not item.waits_on(reader))
-    head = [section(f"*{_dm_title(len(mine), len(items))}*")]
+    title = _dm_title(len(mine), len(items))
+    head = [section(f"*{DIGEST_TITLE if digest else ''}{title}*")]
     if mine and not (linked and key_works):
         head.append(_invite(RELINK_TEXT if linked else LINK_TEXT))
     tail = _handled_blocks(others, reader)

@@ -18,8 +18,10 @@ from bot.slack.card_actions import approve_confirm, card_ref
 from bot.slack.ids import Action, RequestRef
 from bot.slack.messages import RELINK_TEXT
 from bot.slack.names import person, request_title, status_word
+from bot.slack.preferences import settings_blocks
 from bot.slack.primitives import Block, button, context, link_button_block, plain_text, section
 from bot.slack.text import age, escaped, format_value
+from bot.store.base import Preference
 
 HOME_ITEM = "cflow_home_item"  # block_id prefix of a waiting request's section
 BULK_BLOCK = "cflow_home_bulk"
@@ -41,6 +43,7 @@ class HomeDesk:
     unreadable: bool = False  # Cflow could not be read for them just now
     page: int = 1
     notice: Sequence[str] = field(default_factory=tuple)  # mrkdwn lines, already escaped
+    preference: Preference | None = None  # how they are told; None: not shown
 
 
 def home_view(desk: HomeDesk) -> dict[str, Any]:
@@ -51,6 +54,8 @@ def home_view(desk: HomeDesk) -> dict[str, Any]:
     if desk.username and desk.key_works:
         blocks += _waiting_blocks(desk)
         blocks += _submitted_blocks(desk)
+    if desk.preference is not None:
+        blocks += settings_blocks(desk.preference)
     blocks += [{"type": "divider"}, _usage_block()]
     return {"type": "home", "blocks": blocks[:100], "private_metadata": str(desk.page)}
 
@@ -215,7 +220,8 @@ def _usage_block() -> Block:
         "*How to use it*\n"
         "• Request cards arrive in your DMs and in your workflows' channels: "
         "Approve, Reject, or ⋯ for more.\n"
-        "• `/cflow pending` lists what is waiting on you.\n"
+        "• `/cflow pending` lists what is waiting on you; `/cflow digest` DMs it to you.\n"
+        "• `/cflow notify` sets how you are told: a DM each, one digest a day, or none.\n"
         "• `/cflow show 103` shows one request.\n"
         "• `/cflow link` links your Cflow account; `/cflow help` tells the rest."
     )

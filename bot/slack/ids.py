@@ -32,6 +32,7 @@ class Action(StrEnum):
     HOME_PAGE = "cflow_home_page"  # value: the page of the Home tab to show
     HOME_DETAILS = "cflow_home_details"
     BURST_LIST = "cflow_burst_list"  # a burst's summary or grouped DM: list it; value group id
+    SETTINGS = "cflow_settings"  # "Change" beside the Home tab's settings: opens them
 
 
 class MoreOption(StrEnum):
@@ -49,6 +50,7 @@ class View(StrEnum):
     NEW_REQUEST = "cflow_new_request_modal"
     EDIT_DRAFT = "cflow_edit_draft_modal"
     WORKING = "cflow_working_modal"  # progress and results: nothing to submit
+    SETTINGS = "cflow_settings_modal"  # how and when the person is told
 
 
 class Input(StrEnum):
@@ -59,6 +61,12 @@ class Input(StrEnum):
     REASSIGN_TO = "reassign_to"
     CFLOW_USERNAME = "cflow_username"
     USER_KEY = "user_key"
+    NOTIFY_MODE = "notify_mode"
+    DIGEST_AT = "digest_at"
+    FINAL_DMS = "final_dms"
+    QUIET_FROM = "quiet_from"
+    QUIET_TO = "quiet_to"
+    WORK_DAYS = "work_days"
 
 
 class RequestRef(BaseModel):

@@ -150,6 +150,13 @@ def initial_state(view: dict[str, Any]) -> dict[str, Any]:
                 "type": kind,
                 "selected_option": element.get("initial_option"),
             }
+        elif kind in ("checkboxes", "multi_static_select"):
+            chosen = element.get("initial_options") or []
+            state[block["block_id"]] = {"type": kind, "selected_options": chosen}
+        elif kind == "timepicker":
+            state[block["block_id"]] = {"type": kind, "selected_time": element.get("initial_time")}
+        elif kind == "datepicker":
+            state[block["block_id"]] = {"type": kind, "selected_date": element.get("initial_date")}
     return state
 
 

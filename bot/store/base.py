@@ -97,6 +97,11 @@ class Card:
 
 
 BURST = "~burst"  # the workflow id of a burst's own message in the cards
+# A burst of new requests (a channel's summary, a reviewer's grouped DM) or a digest of
+# what waits (a person's daily DM, a channel's daily summary): one message for many.
+BurstKind = Literal["channel", "dm", "digest", "channel_digest"]
+NotifyMode = Literal["each", "digest", "off"]
+EVERY_DAY = "1234567"  # ISO weekdays, Monday = 1
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ class BurstMember:
     group_id: str
     workflow_id: str
     request_id: str
-    kind: Literal["channel", "dm"]
+    kind: BurstKind
     target: str
     item: str
     visit: int = 0
@@ -120,6 +125,39 @@ class BurstMember:
     @property
     def key(self) -> RequestKey:
         return (self.workflow_id, self.request_id)
+
+
+@dataclass(frozen=True)
+class Preference:
+    """How and when one Slack user wants to be told (the defaults: a DM per request, any
+    time). Times are minutes after midnight in their Slack time zone `tz`.
+
+    `next_run_at` is their next digest (mode "digest"); `claimed_until` is set while one
+    instance sends it, so that it goes out once however many instances run.
+    """
+
+    slack_user_id: str
+    mode: NotifyMode = "each"
+    digest_at: int = 9 * 60
+    final_dms: bool = False  # on "digest": still a DM for a request at its last stage
+    quiet_from: int | None = None
+    quiet_to: int | None = None
+    work_days: str = EVERY_DAY
+    tz: str = "UTC"
+    next_run_at: datetime | None = None
+    claimed_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ChannelDigest:
+    """A channel's daily summary of what waits, at `at` (minutes) in zone `tz`."""
+
+    channel_id: str
+    at: int
+    tz: str
+    created_by: str | None = None
+    next_run_at: datetime | None = None
+    claimed_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +277,32 @@ class Store(Protocol):
 
     async def update_burst_items(self, items: dict[RequestKey, str]) -> None:
         """What each of these requests' bursts show of it now."""
+        ...
+
+    async def forget_bursts(self, kinds: Iterable[str], before: datetime) -> None:
+        """Drop the members of bursts of these kinds made before `before`."""
+        ...
+
+    # How people are told, and the digests (sent once across instances)
+    async def preferences_for(self, slack_user_ids: Iterable[str]) -> dict[str, Preference]:
+        """The stored preferences of these people (one query); absent: the defaults."""
+        ...
+
+    async def save_preference(self, preference: Preference) -> None: ...
+    async def save_channel_digest(self, digest: ChannelDigest) -> None: ...
+    async def drop_channel_digest(self, channel_id: str) -> bool: ...
+    async def channel_digests(self) -> dict[str, ChannelDigest]: ...
+    async def claim_digests(
+        self, now: datetime, until: datetime
+    ) -> tuple[list[Preference], list[ChannelDigest]]:
+        """Take every digest due by `now` that nobody holds, until `until`: a digest
+        taken here is taken by no other instance before it is done or `until` passes."""
+        ...
+
+    async def digests_done(
+        self, people: dict[str, datetime | None], channels: dict[str, datetime | None]
+    ) -> None:
+        """Each digest's next run (None: no more), and its claim released."""
         ...
 
     async def tracked(self) -> dict[RequestKey, TrackedRequest]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -111,12 +112,41 @@ burst_members = Table(
     Column("group_id", ID, primary_key=True),
     Column("workflow_id", ID, primary_key=True),
     Column("request_id", ID, primary_key=True),
-    Column("kind", String(16), nullable=False),  # channel | dm
+    Column("kind", String(16), nullable=False),  # channel | dm | digest | channel_digest
     Column("target", ID, nullable=False),  # the channel, or the reviewer's Cflow username
     Column("visit", Integer, nullable=False, server_default="0"),
     Column("item", Text, nullable=False),  # what the message shows of it (JSON)
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_burst_members_request", "workflow_id", "request_id"),
+)
+
+# How each person wants to be told (a missing row: the defaults), and when their digest
+# is next due; `claimed_until` is the hold of the one instance sending it.
+preferences = Table(
+    "preferences",
+    metadata,
+    Column("slack_user_id", ID, primary_key=True),
+    Column("mode", String(8), nullable=False),  # each | digest | off
+    Column("digest_at", Integer, nullable=False),  # minutes after local midnight
+    Column("final_dms", Boolean, nullable=False),
+    Column("quiet_from", Integer),
+    Column("quiet_to", Integer),
+    Column("work_days", String(7), nullable=False),  # ISO weekdays, "12345" for Mon-Fri
+    Column("tz", String(64), nullable=False),
+    Column("next_run_at", UtcDateTime, index=True),
+    Column("claimed_until", UtcDateTime),
+)
+
+# Channels that get a daily summary of what waits.
+channel_digests = Table(
+    "channel_digests",
+    metadata,
+    Column("channel_id", ID, primary_key=True),
+    Column("at", Integer, nullable=False),
+    Column("tz", String(64), nullable=False),
+    Column("created_by", ID),
+    Column("next_run_at", UtcDateTime, index=True),
+    Column("claimed_until", UtcDateTime),
 )
 
 tracked_requests = Table(

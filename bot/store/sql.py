@@ -38,12 +38,13 @@ from bot.store.schema import (
 from bot.store.sql_base import chunks, request_in, unique
 from bot.store.sql_bursts import SqlBursts
 from bot.store.sql_links import SqlLinks
+from bot.store.sql_preferences import SqlPreferences
 
 PING_TIMEOUT = 5.0
 MIGRATION_LOCK_ID = 0x63666C6F77626F74  # "cflowbot": pg_advisory_xact_lock's key
 
 
-class SqlStore(SqlLinks, SqlBursts):
+class SqlStore(SqlLinks, SqlBursts, SqlPreferences):
     """The `Store` protocol on SQLite or PostgreSQL; it owns (and disposes of) its engine."""
 
     # Lifecycle

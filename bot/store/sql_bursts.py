@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from bot.store.base import BurstMember, RequestKey
 from bot.store.rows import group_by_request, record_from, utc_now, values_of
@@ -17,8 +18,16 @@ class SqlBursts(SqlBase):
         now = utc_now()
         rows = [values_of(m, created_at=m.created_at or now) for m in members]
         if rows:
+            # A second try of a digest adds what the first had not (same group, same ids).
+            stmt = self._insert(burst_members).on_conflict_do_nothing()
             async with self._begin() as conn:
-                await conn.execute(burst_members.insert(), rows)
+                await conn.execute(stmt, rows)
+
+    async def forget_bursts(self, kinds: Iterable[str], before: datetime) -> None:
+        table = burst_members
+        stmt = delete(table).where(table.c.kind.in_(list(kinds)), table.c.created_at < before)
+        async with self._begin() as conn:
+            await conn.execute(stmt)
 
     async def bursts_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, list[BurstMember]]:
         wanted = unique(keys)
