@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -24,12 +24,13 @@ from bot.cflow import (
 )
 from bot.decisions import credentials_for
 from bot.pacing import Rank, urgency
-from bot.slack.home import HomeDesk, home_view
+from bot.slack.home import HomeDesk, home_view, with_selection
 from bot.store.base import Link, Preference, Store
 from bot.store.errors import UnreadableLinkError
 
 log = logging.getLogger(__name__)
 HOME_SETTLE_SECONDS = 3.0  # changes to one person's desk within this refresh it once
+KEPT_OPEN = timedelta(days=30)  # a tab opened this recently is kept current
 Clock = Callable[[], datetime]
 Listed = list[tuple[Workflow, Request]]
 
@@ -69,19 +70,31 @@ class HomeTab:
         self._service = service
         self._slack = slack
         self._clock = clock
-        self._opened: set[str] = set()  # who has opened their tab (on this instance)
         self._due: dict[str, asyncio.Task[None]] = {}
+        self._looking: set[asyncio.Task[None]] = set()
 
     def changed(self, people: set[str]) -> None:
-        """Something on these people's desks changed: refresh the tabs they have opened,
-        once per burst of changes (views.publish is Tier 4)."""
-        for user in people & self._opened:
+        """Something on these people's desks changed: refresh the tabs they have opened
+        (on any instance), once per burst of changes (views.publish is Tier 4)."""
+        waiting = people - set(self._due)
+        if waiting:
+            task = asyncio.create_task(self._refresh_opened(waiting))
+            self._looking.add(task)
+            task.add_done_callback(self._looking.discard)
+
+    async def _refresh_opened(self, people: set[str]) -> None:
+        try:
+            opened = await self._store.home_tabs_for(people, self._clock() - KEPT_OPEN)
+        except Exception as error:  # the change itself is done; the tab catches up later
+            log.warning("Could not see whose Home tabs to refresh (%s)", type(error).__name__)
+            return
+        for user in opened:
             if user not in self._due:
                 self._due[user] = asyncio.create_task(self._settle_then_refresh(user))
 
     def close(self) -> None:
         """Refreshes still waiting for changes to settle are dropped at shutdown."""
-        for task in list(self._due.values()):
+        for task in [*self._due.values(), *self._looking]:
             task.cancel()
 
     async def _settle_then_refresh(self, user: str) -> None:
@@ -92,11 +105,21 @@ class HomeTab:
         with urgency(Rank.THREAD_LINE):
             await self.refresh(user)
 
+    async def opened(self, user: str) -> None:
+        """They opened their tab: kept current for them from now on."""
+        await self._store.home_opened(user, self._clock())
+        await self.publish(user)
+
     async def publish(self, user: str, *, page: int = 1, notice: Sequence[str] = ()) -> None:
-        """Publish `user`'s Home tab as Cflow shows it to them now."""
-        self._opened.add(user)
+        """Publish `user`'s Home tab as Cflow shows it to them now, with what they ticked."""
         desk = await self.desk(user, page=page, notice=notice)
-        await self._slack.views_publish(user_id=user, view=home_view(desk))
+        ticked = (await self._store.home_tabs_for([user], datetime.min.replace(tzinfo=UTC))).get(
+            user
+        )
+        view = home_view(desk)
+        if ticked:
+            view = view | {"blocks": with_selection(view["blocks"], set(ticked))}
+        await self._slack.views_publish(user_id=user, view=view)
 
     async def refresh(self, user: str, *, notice: Sequence[str] = ()) -> None:
         """`publish`, for after something changed: a failure is logged, not raised."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from cryptography.fernet import Fernet
 
 from bot.slack.home import BULK_BLOCK, HOME_ITEM
 from bot.slack.ids import Action
@@ -187,3 +188,42 @@ async def test_an_opened_home_tab_follows_what_changes_on_the_desk(bot: Bot) -> 
         await asyncio.sleep(0.05)
     assert not shows_it(), "decided elsewhere, it leaves the desk"
     assert before <= {b["block_id"] for b in items(bot.slack.home_view("U0BOB") or {})}
+
+
+async def test_ticks_survive_a_refresh_of_the_tab(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    home = await open_home(bot, "U0BOB")
+    chosen = items(home)[:2]
+    box = chosen[-1]["accessory"] | {"block_id": chosen[-1]["block_id"]}
+    await click(bot, "U0BOB", ticked(home, chosen), {"type": "checkboxes", **box})
+    await published(bot, "U0BOB", 2)
+    request_id = new_expense(bot.sandbox, Description="Arrives while two are ticked")
+    await bot.cycles(2)
+    for _ in range(200):
+        view = bot.slack.home_view("U0BOB") or {}
+        if f"{HOME_ITEM}:{request_id}" in json.dumps(view):
+            break
+        await asyncio.sleep(0.05)
+    still = {b["block_id"] for b in items(view) if b["accessory"].get("initial_options")}
+    assert still == {b["block_id"] for b in chosen}, "the refresh kept bob's ticks"
+    bulk = next(b for b in view["blocks"] if b.get("block_id") == BULK_BLOCK)
+    assert "Approve 2 selected" in bulk["elements"][0]["text"]["text"]
+
+
+async def test_a_tab_opened_before_a_restart_is_still_kept_current(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Who keeps a tab open is in the store, not in one instance's memory."""
+    same = {"cflow_bot_secret_key": Fernet.generate_key().decode()}
+    async with running_bot(sandbox, http, tmp_path, linked=("U0BOB",), **same) as first:
+        await open_home(first, "U0BOB")
+    async with running_bot(sandbox, http, tmp_path, **same) as second:
+        await second.cycles(1)
+        request_id = new_expense(sandbox, Description="After the restart")
+        await second.cycles(2)
+        await second.slack.wait_for(  # without bob opening it again
+            "views.publish",
+            predicate=lambda c: (
+                c.params.get("user_id") == "U0BOB" and request_id in json.dumps(c.params)
+            ),
+        )

@@ -37,19 +37,22 @@ def register(app: AsyncApp, track: Track) -> None:
 
 async def publish_home(event: dict[str, Any], tools: Tools) -> None:
     if event.get("tab") in (None, "home"):
-        await tools.home.publish(event["user"])
+        await tools.home.opened(event["user"])
 
 
-async def select(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-    """A tick: the same tab, with the selection counted in the bulk button."""
+async def select(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, tools: Tools) -> None:
+    """A tick: the same tab, with the selection counted in the bulk button (and kept
+    for when the tab is refreshed)."""
     await ack()
     view = body["view"]
     chosen = {ref.encode() for ref in selected_refs(view.get("state") or {})}
+    await tools.store.home_selection(body["user"]["id"], sorted(chosen))
     await _republish(client, body, with_selection(view.get("blocks") or [], chosen))
 
 
-async def clear(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+async def clear(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, tools: Tools) -> None:
     await ack()
+    await tools.store.home_selection(body["user"]["id"], ())
     await _republish(client, body, with_selection(body["view"].get("blocks") or [], set()))
 
 
@@ -84,6 +87,7 @@ async def approve_selected(
         await tools.home.publish(user, notice=["Tick the requests to approve first."])
         return
     noun = "request" if len(refs) == 1 else "requests"
+    await tools.store.home_selection(user, ())  # what follows shows what became of them
     await tools.home.publish(user, notice=[f"⏳ Approving {len(refs)} {noun} as you…"])
     slots = asyncio.Semaphore(BULK_AT_ONCE)
 

@@ -305,6 +305,18 @@ class Store(Protocol):
         """Each digest's next run (None: no more), and its claim released."""
         ...
 
+    # Home tabs: who has opened theirs, and what they ticked on it
+    async def home_opened(self, slack_user_id: str, at: datetime) -> None: ...
+    async def home_selection(self, slack_user_id: str, selected: Iterable[str]) -> None:
+        """What they have ticked now (request refs); kept across refreshes of the tab."""
+        ...
+
+    async def home_tabs_for(
+        self, slack_user_ids: Iterable[str], since: datetime | None = None
+    ) -> dict[str, tuple[str, ...]]:
+        """Those of these people who opened their tab since `since`, with their ticks."""
+        ...
+
     async def tracked(self) -> dict[RequestKey, TrackedRequest]:
         """Pending requests, and others with a retry due (finished ones stay, unlisted)."""
 

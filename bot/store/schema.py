@@ -137,6 +137,16 @@ preferences = Table(
     Column("claimed_until", UtcDateTime),
 )
 
+# Who has opened their Home tab (it is kept current for them, from any instance), and
+# what they have ticked on it for bulk approval (kept when the tab is refreshed).
+home_tabs = Table(
+    "home_tabs",
+    metadata,
+    Column("slack_user_id", ID, primary_key=True),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("selected", JsonList, nullable=False),
+)
+
 # Channels that get a daily summary of what waits.
 channel_digests = Table(
     "channel_digests",

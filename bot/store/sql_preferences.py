@@ -1,4 +1,5 @@
-"""The preferences part of the SQL store: how people are told, and digests sent once.
+"""The preferences part of the SQL store: how people are told, digests sent once, and
+who keeps a Home tab open.
 
 A digest is due when its `next_run_at` has passed. `claim_digests` takes the due ones
 in one UPDATE … RETURNING per table: PostgreSQL re-checks the WHERE of a row another
@@ -17,7 +18,7 @@ from sqlalchemy import Table, bindparam, delete, or_, select, update
 
 from bot.store.base import ChannelDigest, Preference
 from bot.store.rows import record_from, values_of
-from bot.store.schema import channel_digests, preferences
+from bot.store.schema import channel_digests, home_tabs, preferences
 from bot.store.sql_base import SqlBase, chunks, unique
 
 
@@ -46,6 +47,37 @@ class SqlPreferences(SqlBase):
         async with self._begin() as conn:
             rows = await conn.execute(select(channel_digests))
             return {row.channel_id: record_from(row, ChannelDigest) for row in rows}
+
+    async def home_opened(self, slack_user_id: str, at: datetime) -> None:
+        stmt = self._insert(home_tabs).values(
+            slack_user_id=slack_user_id, opened_at=at, selected=()
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[home_tabs.c.slack_user_id], set_={"opened_at": at}
+        )
+        async with self._begin() as conn:
+            await conn.execute(stmt)
+
+    async def home_selection(self, slack_user_id: str, selected: Iterable[str]) -> None:
+        chosen = tuple(selected)
+        stmt = update(home_tabs).where(home_tabs.c.slack_user_id == slack_user_id)
+        async with self._begin() as conn:
+            await conn.execute(stmt.values(selected=chosen))
+
+    async def home_tabs_for(
+        self, slack_user_ids: Iterable[str], since: datetime | None = None
+    ) -> dict[str, tuple[str, ...]]:
+        wanted: list[str] = unique(slack_user_ids)
+        found: dict[str, tuple[str, ...]] = {}
+        table = home_tabs
+        async with self._begin() as conn:
+            for chunk in chunks(wanted):
+                query = select(table).where(
+                    table.c.slack_user_id.in_(chunk), table.c.opened_at >= since
+                )
+                for row in await conn.execute(query):
+                    found[row.slack_user_id] = tuple(row.selected)
+        return found
 
     async def claim_digests(
         self, now: datetime, until: datetime

@@ -1,4 +1,5 @@
-"""Preferences: how each person is told, and the daily digests of people and channels.
+"""Preferences: how each person is told, the daily digests of people and channels, and
+who has opened their Home tab (with what they ticked there).
 
 Revision ID: 0003
 Revises: 0002
@@ -44,8 +45,15 @@ def upgrade() -> None:
         sa.Column("claimed_until", AT),
     )
     op.create_index("ix_channel_digests_next_run_at", "channel_digests", ["next_run_at"])
+    op.create_table(
+        "home_tabs",
+        sa.Column("slack_user_id", ID, primary_key=True),
+        sa.Column("opened_at", AT, nullable=False),
+        sa.Column("selected", sa.Text, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("home_tabs")
     op.drop_table("channel_digests")
     op.drop_table("preferences")
