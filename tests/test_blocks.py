@@ -57,7 +57,15 @@ def card(**overrides: Any) -> dict[str, Any]:
 # --- The limits checker ---------------------------------------------------------------------
 
 TEXT_LIMITS = {"header": 150, "section": 3000, "context": 3000}
-ELEMENT_TYPES = {"button", "overflow", "static_select", "plain_text_input", "checkboxes"}
+ELEMENT_TYPES = {
+    "button",
+    "overflow",
+    "static_select",
+    "plain_text_input",
+    "checkboxes",
+    "radio_buttons",
+    "timepicker",
+}
 
 
 def assert_within_limits(payload: dict[str, Any]) -> None:
@@ -131,8 +139,10 @@ def _check_element(element: dict[str, Any]) -> None:
         assert 2 <= len(element["options"]) <= 5
     if kind == "static_select":
         assert 1 <= len(element["options"]) <= 100
-    if kind == "checkboxes":
+    if kind in ("checkboxes", "radio_buttons"):
         assert 1 <= len(element["options"]) <= 10
+    if kind == "timepicker" and "initial_time" in element:
+        assert re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", element["initial_time"])
     for option in element.get("options", []):
         assert 0 < len(option["text"]["text"]) <= 75
         assert 0 < len(option["value"]) <= 150
