@@ -47,6 +47,8 @@ def plan(
         obs = event.obs
         if not obs.request.is_pending or obs.decision is not None:
             continue
+        if event.change is Change.RETRY:
+            continue  # its event planned its bursts already: a retry finishes them
         channel = channel_of(obs.workflow.id)
         if event.change is Change.NEW and channel:
             by_channel[channel].append(event)

@@ -292,3 +292,27 @@ def _settings(
         Input.WORK_DAYS: {"type": "checkboxes", "selected_options": picked(Input.WORK_DAYS, days)},
         Input.FINAL_DMS: {"type": "checkboxes", "selected_options": []},
     }
+
+
+async def test_a_burst_for_someone_in_quiet_hours_waits_as_one_grouped_dm(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path, clock: Clock
+) -> None:
+    async with running_bot(
+        sandbox, http, tmp_path, linked=("U0BOB",), clock=clock, cflow_burst_limit=5
+    ) as bot:
+        await bot.cycles(2)
+        await command(bot, "U0BOB", "notify quiet 22:00-07:00")
+        burst = {new_expense(bot.sandbox, Description=f"Night import {n}") for n in range(8)}
+        summary = await bot.slack.wait_for(
+            "chat.postMessage",
+            predicate=lambda c: (
+                c.params.get("channel") == CHANNEL and "8 new requests" in json.dumps(c.params)
+            ),
+        )
+        assert summary  # the channel is told at once
+        await bot.cycles(3)
+        assert dms_to(bot, "U0BOB", lambda c: any(mentions(c.params, r) for r in burst)) == []
+        clock.set(la(2, 7))
+        await bot.cycles(3)
+        grouped = dms_to(bot, "U0BOB", lambda c: any(mentions(c.params, r) for r in burst))
+        assert len(grouped) == 1 and all(mentions(grouped[0].params, r) for r in burst)

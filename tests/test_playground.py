@@ -174,3 +174,25 @@ async def test_a_wrong_key_is_an_error_inside_the_link_modal(page: Page) -> None
     refused = "Cflow did not accept this username and user key"
     await expect(page.locator("#modal-layer form.modal")).to_contain_text(refused, timeout=WAIT)
     assert "not-alices-key" not in await page.content(), "the key is not echoed back"
+
+
+async def test_settings_change_in_the_home_tab_and_a_digest_arrives(page: Page) -> None:
+    await act_as(page, "bob")
+    await page.click(".conv[data-conversation='home']")
+    home = page.locator("#messages section.home")
+    await expect(home).to_contain_text("Your settings", timeout=WAIT)
+    await expect(home).to_contain_text("A DM for each request")
+    await home.locator("button.bk-button", has_text="Change").click()
+    modal = page.locator("#modal-layer form.modal")
+    await expect(modal).to_be_visible(timeout=WAIT)
+    await modal.get_by_text("One digest a day").click()
+    await modal.locator("input.bk-timepicker").first.fill("08:15")
+    await modal.locator("[data-view-action='submit']").click()
+    await expect(page.locator("#modal-layer")).to_be_hidden(timeout=WAIT)
+    await expect(home).to_contain_text("One digest a day at 08:15", timeout=WAIT)
+    await page.click(".conv[data-conversation='dm']")
+    await page.fill("#line", "/cflow digest")
+    await page.press("#line", "Enter")
+    digest = page.locator("#messages article.message").filter(has_text="Cflow digest").last
+    await expect(digest).to_be_visible(timeout=WAIT)
+    await expect(digest.locator("button.bk-button", has_text="Approve").first).to_be_visible()

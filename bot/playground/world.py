@@ -4,6 +4,9 @@ The Cflow sandbox with its demo data, the Slack stand-in (bot.standin) and the b
 itself, each on its own port on 127.0.0.1: the bot receives signed requests on
 `/slack/events` and calls the stand-in's Web API, exactly as it would Slack's. The
 demo people are linked already, and a second channel is subscribed to one workflow.
+bob has four requests waiting, the oldest four days old; carol takes a daily digest
+instead of a DM each, and alice has quiet hours (each person's settings are on their
+Home tab).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import contextlib
 import secrets
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
+from bot.hours import next_digest
 from bot.sandbox.seed import demo_state
 from bot.sandbox.server import start_sandbox
 from bot.sandbox.state import SandboxState
@@ -27,7 +31,7 @@ from bot.server import RunningBot
 from bot.settings import Settings, load_settings
 from bot.standin.slack import SlackStandIn
 from bot.store import open_store
-from bot.store.base import Link, Subscription
+from bot.store.base import Link, Preference, Subscription
 
 # Slack's limits, shortened for a demo: pacing still runs, nobody waits for it.
 RATE_SCALE = 20.0
@@ -37,6 +41,11 @@ APPROVALS = "C0APPROVALS"
 PURCHASING = "C0PURCHASING"
 CHANNELS = {APPROVALS: "approvals", PURCHASING: "purchasing"}
 PURCHASE_ORDERS = "1002"  # the demo workflow whose cards go to #purchasing
+ZONE = "America/Los_Angeles"  # the stand-in's people's Slack time zone
+DEMO_PREFERENCES = (
+    Preference("U0CAROL", mode="digest", digest_at=9 * 60, tz=ZONE),
+    Preference("U0ALICE", quiet_from=20 * 60, quiet_to=8 * 60, work_days="12345", tz=ZONE),
+)
 
 
 @dataclass
@@ -109,5 +118,10 @@ async def _prepare_store(settings: Settings, state: SandboxState) -> None:
             key = SecretStr(state.users[name].user_key)
             await store.save_link(Link(user_id, name, key))
         await store.subscribe(Subscription(PURCHASE_ORDERS, PURCHASING, "U0ALICE"))
+        for preference in DEMO_PREFERENCES:
+            due = (
+                next_digest(preference, datetime.now(UTC)) if preference.mode == "digest" else None
+            )
+            await store.save_preference(replace(preference, next_run_at=due))
     finally:
         await store.close()

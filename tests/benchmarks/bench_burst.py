@@ -26,19 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bot.sandbox.seed import demo_state
 from bot.sandbox.server import start_sandbox
 from bot.sandbox.state import SandboxState
 from bot.server import RunningBot
-from bot.settings import load_settings
 from bot.slack.limits import bucket_keys
 from bot.standin.slack import SlackCall, SlackStandIn
 from bot.store import open_store
 from bot.store.base import Link
-from tests.benchmarks.harness import report
+from tests.benchmarks.harness import bot_settings, report
 from tests.harness import cycles_of
 
 CHANNEL = "C0BENCH"
@@ -144,20 +142,7 @@ async def started(
     for number in range(REVIEWERS):
         name = reviewer(number)
         slack.add_user(slack_id(name), f"{name}@example.com", name)
-    settings = load_settings(
-        None,
-        cflow_base_url=url,
-        cflow_api_key=state.api_key,
-        cflow_username="cflow-bot",
-        cflow_user_key="cflow-bot-key",
-        slack_bot_token=slack.bot_token,
-        slack_signing_secret="bench-secret",
-        slack_api_url=slack.api_url,
-        cflow_notify_channel=CHANNEL,
-        cflow_poll_interval=INTERVAL,
-        database_url=f"sqlite:///{tmp / 'bench.db'}",
-        cflow_bot_secret_key=Fernet.generate_key().decode(),
-    )
+    settings = bot_settings(url, slack, tmp, cflow_poll_interval=INTERVAL)
     store = await open_store(settings.database_url, settings.secret_keys)
     for number in range(REVIEWERS if linked else 0):
         name = reviewer(number)

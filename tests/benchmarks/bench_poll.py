@@ -43,7 +43,9 @@ async def measure(
             pendingPerWorkflow=PENDING_PER_WORKFLOW,
         )
         await sandbox.control("POST", "config", latency=LATENCY)
-        services = await build_services(bot_settings(sandbox, slack, tmp, cflow_poll_interval=60))
+        services = await build_services(
+            bot_settings(sandbox.url, slack, tmp, cflow_poll_interval=60)
+        )
         try:
             return await _cycles(services, sandbox, slack, cycles)
         finally:

@@ -56,10 +56,11 @@ async def sandbox_process(http: aiohttp.ClientSession) -> AsyncIterator[SandboxP
         await process.wait()
 
 
-def bot_settings(sandbox: SandboxProcess, slack: SlackStandIn, tmp: Path, **extra: Any) -> Settings:
+def bot_settings(cflow_url: str, slack: SlackStandIn, tmp: Path, **extra: Any) -> Settings:
+    """The bot's settings against a sandbox at `cflow_url` with the demo account."""
     return load_settings(
         None,
-        cflow_base_url=sandbox.url,
+        cflow_base_url=cflow_url,
         cflow_api_key="sandbox-api-key",
         cflow_username="cflow-bot",
         cflow_user_key="cflow-bot-key",
