@@ -24,7 +24,7 @@ from typing import Any
 from bot.changes import Change, Event
 from bot.delivery import Delivery, Result, updatable, worst
 from bot.directory import SlackTarget
-from bot.hours import Reach, next_open, reach
+from bot.hours import Reach, next_open, preference_for, reach
 from bot.pacing import Rank, urgency
 from bot.slack.bursts import BurstItem, grouped_dm, summary_message
 from bot.store.base import BURST, BurstMember, Card, Preference, RequestKey, Store
@@ -123,10 +123,6 @@ class Readers:
     targets: Mapping[str, SlackTarget]  # by Cflow username
     preferences: Mapping[str, Preference]  # by Slack user id
 
-    def preference(self, target: SlackTarget) -> Preference:
-        found = self.preferences.get(target.slack_user_id)
-        return found or Preference(target.slack_user_id)
-
 
 @dataclass(frozen=True)
 class Shown:
@@ -222,7 +218,7 @@ class Bursts:
             with urgency(Rank.CHANNEL_CARD):
                 return Shown(await self._delivery.post(card, payload, known))
         if target is not None and not digest:  # a digest comes when asked, or when open
-            pref = readers.preference(target)
+            pref = preference_for(readers.preferences, target.slack_user_id)
             told = reach(pref, now, waiting=True)
             if told is Reach.NEVER:
                 return Shown()  # their digest lists these, or they want no DMs

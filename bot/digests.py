@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -26,6 +27,7 @@ from bot.cflow import Request, Workflow
 from bot.delivery import Result
 from bot.directory import Directory
 from bot.hours import next_digest
+from bot.metrics import Metrics
 from bot.slack.bursts import BurstItem
 from bot.store.base import BurstKind, BurstMember, ChannelDigest, Preference, Store
 
@@ -44,8 +46,10 @@ class Digests:
         directory: Directory,
         *,
         channel_of: Callable[[], Awaitable[Callable[[str], str | None]]],
+        metrics: Metrics,
         clock: Clock,
     ) -> None:
+        self._metrics = metrics
         self._store = store
         self._bursts = bursts
         self._directory = directory
@@ -65,13 +69,15 @@ class Digests:
         )
         await self._store.add_burst(members)
         shown = await self._bursts.publish({m.group_id for m in members}, self._directory.targets)
-        sent = {m.group_id: m.target for m in members if _out(shown.get(m.group_id))}
-        unsent = {m.group_id for m in members} - set(sent)
+        sent = {m.group_id for m in members if _out(shown.get(m.group_id))}
+        unsent = {m.group_id for m in members} - sent
         await self._store.digests_done(
             {p.slack_user_id: _next(p, now) for p in people if _group(p) not in unsent},
             {c.channel_id: _next_channel(c, now) for c in channels if _group(c) not in unsent},
         )
         log.info("Digests: %d sent, %d to try again", len(sent), len(unsent))
+        self._metrics.digests.labels("sent").inc(len(sent))
+        self._metrics.digests.labels("retry").inc(len(unsent))
         await self._store.forget_bursts(("digest", "channel_digest"), now - KEPT)
         return len(sent)
 
@@ -88,16 +94,19 @@ class Digests:
     async def _people_members(
         self, people: list[Preference], pending: list[tuple[Workflow, Request]]
     ) -> list[BurstMember]:
-        names = {name for w, r in pending for name in r.reviewers(w)}
-        linked = await self._store.slack_users_for_cflow_users(names)
+        waiting_on: dict[str, list[tuple[Workflow, Request]]] = defaultdict(list)
+        for workflow, request in pending:
+            for name in request.reviewers(workflow):
+                waiting_on[name].append((workflow, request))
+        linked = await self._store.slack_users_for_cflow_users(waiting_on)
         username = {user.slack_user_id: name for name, user in linked.items()}
         members = []
         for pref in people:
-            name = username.get(pref.slack_user_id)
-            if pref.mode != "digest" or name is None:
+            reader = username.get(pref.slack_user_id)
+            if pref.mode != "digest" or reader is None:
                 continue  # no longer on digest, or nothing of theirs is pending
-            mine = [(w, r) for w, r in pending if name in r.reviewers(w)]
-            members += [_member(_group(pref), "digest", name, w, r) for w, r in mine]
+            group = _group(pref)
+            members += [_member(group, "digest", reader, w, r) for w, r in waiting_on[reader]]
         return members
 
     async def _channel_members(

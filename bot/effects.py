@@ -25,7 +25,7 @@ from bot.cflow import Request, Workflow
 from bot.changes import ANNOUNCED, Change, Event, Observation
 from bot.delivery import Delivery, Result, in_flight, updatable, worst
 from bot.directory import SlackTarget
-from bot.hours import Reach, next_open, reach
+from bot.hours import Reach, next_open, preference_for, reach
 from bot.logs import request_context
 from bot.pacing import Rank, urgency
 from bot.slack.card import request_card
@@ -57,10 +57,6 @@ class Batch:
     unreached: frozenset[str] = frozenset()  # their lookup failed for now: DM them later
     bursts: dict[RequestKey, list[BurstMember]] = field(default_factory=dict)
     preferences: dict[str, Preference] = field(default_factory=dict)  # by Slack user id
-
-    def preference(self, target: SlackTarget) -> Preference:
-        found = self.preferences.get(target.slack_user_id)
-        return found or Preference(target.slack_user_id)
 
 
 class Held:
@@ -205,7 +201,7 @@ class Effects:
                 if name in batch.unreached:
                     results.append(Result.RETRY)  # a later try may find them
                 continue
-            pref = batch.preference(target)
+            pref = preference_for(batch.preferences, target.slack_user_id)
             told = reach(pref, now, waiting=True, final_stage=final)
             if told is Reach.NEVER:
                 continue  # their digest lists it, or they want no DMs
@@ -268,7 +264,7 @@ class Effects:
         target = batch.targets.get(obs.request.submitted_by or "")
         if target is None:
             return Result.DONE
-        pref = batch.preference(target)
+        pref = preference_for(batch.preferences, target.slack_user_id)
         told = reach(pref, now, waiting=False)
         if told is Reach.NEVER:
             return Result.DONE

@@ -23,9 +23,10 @@ from bot.cflow import (
     Workflow,
 )
 from bot.decisions import credentials_for
+from bot.hours import preference_for
 from bot.pacing import Rank, urgency
 from bot.slack.home import HomeDesk, home_view, with_selection
-from bot.store.base import Link, Preference, Store
+from bot.store.base import Link, Store
 from bot.store.errors import UnreadableLinkError
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class HomeTab:
             log.warning("Could not refresh the Home tab of %s (%s)", user, type(error).__name__)
 
     async def desk(self, user: str, *, page: int = 1, notice: Sequence[str] = ()) -> HomeDesk:
-        told = (await self._store.preferences_for([user])).get(user) or Preference(user)
+        told = preference_for(await self._store.preferences_for([user]), user)
         return replace(await self._desk(user, page, notice), preference=told)
 
     async def _desk(self, user: str, page: int, notice: Sequence[str]) -> HomeDesk:

@@ -8,6 +8,7 @@ due at `next_digest`, its local time on their next working day, never inside qui
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -87,6 +88,11 @@ def next_digest(pref: Preference, after: datetime) -> datetime:
         if moment > after:
             return moment
     return after + timedelta(days=1)
+
+
+def preference_for(stored: Mapping[str, Preference], slack_user_id: str) -> Preference:
+    """Their stored preference, or the defaults."""
+    return stored.get(slack_user_id) or Preference(slack_user_id)
 
 
 def reach(pref: Preference, at: datetime, *, waiting: bool, final_stage: bool = False) -> Reach:

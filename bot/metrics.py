@@ -30,6 +30,12 @@ class Metrics:
         self.cards_posted = Counter(
             f"{PREFIX}_cards_posted", "Cards posted to Slack", ["kind"], registry=reg
         )
+        self.digests = Counter(
+            f"{PREFIX}_digests",
+            "Scheduled digests: sent (or refused by Slack for good), or left to try again",
+            ["outcome"],
+            registry=reg,
+        )
         self.cards_updated = Counter(
             f"{PREFIX}_cards_updated", "Cards updated in Slack", registry=reg
         )

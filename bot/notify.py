@@ -15,7 +15,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.hours import next_digest, zone
+from bot.hours import next_digest, preference_for, zone
 from bot.store.base import ChannelDigest, Preference, Store
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class NotifySettings:
         self._clock = clock
 
     async def of(self, user: str) -> Preference:
-        return (await self._store.preferences_for([user])).get(user) or Preference(user)
+        return preference_for(await self._store.preferences_for([user]), user)
 
     async def save(self, pref: Preference) -> Preference:
         """Store `pref` in the person's current Slack time zone, with its next digest."""

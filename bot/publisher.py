@@ -82,7 +82,12 @@ class Publisher:
         )
         self.card_view = self._effects.card_view  # what a card of a request shows now
         self.digests = Digests(
-            store, self._bursts, directory, channel_of=self.channel_of, clock=clock
+            store,
+            self._bursts,
+            directory,
+            channel_of=self.channel_of,
+            metrics=metrics,
+            clock=clock,
         )
         self._digesting = False
 
