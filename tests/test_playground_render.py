@@ -356,7 +356,7 @@ def test_home_tab_blocks() -> None:
     assert home["class"] == "home"
     assert action(page, Action.LINK)["type"] == "button"
     assert page.named("hr") and page.named("h2")
-    assert len(page.named("li")) == 4 and len(page.named("code")) == 4
+    assert len(page.named("li")) == 5 and len(page.named("code")) == 6
 
 
 def test_home_tab_of_a_linked_person() -> None:
