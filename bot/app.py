@@ -22,7 +22,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.health import STALE_INTERVALS
-from bot.listeners import actions, commands, forms, home, notify, views
+from bot.listeners import actions, commands, followups, forms, home, notify, views
 from bot.listeners.answers import answer_for
 from bot.listeners.common import person_of, say_privately
 from bot.listeners.subcommands import Tools
@@ -58,6 +58,7 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
         services.settings,
         services.home,
         services.notify,
+        services.clock,
     )
 
     async def inject_services(context: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
@@ -77,7 +78,7 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
 
     app.use(inject_services)
     app.error(report_error)
-    for module in (actions, commands, forms, home, notify, views):
+    for module in (actions, commands, followups, forms, home, notify, views):
         module.register(app, services.in_flight.track)
     return app
 

@@ -208,6 +208,7 @@ class Bursts:
                 linked=target.linked,
                 key_works=target.key_works,
                 digest=digest,
+                reminder=first.kind == "reminder",
             )
             card = Card(BURST, group, "", "burst_dm", slack_user_id=target.slack_user_id)
         posted = [c for c in known if updatable(c)]

@@ -17,6 +17,7 @@ from bot.store.base import EVERY_DAY, Preference
 
 DAY_MINUTES = 24 * 60
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_DAYS_AHEAD = 400  # a count of working hours looks no further than this
 
 
 class Reach(Enum):
@@ -54,14 +55,28 @@ def is_quiet(pref: Preference, minute: int) -> bool:
     return start <= minute < end if start < end else minute >= start or minute < end
 
 
+def is_away(pref: Preference, at: datetime) -> bool:
+    return pref.away_until is not None and at < pref.away_until
+
+
 def is_open(pref: Preference, at: datetime) -> bool:
-    """Whether `at` is on one of their working days and outside their quiet hours."""
+    """Whether `at` is on one of their working days, outside their quiet hours, and
+    they are not away."""
+    if is_away(pref, at):
+        return False
+    return _in_working_hours(pref, at)
+
+
+def _in_working_hours(pref: Preference, at: datetime) -> bool:
     here = at.astimezone(zone(pref.tz))
     return _works_on(pref, here.date()) and not is_quiet(pref, here.hour * 60 + here.minute)
 
 
 def next_open(pref: Preference, at: datetime) -> datetime:
     """`at` if they can be told then, else the first moment after it that they can."""
+    if is_away(pref, at):
+        assert pref.away_until is not None
+        at = pref.away_until
     if is_open(pref, at):
         return at
     here, tz = at.astimezone(zone(pref.tz)), zone(pref.tz)
@@ -73,6 +88,61 @@ def next_open(pref: Preference, at: datetime) -> datetime:
             if moment > at and is_open(pref, moment):
                 return moment
     return at  # no working day at all: not theirs to hold back forever
+
+
+def working_time(pref: Preference, start: datetime, end: datetime) -> timedelta:
+    """How much of [start, end) is on their working days outside their quiet hours."""
+    total = timedelta()
+    for opens, closes in _spans(pref, start, end):
+        total += min(closes, end) - max(opens, start)
+    return total
+
+
+def after_working(pref: Preference, start: datetime, hours: float) -> datetime:
+    """The moment `hours` of their working time have passed since `start`."""
+    left = timedelta(hours=hours)
+    horizon = start + timedelta(days=MAX_DAYS_AHEAD)
+    for opens, closes in _spans(pref, start, horizon):
+        begin = max(opens, start)
+        if closes - begin >= left:
+            return begin + left
+        left -= closes - begin
+    return horizon
+
+
+def _spans(pref: Preference, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """Their working spans (UTC-comparable) from `start`'s local day to `end`'s."""
+    tz, spans = zone(pref.tz), []
+    day, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    while day <= last:
+        if _works_on(pref, day):
+            spans += [(o, c) for o, c in _day_spans(pref, day, tz) if c > start and o < end]
+        day += timedelta(days=1)
+    return spans
+
+
+def _day_spans(pref: Preference, day: date, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    midnight, next_midnight = _at(day, 0, tz), _at(day + timedelta(days=1), 0, tz)
+    start, end = pref.quiet_from, pref.quiet_to
+    if start is None or end is None or start == end:
+        return [(midnight, next_midnight)]
+    if start < end:  # quiet inside the day: open before and after
+        return [(midnight, _at(day, start, tz)), (_at(day, end, tz), next_midnight)]
+    return [(_at(day, end, tz), _at(day, start, tz))]  # quiet across midnight
+
+
+def tomorrow_morning(pref: Preference, now: datetime) -> datetime:
+    """The start of their next working day after today: the end of their quiet hours,
+    or 09:00 when they have none."""
+    tz = zone(pref.tz)
+    start = pref.quiet_to if pref.quiet_to is not None and pref.quiet_from is not None else 540
+    day = now.astimezone(tz).date() + timedelta(days=1)
+    return next_open(pref, _at(day, start, tz))
+
+
+def day_after(pref: Preference, day: date) -> datetime:
+    """The first moment after `day` ends, in their time zone."""
+    return _at(day + timedelta(days=1), 0, zone(pref.tz))
 
 
 def next_digest(pref: Preference, after: datetime) -> datetime:

@@ -36,6 +36,12 @@ class Metrics:
             ["outcome"],
             registry=reg,
         )
+        self.reminders = Counter(
+            f"{PREFIX}_reminders",
+            "Reminders and escalations sent, by how (dm, thread, escalation)",
+            ["how"],
+            registry=reg,
+        )
         self.cards_updated = Counter(
             f"{PREFIX}_cards_updated", "Cards updated in Slack", registry=reg
         )

@@ -33,7 +33,7 @@ class NotifySettings:
 
     async def save(self, pref: Preference) -> Preference:
         """Store `pref` in the person's current Slack time zone, with its next digest."""
-        tz = await self._time_zone(pref.slack_user_id, pref.tz)
+        tz = await self.time_zone(pref.slack_user_id, pref.tz)
         chosen = replace(pref, tz=tz, claimed_until=None)
         due = next_digest(chosen, self._clock()) if chosen.mode == "digest" else None
         chosen = replace(chosen, next_run_at=due)
@@ -42,13 +42,14 @@ class NotifySettings:
 
     async def save_channel_digest(self, channel: str, at: int, admin: str) -> ChannelDigest:
         """A channel's daily digest at `at`, in the time zone of the admin who set it."""
-        tz = await self._time_zone(admin, (await self.of(admin)).tz)
+        tz = await self.time_zone(admin, (await self.of(admin)).tz)
         schedule = Preference(channel, digest_at=at, tz=tz)
         digest = ChannelDigest(channel, at, tz, admin, next_digest(schedule, self._clock()))
         await self._store.save_channel_digest(digest)
         return digest
 
-    async def _time_zone(self, user: str, known: str) -> str:
+    async def time_zone(self, user: str, known: str) -> str:
+        """Their Slack time zone now (`known` when Slack does not say)."""
         try:
             answer = await self._slack.users_info(user=user)
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as error:

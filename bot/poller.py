@@ -166,7 +166,7 @@ class Poller:
             else:
                 listed.append((workflow, requests))
         await self._publisher.enqueue(await self._observe(listed, tracked))
-        self._publisher.enqueue_digests(listed)
+        self._publisher.enqueue_scheduled(listed)
         pending = sum(1 for _, requests in listed for r in requests if r.is_pending)
         run = PollRun(started, time.monotonic() - clock, len(workflows), pending, tuple(errors))
         await self._record(run, tally.seen)

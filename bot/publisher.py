@@ -30,11 +30,13 @@ from bot.effects import Batch, Effects
 from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.pacing import URGENCY, Pacer, Rank, Urgency
+from bot.reminders import Reminders
 from bot.store.base import (
     Store,
     TrackedRequest,
     request_lock,
 )
+from bot.visits import Timing, Visits
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -57,6 +59,7 @@ class Publisher:
         burst_limit: int = 5,
         pacer: Pacer | None = None,
         on_people: Callable[[set[str]], None] = lambda people: None,
+        timing: Timing | None = None,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
         """`on_people` hears the Slack users whose view of the requests a batch changed
@@ -89,7 +92,18 @@ class Publisher:
             metrics=metrics,
             clock=clock,
         )
-        self._digesting = False
+        timing = timing or Timing()
+        self._visits = Visits(store, timing, clock)
+        self.reminders = Reminders(
+            store,
+            self._bursts,
+            self._delivery,
+            directory,
+            timing,
+            metrics=metrics,
+            clock=clock,
+        )
+        self._scheduling = False
 
     async def sync(self, observations: Sequence[Observation]) -> int:
         """Publish every change in `observations` now; returns how many requests changed."""
@@ -104,19 +118,20 @@ class Publisher:
             self._outbox.start(self._deliver_later(events))
         return len(events)
 
-    def enqueue_digests(self, listed: Listed) -> None:
-        """Send the digests due now, from a cycle's listing, unless a send is under way
-        (what it has not claimed, the next cycle's send takes)."""
-        if not self._digesting:
-            self._digesting = True
-            self._outbox.start(self._send_digests(listed))
+    def enqueue_scheduled(self, listed: Listed) -> None:
+        """Send the digests, reminders and escalations due now, from a cycle's listing,
+        unless a send is under way (what it has not claimed, the next cycle's takes)."""
+        if not self._scheduling:
+            self._scheduling = True
+            self._outbox.start(self._send_scheduled(listed))
 
-    async def _send_digests(self, listed: Listed) -> None:
+    async def _send_scheduled(self, listed: Listed) -> None:
         URGENCY.set(Urgency(Rank.REVIEWER_DM))
         try:
             await self.digests.send_due(listed)
+            await self.reminders.send_due(listed)
         finally:
-            self._digesting = False
+            self._scheduling = False
 
     async def _deliver_later(self, events: Sequence[Event]) -> None:
         URGENCY.set(Urgency(Rank.REVIEWER_DM))  # this task's own context: nobody clicked
@@ -151,6 +166,7 @@ class Publisher:
                 await self._store.record_decision(event.obs.decision)
         if len(events) > self._burst_limit:
             await self._store.add_burst(plan(events, await self.channel_of(), self._burst_limit))
+        await self._visits.record(events)
         due = now + DELIVERY_GRACE
         fresh = [e for e in events if e.change is not Change.RETRY]
         await self._store.save_tracked(

@@ -30,6 +30,7 @@ from bot.publisher import Publisher
 from bot.settings import Settings, SettingsError
 from bot.store import open_store
 from bot.store.base import Store
+from bot.visits import Timing
 
 log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "CFLOW_NOTIFY_CHANNEL"
@@ -141,6 +142,12 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
         burst_limit=settings.cflow_burst_limit,
         pacer=slack.pacer,
         on_people=home.changed,
+        timing=Timing(
+            remind_after=settings.cflow_remind_after,
+            remind_every=settings.cflow_remind_every,
+            remind_max=settings.cflow_remind_max,
+            escalate_after=settings.cflow_escalate_after,
+        ),
         clock=clock,
     )
     instance_id = uuid.uuid4().hex[:12]

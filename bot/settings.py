@@ -97,6 +97,24 @@ class Settings(BaseSettings):
     cflow_poll_interval: float = Field(
         default=30.0, gt=0, description="seconds between polls, a number above 0 (e.g. 30 or 0.5)"
     )
+    cflow_remind_after: float = Field(
+        default=24.0,
+        ge=0,
+        description="hours a request waits at a stage before its reviewers are reminded "
+        "(working hours in their time zone; 0: no reminders)",
+    )
+    cflow_remind_every: float = Field(
+        default=24.0, gt=0, description="hours between reminders of one request (above 0)"
+    )
+    cflow_remind_max: int = Field(
+        default=3, ge=1, description="reminders of one request to one reviewer (1 or more)"
+    )
+    cflow_escalate_after: float = Field(
+        default=72.0,
+        ge=0,
+        description="hours a request waits at a stage before it is escalated in its "
+        "card's thread (0: never)",
+    )
     cflow_burst_limit: int = Field(
         default=5,
         ge=1,

@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.directory import Directory
-from bot.listeners import notify, subcommands
+from bot.listeners import followups, notify, subcommands
 from bot.listeners.common import Track, open_link_modal, say_privately
 from bot.slack.bursts import BurstItem, burst_list
 from bot.slack.command_text import CommandText, parse
@@ -35,6 +35,10 @@ USAGE = "\n".join(
         " none; quiet hours, working days)",
         "`/cflow digest` — what waits on you, now; `/cflow digest #channel daily HH:MM`"
         " — a channel's daily summary (admins)",
+        "`/cflow away until YYYY-MM-DD [to @person]`, `/cflow back` — out of office",
+        "`/cflow stats [workflow] [days]` — how long approvals take",
+        "`/cflow remind <workflow> <hours | off>`, `/cflow escalate <workflow> @who …"
+        " [after <hours>] | off` — reminders and escalation (admins)",
         "`/cflow link`, `/cflow unlink`, `/cflow whoami` — your Cflow account",
         "A request is `workflowId/requestId`, or its id alone when unique.",
     )
@@ -55,6 +59,11 @@ SUBCOMMANDS = {
     "drafts": subcommands.drafts,
     "notify": notify.notify,
     "digest": notify.digest,
+    "remind": followups.remind,
+    "escalate": followups.escalate,
+    "away": followups.away,
+    "back": followups.back,
+    "stats": followups.stats,
 }
 
 

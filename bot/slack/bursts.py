@@ -61,6 +61,9 @@ MOVED_ON = "moved on"
 
 
 DIGEST_TITLE = "Cflow digest · "
+REMINDER_TITLE = "⏰ Reminder · "
+SNOOZE_BLOCK = "cflow_snooze"
+SNOOZES = {"hour": "Remind me in 1 hour", "tomorrow": "Remind me tomorrow"}
 
 
 OUTCOME_MARKS = {
@@ -306,9 +309,11 @@ def grouped_dm(
     key_works: bool = True,
     limit: int = 15,
     digest: bool = False,
+    reminder: bool = False,
 ) -> dict[str, Any]:
     """One DM for the requests of a burst that wait on `reader` (a Cflow username); with
-    `digest`, their digest of everything that waits on them.
+    `digest`, their digest of everything that waits on them; with `reminder`, those that
+    have waited too long, with buttons to snooze the reminder.
 
     The first `limit` of them, oldest first, each with Approve and Reject while the
     reader can act (linked, with a key Cflow accepts); handled ones after, without.
@@ -316,7 +321,8 @@ def grouped_dm(
     mine = oldest_first(item for item in items if item.waits_on(reader))
     others = oldest_first(item for item in items if not item.waits_on(reader))
     title = _dm_title(len(mine), len(items))
-    head = [section(f"*{DIGEST_TITLE if digest else ''}{title}*")]
+    prefix = DIGEST_TITLE if digest else REMINDER_TITLE if reminder else ""
+    head = [section(f"*{prefix}{title}*")]
     if mine and not (linked and key_works):
         head.append(_invite(RELINK_TEXT if linked else LINK_TEXT))
     tail = _handled_blocks(others, reader)
@@ -326,7 +332,19 @@ def grouped_dm(
     while listed and text_size(listed) > budget:
         shown, listed = shown - 1, _drop_last_item(listed)
     more = _more_blocks(shown, len(mine), group_id)
-    return {"text": _dm_text(len(mine), len(items)), "blocks": [*head, *listed, *more, *tail]}
+    if reminder and mine:
+        more.append(snooze_block(group_id))
+    text = ("Reminder: " if reminder else "") + _dm_text(len(mine), len(items))
+    return {"text": text, "blocks": [*head, *listed, *more, *tail]}
+
+
+def snooze_block(group_id: str) -> Block:
+    """ "Remind me in 1 hour" / "tomorrow": the value is the reminder's group and when."""
+    buttons = [
+        button(label, Action.SNOOZE, f"{when} {group_id}"[:MAX_VALUE])
+        for when, label in SNOOZES.items()
+    ]
+    return {"type": "actions", "block_id": SNOOZE_BLOCK, "elements": buttons}
 
 
 def _dm_title(waiting: int, total: int) -> str:

@@ -15,6 +15,7 @@ from bot.channels import is_channel_id
 
 CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$")
 USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+GROUP = re.compile(r"^<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>$")
 CURLY_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
 
 
@@ -55,6 +56,15 @@ def channel_name(word: str) -> str | None:
     """`#name`, as a channel mention arrives when the command does not escape it."""
     name = word.removeprefix("#")
     return name if word.startswith("#") and re.fullmatch(r"[\w.-]{1,80}", name) else None
+
+
+def mention_of(word: str) -> str | None:
+    """A person or a user group as Slack sends them (`<@U…>`, `<!subteam^S…>`), as a
+    mention the bot may post; None for anything else."""
+    person, group = USER.match(word), GROUP.match(word)
+    if person:
+        return f"<@{person.group(1)}>"
+    return f"<!subteam^{group.group(1)}>" if group else None
 
 
 def user_id(word: str) -> str | None:

@@ -32,6 +32,7 @@ class Action(StrEnum):
     HOME_PAGE = "cflow_home_page"  # value: the page of the Home tab to show
     HOME_DETAILS = "cflow_home_details"
     BURST_LIST = "cflow_burst_list"  # a burst's summary or grouped DM: list it; value group id
+    SNOOZE = "cflow_snooze"  # a reminder's "remind me later"; value "<hour|tomorrow> <group>"
     SETTINGS = "cflow_settings"  # "Change" beside the Home tab's settings: opens them
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot.cflow.models import Request, Workflow
@@ -15,7 +16,7 @@ from bot.slack.names import (
     status_word,
 )
 from bot.slack.primitives import MAX_TEXT, link_button_block, mention, section
-from bot.slack.text import escaped, truncate
+from bot.slack.text import duration, escaped, truncate
 from bot.store.base import Decision
 
 _AUDIT = {  # action: (icon, verb after a Slack user, phrase when seen in Cflow)
@@ -56,6 +57,31 @@ def _audit_details(decision: Decision) -> str:
     to = f" to *{person(decision.reassigned_to)}*" if decision.reassigned_to else ""
     said = f": {inline_quote(decision.comment, COMMENT_PREVIEW)}" if decision.comment else ""
     return at + to + said
+
+
+Reviewer = tuple[str | None, str]  # (their Slack user id, if known; their Cflow username)
+
+
+def escalation_line(
+    stage: str | None, waited_seconds: float, reviewers: Sequence[Reviewer], contacts: Sequence[str]
+) -> str:
+    """The one thread line of an escalation: how long, at which stage, on whom; calling on
+    the workflow's escalation contacts (mentions, checked when they were set)."""
+    at = f" at *{escaped(stage, NAME_PREVIEW, single_line=True)}*" if stage else ""
+    on = ", ".join(_reviewer(who) for who in reviewers) or "nobody in Slack"
+    calling = f"; calling on {' '.join(contacts)}" if contacts else ""
+    return truncate(f"⏫ Waiting {duration(waited_seconds)}{at} on {on}{calling}.", MAX_TEXT)
+
+
+def reminder_line(waited_seconds: float, reviewers: Sequence[Reviewer]) -> str:
+    """A reminder in the card's thread, for reviewers who take no DMs."""
+    on = ", ".join(_reviewer(who) for who in reviewers)
+    return truncate(f"⏰ {on}: this has waited {duration(waited_seconds)} for you.", MAX_TEXT)
+
+
+def _reviewer(who: Reviewer) -> str:
+    slack_id, name = who
+    return mention(slack_id) if slack_id else f"*{person(name)}*"
 
 
 _OUTCOMES = {

@@ -101,6 +101,15 @@ def age(created_at: datetime, now: datetime) -> str:
     return "just now"  # unreachable: the last unit is one minute
 
 
+def duration(seconds: float) -> str:
+    """ "3 days", "5 hours": how long something has waited."""
+    for unit, size in _UNITS:
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return "under a minute"
+
+
 _UNITS = (
     ("year", 365 * 86400),
     ("month", 30 * 86400),

@@ -97,9 +97,10 @@ class Card:
 
 
 BURST = "~burst"  # the workflow id of a burst's own message in the cards
-# A burst of new requests (a channel's summary, a reviewer's grouped DM) or a digest of
-# what waits (a person's daily DM, a channel's daily summary): one message for many.
-BurstKind = Literal["channel", "dm", "digest", "channel_digest"]
+# A burst of new requests (a channel's summary, a reviewer's grouped DM), a digest of
+# what waits (a person's daily DM, a channel's daily summary) or a reviewer's reminder
+# of what has waited too long: one message for many.
+BurstKind = Literal["channel", "dm", "digest", "channel_digest", "reminder"]
 NotifyMode = Literal["each", "digest", "off"]
 EVERY_DAY = "1234567"  # ISO weekdays, Monday = 1
 
@@ -146,6 +147,8 @@ class Preference:
     tz: str = "UTC"
     next_run_at: datetime | None = None
     claimed_until: datetime | None = None
+    away_until: datetime | None = None  # out of office until then (nothing reaches them)
+    delegate: str | None = None  # the Slack user their requests go to while away
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,66 @@ class ChannelDigest:
     created_by: str | None = None
     next_run_at: datetime | None = None
     claimed_until: datetime | None = None
+
+
+FollowupKind = Literal["remind", "escalate", "delegate"]
+
+
+@dataclass(frozen=True)
+class StageVisit:
+    """A request's stay at one stage, as the bot saw it: when it arrived, when and how it
+    left (`outcome`: approved, rejected, moved, deleted …). Kept for `/cflow stats`."""
+
+    workflow_id: str
+    request_id: str
+    visit: int  # the event that brought it there (TrackedRequest.visit)
+    workflow_name: str
+    stage: str | None
+    stage_name: str | None
+    reviewers: tuple[str, ...]
+    arrived_at: datetime
+    submitted_by: str | None = None
+    title: str | None = None
+    left_at: datetime | None = None
+    outcome: str | None = None
+    decided_by: str | None = None  # the Cflow user, when the bot knows
+
+    @property
+    def key(self) -> RequestKey:
+        return (self.workflow_id, self.request_id)
+
+
+@dataclass(frozen=True)
+class Followup:
+    """Something to do about a request that waits at a stage, when it is due: remind a
+    reviewer, escalate, or hand it to an away reviewer's delegate. `sent` counts the
+    reminders already sent; `due_at` None: nothing more to do."""
+
+    workflow_id: str
+    request_id: str
+    visit: int
+    kind: FollowupKind
+    reviewer: str  # the Cflow username; "" for an escalation
+    arrived_at: datetime
+    due_at: datetime | None
+    sent: int = 0
+    claimed_until: datetime | None = None
+
+    @property
+    def key(self) -> RequestKey:
+        return (self.workflow_id, self.request_id)
+
+
+@dataclass(frozen=True)
+class WorkflowRules:
+    """A workflow's own reminder and escalation times (hours; None: the settings', 0:
+    never) and who an escalation calls on (Slack mentions: <@U…>, <!subteam^S…>)."""
+
+    workflow_id: str
+    remind_after: float | None = None
+    escalate_after: float | None = None
+    escalate_to: tuple[str, ...] = ()
+    updated_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -316,6 +379,48 @@ class Store(Protocol):
     ) -> dict[str, tuple[str, ...]]:
         """Those of these people who opened their tab since `since`, with their ticks."""
         ...
+
+    # Stage visits (for stats), follow-ups (reminders, escalations, delegations), rules
+    async def visits_entered(self, visits: Iterable[StageVisit]) -> None:
+        """Record arrivals (a visit already recorded is left as it is)."""
+        ...
+
+    async def visits_left(self, ends: Iterable[StageVisit]) -> None:
+        """Close each request's open visits other than `visit`, with its left_at,
+        outcome and decided_by."""
+        ...
+
+    async def stage_visits(
+        self, since: datetime, workflow_id: str | None = None
+    ) -> list[StageVisit]:
+        """Visits that ended since `since`, and every visit still open."""
+        ...
+
+    async def add_followups(self, followups: Iterable[Followup]) -> None:
+        """Add these (one already there is left as it is)."""
+        ...
+
+    async def cancel_followups(self, keep: dict[RequestKey, int | None]) -> None:
+        """Drop each request's follow-ups of visits other than its `keep` (None: all)."""
+        ...
+
+    async def claim_followups(self, now: datetime, until: datetime) -> list[Followup]:
+        """Take every follow-up due by `now` that nobody holds, until `until`."""
+        ...
+
+    async def followups_done(self, followups: Iterable[Followup]) -> None:
+        """Store each one's `sent` and `due_at`, and release its claim."""
+        ...
+
+    async def snooze_followups(
+        self, keys: Iterable[RequestKey], reviewer: str, until: datetime
+    ) -> int:
+        """`reviewer`'s reminder of these requests comes again at `until` (the last one
+        they had, put off); how many were put off."""
+        ...
+
+    async def workflow_rules(self) -> dict[str, WorkflowRules]: ...
+    async def save_workflow_rules(self, rules: WorkflowRules) -> None: ...
 
     async def tracked(self) -> dict[RequestKey, TrackedRequest]:
         """Pending requests, and others with a retry due (finished ones stay, unlisted)."""

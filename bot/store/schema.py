@@ -135,6 +135,8 @@ preferences = Table(
     Column("tz", String(64), nullable=False),
     Column("next_run_at", UtcDateTime, index=True),
     Column("claimed_until", UtcDateTime),
+    Column("away_until", UtcDateTime),
+    Column("delegate", ID),
 )
 
 # Who has opened their Home tab (it is kept current for them, from any instance), and
@@ -157,6 +159,52 @@ channel_digests = Table(
     Column("created_by", ID),
     Column("next_run_at", UtcDateTime, index=True),
     Column("claimed_until", UtcDateTime),
+)
+
+# Each request's stay at each stage, as the bot saw it (what `/cflow stats` measures).
+stage_visits = Table(
+    "stage_visits",
+    metadata,
+    Column("workflow_id", ID, primary_key=True),
+    Column("request_id", ID, primary_key=True),
+    Column("visit", Integer, primary_key=True),
+    Column("workflow_name", Text, nullable=False),
+    Column("stage", Text),
+    Column("stage_name", Text),
+    Column("reviewers", JsonList, nullable=False),
+    Column("submitted_by", ID),
+    Column("title", Text),
+    Column("arrived_at", UtcDateTime, nullable=False),
+    Column("left_at", UtcDateTime, index=True),
+    Column("outcome", String(32)),
+    Column("decided_by", ID),
+)
+
+# What is due about a waiting request: a reminder per reviewer, an escalation, a hand-over
+# to an away reviewer's delegate; claimed by one instance while it is done.
+followups = Table(
+    "followups",
+    metadata,
+    Column("workflow_id", ID, primary_key=True),
+    Column("request_id", ID, primary_key=True),
+    Column("visit", Integer, primary_key=True),
+    Column("kind", String(16), primary_key=True),  # remind | escalate | delegate
+    Column("reviewer", ID, primary_key=True),  # "" for an escalation
+    Column("arrived_at", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime, index=True),
+    Column("sent", Integer, nullable=False, server_default="0"),
+    Column("claimed_until", UtcDateTime),
+)
+
+# A workflow's own reminder and escalation times, and its escalation contacts.
+workflow_rules = Table(
+    "workflow_rules",
+    metadata,
+    Column("workflow_id", ID, primary_key=True),
+    Column("remind_after", Float),
+    Column("escalate_after", Float),
+    Column("escalate_to", JsonList, nullable=False),
+    Column("updated_by", ID),
 )
 
 tracked_requests = Table(

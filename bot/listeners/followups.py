@@ -1,0 +1,215 @@
+"""Reminders, escalation, out of office and figures: `/cflow remind`, `/cflow escalate`,
+`/cflow away`, `/cflow back`, `/cflow stats`, and a reminder's "remind me later"."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from bot.errors import AnswerError
+from bot.hours import day_after, is_away, tomorrow_morning, zone
+from bot.listeners.common import Track, say_privately
+from bot.listeners.subcommands import CommandContext, Tools, admins_only, find_workflow
+from bot.slack.command_text import mention_of, user_id
+from bot.slack.ids import Action
+from bot.slack.stats import stats_message
+from bot.slack.text import escape
+from bot.stats import stage_figures, waiting_longest
+from bot.store.base import WorkflowRules
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 3660
+REMIND_USAGE = "`/cflow remind <workflow> <hours | off>` (admins)"
+ESCALATE_USAGE = (
+    "`/cflow escalate <workflow> @person @group … [after <hours>]`, or "
+    "`/cflow escalate <workflow> off` (admins)"
+)
+AWAY_USAGE = "`/cflow away until YYYY-MM-DD [to @person]`, and `/cflow back`"
+
+
+def register(app: AsyncApp, track: Track) -> None:
+    app.action(Action.SNOOZE)(track(snooze))
+
+
+# Reminders and escalation (admins, per workflow)
+
+
+async def remind(ctx: CommandContext) -> None:
+    admins_only(ctx, "set reminders")
+    *name, amount = ctx.text.args or ("",)
+    hours = _hours(amount)
+    if not name or hours is None:
+        raise AnswerError(REMIND_USAGE)
+    workflow = await find_workflow(ctx, await ctx.creds(), " ".join(name))
+    rules = (await ctx.tools.store.workflow_rules()).get(workflow.id) or WorkflowRules(workflow.id)
+    await ctx.tools.store.save_workflow_rules(
+        replace(rules, remind_after=hours, updated_by=ctx.user)
+    )
+    label = escape(workflow.label)
+    text = (
+        f"{label}: no reminders."
+        if hours == 0
+        else f"{label}: reviewers are reminded after {hours:g} working hours at a stage."
+    )
+    await ctx.say({"text": text})
+
+
+async def escalate(ctx: CommandContext) -> None:
+    admins_only(ctx, "set escalations")
+    words = list(ctx.text.args)
+    after = None
+    if len(words) >= 2 and words[-2].lower() == "after":
+        after = _hours(words[-1])
+        if after is None:
+            raise AnswerError(ESCALATE_USAGE)
+        words = words[:-2]
+    contacts = [m for m in (mention_of(w) for w in words) if m]
+    off = bool(words) and words[-1].lower() == "off"
+    name = [w for w in words if mention_of(w) is None and not (off and w is words[-1])]
+    if not name or not (contacts or off or after is not None):
+        raise AnswerError(ESCALATE_USAGE)
+    workflow = await find_workflow(ctx, await ctx.creds(), " ".join(name))
+    store = ctx.tools.store
+    rules = (await store.workflow_rules()).get(workflow.id) or WorkflowRules(workflow.id)
+    if off:
+        rules = replace(rules, escalate_after=0, escalate_to=())
+    else:
+        rules = replace(
+            rules,
+            escalate_to=tuple(contacts) or rules.escalate_to,
+            escalate_after=after if after is not None else rules.escalate_after,
+        )
+    await store.save_workflow_rules(replace(rules, updated_by=ctx.user))
+    label = escape(workflow.label)
+    if off:
+        await ctx.say({"text": f"{label}: no escalations."})
+        return
+    hours = rules.escalate_after if rules.escalate_after is not None else None
+    when = f"after {hours:g} hours" if hours else "after `CFLOW_ESCALATE_AFTER`"
+    who = " ".join(rules.escalate_to) or "its reviewers only"
+    await ctx.say({"text": f"{label}: escalated {when} in the card's thread, calling on {who}."})
+
+
+def _hours(word: str) -> float | None:
+    if word.lower() == "off":
+        return 0.0
+    try:
+        hours = float(word.lower().removesuffix("h"))
+    except ValueError:
+        return None
+    return hours if 0 < hours <= 24 * 365 else None
+
+
+# Out of office
+
+
+async def away(ctx: CommandContext) -> None:
+    words = list(ctx.text.args)
+    if len(words) < 2 or words[0].lower() != "until":
+        raise AnswerError(AWAY_USAGE)
+    try:
+        last_day = date.fromisoformat(words[1])
+    except ValueError:
+        raise AnswerError(f"A date is YYYY-MM-DD. {AWAY_USAGE}") from None
+    delegate = None
+    if len(words) >= 4 and words[2].lower() == "to":
+        delegate = user_id(words[3])
+        if delegate is None:
+            raise AnswerError(f"Name the person with @. {AWAY_USAGE}")
+    elif len(words) != 2:
+        raise AnswerError(AWAY_USAGE)
+    notify = ctx.tools.notify
+    pref = await notify.of(ctx.user)
+    until = day_after(replace(pref, tz=await notify.time_zone(ctx.user, pref.tz)), last_day)
+    now = ctx.tools.clock()
+    if until <= now:
+        raise AnswerError("That day is over already: give a day from today on.")
+    if delegate is not None:
+        await _check_delegate(ctx, delegate, now)
+    saved = await notify.save(replace(pref, away_until=until, delegate=delegate))
+    local = until.astimezone(zone(saved.tz))
+    back = f"back {local:%a %d %b}"
+    if delegate:
+        text = (
+            f"You're away through {last_day:%a %d %b} ({back}). Requests that reach you "
+            f"meanwhile are handed to <@{delegate}> in Cflow, as you."
+        )
+    else:
+        text = (
+            f"You're away through {last_day:%a %d %b} ({back}). Your DMs and reminders "
+            "wait until then, and submitters see that you're away."
+        )
+    await ctx.tools.home.refresh(ctx.user)
+    await ctx.say({"text": text})
+
+
+async def _check_delegate(ctx: CommandContext, delegate: str, now: datetime) -> None:
+    if delegate == ctx.user:
+        raise AnswerError("Hand your requests to someone else than yourself.")
+    link = await ctx.tools.store.link_for(delegate)
+    if link is None:
+        raise AnswerError(f"<@{delegate}> has not linked a Cflow account: they could not act.")
+    if link.cflow_username == ctx.tools.service.username:
+        raise AnswerError("Requests are never handed to the bot's own service account.")
+    theirs = await ctx.tools.notify.of(delegate)
+    if is_away(theirs, now) and theirs.delegate == ctx.user:
+        raise AnswerError(f"<@{delegate}> is away and hands theirs to you: that would loop.")
+
+
+async def back(ctx: CommandContext) -> None:
+    notify = ctx.tools.notify
+    pref = await notify.of(ctx.user)
+    if pref.away_until is None:
+        await ctx.say({"text": "You were not away."})
+        return
+    await notify.save(replace(pref, away_until=None, delegate=None))
+    await ctx.tools.home.refresh(ctx.user)
+    await ctx.say({"text": "Welcome back: requests reach you again, and what waited is sent."})
+
+
+# Figures
+
+
+async def stats(ctx: CommandContext) -> None:
+    words = list(ctx.text.args)
+    days = DEFAULT_DAYS
+    if words and words[-1].isdigit():
+        days = min(int(words.pop()), MAX_DAYS) or DEFAULT_DAYS
+    workflow_id = None
+    if words:
+        workflow_id = (await find_workflow(ctx, await ctx.creds(), " ".join(words))).id
+    now = ctx.tools.clock()
+    since = now - timedelta(days=days)
+    visits = await ctx.tools.store.stage_visits(since, workflow_id)
+    longest = waiting_longest(visits)
+    names = {n for v in longest for n in v.reviewers}
+    linked = await ctx.tools.store.slack_users_for_cflow_users(names)
+    mentions = {name: user.slack_user_id for name, user in linked.items()}
+    figures = stage_figures(visits, since)
+    await ctx.say(stats_message(figures, longest, days=days, now=now, mentions=mentions))
+
+
+# A reminder's "remind me later"
+
+
+async def snooze(
+    ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond, tools: Tools
+) -> None:
+    await ack()
+    user = body["user"]["id"]
+    when, _, group = (action.get("value") or "").partition(" ")
+    members = (await tools.store.burst_members([group]))[group] if group else []
+    link = await tools.store.link_for(user)
+    if not members or link is None or members[0].target != link.cflow_username:
+        await say_privately(respond, {"text": "This reminder is not yours to put off."})
+        return
+    pref = await tools.notify.of(user)
+    pref = replace(pref, tz=await tools.notify.time_zone(user, pref.tz))  # "tomorrow" is theirs
+    now = tools.clock()
+    until = now + timedelta(hours=1) if when == "hour" else tomorrow_morning(pref, now)
+    await tools.store.snooze_followups([m.key for m in members], link.cflow_username, until)
+    local = until.astimezone(zone(pref.tz))
+    await say_privately(respond, {"text": f"I'll remind you again {local:%a %H:%M} ({pref.tz})."})

@@ -1,0 +1,146 @@
+"""Nothing waits forever: reminders, escalation, out of office, and how long approvals take.
+
+Through the running bot with an injected clock, which the sandbox's Cflow follows too
+(its requests' times are the test's): signed `/cflow` commands and clicks, what reaches
+each person read back from the Slack stand-in, "nothing was sent" shown by completed
+poll cycles. The stand-in's people live in Los Angeles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.slack.ids import Action
+from bot.standin.slack import SlackCall
+from tests.harness import Bot, Sandbox, mentions, new_expense, running_bot
+from tests.test_notify import Clock, command, dms_to, la
+
+PEOPLE = ("U0BOB", "U0CAROL", "U0DAVE", "U0ALICE")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(la(4, 10))  # Friday 4 December 2026, 10:00 in Los Angeles
+
+
+@pytest.fixture
+async def bot(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path, clock: Clock
+) -> AsyncIterator[Bot]:
+    sandbox.state.clock = clock  # Cflow's times are the test's too
+    async with running_bot(
+        sandbox,
+        http,
+        tmp_path,
+        linked=PEOPLE,
+        clock=clock,
+        cflow_bot_admins="U0ALICE",
+        cflow_remind_after=25,
+        cflow_remind_every=24,
+        cflow_remind_max=2,
+        cflow_escalate_after=0,
+    ) as running:
+        await running.cycles(2)
+        yield running
+
+
+def reminders_to(bot: Bot, user: str, request_id: str) -> list[SlackCall]:
+    return dms_to(
+        bot, user, lambda c: "Reminder" in json.dumps(c.params) and mentions(c.params, request_id)
+    )
+
+
+async def test_25_working_hours_remind_once_never_at_night_or_on_sunday(
+    bot: Bot, clock: Clock
+) -> None:
+    await command(bot, "U0BOB", "notify quiet 18:00-09:00")
+    await command(bot, "U0BOB", "notify days mon-fri")
+    request_id = new_expense(bot.sandbox, Description="Hotel")
+    await bot.channel_card(request_id)
+    # Friday 10-18 is 8 working hours, Monday 9; 25 are reached on Tuesday at 17:00.
+    for moment in (la(5, 2), la(6, 12), la(7, 2), la(7, 18), la(8, 16, 59)):
+        clock.set(moment)
+        await bot.cycles(2)
+        assert reminders_to(bot, "U0BOB", request_id) == [], moment
+    clock.set(la(8, 17))
+    await bot.cycles(2)
+    assert len(reminders_to(bot, "U0BOB", request_id)) == 1
+    clock.set(la(9, 10))
+    await bot.cycles(2)
+    assert len(reminders_to(bot, "U0BOB", request_id)) == 1  # once, not every cycle
+    bot.sandbox.state.approve("1001", request_id, "bob")
+    await bot.cycles(2)
+    clock.set(la(11, 12))  # past the second reminder's time: approved, none comes
+    await bot.cycles(3)
+    assert len(reminders_to(bot, "U0BOB", request_id)) == 1
+
+
+async def test_a_reminder_can_be_put_off_for_an_hour(bot: Bot, clock: Clock) -> None:
+    request_id = new_expense(bot.sandbox, Description="Taxi")
+    await bot.channel_card(request_id)
+    clock.set(la(5, 11, 1))  # 25 hours on: bob has no quiet hours
+    await bot.cycles(2)
+    [reminder] = reminders_to(bot, "U0BOB", request_id)
+    message = bot.slack.message(reminder.landed_in or "", reminder.response["ts"])
+    assert message is not None
+    await bot.click("U0BOB", message, Action.SNOOZE)  # the first: "in 1 hour"
+    answer = await bot.slack.wait_for("response_url")
+    assert "remind you again Sat 12:01" in answer[-1].params["text"]
+    await bot.cycles(2)
+    assert len(reminders_to(bot, "U0BOB", request_id)) == 1
+    clock.set(la(5, 12, 2))
+    await bot.cycles(2)
+    assert len(reminders_to(bot, "U0BOB", request_id)) == 2
+
+
+async def test_an_escalation_mentions_the_contacts_once(bot: Bot, clock: Clock) -> None:
+    answer = await command(
+        bot, "U0ALICE", "escalate Expense <@U0CAROL|carol> <!subteam^S0FINANCE|finance> after 48"
+    )
+    assert "calling on <@U0CAROL> <!subteam^S0FINANCE>" in answer
+    assert "Only the bot's admins" in await command(bot, "U0BOB", "escalate Expense off")
+    request_id = new_expense(bot.sandbox, Description="Flights")
+    card = await bot.channel_card(request_id)
+
+    def escalations() -> list[SlackCall]:
+        return [
+            c
+            for c in bot.slack.calls("chat.postMessage")
+            if c.params.get("thread_ts") == card.ts and "⏫" in c.params.get("text", "")
+        ]
+
+    clock.set(la(6, 9))  # 47 hours
+    await bot.cycles(2)
+    assert escalations() == []
+    clock.set(la(6, 10, 1))
+    await bot.cycles(2)
+    [line] = escalations()
+    text = line.params["text"]
+    assert "Waiting 2 days" in text and "<@U0BOB>" in text
+    assert "<@U0CAROL>" in text and "<!subteam^S0FINANCE>" in text
+    clock.set(la(7, 10))
+    await bot.cycles(2)
+    assert len(escalations()) == 1
+
+
+async def test_stats_show_the_medians_of_what_was_decided(bot: Bot, clock: Clock) -> None:
+    made = [new_expense(bot.sandbox, Description=f"Stats {n}") for n in range(3)]
+    for request_id in made:
+        await bot.channel_card(request_id)
+    for hours, request_id in zip((1, 2, 6), made, strict=True):
+        clock.set(la(4, 10 + hours))
+        bot.sandbox.state.approve("1001", request_id, "bob")
+        await bot.cycles(2)
+    answer = json.dumps(await stats_answer(bot, "U0CAROL", "stats Expense 7"), ensure_ascii=False)
+    assert "3 decided, median 2 hours, 90% within 6 hours" in answer
+    assert "Waiting longest" in answer  # the demo's own requests still wait
+
+
+async def stats_answer(bot: Bot, user: str, text: str) -> dict:
+    await command(bot, user, text)
+    return bot.slack.calls("response_url")[-1].params
