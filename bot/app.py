@@ -58,6 +58,7 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
         services.settings,
         services.home,
         services.notify,
+        services.digests,
         services.clock,
     )
 

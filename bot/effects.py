@@ -25,7 +25,7 @@ from bot.cflow import Request, Workflow
 from bot.changes import ANNOUNCED, Change, Event, Observation
 from bot.delivery import Delivery, Result, in_flight, updatable, worst
 from bot.directory import SlackTarget
-from bot.hours import Reach, next_open, preference_for, reach
+from bot.hours import Reach, is_away, next_open, preference_for, reach, zone
 from bot.logs import request_context
 from bot.pacing import Rank, urgency
 from bot.slack.card import request_card
@@ -299,9 +299,21 @@ class Effects:
         obs = event.obs
         decisions = batch.decisions.get(obs.key, [])
         view = self.card_view(obs.workflow, obs.request, decisions, notice=notice, busy=busy)
+        view = replace(view, away=self._away(obs, batch))
         if card.kind == "dm":
             view = self._dm_view(view, card, event, batch)
         return request_card(view)
+
+    def _away(self, obs: Observation, batch: Batch) -> tuple[tuple[str, str], ...]:
+        """The reviewers of its stage who are away (whose requests wait for them)."""
+        now, found = self._clock(), []
+        for name in obs.request.reviewers(obs.workflow):
+            target = batch.targets.get(name)
+            pref = preference_for(batch.preferences, target.slack_user_id) if target else None
+            if pref is not None and is_away(pref, now) and pref.away_until is not None:
+                back = pref.away_until.astimezone(zone(pref.tz))
+                found.append((name, f"{back - timedelta(days=1):%a %d %b}"))
+        return tuple(found)
 
     def _dm_view(self, view: CardView, card: Card, event: Event, batch: Batch) -> CardView:
         """A DM keeps its buttons only while its reader is a reviewer of the current stage,

@@ -38,7 +38,24 @@ class NotifySettings:
         due = next_digest(chosen, self._clock()) if chosen.mode == "digest" else None
         chosen = replace(chosen, next_run_at=due)
         await self._store.save_preference(chosen)
+        await self._release_held(chosen.slack_user_id)
         return chosen
+
+    async def _release_held(self, user: str) -> None:
+        """What waited for them (their quiet hours, their absence) is looked at again
+        now, under the settings just saved: what may go now goes at the next cycle."""
+        name = (await self._store.cflow_users_for([user])).get(user)
+        if name is None:
+            return
+        now = self._clock()
+        tracked = await self._store.tracked()
+        held = [
+            replace(t, retry_at=now)
+            for t in tracked.values()
+            if name in t.reviewers and t.retry_at is not None and t.retry_at > now
+        ]
+        await self._store.save_tracked(held)
+        await self._store.followups_due(name, now)
 
     async def save_channel_digest(self, channel: str, at: int, admin: str) -> ChannelDigest:
         """A channel's daily digest at `at`, in the time zone of the admin who set it."""

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +55,12 @@ class Poller:
         holder: str = "poller",
         concurrency: int = POLL_CONCURRENCY,
         health: PollerHealth | None = None,
+        after_cycle: Callable[[Sequence[tuple[Workflow, Sequence[Request]]]], None] = (
+            lambda listed: None
+        ),
     ) -> None:
+        """`after_cycle` is given what each cycle listed (the scheduled work's)."""
+        self._after_cycle = after_cycle
         self._cflow = cflow
         self._service = service
         self._store = store
@@ -166,7 +171,7 @@ class Poller:
             else:
                 listed.append((workflow, requests))
         await self._publisher.enqueue(await self._observe(listed, tracked))
-        self._publisher.enqueue_scheduled(listed)
+        self._after_cycle(listed)
         pending = sum(1 for _, requests in listed for r in requests if r.is_pending)
         run = PollRun(started, time.monotonic() - clock, len(workflows), pending, tuple(errors))
         await self._record(run, tally.seen)

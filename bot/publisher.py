@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -24,13 +25,11 @@ from bot.bursts import Bursts, Shown, current_items, plan
 from bot.cflow import Request, Workflow
 from bot.changes import Change, Event, Observation
 from bot.delivery import Delivery, Result
-from bot.digests import Digests, Listed
 from bot.directory import Directory
 from bot.effects import Batch, Effects
 from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.pacing import URGENCY, Pacer, Rank, Urgency
-from bot.reminders import Reminders
 from bot.store.base import (
     Store,
     TrackedRequest,
@@ -84,26 +83,16 @@ class Publisher:
             clock=clock,
         )
         self.card_view = self._effects.card_view  # what a card of a request shows now
-        self.digests = Digests(
-            store,
-            self._bursts,
-            directory,
-            channel_of=self.channel_of,
-            metrics=metrics,
-            clock=clock,
-        )
-        timing = timing or Timing()
-        self._visits = Visits(store, timing, clock)
-        self.reminders = Reminders(
-            store,
-            self._bursts,
-            self._delivery,
-            directory,
-            timing,
-            metrics=metrics,
-            clock=clock,
-        )
-        self._scheduling = False
+        self._visits = Visits(store, timing or Timing(), clock)
+
+    @property
+    def bursts(self) -> Bursts:
+        """The bursts' messages (digests and reminders are bursts too)."""
+        return self._bursts
+
+    @property
+    def delivery(self) -> Delivery:
+        return self._delivery
 
     async def sync(self, observations: Sequence[Observation]) -> int:
         """Publish every change in `observations` now; returns how many requests changed."""
@@ -118,20 +107,10 @@ class Publisher:
             self._outbox.start(self._deliver_later(events))
         return len(events)
 
-    def enqueue_scheduled(self, listed: Listed) -> None:
-        """Send the digests, reminders and escalations due now, from a cycle's listing,
-        unless a send is under way (what it has not claimed, the next cycle's takes)."""
-        if not self._scheduling:
-            self._scheduling = True
-            self._outbox.start(self._send_scheduled(listed))
-
-    async def _send_scheduled(self, listed: Listed) -> None:
-        URGENCY.set(Urgency(Rank.REVIEWER_DM))
-        try:
-            await self.digests.send_due(listed)
-            await self.reminders.send_due(listed)
-        finally:
-            self._scheduling = False
+    def start(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background like a delivery: `delivered()` waits for it, and
+        shutdown stops it at its next Slack call."""
+        self._outbox.start(work)
 
     async def _deliver_later(self, events: Sequence[Event]) -> None:
         URGENCY.set(Urgency(Rank.REVIEWER_DM))  # this task's own context: nobody clicked

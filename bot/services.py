@@ -16,9 +16,11 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.away import Delegations
 from bot.cflow import CflowClient, Credentials, create_session
 from bot.channels import CHANNEL_HINT, channel_id_for, is_channel_id
 from bot.decisions import Decider
+from bot.digests import Digests
 from bot.directory import Directory
 from bot.health import PollerHealth
 from bot.home import HomeTab
@@ -27,6 +29,8 @@ from bot.metrics import Metrics
 from bot.notify import NotifySettings
 from bot.pacing import PacedWebClient, Pacer
 from bot.publisher import Publisher
+from bot.reminders import Reminders
+from bot.scheduler import Scheduler
 from bot.settings import Settings, SettingsError
 from bot.store import open_store
 from bot.store.base import Store
@@ -56,6 +60,8 @@ class Services:
     metrics: Metrics
     home: HomeTab
     notify: NotifySettings
+    digests: Digests
+    scheduler: Scheduler
     clock: Clock = utc_now
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     in_flight: InFlight = field(default_factory=InFlight)
@@ -132,6 +138,12 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
     service = settings.service_credentials()
     directory = Directory(cflow, service, slack, store)
     home = HomeTab(cflow, store, service, slack, clock=clock)
+    timing = Timing(
+        remind_after=settings.cflow_remind_after,
+        remind_every=settings.cflow_remind_every,
+        remind_max=settings.cflow_remind_max,
+        escalate_after=settings.cflow_escalate_after,
+    )
     publisher = Publisher(
         slack,
         store,
@@ -142,12 +154,7 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
         burst_limit=settings.cflow_burst_limit,
         pacer=slack.pacer,
         on_people=home.changed,
-        timing=Timing(
-            remind_after=settings.cflow_remind_after,
-            remind_every=settings.cflow_remind_every,
-            remind_max=settings.cflow_remind_max,
-            escalate_after=settings.cflow_escalate_after,
-        ),
+        timing=timing,
         clock=clock,
     )
     instance_id = uuid.uuid4().hex[:12]
@@ -159,6 +166,28 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
         metrics,
         cflow_timeout=settings.cflow_timeout,
         instance_id=instance_id,
+    )
+    digests = Digests(
+        store,
+        publisher.bursts,
+        directory,
+        channel_of=publisher.channel_of,
+        metrics=metrics,
+        clock=clock,
+    )
+    scheduler = Scheduler(
+        publisher,
+        Delegations(store, decider, service_username=service.username, clock=clock),
+        digests,
+        Reminders(
+            store,
+            publisher.bursts,
+            publisher.delivery,
+            directory,
+            timing,
+            metrics=metrics,
+            clock=clock,
+        ),
     )
     return Services(
         settings,
@@ -173,6 +202,8 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
         metrics,
         home,
         NotifySettings(store, slack, clock),
+        digests,
+        scheduler,
         clock=clock,
         instance_id=instance_id,
     )

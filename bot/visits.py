@@ -20,6 +20,7 @@ from bot.store.base import Followup, StageVisit, Store, WorkflowRules
 
 Clock = Callable[[], datetime]
 OPEN = -1  # a visit number no visit has: closing "all but OPEN" closes every visit
+FIRST_FOLLOWUP = timedelta(hours=1)  # nothing follows up sooner after the bot saw it arrive
 
 
 @dataclass(frozen=True)
@@ -74,22 +75,23 @@ class Visits:
 
     def _scheduled(self, visit: StageVisit, rules: WorkflowRules | None) -> list[Followup]:
         remind, escalate = self._timing.for_workflow(rules)
-        arrived = visit.arrived_at
+        arrived, now = visit.arrived_at, self._clock()
         found = [
-            Followup(*visit.key, visit.visit, "remind", name, arrived, _after(arrived, remind))
+            Followup(*visit.key, visit.visit, "remind", name, arrived, _due(arrived, remind, now))
             for name in visit.reviewers
             if remind > 0
         ]
         if escalate > 0:
-            due = _after(arrived, escalate)
+            due = _due(arrived, escalate, now)
             found.append(Followup(*visit.key, visit.visit, "escalate", "", arrived, due))
         return found
 
 
-def _after(start: datetime, hours: float) -> datetime:
+def _due(arrived: datetime, hours: float, now: datetime) -> datetime:
     """The earliest it can be due: working hours are never fewer than hours on a clock
-    (the follow-up counts each reviewer's working hours when it comes due)."""
-    return start + timedelta(hours=hours)
+    (each reviewer's are counted when it comes due); and never within the hour its
+    reviewers are first told, even of a request that waited long before the bot saw it."""
+    return max(arrived + timedelta(hours=hours), now + FIRST_FOLLOWUP)
 
 
 def _arrival(obs: Observation, now: datetime) -> datetime:

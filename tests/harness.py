@@ -231,6 +231,10 @@ async def running_bot(
             # The demo data's six pending requests get cards of their own, as most tests
             # expect; tests of bursts set the limit (default 5) themselves.
             cflow_burst_limit=10,
+            # The demo's requests are days old: reminders and escalations would follow
+            # them in every test; tests of those set them (tests/test_followups.py).
+            cflow_remind_after=0,
+            cflow_escalate_after=0,
             slack_rate_scale=rate_scale,
             database_url=f"sqlite:///{tmp_path / 'bot.db'}",
             cflow_bot_secret_key=Fernet.generate_key().decode(),

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.slack.ids import Action
+from bot.slack.ids import Action, Input
 from bot.standin.slack import SlackCall
-from tests.harness import Bot, Sandbox, mentions, new_expense, running_bot
-from tests.test_notify import Clock, command, dms_to, la
+from tests.harness import Bot, Sandbox, mentions, new_expense, running_bot, submit_view
+from tests.test_home import click, open_home
+from tests.test_notify import Clock, block_with, command, dms_to, la
 
 PEOPLE = ("U0BOB", "U0CAROL", "U0DAVE", "U0ALICE")
 
@@ -144,3 +146,82 @@ async def test_stats_show_the_medians_of_what_was_decided(bot: Bot, clock: Clock
 async def stats_answer(bot: Bot, user: str, text: str) -> dict:
     await command(bot, user, text)
     return bot.slack.calls("response_url")[-1].params
+
+
+async def test_an_away_reviewers_request_goes_to_their_delegate_as_them(
+    bot: Bot, clock: Clock
+) -> None:
+    answer = await command(bot, "U0BOB", "away until 2026-12-10 to <@U0CAROL|carol>")
+    assert "away through Thu 10 Dec" in answer and "<@U0CAROL>" in answer
+    request_id = new_expense(bot.sandbox, Description="While bob is away")
+    card = await bot.channel_card(request_id)
+    handed = await bot.slack.wait_for(
+        "chat.postMessage",
+        predicate=lambda c: (
+            c.params.get("thread_ts") == card.ts and "Handed to" in c.params["text"]
+        ),
+    )
+    assert "Handed to carol for bob (away until Thu 10 Dec)" in handed[0].params["text"]
+    [call] = [c for c in bot.sandbox.calls("approveRequest") if request_id in c.path]
+    assert call.username == "bob" and call.body["reassignTo"] == "carol", "as bob himself"
+    assert bot.sandbox.state.get_request("1001", request_id).current_reviewers == ["carol"]
+    await bot.slack.wait_for(  # and carol, whose it is now, is told
+        "chat.postMessage",
+        predicate=lambda c: (
+            c.landed_in == bot.slack.dm_channel("U0CAROL") and mentions(c.params, request_id)
+        ),
+    )
+    await bot.cycles(3)
+    assert len([c for c in bot.sandbox.calls("approveRequest") if request_id in c.path]) == 1
+    clock.set(la(11, 9))  # back: nothing is handed any more
+    later = new_expense(bot.sandbox, Description="After bob is back")
+    await bot.channel_card(later)
+    await bot.cycles(3)
+    assert bot.sandbox.state.get_request("1001", later).current_reviewers == ["bob"]
+
+
+async def test_delegation_never_loops_nor_reaches_oneself(bot: Bot) -> None:
+    await command(bot, "U0CAROL", "away until 2026-12-10 to <@U0BOB|bob>")
+    looping = await command(bot, "U0BOB", "away until 2026-12-10 to <@U0CAROL|carol>")
+    assert "that would loop" in looping
+    assert "someone else" in await command(bot, "U0BOB", "away until 2026-12-10 to <@U0BOB|b>")
+    assert "YYYY-MM-DD" in await command(bot, "U0BOB", "away until next week")
+
+
+async def test_without_a_delegate_their_dms_wait_and_the_card_says_so(
+    bot: Bot, clock: Clock
+) -> None:
+    await command(bot, "U0BOB", "away until 2026-12-07")
+    request_id = new_expense(bot.sandbox, Description="Nobody to hand it to")
+    card = await bot.channel_card(request_id)
+    assert "Away: bob until Mon 07 Dec" in json.dumps(card.blocks)
+    await bot.cycles(3)
+    assert dms_to(bot, "U0BOB", lambda c: mentions(c.params, request_id)) == []
+    assert "Welcome back" in await command(bot, "U0BOB", "back")
+    await bot.cycles(2)
+    assert len(dms_to(bot, "U0BOB", lambda c: mentions(c.params, request_id))) == 1
+
+
+async def test_out_of_office_from_the_home_tab(bot: Bot) -> None:
+    view = await open_home(bot, "U0BOB")
+    assert "In the office" in json.dumps(view["blocks"])
+    away = {"action_id": Action.AWAY, "block_id": block_with(view, Action.AWAY), "type": "button"}
+    await click(bot, "U0BOB", view | {"id": "VHOME"}, away)
+    opened = await bot.slack.wait_for("views.open", predicate=lambda c: not c.failed)
+    modal = opened[-1].params["view"] | {"private_metadata": ""}
+    past = {Input.AWAY_UNTIL: {"type": "datepicker", "selected_date": "2026-11-30"}}
+    shown = await submit_view(bot, "U0BOB", modal, past)
+    assert shown["errors"] == {
+        Input.AWAY_UNTIL: "That day is over already: give a day from today on."
+    }
+    before = len(bot.slack.calls("views.publish"))
+    chosen = {
+        Input.AWAY_UNTIL: {"type": "datepicker", "selected_date": "2026-12-10"},
+        Input.DELEGATE: {"type": "users_select", "selected_user": "U0CAROL"},
+    }
+    assert await submit_view(bot, "U0BOB", modal, chosen) == {}
+    await bot.slack.wait_for("views.publish", count=before + 1)
+    tab = json.dumps(bot.slack.home_view("U0BOB"), ensure_ascii=False)
+    assert "away through Thu 10 Dec; requests go to <@U0CAROL>" in tab
+    stored = (await bot.services.store.preferences_for(["U0BOB"]))["U0BOB"]
+    assert stored.delegate == "U0CAROL" and stored.away_until == la(11, 0).astimezone(UTC)

@@ -173,10 +173,16 @@ async def test_a_digest_reviewer_gets_one_dm_at_nine_and_none_per_request(
     message = bot.slack.message(digests[0].landed_in or "", digests[0].response["ts"])
     assert message is not None
     await bot.click("U0BOB", message, Action.APPROVE, block_id=f"{ITEM_BLOCK}:{first}")
-    await bot.slack.wait_for(
-        "chat.update", predicate=lambda c: c.params.get("ts") == message.ts and not c.failed
+    await bot.slack.wait_for(  # the digest no longer offers it: decided, as bob
+        "chat.update",
+        predicate=lambda c: (
+            c.params.get("ts") == message.ts
+            and not c.failed
+            and f"{ITEM_BLOCK}:{first}" not in json.dumps(c.params)
+        ),
     )
     assert bot.sandbox.state.requests["1001"][first].status == "approved"
+    assert [c.username for c in bot.sandbox.calls("approveRequest")] == ["bob"]
     clock.set(la(2, 15))
     await bot.cycles(2)
     assert len(dms_to(bot, "U0BOB", is_digest)) == 1  # once a day
@@ -241,7 +247,7 @@ async def test_a_channel_digest_is_posted_daily_for_admins_only(bot: Bot, clock:
 async def test_the_home_tab_shows_and_changes_the_settings(bot: Bot, clock: Clock) -> None:
     view = await open_home(bot, "U0CAROL")
     assert "A DM for each request" in json.dumps(view["blocks"])
-    change = {"action_id": Action.SETTINGS, "block_id": _block_with(view, Action.SETTINGS)}
+    change = {"action_id": Action.SETTINGS, "block_id": block_with(view, Action.SETTINGS)}
     await click(bot, "U0CAROL", view | {"id": "VHOME"}, change | {"type": "button"})
     opened = await bot.slack.wait_for("views.open", predicate=lambda c: not c.failed)
     modal = opened[-1].params["view"]
@@ -260,7 +266,7 @@ async def test_the_home_tab_shows_and_changes_the_settings(bot: Bot, clock: Cloc
     assert stored.next_run_at == la(2, 8, 30).astimezone(UTC)  # Wednesday, her 08:30
 
 
-def _block_with(view: dict[str, Any], action_id: str) -> str:
+def block_with(view: dict[str, Any], action_id: str) -> str:
     for block in view["blocks"]:
         if (block.get("accessory") or {}).get("action_id") == action_id:
             return str(block.get("block_id", ""))

@@ -8,13 +8,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import AnswerError
 from bot.hours import day_after, is_away, tomorrow_morning, zone
 from bot.listeners.common import Track, say_privately
 from bot.listeners.subcommands import CommandContext, Tools, admins_only, find_workflow
 from bot.slack.command_text import mention_of, user_id
-from bot.slack.ids import Action
+from bot.slack.ids import Action, Input, View
+from bot.slack.preferences import Problem, away_modal, read_away
 from bot.slack.stats import stats_message
 from bot.slack.text import escape
 from bot.stats import stage_figures, waiting_longest
@@ -30,8 +32,15 @@ ESCALATE_USAGE = (
 AWAY_USAGE = "`/cflow away until YYYY-MM-DD [to @person]`, and `/cflow back`"
 
 
+class PastDayError(AnswerError):
+    """The last day away given is over already."""
+
+
 def register(app: AsyncApp, track: Track) -> None:
     app.action(Action.SNOOZE)(track(snooze))
+    app.action(Action.AWAY)(track(open_away))
+    app.action(Action.BACK)(track(back_home))
+    app.view(View.AWAY)(track(save_away))
 
 
 # Reminders and escalation (admins, per workflow)
@@ -121,53 +130,94 @@ async def away(ctx: CommandContext) -> None:
             raise AnswerError(f"Name the person with @. {AWAY_USAGE}")
     elif len(words) != 2:
         raise AnswerError(AWAY_USAGE)
-    notify = ctx.tools.notify
-    pref = await notify.of(ctx.user)
-    until = day_after(replace(pref, tz=await notify.time_zone(ctx.user, pref.tz)), last_day)
-    now = ctx.tools.clock()
-    if until <= now:
-        raise AnswerError("That day is over already: give a day from today on.")
-    if delegate is not None:
-        await _check_delegate(ctx, delegate, now)
-    saved = await notify.save(replace(pref, away_until=until, delegate=delegate))
-    local = until.astimezone(zone(saved.tz))
-    back = f"back {local:%a %d %b}"
-    if delegate:
-        text = (
-            f"You're away through {last_day:%a %d %b} ({back}). Requests that reach you "
-            f"meanwhile are handed to <@{delegate}> in Cflow, as you."
-        )
-    else:
-        text = (
-            f"You're away through {last_day:%a %d %b} ({back}). Your DMs and reminders "
-            "wait until then, and submitters see that you're away."
-        )
+    await ctx.say({"text": await set_away(ctx.tools, ctx.user, last_day, delegate)})
     await ctx.tools.home.refresh(ctx.user)
-    await ctx.say({"text": text})
 
 
-async def _check_delegate(ctx: CommandContext, delegate: str, now: datetime) -> None:
-    if delegate == ctx.user:
+async def set_away(tools: Tools, user: str, last_day: date, delegate: str | None) -> str:
+    """`user` is away through `last_day` (their time zone), handing requests to
+    `delegate`; what they are told. An AnswerError says why not."""
+    notify = tools.notify
+    pref = await notify.of(user)
+    until = day_after(replace(pref, tz=await notify.time_zone(user, pref.tz)), last_day)
+    now = tools.clock()
+    if until <= now:
+        raise PastDayError("That day is over already: give a day from today on.")
+    if delegate is not None:
+        await _check_delegate(tools, user, delegate, now)
+    saved = await notify.save(replace(pref, away_until=until, delegate=delegate))
+    back = until.astimezone(zone(saved.tz))
+    through = f"You're away through {last_day:%a %d %b} (back {back:%a %d %b})."
+    if delegate:
+        return (
+            f"{through} Requests that reach you meanwhile are handed to <@{delegate}> in "
+            "Cflow, as you."
+        )
+    return f"{through} Your DMs and reminders wait until then, and submitters see it."
+
+
+async def _check_delegate(tools: Tools, user: str, delegate: str, now: datetime) -> None:
+    if delegate == user:
         raise AnswerError("Hand your requests to someone else than yourself.")
-    link = await ctx.tools.store.link_for(delegate)
+    link = await tools.store.link_for(delegate)
     if link is None:
         raise AnswerError(f"<@{delegate}> has not linked a Cflow account: they could not act.")
-    if link.cflow_username == ctx.tools.service.username:
+    if link.cflow_username == tools.service.username:
         raise AnswerError("Requests are never handed to the bot's own service account.")
-    theirs = await ctx.tools.notify.of(delegate)
-    if is_away(theirs, now) and theirs.delegate == ctx.user:
+    theirs = await tools.notify.of(delegate)
+    if is_away(theirs, now) and theirs.delegate == user:
         raise AnswerError(f"<@{delegate}> is away and hands theirs to you: that would loop.")
 
 
 async def back(ctx: CommandContext) -> None:
-    notify = ctx.tools.notify
-    pref = await notify.of(ctx.user)
+    await ctx.say({"text": await come_back(ctx.tools, ctx.user)})
+
+
+async def come_back(tools: Tools, user: str) -> str:
+    pref = await tools.notify.of(user)
     if pref.away_until is None:
-        await ctx.say({"text": "You were not away."})
+        return "You were not away."
+    await tools.notify.save(replace(pref, away_until=None, delegate=None))
+    await tools.home.refresh(user)
+    return "Welcome back: requests reach you again, and what waited for you is sent."
+
+
+# The Home tab's out of office
+
+
+async def open_away(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, tools: Tools
+) -> None:
+    await ack()
+    user = body["user"]["id"]
+    pref = await tools.notify.of(user)
+    today = tools.clock().astimezone(zone(pref.tz)).date()
+    await client.views_open(trigger_id=body["trigger_id"], view=away_modal(pref, today))
+
+
+async def save_away(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], tools: Tools
+) -> None:
+    chosen = read_away(view.get("state") or {})
+    if isinstance(chosen, Problem):
+        await ack(response_action="errors", errors={chosen.input: chosen.text})
         return
-    await notify.save(replace(pref, away_until=None, delegate=None))
-    await ctx.tools.home.refresh(ctx.user)
-    await ctx.say({"text": "Welcome back: requests reach you again, and what waited is sent."})
+    user = body["user"]["id"]
+    try:
+        await set_away(tools, user, *chosen)
+    except AnswerError as refused:
+        where = (
+            Input.DELEGATE if chosen[1] and "over already" not in refused.text else Input.AWAY_UNTIL
+        )
+        await ack(response_action="errors", errors={where: refused.text})
+        return
+    await ack()
+    await tools.home.refresh(user)
+
+
+async def back_home(ack: AsyncAck, body: dict[str, Any], tools: Tools) -> None:
+    await ack()
+    await come_back(tools, body["user"]["id"])
 
 
 # Figures

@@ -92,7 +92,7 @@ async def digest(ctx: CommandContext) -> None:
     if not waiting:
         await ctx.say({"text": "Nothing is waiting on you. 🎉"})
         return
-    shown = await ctx.tools.publisher.digests.send_now(name, waiting)
+    shown = await ctx.tools.digests.send_now(name, waiting)
     if shown.result is Result.DONE:
         note = " (some workflows could not be read just now)" if partly else ""
         await ctx.say({"text": f"Your digest is in your DM with me: {len(waiting)} waiting{note}."})

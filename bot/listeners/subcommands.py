@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.cflow import CflowClient, Credentials, Request, Workflow
 from bot.channels import CHANNEL_HINT, channel_id_for
 from bot.decisions import Decider, Intent, credentials_for
+from bot.digests import Digests
 from bot.errors import AnswerError, NotLinkedError
 from bot.home import HomeTab, oldest_first, visible_requests
 from bot.listeners.answers import answer_for
@@ -56,6 +57,7 @@ class Tools:
     settings: Settings
     home: HomeTab
     notify: NotifySettings
+    digests: Digests
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 

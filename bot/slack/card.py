@@ -262,6 +262,9 @@ def _head_blocks(view: CardView) -> list[Block]:
 
 def _tail_blocks(view: CardView) -> list[Block]:
     blocks = []
+    if view.away and view.request.is_pending:
+        gone = ", ".join(f"{person(name)} until {when}" for name, when in view.away[:5])
+        blocks.append(context(truncate(f"🌴 Away: {gone}", NOTICE_PREVIEW)))
     if view.notice:
         blocks.append(context(truncate(view.notice, NOTICE_PREVIEW)))
     if view.busy:

@@ -31,6 +31,7 @@ class CardView:
     invite_to_relink: bool = False  # their linked key stopped working: no buttons, relink
     notice: str | None = None
     actionable: bool = True  # False on a DM whose reader is not a reviewer of this stage
+    away: Sequence[tuple[str, str]] = ()  # (reviewer's Cflow username, back when, as text)
 
 
 def matches(decision: Decision, stage: Stage) -> bool:

@@ -55,7 +55,7 @@ def home_view(desk: HomeDesk) -> dict[str, Any]:
         blocks += _waiting_blocks(desk)
         blocks += _submitted_blocks(desk)
     if desk.preference is not None:
-        blocks += settings_blocks(desk.preference)
+        blocks += settings_blocks(desk.preference, desk.now)
     blocks += [{"type": "divider"}, _usage_block()]
     return {"type": "home", "blocks": blocks[:100], "private_metadata": str(desk.page)}
 

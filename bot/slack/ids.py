@@ -33,6 +33,8 @@ class Action(StrEnum):
     HOME_DETAILS = "cflow_home_details"
     BURST_LIST = "cflow_burst_list"  # a burst's summary or grouped DM: list it; value group id
     SNOOZE = "cflow_snooze"  # a reminder's "remind me later"; value "<hour|tomorrow> <group>"
+    AWAY = "cflow_away"  # Home tab: "Set out of office" (opens its modal)
+    BACK = "cflow_back"  # Home tab: "I'm back"
     SETTINGS = "cflow_settings"  # "Change" beside the Home tab's settings: opens them
 
 
@@ -52,6 +54,7 @@ class View(StrEnum):
     EDIT_DRAFT = "cflow_edit_draft_modal"
     WORKING = "cflow_working_modal"  # progress and results: nothing to submit
     SETTINGS = "cflow_settings_modal"  # how and when the person is told
+    AWAY = "cflow_away_modal"
 
 
 class Input(StrEnum):
@@ -68,6 +71,8 @@ class Input(StrEnum):
     QUIET_FROM = "quiet_from"
     QUIET_TO = "quiet_to"
     WORK_DAYS = "work_days"
+    AWAY_UNTIL = "away_until"
+    DELEGATE = "delegate"
 
 
 class RequestRef(BaseModel):

@@ -7,12 +7,13 @@ preference, or into the input that is wrong and why (shown under that input).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from bot.hours import WEEKDAYS, clock_text, days_text, minutes
+from bot.hours import WEEKDAYS, clock_text, days_text, minutes, zone
 from bot.slack.ids import Action, Input, View
 from bot.slack.modals import ViewPayload, modal
-from bot.slack.primitives import Block, button, plain_text, section
+from bot.slack.primitives import Block, button, mention, plain_text, section
 from bot.store.base import EVERY_DAY, NotifyMode, Preference
 
 MODES: dict[NotifyMode, str] = {
@@ -36,13 +37,55 @@ def preference_line(pref: Preference) -> str:
     return " · ".join(parts) + f" ({pref.tz})"
 
 
-def settings_blocks(pref: Preference) -> list[Block]:
-    """The Home tab's "Your settings": the line, and Change."""
+def settings_blocks(pref: Preference, now: datetime) -> list[Block]:
+    """The Home tab's "Your settings": the line and Change; out of office, and its button."""
     change = button("Change", Action.SETTINGS)
     return [
         {"type": "divider"},
         section(f"*Your settings*\n{preference_line(pref)}") | {"accessory": change},
+        _away_block(pref, now),
     ]
+
+
+def _away_block(pref: Preference, now: datetime) -> Block:
+    if pref.away_until is None or pref.away_until <= now:
+        return section("🏢 In the office.") | {
+            "accessory": button("Set out of office", Action.AWAY)
+        }
+    last_day = pref.away_until.astimezone(zone(pref.tz)) - timedelta(days=1)
+    to = f"; requests go to {mention(pref.delegate)}" if pref.delegate else ""
+    line = f"🌴 You're away through {last_day:%a %d %b}{to}."
+    return section(line) | {"accessory": button("I'm back", Action.BACK)}
+
+
+def away_modal(pref: Preference, today: date) -> ViewPayload:
+    """Out of office: the last day away, and who gets the requests meanwhile."""
+    until: dict[str, Any] = {"type": "datepicker", "initial_date": today.isoformat()}
+    delegate: dict[str, Any] = {"type": "users_select"}
+    if pref.delegate:
+        delegate["initial_user"] = pref.delegate
+    blocks = [
+        _input(Input.AWAY_UNTIL, "Away through", until),
+        _input(
+            Input.DELEGATE,
+            "Hand my requests to",
+            delegate,
+            optional=True,
+            hint="They act in Cflow as themselves; without anyone, your requests wait.",
+        ),
+    ]
+    return modal(View.AWAY, "Out of office", blocks, submit="Save")
+
+
+def read_away(state: dict[str, Any]) -> tuple[date, str | None] | Problem:
+    values = state.get("values", state)
+    picked = ((values.get(Input.AWAY_UNTIL) or {}).get(Input.AWAY_UNTIL) or {}).get("selected_date")
+    try:
+        last_day = date.fromisoformat(picked or "")
+    except ValueError:
+        return Problem(Input.AWAY_UNTIL, "Pick your last day away.")
+    delegate = ((values.get(Input.DELEGATE) or {}).get(Input.DELEGATE) or {}).get("selected_user")
+    return last_day, delegate or None
 
 
 def settings_modal(pref: Preference) -> ViewPayload:

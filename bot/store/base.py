@@ -299,6 +299,10 @@ class Store(Protocol):
     async def slack_users_for_cflow_users(self, usernames: Iterable[str]) -> dict[str, LinkedUser]:
         """Linked Slack users by Cflow username (one query, no key decrypted)."""
 
+    async def cflow_users_for(self, slack_user_ids: Iterable[str]) -> dict[str, str]:
+        """Cflow usernames by linked Slack user id (one query, no key decrypted)."""
+        ...
+
     async def mark_key_refused(self, slack_user_id: str) -> None:
         """Cflow refused this person's key, or it no longer decrypts: until they link
         again, DMs invite them to relink instead of offering buttons that cannot work."""
@@ -417,6 +421,18 @@ class Store(Protocol):
     ) -> int:
         """`reviewer`'s reminder of these requests comes again at `until` (the last one
         they had, put off); how many were put off."""
+        ...
+
+    async def followups_due(self, reviewer: str, now: datetime) -> None:
+        """`reviewer`'s reminders put off past `now` are looked at again at `now`."""
+        ...
+
+    async def first_followup(self, followup: Followup) -> bool:
+        """Add it unless it is there: True for the one caller that added it."""
+        ...
+
+    async def people_away(self, now: datetime) -> list[Preference]:
+        """Everyone away at `now`."""
         ...
 
     async def workflow_rules(self) -> dict[str, WorkflowRules]: ...

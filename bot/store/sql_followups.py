@@ -11,9 +11,9 @@ from datetime import datetime
 
 from sqlalchemy import and_, bindparam, case, delete, or_, select, update
 
-from bot.store.base import Followup, RequestKey, StageVisit, WorkflowRules
+from bot.store.base import Followup, Preference, RequestKey, StageVisit, WorkflowRules
 from bot.store.rows import record_from, values_of
-from bot.store.schema import followups, stage_visits, workflow_rules
+from bot.store.schema import followups, preferences, stage_visits, workflow_rules
 from bot.store.sql_base import SqlBase, chunks, request_in, unique
 
 
@@ -146,6 +146,26 @@ class SqlFollowups(SqlBase):
                 )
                 changed += (await conn.execute(stmt)).rowcount
         return changed
+
+    async def followups_due(self, reviewer: str, now: datetime) -> None:
+        table = followups
+        stmt = (
+            update(table)
+            .where(table.c.kind == "remind", table.c.reviewer == reviewer, table.c.due_at > now)
+            .values(due_at=now)
+        )
+        async with self._begin() as conn:
+            await conn.execute(stmt)
+
+    async def first_followup(self, followup: Followup) -> bool:
+        stmt = self._insert(followups).values(values_of(followup)).on_conflict_do_nothing()
+        async with self._begin() as conn:
+            return bool((await conn.execute(stmt)).rowcount)
+
+    async def people_away(self, now: datetime) -> list[Preference]:
+        query = select(preferences).where(preferences.c.away_until > now)
+        async with self._begin() as conn:
+            return [record_from(row, Preference) for row in await conn.execute(query)]
 
     async def workflow_rules(self) -> dict[str, WorkflowRules]:
         async with self._begin() as conn:

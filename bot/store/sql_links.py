@@ -54,6 +54,17 @@ class SqlLinks(SqlBase):
         )
         await self._upsert(links, links.c.slack_user_id, values)
 
+    async def cflow_users_for(self, slack_user_ids: Iterable[str]) -> dict[str, str]:
+        wanted, found = unique(slack_user_ids), {}
+        async with self._begin() as conn:
+            for chunk in chunks(wanted):
+                query = select(links.c.slack_user_id, links.c.cflow_username).where(
+                    links.c.slack_user_id.in_(chunk)
+                )
+                for row in await conn.execute(query):
+                    found[row.slack_user_id] = row.cflow_username
+        return found
+
     async def mark_key_refused(self, slack_user_id: str) -> None:
         stmt = (
             update(links)

@@ -1,0 +1,54 @@
+"""Work that comes due with time, run after each poll cycle from what it listed: hand-
+overs of requests reaching someone who is away (bot.away), digests (bot.digests), and
+reminders and escalations (bot.reminders).
+
+Only the polling instance runs it, in the background like a delivery, so the next
+cycle starts on time; each piece claims what it sends in the store first, so a second
+instance, or a run cut off and taken again, sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from bot.away import Delegations
+from bot.cflow import Request, Workflow
+from bot.digests import Digests
+from bot.pacing import URGENCY, Rank, Urgency
+from bot.publisher import Publisher
+from bot.reminders import Reminders
+
+log = logging.getLogger(__name__)
+Listed = Sequence[tuple[Workflow, Sequence[Request]]]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        publisher: Publisher,
+        delegations: Delegations,
+        digests: Digests,
+        reminders: Reminders,
+    ) -> None:
+        self._publisher = publisher
+        self._delegations = delegations
+        self._digests = digests
+        self._reminders = reminders
+        self._running = False
+
+    def after_cycle(self, listed: Listed) -> None:
+        """Start what is due now, unless a run is under way (what it has not claimed, the
+        next cycle's run takes)."""
+        if not self._running:
+            self._running = True
+            self._publisher.start(self._run(listed))
+
+    async def _run(self, listed: Listed) -> None:
+        URGENCY.set(Urgency(Rank.REVIEWER_DM))
+        try:
+            await self._delegations.hand_over(listed)
+            await self._digests.send_due(listed)
+            await self._reminders.send_due(listed)
+        finally:
+            self._running = False
