@@ -85,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--once", action="store_true", help="run one cycle and exit")
     poll.set_defaults(run=run_poll)
 
+    export = commands.add_parser(
+        "export", help="print the decision log (each request's stay at each stage) as CSV"
+    )
+    export.add_argument(
+        "--since", required=True, type=_day, help="YYYY-MM-DD: stays that ended since then"
+    )
+    export.set_defaults(run=run_export)
+
     keygen = commands.add_parser("keygen", help="print a new CFLOW_BOT_SECRET_KEY")
     keygen.set_defaults(run=run_keygen)
 
@@ -249,6 +257,25 @@ async def run_poll(args: argparse.Namespace) -> int:
         return 0
     finally:
         await services.close()
+
+
+def _day(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+async def run_export(args: argparse.Namespace) -> int:
+    from bot.stats import decision_log_csv
+
+    store = await _admin_store(args)
+    try:
+        visits = await store.stage_visits(args.since)
+    finally:
+        await store.close()
+    sys.stdout.write(decision_log_csv(visits))
+    return 0
 
 
 async def run_keygen(args: argparse.Namespace) -> int:

@@ -139,8 +139,10 @@ class Reminders:
         settled, by_dm, by_thread = [], defaultdict(list), defaultdict(list)
         for followup in reminders:
             pref = due.preference(followup.reviewer)
-            if pref is None:
-                settled.append(replace(followup, due_at=None))  # nobody in Slack to remind
+            remind_after, _ = self._timing.for_workflow(due.rules.get(followup.workflow_id))
+            if pref is None or remind_after <= 0:
+                # Nobody in Slack to remind, or its workflow's reminders were turned off.
+                settled.append(replace(followup, due_at=None))
                 continue
             after = self._threshold(followup, due)
             ready = after_working(pref, followup.arrived_at, after)
@@ -217,6 +219,10 @@ class Reminders:
         settled = []
         cards = await self._store.cards_for(f.key for f in escalations)
         for followup in escalations:
+            _, escalate_after = self._timing.for_workflow(due.rules.get(followup.workflow_id))
+            if escalate_after <= 0:  # turned off for its workflow since
+                settled.append(replace(followup, due_at=None))
+                continue
             workflow, request = due.pending[followup.key]
             stage = workflow.find_stage(request.current_stage)
             rules = due.rules.get(followup.workflow_id)

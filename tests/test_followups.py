@@ -8,6 +8,8 @@ poll cycles. The stand-in's people live in Los Angeles.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC
@@ -18,7 +20,15 @@ import pytest
 
 from bot.slack.ids import Action, Input
 from bot.standin.slack import SlackCall
-from tests.harness import Bot, Sandbox, mentions, new_expense, running_bot, submit_view
+from tests.harness import (
+    Bot,
+    Sandbox,
+    mentions,
+    new_expense,
+    run_cli_async,
+    running_bot,
+    submit_view,
+)
 from tests.test_home import click, open_home
 from tests.test_notify import Clock, block_with, command, dms_to, la
 
@@ -130,7 +140,9 @@ async def test_an_escalation_mentions_the_contacts_once(bot: Bot, clock: Clock) 
     assert len(escalations()) == 1
 
 
-async def test_stats_show_the_medians_of_what_was_decided(bot: Bot, clock: Clock) -> None:
+async def test_stats_show_the_medians_of_what_was_decided(
+    bot: Bot, clock: Clock, tmp_path: Path
+) -> None:
     made = [new_expense(bot.sandbox, Description=f"Stats {n}") for n in range(3)]
     for request_id in made:
         await bot.channel_card(request_id)
@@ -141,6 +153,13 @@ async def test_stats_show_the_medians_of_what_was_decided(bot: Bot, clock: Clock
     answer = json.dumps(await stats_answer(bot, "U0CAROL", "stats Expense 7"), ensure_ascii=False)
     assert "3 decided, median 2 hours, 90% within 6 hours" in answer
     assert "Waiting longest" in answer  # the demo's own requests still wait
+    # The same record, for a spreadsheet: one row per stay at a stage.
+    env = {"DATABASE_URL": bot.running.settings.database_url}
+    code, out, err = await run_cli_async("export", "--since", "2026-12-01", env=env, cwd=tmp_path)
+    assert code == 0, err
+    rows = {row["request_id"]: row for row in csv.DictReader(io.StringIO(out))}
+    assert [rows[r]["waited_hours"] for r in made] == ["1.00", "2.00", "6.00"]
+    assert {rows[r]["outcome"] for r in made} == {"approved"}
 
 
 async def stats_answer(bot: Bot, user: str, text: str) -> dict:
@@ -225,3 +244,24 @@ async def test_out_of_office_from_the_home_tab(bot: Bot) -> None:
     assert "away through Thu 10 Dec; requests go to <@U0CAROL>" in tab
     stored = (await bot.services.store.preferences_for(["U0BOB"]))["U0BOB"]
     assert stored.delegate == "U0CAROL" and stored.away_until == la(11, 0).astimezone(UTC)
+
+
+async def test_a_workflow_can_have_its_own_reminder_time(bot: Bot, clock: Clock) -> None:
+    answer = await command(bot, "U0ALICE", "remind Expense 2")
+    assert "reminded after 2 working hours" in answer
+    assert "Only the bot's admins" in await command(bot, "U0BOB", "remind Expense 1")
+    request_id = new_expense(bot.sandbox, Description="Two hours")
+    await bot.channel_card(request_id)
+    clock.set(la(4, 11, 59))
+    await bot.cycles(2)
+    assert reminders_to(bot, "U0BOB", request_id) == []
+    clock.set(la(4, 12, 1))
+    await bot.cycles(2)
+    assert len(reminders_to(bot, "U0BOB", request_id)) == 1
+    assert "no reminders" in await command(bot, "U0ALICE", "remind Expense off")
+    quiet = new_expense(bot.sandbox, Description="No reminders now")
+    await bot.channel_card(quiet)
+    clock.set(la(7, 12))
+    await bot.cycles(3)
+    assert reminders_to(bot, "U0BOB", quiet) == []
+    assert len(reminders_to(bot, "U0BOB", request_id)) == 1, "nor the next of the first one"
