@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -77,9 +77,11 @@ class Reminders:
         directory: Directory,
         timing: Timing,
         *,
+        channel_of: Callable[[], Awaitable[Callable[[str], str | None]]],
         metrics: Metrics,
         clock: Clock,
     ) -> None:
+        self._channel_of = channel_of
         self._store = store
         self._bursts = bursts
         self._delivery = delivery
@@ -244,8 +246,10 @@ class Reminders:
         """A one-off line in the request's channel card's thread (none: nowhere to say it)."""
         parent = next((c for c in known if c.kind == "channel" and c.ts), None)
         if parent is None:
-            log.info("No channel card of %s/%s to follow up in", *key)
-            return Result.DONE
+            if (await self._channel_of())(key[0]) is None:
+                log.info("No channel card of %s/%s to follow up in", *key)
+                return Result.DONE
+            return Result.RETRY  # its card is still on its way: the claim lapses, then again
         payload = {"text": text}
         line = Card(
             *key,

@@ -185,6 +185,7 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
             publisher.delivery,
             directory,
             timing,
+            channel_of=publisher.channel_of,
             metrics=metrics,
             clock=clock,
         ),

@@ -196,3 +196,29 @@ async def test_settings_change_in_the_home_tab_and_a_digest_arrives(page: Page) 
     digest = page.locator("#messages article.message").filter(has_text="Cflow digest").last
     await expect(digest).to_be_visible(timeout=WAIT)
     await expect(digest.locator("button.bk-button", has_text="Approve").first).to_be_visible()
+
+
+async def test_bobs_oldest_request_reminds_him_and_he_puts_it_off(page: Page) -> None:
+    await act_as(page, "bob")
+    await page.click(".conv[data-conversation='dm']")
+    reminder = page.locator("#messages article.message").filter(has_text="Reminder").first
+    await expect(reminder).to_be_visible(timeout=WAIT)
+    await expect(reminder).to_contain_text("#103")
+    await reminder.locator("button.bk-button", has_text="Remind me in 1 hour").click()
+    answer = page.locator("#messages article.bk-ephemeral").last
+    await expect(answer).to_contain_text("I'll remind you again", timeout=WAIT)
+    await page.fill("#line", "/cflow stats")
+    await page.press("#line", "Enter")
+    stats = page.locator("#messages article.bk-ephemeral").filter(has_text="How long").last
+    await expect(stats).to_contain_text("Expense Claim", timeout=WAIT)
+    await expect(stats).to_contain_text("decided, median")
+
+
+async def test_the_oldest_purchase_order_is_escalated_in_its_thread(page: Page) -> None:
+    await page.click(".conv[data-conversation='C0PURCHASING']")
+    order = card(page, "Purchase Order · #104")
+    await expect(order).to_be_visible(timeout=WAIT)
+    await expect(order.locator("[data-thread]")).to_be_visible(timeout=WAIT)
+    await order.locator("[data-thread]").click()
+    await expect(page.locator("#thread-messages")).to_contain_text("Waiting 3 days", timeout=WAIT)
+    await expect(page.locator("#thread-messages")).to_contain_text("alice")

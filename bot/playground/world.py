@@ -4,9 +4,9 @@ The Cflow sandbox with its demo data, the Slack stand-in (bot.standin) and the b
 itself, each on its own port on 127.0.0.1: the bot receives signed requests on
 `/slack/events` and calls the stand-in's Web API, exactly as it would Slack's. The
 demo people are linked already, and a second channel is subscribed to one workflow.
-bob has four requests waiting, the oldest four days old; carol takes a daily digest
-instead of a DM each, and alice has quiet hours (each person's settings are on their
-Home tab).
+bob has four requests waiting, the oldest four days old and due a reminder; the
+oldest purchase order is due an escalation; carol takes a daily digest instead of a DM
+each, and alice has quiet hours (each person's settings are on their Home tab).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,15 @@ from bot.server import RunningBot
 from bot.settings import Settings, load_settings
 from bot.standin.slack import SlackStandIn
 from bot.store import open_store
-from bot.store.base import Link, Preference, Subscription
+from bot.store.base import (
+    Followup,
+    Link,
+    Preference,
+    StageVisit,
+    Store,
+    Subscription,
+    WorkflowRules,
+)
 
 # Slack's limits, shortened for a demo: pacing still runs, nobody waits for it.
 RATE_SCALE = 20.0
@@ -41,6 +49,7 @@ APPROVALS = "C0APPROVALS"
 PURCHASING = "C0PURCHASING"
 CHANNELS = {APPROVALS: "approvals", PURCHASING: "purchasing"}
 PURCHASE_ORDERS = "1002"  # the demo workflow whose cards go to #purchasing
+SEEDED_DUE = timedelta(seconds=10)  # the seeded reminder and escalation, once cards are out
 ZONE = "America/Los_Angeles"  # the stand-in's people's Slack time zone
 DEMO_PREFERENCES = (
     Preference("U0CAROL", mode="digest", digest_at=9 * 60, tz=ZONE),
@@ -123,5 +132,56 @@ async def _prepare_store(settings: Settings, state: SandboxState) -> None:
                 next_digest(preference, datetime.now(UTC)) if preference.mode == "digest" else None
             )
             await store.save_preference(replace(preference, next_run_at=due))
+        await _seed_followups(store, state)
     finally:
         await store.close()
+
+
+async def _seed_followups(store: Store, state: SandboxState) -> None:
+    """As if the bot had been running all along: the demo's past decisions are in its
+    record (so `/cflow stats` has figures), bob's oldest request is due a reminder, and
+    the oldest purchase order is due an escalation that calls on alice."""
+    await store.visits_entered(past_visits(state))
+    await store.save_workflow_rules(
+        WorkflowRules(PURCHASE_ORDERS, escalate_after=48, escalate_to=("<@U0ALICE>",))
+    )
+    soon = datetime.now(UTC) + SEEDED_DUE
+    oldest = state.get_request("1001", "103")
+    purchase = state.get_request(PURCHASE_ORDERS, "104")
+    await store.add_followups(
+        [
+            Followup("1001", "103", 1, "remind", "bob", oldest.created_at, soon),
+            Followup(PURCHASE_ORDERS, "104", 1, "escalate", "", purchase.created_at, soon),
+        ]
+    )
+
+
+def past_visits(state: SandboxState) -> list[StageVisit]:
+    """The stays at a stage that the sandbox's history shows ended with a decision."""
+    visits: list[StageVisit] = []
+    for workflow in state.workflows.values():
+        stages = {stage.id: stage.name for stage in workflow.ordered_stages()}
+        for request in state.requests.get(workflow.id, {}).values():
+            arrived = None
+            for entry in request.history:
+                if entry.action == "submitted":
+                    arrived = entry.at
+                elif entry.action in ("approved", "rejected") and arrived is not None:
+                    visits.append(
+                        StageVisit(
+                            workflow_id=workflow.id,
+                            request_id=request.id,
+                            visit=-2 - len(visits),  # numbers no event of the bot's takes
+                            workflow_name=workflow.name,
+                            stage=entry.stage,
+                            stage_name=entry.stage_name or stages.get(entry.stage or ""),
+                            reviewers=(entry.by,),
+                            arrived_at=arrived,
+                            submitted_by=request.submitted_by,
+                            left_at=entry.at,
+                            outcome=entry.action,
+                            decided_by=entry.by,
+                        )
+                    )
+                    arrived = entry.at
+    return visits
