@@ -38,7 +38,15 @@ from bot.store import (
     open_store,
     schema,
 )
-from bot.store.base import BurstMember, ChannelDigest, LinkedUser, Preference, Reencrypted
+from bot.store.base import (
+    BurstMember,
+    ChannelDigest,
+    Followup,
+    LinkedUser,
+    Preference,
+    Reencrypted,
+    StageVisit,
+)
 from bot.store.migrations.runner import VERSION_TABLE, head_revision
 
 PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"
@@ -670,3 +678,51 @@ async def test_channel_digests_are_set_and_dropped(store: SqlStore) -> None:
     assert await store.drop_channel_digest("C1")
     assert not await store.drop_channel_digest("C1")
     assert await store.channel_digests() == {}
+
+
+# Stage visits and follow-ups
+
+
+async def test_a_due_followup_is_claimed_by_one_store_only(make_store: MakeStore) -> None:
+    first, second = await make_store(), await make_store()
+    now = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+    due = [
+        Followup("1001", str(n), 1, "remind", "bob", now - timedelta(days=1), now)
+        for n in range(30)
+    ]
+    later = Followup("1001", "later", 1, "remind", "bob", now, now + timedelta(hours=1))
+    await first.add_followups([*due, later])
+    await first.add_followups(due[:3])  # added again: left as it is
+    until = now + timedelta(minutes=5)
+    a, b = await asyncio.gather(
+        first.claim_followups(now, until), second.claim_followups(now, until)
+    )
+    assert sorted(f.request_id for f in a + b) == sorted(f.request_id for f in due)
+    assert await second.claim_followups(now, until) == []
+    await first.followups_done([replace(due[0], sent=1, due_at=now + timedelta(days=1))])
+    assert await first.claim_followups(now + timedelta(minutes=1), until) == []
+    # Moving on cancels what another visit scheduled; ending cancels everything.
+    await first.cancel_followups({("1001", "1"): 2, ("1001", "2"): None})
+    again = await first.claim_followups(until + timedelta(days=2), until + timedelta(days=3))
+    assert {f.request_id for f in again} >= {"0", "later"} and not {"1", "2"} & {
+        f.request_id for f in again
+    }
+    assert await first.first_followup(replace(due[5], kind="delegate"))
+    assert not await second.first_followup(replace(due[5], kind="delegate"))
+
+
+async def test_stage_visits_close_when_a_request_moves_on(store: SqlStore) -> None:
+    arrived = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    visit = StageVisit("1002", "7", 1, "Purchase Order", "s1", "Manager", ("bob",), arrived)
+    await store.visits_entered([visit])
+    await store.visits_entered([replace(visit, arrived_at=arrived + timedelta(hours=5))])
+    left = arrived + timedelta(hours=2)
+    end = replace(visit, visit=3, left_at=left, outcome="moved", decided_by="bob")
+    await store.visits_left([end])
+    await store.visits_entered([replace(visit, visit=3, stage="s2", arrived_at=left)])
+    found = await store.stage_visits(arrived - timedelta(days=1))
+    assert [(v.visit, v.arrived_at, v.left_at, v.outcome) for v in found] == [
+        (1, arrived, left, "moved"),
+        (3, left, None, None),
+    ]
+    assert [v.visit for v in await store.stage_visits(left + timedelta(hours=1))] == [3]
