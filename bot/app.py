@@ -22,6 +22,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.health import STALE_INTERVALS
+from bot.hook import MAX_BODY, Malformed, authentic, read_hint
 from bot.listeners import actions, commands, followups, forms, home, notify, views
 from bot.listeners.answers import answer_for
 from bot.listeners.common import person_of, say_privately
@@ -117,6 +118,8 @@ def create_web_app(bolt: AsyncApp, services: Services) -> web.Application:
     web_app[BOLT] = bolt
     web_app[SERVICES] = services
     web_app.router.add_post("/slack/events", slack_events)
+    web_app.router.add_post("/cflow/hook", cflow_hook)
+    web_app.router.add_post("/cflow/hook/{secret}", cflow_hook)
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics)
     return web_app
@@ -128,6 +131,31 @@ async def slack_events(request: web.Request) -> web.Response:
     response = await bolt.async_dispatch(await to_bolt_request(request))
     request.app[SERVICES].metrics.ack_seconds.observe(time.monotonic() - started)
     return await to_aiohttp_response(response)
+
+
+async def cflow_hook(request: web.Request) -> web.Response:
+    """Cflow says something changed: answered at once, read by the poller (bot.hook)."""
+    services = request.app[SERVICES]
+    secret = services.settings.cflow_hook_secret
+    if secret is None:
+        return web.json_response({"error": "the hook is off (CFLOW_HOOK_SECRET)"}, status=404)
+    if not authentic(request, secret.get_secret_value()):
+        services.metrics.hook_calls.labels("refused").inc()
+        return web.json_response({"error": "unauthorized"}, status=401)
+    if not services.hook_limits.allow(request.remote or "?"):
+        services.metrics.hook_calls.labels("limited").inc()
+        return web.json_response({"error": "too many"}, status=429, headers={"Retry-After": "1"})
+    body = await request.content.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        return web.json_response({"error": "too large"}, status=413)
+    try:
+        hint = read_hint(request.content_type, body)
+    except Malformed as problem:
+        services.metrics.hook_calls.labels("malformed").inc()
+        return web.json_response({"error": str(problem)}, status=400)
+    await services.hints.add([hint.workflow_id] if hint.workflow_id else [])
+    services.metrics.hook_calls.labels("accepted").inc()
+    return web.json_response({"accepted": True}, status=202)
 
 
 async def metrics(request: web.Request) -> web.Response:

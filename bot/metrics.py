@@ -36,6 +36,17 @@ class Metrics:
             ["outcome"],
             registry=reg,
         )
+        self.hook_calls = Counter(
+            f"{PREFIX}_hook_calls",
+            "Calls of POST /cflow/hook: accepted, refused, limited, malformed",
+            ["outcome"],
+            registry=reg,
+        )
+        self.hook_refreshes = Counter(
+            f"{PREFIX}_hook_refreshes",
+            "Workflows read between cycles on a hook's hint",
+            registry=reg,
+        )
         self.reminders = Counter(
             f"{PREFIX}_reminders",
             "Reminders and escalations sent, by how (dm, thread, escalation)",

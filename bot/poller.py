@@ -22,6 +22,7 @@ from bot.cflow import CflowClient, CflowError, CflowNotFoundError, Credentials, 
 from bot.cflow.models import PENDING
 from bot.changes import Observation
 from bot.health import PollerHealth
+from bot.hints import Hints
 from bot.metrics import Metrics
 from bot.publisher import Publisher
 from bot.store.base import PollRun, RequestKey, Store, TrackedRequest
@@ -55,12 +56,16 @@ class Poller:
         holder: str = "poller",
         concurrency: int = POLL_CONCURRENCY,
         health: PollerHealth | None = None,
+        hints: Hints | None = None,
         after_cycle: Callable[[Sequence[tuple[Workflow, Sequence[Request]]]], None] = (
             lambda listed: None
         ),
     ) -> None:
-        """`after_cycle` is given what each cycle listed (the scheduled work's)."""
+        """`after_cycle` is given what each cycle listed (the scheduled work's); `hints`
+        (Cflow's hook) make it read a workflow between cycles."""
         self._after_cycle = after_cycle
+        self._hints = hints
+        self._workflows: dict[str, Workflow] = {}  # as the last cycle listed them
         self._cflow = cflow
         self._service = service
         self._store = store
@@ -86,9 +91,40 @@ class Poller:
         self.health.started(time.monotonic())
         while not stop.is_set():
             wait = await self._turn()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
+            await self._between_cycles(stop, wait)
         await self._release()
+
+    async def _between_cycles(self, stop: asyncio.Event, wait: float) -> None:
+        """Until the next turn: the hook's hints are read as they come, while leading;
+        a hint for every workflow, or one the last cycle did not list, starts a cycle."""
+        deadline = time.monotonic() + wait
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self._hints is None or not self.health.leading:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), left)
+                return
+            hinted = await self._hints.next(stop, left)
+            if hinted and not await self._refresh(hinted):
+                return
+
+    async def _refresh(self, workflow_ids: set[str]) -> bool:
+        """Read these workflows now and publish what changed; False when a whole cycle is
+        wanted instead."""
+        chosen = [self._workflows[w] for w in workflow_ids if w in self._workflows]
+        if len(chosen) < len(workflow_ids):
+            return False
+        try:
+            tracked, tally = await self._store.tracked(), Tally()
+            results = await asyncio.gather(*(self._requests_of(w, tracked, tally) for w in chosen))
+            listed = [
+                (w, r) for w, r in zip(chosen, results, strict=True) if not isinstance(r, str)
+            ]
+            await self._publisher.enqueue(await self._observe(listed, tracked))
+        except Exception as error:
+            log.warning("Reading workflows on a hint failed (%s)", type(error).__name__)
+            return False
+        self._metrics.hook_refreshes.inc(len(chosen))
+        return True
 
     async def _turn(self) -> float:
         """One pass of the loop; how long to wait before the next."""
@@ -162,6 +198,8 @@ class Poller:
         except CflowError as error:
             errors.append(f"listing workflows: {type(error).__name__}")
             workflows = []
+        if not errors:  # the workflows were listed: a hint may name one of them
+            self._workflows = {w.id: w for w in workflows}
         tracked, tally = await self._store.tracked(), Tally()
         results = await asyncio.gather(*(self._requests_of(w, tracked, tally) for w in workflows))
         listed: list[tuple[Workflow, list[Request]]] = []

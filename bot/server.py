@@ -27,6 +27,7 @@ def make_poller(services: Services) -> Poller:
         interval=services.settings.cflow_poll_interval,
         holder=services.instance_id,
         health=services.poller_health,
+        hints=services.hints,
         after_cycle=services.scheduler.after_cycle,
     )
 

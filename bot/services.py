@@ -23,7 +23,9 @@ from bot.decisions import Decider
 from bot.digests import Digests
 from bot.directory import Directory
 from bot.health import PollerHealth
+from bot.hints import Hints
 from bot.home import HomeTab
+from bot.hook import SourceLimits
 from bot.inflight import InFlight
 from bot.metrics import Metrics
 from bot.notify import NotifySettings
@@ -62,10 +64,12 @@ class Services:
     notify: NotifySettings
     digests: Digests
     scheduler: Scheduler
+    hints: Hints
     clock: Clock = utc_now
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     in_flight: InFlight = field(default_factory=InFlight)
     poller_health: PollerHealth = field(default_factory=PollerHealth)
+    hook_limits: SourceLimits = field(default_factory=SourceLimits)
 
     def is_admin(self, slack_user_id: str) -> bool:
         return slack_user_id in self.settings.cflow_bot_admins
@@ -157,7 +161,7 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
         timing=timing,
         clock=clock,
     )
-    instance_id = uuid.uuid4().hex[:12]
+    instance_id, health = uuid.uuid4().hex[:12], PollerHealth()
     decider = Decider(
         cflow,
         store,
@@ -205,8 +209,10 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
         NotifySettings(store, slack, clock),
         digests,
         scheduler,
+        Hints(store, health),
         clock=clock,
         instance_id=instance_id,
+        poller_health=health,
     )
 
 

@@ -31,6 +31,9 @@ CFLOW_SERVICE_ACCOUNT = ("CFLOW_API_KEY", "CFLOW_USERNAME", "CFLOW_USER_KEY")
 SLACK_HTTP = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
 
 
+MIN_HOOK_SECRET = 24
+
+
 class SettingsError(Exception):
     """One or more settings are missing or malformed; the message names every one."""
 
@@ -96,6 +99,11 @@ class Settings(BaseSettings):
     )
     cflow_poll_interval: float = Field(
         default=30.0, gt=0, description="seconds between polls, a number above 0 (e.g. 30 or 0.5)"
+    )
+    cflow_hook_secret: SecretStr | None = Field(
+        default=None,
+        description="the secret Cflow's rule sends to POST /cflow/hook (at least 24 "
+        "characters); unset, the hook is off and polling alone finds changes",
     )
     cflow_remind_after: float = Field(
         default=24.0,
@@ -165,6 +173,15 @@ class Settings(BaseSettings):
     @classmethod
     def _app_token_prefix(cls, value: SecretStr | None) -> SecretStr | None:
         return _require_prefix(value, "xapp-")
+
+    @field_validator("cflow_hook_secret")
+    @classmethod
+    def _long_hook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_HOOK_SECRET:
+            raise ValueError(f"too short: at least {MIN_HOOK_SECRET} characters")
+        if value is not None and not value.get_secret_value().isascii():
+            raise ValueError("only ASCII characters (it is sent in a URL or a header)")
+        return value or None
 
     @field_validator("cflow_bot_secret_key")
     @classmethod

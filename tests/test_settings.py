@@ -59,6 +59,8 @@ def test_every_malformed_variable_is_named_without_its_value() -> None:
             port="99999",
             database_url="mysql://x",
             cflow_base_url="not a url",
+            cflow_hook_secret="short-hook-secret",
+            cflow_remind_max="0",
         )
     problems = caught.value.problems
     assert set(problems) == {
@@ -69,9 +71,12 @@ def test_every_malformed_variable_is_named_without_its_value() -> None:
         "PORT",
         "DATABASE_URL",
         "CFLOW_BASE_URL",
+        "CFLOW_HOOK_SECRET",
+        "CFLOW_REMIND_MAX",
     }
     text = str(caught.value)
     assert "xoxp-user-token-secret" not in text and "not-a-key-secret" not in text
+    assert "short-hook-secret" not in text and "at least 24" in problems["CFLOW_HOOK_SECRET"]
     assert "should start with xoxb-" in problems["SLACK_BOT_TOKEN"]
 
 

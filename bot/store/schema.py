@@ -161,6 +161,14 @@ channel_digests = Table(
     Column("claimed_until", UtcDateTime),
 )
 
+# Hints from Cflow's hook, for the polling instance: a workflow to read now ("*": all).
+refresh_hints = Table(
+    "refresh_hints",
+    metadata,
+    Column("workflow_id", ID, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+)
+
 # Each request's stay at each stage, as the bot saw it (what `/cflow stats` measures).
 stage_visits = Table(
     "stage_visits",

@@ -12,8 +12,14 @@ from datetime import datetime
 from sqlalchemy import and_, bindparam, case, delete, or_, select, update
 
 from bot.store.base import Followup, Preference, RequestKey, StageVisit, WorkflowRules
-from bot.store.rows import record_from, values_of
-from bot.store.schema import followups, preferences, stage_visits, workflow_rules
+from bot.store.rows import record_from, utc_now, values_of
+from bot.store.schema import (
+    followups,
+    preferences,
+    refresh_hints,
+    stage_visits,
+    workflow_rules,
+)
 from bot.store.sql_base import SqlBase, chunks, request_in, unique
 
 
@@ -166,6 +172,22 @@ class SqlFollowups(SqlBase):
         query = select(preferences).where(preferences.c.away_until > now)
         async with self._begin() as conn:
             return [record_from(row, Preference) for row in await conn.execute(query)]
+
+    async def add_hints(self, workflow_ids: Iterable[str]) -> None:
+        rows = [{"workflow_id": w, "at": utc_now()} for w in unique(workflow_ids)]
+        if rows:
+            async with self._begin() as conn:
+                await conn.execute(self._insert(refresh_hints).on_conflict_do_nothing(), rows)
+
+    async def take_hints(self) -> set[str]:
+        """A read twice a second that finds nothing, usually; a delete only when it does."""
+        table = refresh_hints
+        async with self._begin() as conn:
+            seen = [row.workflow_id for row in await conn.execute(select(table.c.workflow_id))]
+            if not seen:
+                return set()
+            stmt = delete(table).where(table.c.workflow_id.in_(seen)).returning(table.c.workflow_id)
+            return {row.workflow_id for row in await conn.execute(stmt)}
 
     async def workflow_rules(self) -> dict[str, WorkflowRules]:
         async with self._begin() as conn:

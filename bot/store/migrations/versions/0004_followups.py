@@ -1,5 +1,5 @@
 """Follow-ups: stage visits (for stats), reminders, escalations and hand-overs, each
-workflow's own rules, and who is away.
+workflow's own rules, who is away, and the hints of Cflow's hook.
 
 Revision ID: 0004
 Revises: 0003
@@ -54,6 +54,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_followups_due_at", "followups", ["due_at"])
     op.create_table(
+        "refresh_hints",
+        sa.Column("workflow_id", ID, primary_key=True),
+        sa.Column("at", AT, nullable=False),
+    )
+    op.create_table(
         "workflow_rules",
         sa.Column("workflow_id", ID, primary_key=True),
         sa.Column("remind_after", sa.Float),
@@ -65,6 +70,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("workflow_rules")
+    op.drop_table("refresh_hints")
     op.drop_table("followups")
     op.drop_table("stage_visits")
     with op.batch_alter_table("preferences") as batch:

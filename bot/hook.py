@@ -1,0 +1,107 @@
+"""`POST /cflow/hook`: Cflow's rules tell the bot that something changed, so it looks now.
+
+Cflow's rules engine can call an external REST endpoint from a form (its "Call External
+API" action, e.g. on submit or on approval). The call is authenticated by
+`CFLOW_HOOK_SECRET`, sent as the last path segment (`/cflow/hook/<secret>`), or in the
+`X-Cflow-Hook-Secret` header, or as a bearer token, and compared in constant time. Its
+body is only a hint: a workflow id (and a request id), in JSON or form encoding, under
+the names Cflow's forms tend to use; anything else is ignored, and with no usable id
+every workflow is read. The bot never takes state from it: it reads Cflow again. Each
+source may send a burst of `BURST` hints and then `RATE` a second; it is answered at
+once (202), before anything is read. A call without the secret, or with a body that is
+not what its content type says, is refused (401, 400) and makes no Cflow call.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+from cachetools import TTLCache
+
+HEADER = "X-Cflow-Hook-Secret"
+MAX_BODY = 16 * 1024
+RATE = 5.0  # hints a second from one source, after its burst
+BURST = 20
+SOURCES_KEPT = 10_000
+WORKFLOW_KEYS = ("workflowId", "workflow_id", "workflowID", "WorkflowId", "processId")
+REQUEST_KEYS = ("requestId", "request_id", "requestID", "RequestId", "recordId", "id")
+AN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+@dataclass(frozen=True)
+class Hint:
+    workflow_id: str | None = None
+    request_id: str | None = None
+
+
+class Malformed(Exception):
+    """The body is not what its content type says."""
+
+
+def read_hint(content_type: str, body: bytes) -> Hint:
+    """The ids a hook call carries, if any; Malformed when its JSON or form is broken."""
+    if not body.strip():
+        return Hint()
+    if content_type == "application/json":
+        try:
+            data: Any = json.loads(body)
+        except ValueError:
+            raise Malformed("the body is not JSON") from None
+    elif content_type == "application/x-www-form-urlencoded":
+        try:
+            form = parse_qs(body.decode("utf-8"), strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            raise Malformed("the body is not a form") from None
+        data = {key: values[0] for key, values in form.items()}
+    else:
+        return Hint()  # some other body: a reason to look, no more
+    if not isinstance(data, dict):
+        return Hint()
+    return Hint(_an_id(data, WORKFLOW_KEYS), _an_id(data, REQUEST_KEYS))
+
+
+def _an_id(data: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | str) and AN_ID.fullmatch(str(value)):
+            return str(value)
+    return None
+
+
+def authentic(request: web.Request, secret: str) -> bool:
+    """Whether the call carries the secret (path, header or bearer), in constant time."""
+    bearer = request.headers.get("Authorization", "")
+    given = (
+        request.match_info.get("secret")
+        or request.headers.get(HEADER)
+        or (bearer[7:] if bearer[:7].lower() == "bearer " else "")
+    )
+    return hmac.compare_digest(given.encode(), secret.encode())
+
+
+class SourceLimits:
+    """A token bucket per calling address, so that one source cannot make the bot read
+    Cflow without end; those not heard from for a while are forgotten."""
+
+    def __init__(self, rate: float = RATE, burst: int = BURST) -> None:
+        self._rate, self._burst = rate, burst
+        self._buckets: TTLCache[str, tuple[float, float]] = TTLCache(SOURCES_KEPT, ttl=600)
+
+    def allow(self, source: str) -> bool:
+        now = time.monotonic()
+        tokens, then = self._buckets.get(source, (float(self._burst), now))
+        tokens = min(float(self._burst), tokens + (now - then) * self._rate)
+        if tokens < 1:
+            self._buckets[source] = (tokens, now)
+            return False
+        self._buckets[source] = (tokens - 1, now)
+        return True
