@@ -13,12 +13,14 @@ import contextlib
 import logging
 import random
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.cflow import CflowClient, CflowError, CflowNotFoundError, Credentials, Request, Workflow
+from bot.cflow.client import parse_requests
 from bot.cflow.models import PENDING
 from bot.changes import Observation
 from bot.health import PollerHealth
@@ -34,6 +36,19 @@ LEASE_INTERVALS = 1.5
 # Parallel listRequests calls; the Cflow client's own bound (32) leaves room for clicks.
 POLL_CONCURRENCY = 16
 RETRY_BASE = 1.0  # seconds before the first retry of a failed turn (capped by the interval)
+REPARSE_EVERY = 10  # cycles an unchanged listing is reused before it is parsed anyway
+
+
+@dataclass
+class Listing:
+    """A workflow's listing as last parsed, by a checksum of its body (CRC-32 and length:
+    cheap next to the download itself; a full parse every `REPARSE_EVERY` cycles bounds
+    what a collision could hide)."""
+
+    mark: tuple[int, int]
+    requests: list[Request]
+    records: int  # in the whole listing
+    reused: int = 0
 
 
 @dataclass
@@ -66,6 +81,7 @@ class Poller:
         self._after_cycle = after_cycle
         self._hints = hints
         self._workflows: dict[str, Workflow] = {}  # as the last cycle listed them
+        self._listings: dict[str, Listing] = {}
         self._cflow = cflow
         self._service = service
         self._store = store
@@ -200,6 +216,7 @@ class Poller:
             workflows = []
         if not errors:  # the workflows were listed: a hint may name one of them
             self._workflows = {w.id: w for w in workflows}
+            self._listings = {k: v for k, v in self._listings.items() if k in self._workflows}
         tracked, tally = await self._store.tracked(), Tally()
         results = await asyncio.gather(*(self._requests_of(w, tracked, tally) for w in workflows))
         listed: list[tuple[Workflow, list[Request]]] = []
@@ -232,16 +249,29 @@ class Poller:
     async def _requests_of(
         self, workflow: Workflow, tracked: Mapping[RequestKey, TrackedRequest], tally: Tally
     ) -> list[Request] | str:
-        """Pending and already-published requests only: the rest need no parsing."""
+        """Pending and already-published requests only: the rest need no parsing, and a
+        listing whose body is what it was last time is not parsed again at all."""
+        counted = 0
 
         def relevant(record: dict[str, Any]) -> bool:
-            tally.seen += 1
+            nonlocal counted
+            counted += 1
             key = (workflow.id, str(record.get("id")))
             return record.get("status") == PENDING or key in tracked
 
         async with self._slots:
             try:
-                return await self._cflow.list_requests(self._service, workflow.id, keep=relevant)
+                raw = await self._cflow.list_requests_raw(self._service, workflow.id)
+                mark = (zlib.crc32(raw), len(raw))
+                seen = self._listings.get(workflow.id)
+                if seen is not None and seen.mark == mark and seen.reused < REPARSE_EVERY:
+                    seen.reused += 1
+                    tally.seen += seen.records
+                    return seen.requests
+                requests = parse_requests(raw, keep=relevant)
+                self._listings[workflow.id] = Listing(mark, requests, counted)
+                tally.seen += counted
+                return requests
             except CflowError as error:
                 log.warning(
                     "Listing requests of workflow %s failed: %s", workflow.id, error.message

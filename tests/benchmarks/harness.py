@@ -45,7 +45,7 @@ async def sandbox_process(http: aiohttp.ClientSession) -> AsyncIterator[SandboxP
     process = await spawn("sandbox", "--port", str(port))
     sandbox = SandboxProcess(f"http://127.0.0.1:{port}", http)
     try:
-        for _ in range(200):
+        for _ in range(600):
             with contextlib.suppress(aiohttp.ClientError):
                 await sandbox.control("GET", "config")
                 break
