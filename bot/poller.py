@@ -13,7 +13,6 @@ import contextlib
 import logging
 import random
 import time
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,19 +35,17 @@ LEASE_INTERVALS = 1.5
 # Parallel listRequests calls; the Cflow client's own bound (32) leaves room for clicks.
 POLL_CONCURRENCY = 16
 RETRY_BASE = 1.0  # seconds before the first retry of a failed turn (capped by the interval)
-REPARSE_EVERY = 10  # cycles an unchanged listing is reused before it is parsed anyway
 
 
 @dataclass
 class Listing:
-    """A workflow's listing as last parsed, by a checksum of its body (CRC-32 and length:
-    cheap next to the download itself; a full parse every `REPARSE_EVERY` cycles bounds
-    what a collision could hide)."""
+    """A workflow's listing as last parsed, with its body: comparing a body with the last
+    one costs a fraction of downloading it (a hash of it would cost about as much as the
+    download), and is exact. The price is memory: the last body of each listing."""
 
-    mark: tuple[int, int]
+    body: bytes
     requests: list[Request]
     records: int  # in the whole listing
-    reused: int = 0
 
 
 @dataclass
@@ -262,14 +259,12 @@ class Poller:
         async with self._slots:
             try:
                 raw = await self._cflow.list_requests_raw(self._service, workflow.id)
-                mark = (zlib.crc32(raw), len(raw))
                 seen = self._listings.get(workflow.id)
-                if seen is not None and seen.mark == mark and seen.reused < REPARSE_EVERY:
-                    seen.reused += 1
+                if seen is not None and seen.body == raw:
                     tally.seen += seen.records
                     return seen.requests
                 requests = parse_requests(raw, keep=relevant)
-                self._listings[workflow.id] = Listing(mark, requests, counted)
+                self._listings[workflow.id] = Listing(raw, requests, counted)
                 tally.seen += counted
                 return requests
             except CflowError as error:

@@ -101,7 +101,10 @@ class SqlFollowups(SqlBase):
             .values(claimed_until=until)
             .returning(*table.c)
         )
+        due = select(table.c.due_at).where(table.c.due_at <= now).limit(1)
         async with self._begin() as conn:
+            if (await conn.execute(due)).first() is None:
+                return []  # the usual answer: a read, and no write
             return [record_from(row, Followup) for row in await conn.execute(stmt)]
 
     async def followups_done(self, done: Iterable[Followup]) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.base import ChannelDigest, Preference
 from bot.store.rows import record_from, values_of
@@ -83,6 +84,11 @@ class SqlPreferences(SqlBase):
         self, now: datetime, until: datetime
     ) -> tuple[list[Preference], list[ChannelDigest]]:
         async with self._begin() as conn:
+            # Most calls find nothing due: a read then, and no write at all.
+            if not await _any_due(conn, preferences, now) and not await _any_due(
+                conn, channel_digests, now
+            ):
+                return [], []
             people = await conn.execute(_claim(preferences, now, until))
             channels = await conn.execute(_claim(channel_digests, now, until))
             return (
@@ -101,6 +107,11 @@ class SqlPreferences(SqlBase):
                 rows = [{"who": who, "next": at} for who, at in runs.items()]
                 if rows:
                     await conn.execute(_done(table, key), rows)
+
+
+async def _any_due(conn: AsyncConnection, table: Table, now: datetime) -> bool:
+    query = select(table.c.next_run_at).where(table.c.next_run_at <= now).limit(1)
+    return (await conn.execute(query)).first() is not None
 
 
 def _claim(table: Table, now: datetime, until: datetime) -> Any:
