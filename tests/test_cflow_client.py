@@ -19,7 +19,7 @@ from bot.cflow import (
     CflowUnavailableError,
     RetryPolicy,
 )
-from bot.cflow.client import NO_RETRY
+from bot.cflow.client import NO_RETRY, parse_requests
 from tests.harness import FAST_RETRY, Sandbox
 
 PURCHASE_ORDER = "1002"
@@ -295,3 +295,14 @@ async def test_keys_never_reach_the_logs(
     assert "getWorkflows" in logged
     for secret in ("bob-key", "wrong-secret", sandbox.state.api_key):
         assert secret not in logged
+
+
+def test_a_listing_parses_even_what_the_fast_parser_refuses() -> None:
+    """Integers beyond 64 bits are JSON too: the id stays exact (orjson alone would
+    make it a float)."""
+    huge = 123456789012345678901234567890
+    raw = (
+        f'[{{"id": {huge}, "workflowId": "1", "status": "pending"}}, {{"id": "7", "status": "x"}}]'
+    )
+    found = parse_requests(raw.encode(), keep=lambda record: record["status"] == "pending")
+    assert [r.id for r in found] == [str(huge)]
