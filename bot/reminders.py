@@ -146,36 +146,38 @@ class Reminders:
                 # Nobody in Slack to remind, or its workflow's reminders were turned off.
                 settled.append(replace(followup, due_at=None))
                 continue
-            after = self._threshold(followup, due)
-            ready = after_working(pref, followup.arrived_at, after)
+            ready = self._ready_at(followup, pref, remind_after)
             if ready > now:
                 settled.append(replace(followup, due_at=ready))
             elif not is_open(pref, now):
                 settled.append(replace(followup, due_at=next_open(pref, now)))
             elif pref.mode == "digest":
-                settled.append(self._next(followup, due))  # their digest lists it
+                settled.append(self._next(followup, now))  # their digest lists it
             elif pref.mode == "off":
                 by_thread[followup.key].append(followup)
             else:
                 by_dm[followup.reviewer].append(followup)
-        settled += await self._send_dms(by_dm, due)
+        settled += await self._send_dms(by_dm, due, now)
         settled += await self._send_thread_lines(by_thread, due, now)
         return settled
 
-    def _threshold(self, followup: Followup, due: Due) -> float:
-        remind_after, _ = self._timing.for_workflow(due.rules.get(followup.workflow_id))
-        return remind_after + followup.sent * self._timing.remind_every
+    def _ready_at(self, followup: Followup, pref: Preference, remind_after: float) -> datetime:
+        """The first after the workflow's time at the stage, each next one
+        `remind_every` after the last (in their working hours, both)."""
+        if followup.sent == 0 or followup.sent_at is None:
+            return after_working(pref, followup.arrived_at, remind_after)
+        return after_working(pref, followup.sent_at, self._timing.remind_every)
 
-    def _next(self, followup: Followup, due: Due) -> Followup:
+    def _next(self, followup: Followup, now: datetime) -> Followup:
         """After a reminder: the next one, or none once `remind_max` were sent."""
         sent = followup.sent + 1
         if sent >= self._timing.remind_max:
-            return replace(followup, sent=sent, due_at=None)
-        hours = self._threshold(replace(followup, sent=sent), due)
-        return replace(followup, sent=sent, due_at=followup.arrived_at + timedelta(hours=hours))
+            return replace(followup, sent=sent, sent_at=now, due_at=None)
+        due = now + timedelta(hours=self._timing.remind_every)  # at the soonest
+        return replace(followup, sent=sent, sent_at=now, due_at=due)
 
     async def _send_dms(
-        self, by_reviewer: Mapping[str, list[Followup]], due: Due
+        self, by_reviewer: Mapping[str, list[Followup]], due: Due, now: datetime
     ) -> list[Followup]:
         groups = {name: _group(name, rows) for name, rows in by_reviewer.items()}
         members = [
@@ -191,7 +193,7 @@ class Reminders:
         for name, rows in by_reviewer.items():
             outcome = shown.get(groups[name])
             if outcome is None or outcome.result in (Result.DONE, Result.FAILED):
-                settled += [self._next(f, due) for f in rows]
+                settled += [self._next(f, now) for f in rows]
                 self._metrics.reminders.labels("dm").inc(len(rows))
             elif outcome.result is Result.LATER and outcome.until is not None:
                 settled += [replace(f, due_at=outcome.until) for f in rows]
@@ -209,7 +211,7 @@ class Reminders:
             slot = "r" + _digest(f"{f.reviewer}/{f.visit}/{f.sent}/{f.due_at}" for f in rows)
             result = await self._thread_line(cards[key], key, slot, reminder_line(waited, people))
             if result is not Result.RETRY:
-                settled += [self._next(f, due) for f in rows]
+                settled += [self._next(f, now) for f in rows]
                 self._metrics.reminders.labels("thread").inc(len(rows))
         return settled
 

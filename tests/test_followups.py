@@ -265,3 +265,29 @@ async def test_a_workflow_can_have_its_own_reminder_time(bot: Bot, clock: Clock)
     await bot.cycles(3)
     assert reminders_to(bot, "U0BOB", quiet) == []
     assert len(reminders_to(bot, "U0BOB", request_id)) == 1, "nor the next of the first one"
+
+
+async def test_someone_who_takes_no_dms_is_reminded_in_the_cards_thread(
+    bot: Bot, clock: Clock
+) -> None:
+    await command(bot, "U0BOB", "notify off")
+    request_id = new_expense(bot.sandbox, Description="Thread reminder")
+    card = await bot.channel_card(request_id)
+    clock.set(la(5, 11, 1))
+    await bot.cycles(2)
+
+    def lines() -> list[str]:
+        return [
+            c.params["text"]
+            for c in bot.slack.calls("chat.postMessage")
+            if c.params.get("thread_ts") == card.ts and "⏰" in c.params.get("text", "")
+        ]
+
+    assert lines() == ["⏰ <@U0BOB>: this has waited 1 day for you."]
+    assert reminders_to(bot, "U0BOB", request_id) == []
+    clock.set(la(5, 23))  # the next one counts from this one: not yet
+    await bot.cycles(2)
+    assert len(lines()) == 1
+    clock.set(la(6, 11, 2))
+    await bot.cycles(2)
+    assert len(lines()) == 2

@@ -205,6 +205,7 @@ class Followup:
     due_at: datetime | None
     sent: int = 0
     claimed_until: datetime | None = None
+    sent_at: datetime | None = None  # the last reminder (the next counts from it)
 
     @property
     def key(self) -> RequestKey:

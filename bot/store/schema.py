@@ -202,6 +202,7 @@ followups = Table(
     Column("due_at", UtcDateTime, index=True),
     Column("sent", Integer, nullable=False, server_default="0"),
     Column("claimed_until", UtcDateTime),
+    Column("sent_at", UtcDateTime),
 )
 
 # A workflow's own reminder and escalation times, and its escalation contacts.

@@ -118,6 +118,7 @@ class SqlFollowups(SqlBase):
                 "r": f.reviewer,
                 "due": f.due_at,
                 "n": f.sent,
+                "last": f.sent_at,
             }
             for f in done
         ]
@@ -132,7 +133,12 @@ class SqlFollowups(SqlBase):
                 table.c.kind == bindparam("k"),
                 table.c.reviewer == bindparam("r"),
             )
-            .values(due_at=bindparam("due"), sent=bindparam("n"), claimed_until=None)
+            .values(
+                due_at=bindparam("due"),
+                sent=bindparam("n"),
+                sent_at=bindparam("last"),
+                claimed_until=None,
+            )
         )
         async with self._begin() as conn:
             await conn.execute(stmt, rows)
@@ -151,7 +157,7 @@ class SqlFollowups(SqlBase):
                         request_in(table, list(chunk)),
                         and_(table.c.kind == "remind", table.c.reviewer == reviewer),
                     )
-                    .values(due_at=until, sent=again, claimed_until=None)
+                    .values(due_at=until, sent=again, sent_at=None, claimed_until=None)
                 )
                 changed += (await conn.execute(stmt)).rowcount
         return changed

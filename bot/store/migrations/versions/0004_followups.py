@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("due_at", AT),
         sa.Column("sent", sa.Integer, nullable=False, server_default="0"),
         sa.Column("claimed_until", AT),
+        sa.Column("sent_at", AT),
     )
     op.create_index("ix_followups_due_at", "followups", ["due_at"])
     op.create_table(
