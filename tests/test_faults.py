@@ -368,6 +368,12 @@ async def test_a_request_sent_back_to_pending_is_announced_again(bot: Bot) -> No
     await bot.link("U0BOB")
     request_id = new_expense(bot.sandbox)
     card = await bot.channel_card(request_id)
+    await bot.slack.wait_for(  # bob's first DM is out (decided before, it is never posted)
+        "chat.postMessage",
+        predicate=lambda c: (
+            c.landed_in == bot.slack.dm_channel("U0BOB") and mentions(c.params, request_id)
+        ),
+    )
     bot.sandbox.state.reject("1001", request_id, "bob", "missing receipt")
     await bot.slack.wait_for(
         "chat.update", predicate=lambda c: c.params.get("ts") == card.ts and "Rejected" in str(c)
