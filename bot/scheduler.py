@@ -3,8 +3,8 @@ overs of requests reaching someone who is away (bot.away), digests (bot.digests)
 reminders and escalations (bot.reminders).
 
 Only the polling instance runs it, in the background like a delivery, so the next
-cycle starts on time; each piece claims what it sends in the store first, so a second
-instance, or a run cut off and taken again, sends nothing twice.
+cycle starts on time, one run at a time; each piece claims what it sends in the store
+first, so a second instance, or a run cut off and taken again, sends nothing twice.
 """
 
 from __future__ import annotations
@@ -36,13 +36,16 @@ class Scheduler:
         self._digests = digests
         self._reminders = reminders
         self._running = False
+        self._waiting: Listed | None = None
 
     def after_cycle(self, listed: Listed) -> None:
-        """Start what is due now, unless a run is under way (what it has not claimed, the
-        next cycle's run takes)."""
-        if not self._running:
-            self._running = True
-            self._publisher.start(self._run(listed))
+        """Start what is due now; while a run is under way, one more follows it, with
+        the newest listing (a clock that moved on meanwhile is never missed)."""
+        if self._running:
+            self._waiting = listed
+            return
+        self._running = True
+        self._publisher.start(self._run(listed))
 
     async def _run(self, listed: Listed) -> None:
         URGENCY.set(Urgency(Rank.REVIEWER_DM))
@@ -52,3 +55,7 @@ class Scheduler:
             await self._reminders.send_due(listed)
         finally:
             self._running = False
+        # Not after a failure or at shutdown: the next cycle asks again then.
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            self.after_cycle(waiting)
