@@ -21,7 +21,7 @@ from bot.decisions import Decider, Intent
 from bot.errors import DecisionError
 from bot.hours import is_away, zone
 from bot.slack.ids import RequestRef, updated_mark
-from bot.store.base import Followup, Preference, Store
+from bot.store.base import Followup, Link, Preference, Store
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -76,10 +76,15 @@ class Delegations:
         ]
         if work:
             tracked = await self._store.tracked_for((w.id, r.id) for w, r, _ in work)
+            links: dict[str, Link | None] = {}  # one read per away person, not per request
             for workflow, request, name in work:
                 known = tracked.get((workflow.id, request.id))
                 visit = known.visit if known else 0
-                await self._one(workflow, request, name, visit, *to[name], now)
+                person, delegate = to[name]
+                if person.slack_user_id not in links:
+                    links[person.slack_user_id] = await self._store.link_for(person.slack_user_id)
+                link = links[person.slack_user_id]
+                await self._one(workflow, request, name, visit, person, link, delegate, now)
 
     async def _one(
         self,
@@ -88,15 +93,15 @@ class Delegations:
         name: str,
         visit: int,
         person: Preference,
+        link: Link | None,
         delegate: str,
         now: datetime,
     ) -> None:
+        if link is None or link.cflow_username != name:
+            return
         mark = Followup(workflow.id, request.id, visit, "delegate", name, now, None, sent=1)
         if not await self._store.first_followup(mark):
             return  # tried already, here or on another instance
-        link = await self._store.link_for(person.slack_user_id)
-        if link is None or link.cflow_username != name:
-            return
         assert person.away_until is not None
         last_day = (person.away_until.astimezone(zone(person.tz)) - timedelta(days=1)).date()
         ref = RequestRef(

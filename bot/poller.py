@@ -127,12 +127,7 @@ class Poller:
         if len(chosen) < len(workflow_ids):
             return False
         try:
-            tracked, tally = await self._store.tracked(), Tally()
-            results = await asyncio.gather(*(self._requests_of(w, tracked, tally) for w in chosen))
-            listed = [
-                (w, r) for w, r in zip(chosen, results, strict=True) if not isinstance(r, str)
-            ]
-            await self._publisher.enqueue(await self._observe(listed, tracked))
+            await self._read(chosen)
         except Exception as error:
             log.warning("Reading workflows on a hint failed (%s)", type(error).__name__)
             return False
@@ -214,20 +209,29 @@ class Poller:
         if not errors:  # the workflows were listed: a hint may name one of them
             self._workflows = {w.id: w for w in workflows}
             self._listings = {k: v for k, v in self._listings.items() if k in self._workflows}
-        tracked, tally = await self._store.tracked(), Tally()
-        results = await asyncio.gather(*(self._requests_of(w, tracked, tally) for w in workflows))
-        listed: list[tuple[Workflow, list[Request]]] = []
-        for workflow, requests in zip(workflows, results, strict=True):
-            if isinstance(requests, str):
-                errors.append(requests)
-            else:
-                listed.append((workflow, requests))
-        await self._publisher.enqueue(await self._observe(listed, tracked))
+        listed, failed, seen = await self._read(workflows)
+        errors += failed
         self._after_cycle(listed)
         pending = sum(1 for _, requests in listed for r in requests if r.is_pending)
         run = PollRun(started, time.monotonic() - clock, len(workflows), pending, tuple(errors))
-        await self._record(run, tally.seen)
+        await self._record(run, seen)
         return run
+
+    async def _read(
+        self, workflows: Sequence[Workflow]
+    ) -> tuple[list[tuple[Workflow, list[Request]]], list[str], int]:
+        """List these workflows' requests and hand what changed to the publisher: what
+        was listed, the listings that failed, and how many records they held."""
+        tracked, tally = await self._store.tracked(), Tally()
+        results = await asyncio.gather(*(self._requests_of(w, tracked, tally) for w in workflows))
+        listed, failed = [], []
+        for workflow, requests in zip(workflows, results, strict=True):
+            if isinstance(requests, str):
+                failed.append(requests)
+            else:
+                listed.append((workflow, requests))
+        await self._publisher.enqueue(await self._observe(listed, tracked))
+        return listed, failed, tally.seen
 
     async def _record(self, run: PollRun, seen: int) -> None:
         await self._store.save_poll_run(run)

@@ -96,8 +96,10 @@ class Reminders:
         claimed = await self._store.claim_followups(now, now + HOLD)
         if not claimed:
             return
-        live, settled = await self._still_wanted(claimed, listed, now)
-        due = await self._due(live, listed)
+        pending = {(w.id, r.id): (w, r) for w, rs in listed for r in rs if r.is_pending}
+        read = {w.id for w, _ in listed}
+        live, settled = await self._still_wanted(claimed, pending, read, now)
+        due = await self._due(live, pending)
         reminders = [f for f in live if f.kind == "remind"]
         escalations = [f for f in live if f.kind == "escalate"]
         settled += await self._remind(reminders, due, now)
@@ -105,12 +107,14 @@ class Reminders:
         await self._store.followups_done(settled)
 
     async def _still_wanted(
-        self, claimed: list[Followup], listed: Listed, now: datetime
+        self,
+        claimed: list[Followup],
+        pending: Mapping[RequestKey, tuple[Workflow, Request]],
+        read: set[str],
+        now: datetime,
     ) -> tuple[list[Followup], list[Followup]]:
         """Those still about a request waiting at the same stage visit (on the same
         reviewer); the others are dropped, or looked at later when unread just now."""
-        pending = {(w.id, r.id): (w, r) for w, rs in listed for r in rs if r.is_pending}
-        read = {w.id for w, _ in listed}
         tracked = await self._store.tracked_for(f.key for f in claimed)
         live, settled = [], []
         for followup in claimed:
@@ -127,8 +131,9 @@ class Reminders:
                 live.append(followup)
         return live, settled
 
-    async def _due(self, live: list[Followup], listed: Listed) -> Due:
-        pending = {(w.id, r.id): (w, r) for w, rs in listed for r in rs if r.is_pending}
+    async def _due(
+        self, live: list[Followup], pending: Mapping[RequestKey, tuple[Workflow, Request]]
+    ) -> Due:
         names = {f.reviewer for f in live if f.reviewer}
         names |= {n for f in live if f.kind == "escalate" for n in _names(pending[f.key])}
         found = (await self._directory.targets(names)).found if names else {}
