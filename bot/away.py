@@ -1,103 +1,163 @@
 """Out of office: requests that reach someone who is away go to the person they chose.
 
 While a reviewer is away with a delegate, each pending request waiting on them is
-handed to the delegate in Cflow (`reassignTo`), with the away person's own link (they
+handed to that delegate in Cflow (`reassignTo`), with the away person's own link (they
 set it up, so it is their act), through the same decision path as a click: the lock,
-the stale check, every card and the thread updated. The delegate is followed while they
-are away too, never back to someone already passed (A→B→A hands nothing) and never to
-the bot's service account. Each hand-over is tried once per request, stage visit and
-person, on one instance (a follow-up row claimed in the store). Without a delegate,
-nothing is handed: their DMs and reminders wait (bot.hours) and the cards say so.
+the stale check, every card and the thread updated. Only the delegate they named, and
+only as things stand when the hand-over is made: linked, not the bot's service account,
+not the request's submitter, and not away themselves. Chains are never followed (a
+delegate's own delegate is someone the first person never chose). A request that cannot
+be handed waits for its reviewer like one without a delegate (bot.hours), and the away
+person's DM says why, once per stage visit. Each hand-over is tried once per request,
+stage visit and person, on one instance (a follow-up row claimed in the store).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.access import among, same_user
 from bot.cflow import Request, Workflow
 from bot.decisions import Decider, Intent
+from bot.delivery import Delivery
 from bot.errors import DecisionError
 from bot.hours import is_away, zone
+from bot.pacing import Rank, urgency
 from bot.slack.ids import RequestRef, updated_mark
-from bot.store.base import Followup, Link, Preference, Store
+from bot.slack.text import escape
+from bot.store.base import Card, Followup, Link, Preference, Store
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Listed = Sequence[tuple[Workflow, Sequence[Request]]]
 
 
-def final_delegate(person: Preference, away: Mapping[str, Preference], now: datetime) -> str | None:
-    """Who `person`'s requests go to: their delegate, or that one's while they are away
-    too, and so on; None when the chain comes back to someone already in it."""
-    seen, chosen = {person.slack_user_id}, person.delegate
-    while chosen is not None:
-        if chosen in seen:
-            return None
-        theirs = away.get(chosen)
-        if theirs is None or not is_away(theirs, now) or theirs.delegate is None:
-            return chosen
-        seen.add(chosen)
-        chosen = theirs.delegate
+@dataclass(frozen=True)
+class Chosen:
+    """An away reviewer and the delegate they named, as things stand now. `blocked` says
+    why that delegate cannot take anything now (None: they can)."""
+
+    person: Preference
+    name: str  # the away person's Cflow username
+    delegate: str | None  # the delegate's Cflow username, when they are linked
+    blocked: str | None
+
+
+def delegate_problem(
+    person: Preference,
+    names: Mapping[str, str],
+    away: Mapping[str, Preference],
+    service_username: str,
+    now: datetime,
+) -> str | None:
+    """Why `person`'s delegate cannot take their requests now; None when they can."""
+    chosen = person.delegate or ""
+    mention = f"<@{chosen}>"
+    theirs = away.get(chosen)
+    if chosen not in names:
+        return f"{mention} has no linked Cflow account"
+    if same_user(names[chosen], service_username) or chosen == person.slack_user_id:
+        return f"{mention} cannot take requests"
+    if theirs is not None and is_away(theirs, now) and theirs.away_until is not None:
+        back = theirs.away_until.astimezone(zone(theirs.tz))
+        return f"{mention} is away too (back {back:%a %d %b})"
     return None
+
+
+def hand_over_problem(chosen: Chosen, request: Request) -> str | None:
+    """Why this request cannot go to the delegate; None when it can."""
+    if chosen.blocked is not None:
+        return chosen.blocked
+    if same_user(chosen.delegate, request.submitted_by):
+        return f"<@{chosen.person.delegate}> submitted it, and nobody decides their own request"
+    return None
+
+
+def held_line(workflow: Workflow, request: Request, why: str) -> str:
+    name = f"*{escape(workflow.label)} #{escape(request.id)}*"
+    return (
+        f"🕓 {name} waits for you: it was not handed on because {why}. Name someone else "
+        "with `/cflow away until YYYY-MM-DD to @person`, or it waits until you are back."
+    )
 
 
 class Delegations:
     def __init__(
-        self, store: Store, decider: Decider, *, service_username: str, clock: Clock
+        self,
+        store: Store,
+        decider: Decider,
+        delivery: Delivery,
+        *,
+        service_username: str,
+        clock: Clock,
     ) -> None:
         self._store = store
         self._decider = decider
+        self._delivery = delivery
         self._service = service_username
         self._clock = clock
 
     async def hand_over(self, listed: Listed) -> None:
-        """Hand each request waiting on someone away to their delegate, in Cflow."""
+        """Hand each request waiting on someone away to the delegate they named, in
+        Cflow; tell them of each that cannot be."""
         now = self._clock()
         away = {p.slack_user_id: p for p in await self._store.people_away(now)}
-        if not away:
+        named = [p for p in away.values() if p.delegate]
+        if not named:
             return
-        chains = {user: final_delegate(pref, away, now) for user, pref in away.items()}
-        people = set(away) | {d for d in chains.values() if d}
+        people = {p.slack_user_id for p in named} | {p.delegate or "" for p in named}
         names = await self._store.cflow_users_for(people)
-        to: dict[str, tuple[Preference, str]] = {}  # away Cflow username -> (them, delegate)
-        for user, delegate in chains.items():
-            name, their = names.get(user), names.get(delegate or "")
-            if name and their and their not in (name, self._service):
-                to[name] = (away[user], their)
+        chosen = {
+            names[p.slack_user_id]: Chosen(
+                p,
+                names[p.slack_user_id],
+                names.get(p.delegate or ""),
+                delegate_problem(p, names, away, self._service, now),
+            )
+            for p in named
+            if p.slack_user_id in names
+        }
         work = [
-            (w, r, name)
+            (w, r, chosen[name])
             for w, requests in listed
             for r in requests
             if r.is_pending
             for name in r.reviewers(w)
-            if name in to and to[name][1] not in r.reviewers(w)
+            if name in chosen and not among(chosen[name].delegate, r.reviewers(w))
         ]
-        if work:
-            tracked = await self._store.tracked_for((w.id, r.id) for w, r, _ in work)
-            links: dict[str, Link | None] = {}  # one read per away person, not per request
-            for workflow, request, name in work:
-                known = tracked.get((workflow.id, request.id))
-                visit = known.visit if known else 0
-                person, delegate = to[name]
-                if person.slack_user_id not in links:
-                    links[person.slack_user_id] = await self._store.link_for(person.slack_user_id)
-                link = links[person.slack_user_id]
-                await self._one(workflow, request, name, visit, person, link, delegate, now)
+        if not work:
+            return
+        tracked = await self._store.tracked_for((w.id, r.id) for w, r, _ in work)
+        held: list[tuple[Workflow, Request, Chosen, int, str]] = []
+        links: dict[str, Link | None] = {}  # one read per away person, not per request
+        for workflow, request, one in work:
+            known = tracked.get((workflow.id, request.id))
+            visit = known.visit if known else 0
+            problem = hand_over_problem(one, request)
+            if problem is not None:
+                held.append((workflow, request, one, visit, problem))
+                continue
+            user = one.person.slack_user_id
+            if user not in links:
+                links[user] = await self._store.link_for(user)
+            await self._one(workflow, request, visit, one, links[user], now)
+        await self._tell_held(held)
 
     async def _one(
         self,
         workflow: Workflow,
         request: Request,
-        name: str,
         visit: int,
-        person: Preference,
+        chosen: Chosen,
         link: Link | None,
-        delegate: str,
         now: datetime,
     ) -> None:
-        if link is None or link.cflow_username != name:
+        name, person, delegate = chosen.name, chosen.person, chosen.delegate
+        if link is None or link.cflow_username != name or delegate is None:
             return
         mark = Followup(workflow.id, request.id, visit, "delegate", name, now, None, sent=1)
         if not await self._store.first_followup(mark):
@@ -116,3 +176,23 @@ class Delegations:
             await self._decider.decide(person.slack_user_id, link, intent)
         except DecisionError as error:
             log.warning("Could not hand %s/%s to %s: %s", workflow.id, request.id, delegate, error)
+
+    async def _tell_held(self, held: Sequence[tuple[Workflow, Request, Chosen, int, str]]) -> None:
+        """One DM line per request and stage visit that waits (a card claimed in the
+        store, so a second run, here or elsewhere, finds it instead of posting again)."""
+        if not held:
+            return
+        known = await self._store.cards_for((w.id, r.id) for w, r, *_ in held)
+        for workflow, request, chosen, visit, why in held:
+            payload = {"text": held_line(workflow, request, why)}
+            card = Card(
+                workflow.id,
+                request.id,
+                "",
+                "outcome",
+                slack_user_id=chosen.person.slack_user_id,
+                slot=f"h{visit}",
+                payload=json.dumps(payload),
+            )
+            with urgency(Rank.THREAD_LINE):
+                await self._delivery.post_dm(card, payload, known.get(card.key, []))

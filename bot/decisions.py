@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Final, Literal
 
+from bot.access import plainly_not_a_reviewer
 from bot.cflow import (
     CflowClient,
     CflowError,
@@ -33,6 +34,7 @@ from bot.errors import (
     CflowRefusedError,
     DecisionError,
     KeyRefusedError,
+    NotReviewerError,
     StaleCardError,
     UnknownOutcomeError,
     UnreadableRequestError,
@@ -49,6 +51,9 @@ log = logging.getLogger(__name__)
 # Room after the Cflow calls themselves for the store and Slack updates of a decision.
 LOCK_MARGIN_SECONDS = 60.0
 Verb = Literal["approve", "reject"]
+NOT_A_REVIEWER = (
+    "You are not a reviewer of this request's current stage in Cflow, so nothing was done."
+)
 UNKNOWN_TEXT = (
     "Cflow did not confirm, so it is not known whether this went through. The card will "
     "show it if it did; check the request in Cflow before trying again."
@@ -162,12 +167,30 @@ class Decider:
         kind = "done"
         try:
             with request_context(f"{ref.workflow_id}/{ref.request_id}"):
+                await self._ensure_reviewer(link, ref)
                 return await self._decide_once(actor, link, intent)
         except DecisionError as error:
             kind = error.kind
             raise
         finally:
             self._metrics.actions.labels(intent.action, kind).inc()
+
+    async def check(self, link: Link, intent: Intent) -> None:
+        """Raise NotReviewerError, before anything shows on a shared card, when the bot's
+        own record says `link` is not a reviewer of the stage the click saw."""
+        try:
+            await self._ensure_reviewer(link, intent.ref)
+        except NotReviewerError:
+            self._metrics.actions.labels(intent.action, NotReviewerError.kind).inc()
+            raise
+
+    async def _ensure_reviewer(self, link: Link, ref: RequestRef) -> None:
+        # No lock, no Cflow call: a stranger's click must not show "Approving as …" to all.
+        known = (await self._store.tracked_for([(ref.workflow_id, ref.request_id)])).get(
+            (ref.workflow_id, ref.request_id)
+        )
+        if plainly_not_a_reviewer(link.cflow_username, ref, known):
+            raise NotReviewerError(NOT_A_REVIEWER)
 
     async def _decide_once(self, actor: str, link: Link, intent: Intent) -> str:
         ref = intent.ref

@@ -65,3 +65,9 @@ class KeyRefusedError(DecisionError):
     """Cflow no longer accepts the person's linked key: they must link again."""
 
     kind = "relink"
+
+
+class NotReviewerError(DecisionError):
+    """The person is not among the reviewers of the request's current stage."""
+
+    kind = "not_reviewer"

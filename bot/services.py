@@ -181,7 +181,13 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
     )
     scheduler = Scheduler(
         publisher,
-        Delegations(store, decider, service_username=service.username, clock=clock),
+        Delegations(
+            store,
+            decider,
+            publisher.delivery,
+            service_username=service.username,
+            clock=clock,
+        ),
         digests,
         Reminders(
             store,

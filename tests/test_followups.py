@@ -207,6 +207,57 @@ async def test_delegation_never_loops_nor_reaches_oneself(bot: Bot) -> None:
     assert "YYYY-MM-DD" in await command(bot, "U0BOB", "away until next week")
 
 
+async def test_a_delegates_own_delegate_is_never_followed(bot: Bot) -> None:
+    """bob away -> carol, carol away -> dave: bob's request is never dave's (bob never
+    named him, and dave submitted it); it waits, and bob's DM says why."""
+    await command(bot, "U0BOB", "away until 2026-12-10 to <@U0CAROL|carol>")
+    await command(bot, "U0CAROL", "away until 2026-12-09 to <@U0DAVE|dave>")
+    again = await command(bot, "U0BOB", "away until 2026-12-10 to <@U0CAROL|carol>")
+    assert "<@U0CAROL> is away too (back Thu 10 Dec): until then your requests wait" in again
+    request_id = new_expense(bot.sandbox, Description="dave's own")
+    await bot.channel_card(request_id)
+    why = await bot.slack.wait_for(
+        "chat.postMessage",
+        predicate=lambda c: (
+            c.landed_in == bot.slack.dm_channel("U0BOB")
+            and "waits for you" in c.params.get("text", "")
+            and mentions(c.params, request_id)
+        ),
+    )
+    assert "<@U0CAROL> is away too (back Thu 10 Dec)" in why[0].params["text"]
+    await bot.cycles(3)
+    assert [c for c in bot.sandbox.calls("approveRequest") if request_id in c.path] == []
+    assert bot.sandbox.state.get_request("1001", request_id).current_reviewers == ["bob"]
+    told = dms_to(
+        bot,
+        "U0BOB",
+        lambda c: "waits for you" in json.dumps(c.params) and mentions(c.params, request_id),
+    )
+    assert len(told) == 1, "once per stage visit, not once per cycle"
+
+
+async def test_a_request_is_never_handed_to_its_own_submitter(bot: Bot) -> None:
+    await command(bot, "U0BOB", "away until 2026-12-10 to <@U0DAVE|dave>")
+    request_id = new_expense(bot.sandbox, Description="submitted by dave")
+    await bot.channel_card(request_id)
+    why = await bot.slack.wait_for(
+        "chat.postMessage",
+        predicate=lambda c: (
+            c.landed_in == bot.slack.dm_channel("U0BOB") and mentions(c.params, request_id)
+        ),
+    )
+    assert "<@U0DAVE> submitted it" in why[0].params["text"]
+    await bot.cycles(3)
+    assert [c for c in bot.sandbox.calls("approveRequest") if request_id in c.path] == []
+    mine = bot.sandbox.state.add_request("1001", {"Amount": 5}, "alice").id
+    await bot.channel_card(mine)
+    await bot.slack.wait_for(  # alice's request does go to dave, as bob chose
+        "chat.postMessage",
+        predicate=lambda c: "Handed to dave for bob" in c.params.get("text", ""),
+    )
+    assert bot.sandbox.state.get_request("1001", mine).current_reviewers == ["dave"]
+
+
 async def test_without_a_delegate_their_dms_wait_and_the_card_says_so(
     bot: Bot, clock: Clock
 ) -> None:

@@ -9,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.decisions import Decider, Intent
 from bot.directory import Directory
-from bot.errors import DecisionError
+from bot.errors import DecisionError, NotReviewerError
 from bot.listeners.answers import said
 from bot.listeners.commands import list_again
 from bot.listeners.common import (
@@ -46,6 +46,8 @@ async def approve(
     ref: RequestRef,
 ) -> None:
     user = link.slack_user_id
+    if not await _may_decide(decider, link, Intent(ref, "approve"), respond):
+        return
     page_scope = _listed_in(body, action)
     if page_scope is not None:  # an ephemeral `/cflow pending` answer: replaced at once
         await respond(text=f"⏳ Approving #{escape(ref.request_id)} as you…", replace_original=True)
@@ -68,8 +70,16 @@ async def approve(
 
 
 async def open_reject_modal(
-    body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, ref: RequestRef
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    decider: Decider,
+    link: Link,
+    ref: RequestRef,
 ) -> None:
+    if not await _may_decide(decider, link, Intent(ref, "reject"), respond):
+        return
     page_scope = _listed_in(body, action)
     origin = ListOrigin(body["response_url"], page_scope) if page_scope is not None else None
     view = reject_modal(ref, _title(ref), origin)
@@ -80,9 +90,14 @@ async def open_more_modal(
     body: dict[str, Any],
     action: dict[str, Any],
     client: AsyncWebClient,
+    respond: AsyncRespond,
+    decider: Decider,
     directory: Directory,
+    link: Link,
     ref: RequestRef,
 ) -> None:
+    if not await _may_decide(decider, link, Intent(ref, "approve"), respond):
+        return
     if more_option(action) is MoreOption.REASSIGN:
         users = directory.cached_users()
         view = reassign_modal(ref, _title(ref), users)
@@ -101,6 +116,17 @@ async def open_link_modal_from_button(
 async def just_ack(ack: AsyncAck) -> None:
     """The "Open in Cflow" link button still sends an action; Slack wants it acknowledged."""
     await ack()
+
+
+async def _may_decide(decider: Decider, link: Link, intent: Intent, respond: AsyncRespond) -> bool:
+    """False, with a private answer, for someone plainly not a reviewer: the shared card
+    stays as it was, and neither a lock nor Cflow is touched."""
+    try:
+        await decider.check(link, intent)
+    except NotReviewerError as refused:
+        await say_privately(respond, {"text": refused.text})
+        return False
+    return True
 
 
 async def _show_busy(client: AsyncWebClient, body: dict[str, Any], text: str, by: str) -> None:

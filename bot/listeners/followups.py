@@ -149,9 +149,10 @@ async def set_away(tools: Tools, user: str, last_day: date, delegate: str | None
     back = until.astimezone(zone(saved.tz))
     through = f"You're away through {last_day:%a %d %b} (back {back:%a %d %b})."
     if delegate:
+        note = await _delegate_note(tools, delegate, now)
         return (
             f"{through} Requests that reach you meanwhile are handed to <@{delegate}> in "
-            "Cflow, as you."
+            f"Cflow, as you.{note}"
         )
     return f"{through} Your DMs and reminders wait until then, and submitters see it."
 
@@ -167,6 +168,18 @@ async def _check_delegate(tools: Tools, user: str, delegate: str, now: datetime)
     theirs = await tools.notify.of(delegate)
     if is_away(theirs, now) and theirs.delegate == user:
         raise AnswerError(f"<@{delegate}> is away and hands theirs to you: that would loop.")
+
+
+async def _delegate_note(tools: Tools, delegate: str, now: datetime) -> str:
+    """Chains are never followed: say so now if the delegate is away themselves."""
+    theirs = await tools.notify.of(delegate)
+    if not is_away(theirs, now) or theirs.away_until is None:
+        return ""
+    back = theirs.away_until.astimezone(zone(theirs.tz))
+    return (
+        f" <@{delegate}> is away too (back {back:%a %d %b}): until then your requests wait"
+        " for you, and you are told of each."
+    )
 
 
 async def back(ctx: CommandContext) -> None:
