@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from bot.cflow import Request, Workflow
 from bot.slack.ids import RequestRef, updated_mark
-from bot.store.base import TrackedRequest
+from bot.store.base import StageVisit, TrackedRequest
 
 
 def same_user(left: str | None, right: str | None) -> bool:
@@ -47,3 +47,8 @@ def plainly_not_a_reviewer(name: str, ref: RequestRef, known: TrackedRequest | N
     if ref.updated is not None and ref.updated != updated_mark(known.updated_at):
         return False
     return not among(name, known.reviewers)
+
+
+def visits_of(name: str, visits: Iterable[StageVisit]) -> list[StageVisit]:
+    """The stage visits the Cflow user `name` took part in (reviewer or submitter)."""
+    return [v for v in visits if among(name, v.reviewers) or same_user(name, v.submitted_by)]

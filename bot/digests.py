@@ -112,18 +112,16 @@ class Digests:
     async def _channel_members(
         self, channels: list[ChannelDigest], pending: list[tuple[Workflow, Request]]
     ) -> list[BurstMember]:
-        """A channel's digest covers the workflows whose cards it gets, or all if none."""
+        """A channel's digest covers exactly the workflows whose cards go there: never
+        another workflow's requests, even on a day when none of its own waits."""
         if not channels:
             return []
         channel_of = await self._channel_of()
         members = []
         for digest in channels:
             own = [(w, r) for w, r in pending if channel_of(w.id) == digest.channel_id]
-            chosen = own or pending
             group = _group(digest)
-            members += [
-                _member(group, "channel_digest", digest.channel_id, w, r) for w, r in chosen
-            ]
+            members += [_member(group, "channel_digest", digest.channel_id, w, r) for w, r in own]
         return members
 
 

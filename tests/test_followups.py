@@ -150,7 +150,7 @@ async def test_stats_show_the_medians_of_what_was_decided(
         clock.set(la(4, 10 + hours))
         bot.sandbox.state.approve("1001", request_id, "bob")
         await bot.cycles(2)
-    answer = json.dumps(await stats_answer(bot, "U0CAROL", "stats Expense 7"), ensure_ascii=False)
+    answer = json.dumps(await stats_answer(bot, "U0BOB", "stats Expense 7"), ensure_ascii=False)
     assert "3 decided, median 2 hours, 90% within 6 hours" in answer
     assert "Waiting longest" in answer  # the demo's own requests still wait
     # The same record, for a spreadsheet: one row per stay at a stage.

@@ -244,6 +244,31 @@ async def test_a_channel_digest_is_posted_daily_for_admins_only(bot: Bot, clock:
     assert "daily digest is off" in await command(bot, "U0ALICE", f"digest <#{CHANNEL}|x> off")
 
 
+async def test_a_channel_digest_names_only_the_workflows_routed_to_it(
+    bot: Bot, clock: Clock
+) -> None:
+    """#finance gets purchase orders only: on a day when none waits, its digest is not
+    the leave and expense requests of everyone else."""
+    bot.slack.add_channel("C0FINANCE", "finance")
+    clock.set(la(2, 10))
+    subscribed = await command(bot, "U0ALICE", "subscribe Purchase <#C0FINANCE|finance>")
+    assert "now posts to <#C0FINANCE>" in subscribed
+    await command(bot, "U0ALICE", "digest <#C0FINANCE|finance> daily 09:30")
+    for request_id, reviewer in (("102", "carol"), ("104", "bob")):  # no order waits now
+        bot.sandbox.state.reject("1002", request_id, reviewer, "Not this year")
+    await bot.cycles(2)
+    clock.set(la(3, 9, 30))
+    await bot.cycles(3)
+    to_finance = [
+        c
+        for c in bot.slack.calls("chat.postMessage")
+        if c.params.get("channel") == "C0FINANCE" and not c.failed
+    ]
+    shown = json.dumps([c.params for c in to_finance])
+    assert "Expense" not in shown and "Leave" not in shown
+    assert not any(is_digest(c) for c in to_finance), "nothing of its own waits: nothing sent"
+
+
 async def test_the_home_tab_shows_and_changes_the_settings(bot: Bot, clock: Clock) -> None:
     view = await open_home(bot, "U0CAROL")
     assert "A DM for each request" in json.dumps(view["blocks"])

@@ -44,6 +44,10 @@ USAGE = "\n".join(
     )
 )
 
+# Groups whose list belongs to the channel they were posted in; the others are a person's.
+CHANNEL_KINDS = frozenset({"channel", "channel_digest"})
+ONLY_WHERE_POSTED = "This list opens only in the channel it was posted in."
+
 SUBCOMMANDS = {
     "pending": subcommands.pending,
     "show": subcommands.show,
@@ -129,12 +133,20 @@ async def show_burst(
     await ack()
     group = action.get("value") or ""
     members = (await tools.store.burst_members([group]))[group]
-    if not members or members[0].kind in ("dm", "digest"):
+    if not members or members[0].kind not in CHANNEL_KINDS:
         ctx = _context(tools, client, respond, {"user_id": body["user"]["id"]}, parse("pending"))
         await subcommands.run(lambda c: subcommands.pending(c, 1), ctx)
         return
+    if members[0].target != clicked_in(body):  # a button's value replayed elsewhere
+        await say_privately(respond, {"text": ONLY_WHERE_POSTED})
+        return
     items = [BurstItem.from_json(m.item) for m in members]
     await say_privately(respond, burst_list(items, now=datetime.now(UTC)))
+
+
+def clicked_in(body: dict[str, Any]) -> str | None:
+    """The channel a click came from, as Slack says (never the button's own value)."""
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
 
 
 async def list_again(

@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import visits_of
 from bot.errors import AnswerError
 from bot.hours import day_after, is_away, tomorrow_morning, zone
 from bot.listeners.common import Track, say_privately
@@ -23,7 +24,7 @@ from bot.stats import stage_figures, waiting_longest
 from bot.store.base import WorkflowRules
 
 DEFAULT_DAYS = 30
-MAX_DAYS = 3660
+MAX_DAYS = 365  # a year of stage visits is what one answer reads at most
 REMIND_USAGE = "`/cflow remind <workflow> <hours | off>` (admins)"
 ESCALATE_USAGE = (
     "`/cflow escalate <workflow> @person @group … [after <hours>]`, or "
@@ -237,22 +238,32 @@ async def back_home(ack: AsyncAck, body: dict[str, Any], tools: Tools) -> None:
 
 
 async def stats(ctx: CommandContext) -> None:
+    """Admins see every workflow's figures; anyone else those of the requests they took
+    part in (reviewed or submitted), and someone unlinked nothing but how to link."""
+    link = await ctx.link()
     words = list(ctx.text.args)
     days = DEFAULT_DAYS
     if words and words[-1].isdigit():
-        days = min(int(words.pop()), MAX_DAYS) or DEFAULT_DAYS
+        days = int(words.pop()) if len(words[-1]) < 6 else MAX_DAYS + 1
+        if not 1 <= days <= MAX_DAYS:
+            raise AnswerError(f"Give a number of days from 1 to {MAX_DAYS}.")
     workflow_id = None
     if words:
         workflow_id = (await find_workflow(ctx, await ctx.creds(), " ".join(words))).id
     now = ctx.tools.clock()
     since = now - timedelta(days=days)
     visits = await ctx.tools.store.stage_visits(since, workflow_id)
+    everyone = ctx.user in ctx.tools.settings.cflow_bot_admins
+    if not everyone:
+        visits = visits_of(link.cflow_username, visits)
     longest = waiting_longest(visits)
     names = {n for v in longest for n in v.reviewers}
     linked = await ctx.tools.store.slack_users_for_cflow_users(names)
     mentions = {name: user.slack_user_id for name, user in linked.items()}
     figures = stage_figures(visits, since)
-    await ctx.say(stats_message(figures, longest, days=days, now=now, mentions=mentions))
+    await ctx.say(
+        stats_message(figures, longest, days=days, now=now, mentions=mentions, everyone=everyone)
+    )
 
 
 # A reminder's "remind me later"

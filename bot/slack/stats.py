@@ -22,10 +22,13 @@ def stats_message(
     days: int,
     now: datetime,
     mentions: Mapping[str, str] | None = None,
+    everyone: bool = True,
 ) -> dict[str, Any]:
     """Per workflow and stage: decided, median and p90; then the five waiting longest.
-    `mentions` maps Cflow usernames to Slack user ids where known."""
-    title = f"*How long approvals take* (last {days} day{'s' if days != 1 else ''})"
+    `mentions` maps Cflow usernames to Slack user ids where known; `everyone` False:
+    the figures cover only the requests the reader took part in."""
+    whose = "" if everyone else ", requests you took part in"
+    title = f"*How long approvals take* (last {days} day{'s' if days != 1 else ''}{whose})"
     blocks = [section(title)]
     lines = [_stage_line(f) for f in sorted(figures, key=lambda f: (f.workflow_name, -f.decided))]
     if not lines:
