@@ -8,11 +8,11 @@ its submitter), or when they are one of the bot's admins.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from bot.cflow import Request, Workflow
 from bot.slack.ids import RequestRef, updated_mark
-from bot.store.base import StageVisit, TrackedRequest
+from bot.store.base import StageVisit, Subscription, TrackedRequest, WorkflowRoute
 
 
 def same_user(left: str | None, right: str | None) -> bool:
@@ -52,3 +52,17 @@ def plainly_not_a_reviewer(name: str, ref: RequestRef, known: TrackedRequest | N
 def visits_of(name: str, visits: Iterable[StageVisit]) -> list[StageVisit]:
     """The stage visits the Cflow user `name` took part in (reviewer or submitter)."""
     return [v for v in visits if among(name, v.reviewers) or same_user(name, v.submitted_by)]
+
+
+def channel_for(
+    workflow_id: str,
+    subscriptions: Mapping[str, Subscription],
+    routes: Mapping[str, WorkflowRoute],
+    default_channel: str | None,
+) -> str | None:
+    """The channel a workflow's cards go to: only where an admin routed it. A workflow
+    the bot has no route for, or one still waiting for an admin's choice, goes to none."""
+    if workflow_id in subscriptions:
+        return subscriptions[workflow_id].channel_id
+    route = routes.get(workflow_id)
+    return default_channel if route is not None and route.route == "default" else None

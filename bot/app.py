@@ -23,7 +23,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.health import STALE_INTERVALS
 from bot.hook import MAX_BODY, Malformed, authentic, read_hint
-from bot.listeners import actions, commands, followups, forms, home, notify, views
+from bot.listeners import actions, commands, followups, forms, home, notify, routes, views
 from bot.listeners.answers import answer_for
 from bot.listeners.common import person_of, say_privately
 from bot.listeners.subcommands import Tools
@@ -60,6 +60,7 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
         services.home,
         services.notify,
         services.digests,
+        services.routes,
         services.clock,
     )
 
@@ -75,12 +76,13 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
             decider=services.decider,
             directory=services.directory,
             service=services.service,
+            routes=services.routes,
         )
         await next()
 
     app.use(inject_services)
     app.error(report_error)
-    for module in (actions, commands, followups, forms, home, notify, views):
+    for module in (actions, commands, followups, forms, home, notify, routes, views):
         module.register(app, services.in_flight.track)
     return app
 

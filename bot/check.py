@@ -9,9 +9,11 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cflow import CflowClient, CflowError, CflowUnauthorizedError, Credentials
+from bot.access import channel_for
+from bot.cflow import CflowClient, CflowError, CflowUnauthorizedError, Credentials, Workflow
 from bot.channels import CHANNEL_HINT, channel_id_for
 from bot.delivery import is_failed_for_good
+from bot.routes import ADOPTED
 from bot.store.base import Store
 
 MAX_LISTED = 10
@@ -27,8 +29,11 @@ class CheckResult:
         return f"[{'ok' if self.ok else 'FAIL'}] {self.name}: {self.detail}"
 
 
-async def check_cflow(cflow: CflowClient, creds: Credentials, base_url: str) -> CheckResult:
-    """List workflows as the service account: proves the URL, the API key and the user key."""
+async def check_cflow(
+    cflow: CflowClient, creds: Credentials, base_url: str
+) -> tuple[CheckResult, list[Workflow]]:
+    """List workflows as the service account: proves the URL, the API key and the user
+    key; the workflows listed (none when it failed)."""
     name = "Cflow"
     try:
         workflows = await cflow.list_workflows(creds)
@@ -37,15 +42,15 @@ async def check_cflow(cflow: CflowClient, creds: Credentials, base_url: str) -> 
             f"{base_url} refused the service account {creds.username!r}: {error.message} "
             "Check CFLOW_API_KEY, CFLOW_USERNAME and CFLOW_USER_KEY."
         )
-        return CheckResult(name, False, detail)
+        return CheckResult(name, False, detail), []
     except CflowError as error:
-        return CheckResult(name, False, f"{base_url} did not work: {error.message}")
+        return CheckResult(name, False, f"{base_url} did not work: {error.message}"), []
     active = sum(1 for workflow in workflows if workflow.is_active)
     detail = (
         f"{base_url} answers and the service account {creds.username!r} works "
         f"({len(workflows)} workflows, {active} active)."
     )
-    return CheckResult(name, True, detail)
+    return CheckResult(name, True, detail), workflows
 
 
 async def check_slack(slack: AsyncWebClient) -> CheckResult:
@@ -125,6 +130,30 @@ async def check_deliveries(store: Store) -> CheckResult:
     channel_failed = any(card.slack_user_id is None for card in failed)
     detail = f"{len(failed)} refused by Slack{more}: " + "; ".join(lines)
     return CheckResult(name, not channel_failed, detail)
+
+
+async def check_routes(
+    listed: list[Workflow], store: Store, default_channel: str | None
+) -> list[CheckResult]:
+    """Every active workflow, and where its cards go (an admin's choice, bot.routes)."""
+    workflows = [w for w in listed if w.is_active]
+    subscriptions, routes = await store.subscriptions(), await store.workflow_routes()
+    adopted = ADOPTED in routes
+    results = []
+    for workflow in workflows:
+        route = routes.get(workflow.id)
+        channel = channel_for(workflow.id, subscriptions, routes, default_channel)
+        if route is None and not adopted and workflow.id not in subscriptions:
+            channel = default_channel  # the first cycle adopts it as configured
+        if channel is not None:
+            where = f"cards go to {channel}"
+        elif route is not None and route.route == "pending":
+            where = "waits for an admin to route it; its reviewers get DMs meanwhile"
+        else:
+            where = "no channel; its reviewers get DMs"
+        name = f"Workflow {workflow.label} ({workflow.id})"
+        results.append(CheckResult(name, True, where))
+    return results
 
 
 def _first_line(error: BaseException) -> str:

@@ -24,6 +24,7 @@ from bot.check import (
     check_channels,
     check_database,
     check_deliveries,
+    check_routes,
     check_slack,
 )
 from bot.logs import configure_logging
@@ -186,10 +187,9 @@ async def run_check(args: argparse.Namespace) -> int:
             base_url=settings.slack_api_base,
             session=session,
         )
-        results = [
-            await check_cflow(cflow, settings.service_credentials(), str(settings.cflow_base_url)),
-            await check_slack(slack),
-        ]
+        base_url = str(settings.cflow_base_url)
+        cflow_result, workflows = await check_cflow(cflow, settings.service_credentials(), base_url)
+        results = [cflow_result, await check_slack(slack)]
         database, store = await check_database(
             lambda: open_store(settings.database_url, settings.secret_keys),
             settings.shown_database_url,
@@ -197,6 +197,7 @@ async def run_check(args: argparse.Namespace) -> int:
         results.append(database)
         if store is not None:
             results.append(await check_deliveries(store))
+            results += await check_routes(workflows, store, settings.cflow_notify_channel)
         channels = await _card_channels(settings, store)
         results += await check_channels(slack, channels)
     for result in results:

@@ -52,7 +52,7 @@ class Batch:
 
     cards: dict[RequestKey, list[Card]]
     decisions: dict[RequestKey, list[Decision]]
-    channels: dict[str, str]  # workflow id -> channel
+    channels: dict[str, str | None]  # workflow id -> its channel (None: none)
     targets: dict[str, SlackTarget]  # cflow username -> Slack
     unreached: frozenset[str] = frozenset()  # their lookup failed for now: DM them later
     bursts: dict[RequestKey, list[BurstMember]] = field(default_factory=dict)
@@ -180,7 +180,7 @@ class Effects:
 
     async def _post_channel_card(self, event: Event, batch: Batch) -> Result:
         obs = event.obs
-        channel = batch.channels.get(obs.workflow.id, self.default_channel)
+        channel = batch.channels.get(obs.workflow.id)  # None: not routed to a channel
         if not channel or grouped_in_channel(batch.bursts.get(obs.key, []), channel):
             return Result.DONE  # no channel, or its burst's summary stands for the card
         card = Card(obs.workflow.id, obs.request.id, channel, "channel")

@@ -26,6 +26,7 @@ from bot.health import PollerHealth
 from bot.hints import Hints
 from bot.metrics import Metrics
 from bot.publisher import Publisher
+from bot.routes import WorkflowRoutes
 from bot.store.base import PollRun, RequestKey, Store, TrackedRequest
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,13 @@ class Poller:
         after_cycle: Callable[[Sequence[tuple[Workflow, Sequence[Request]]]], None] = (
             lambda listed: None
         ),
+        routes: WorkflowRoutes | None = None,
     ) -> None:
         """`after_cycle` is given what each cycle listed (the scheduled work's); `hints`
-        (Cflow's hook) make it read a workflow between cycles."""
+        (Cflow's hook) make it read a workflow between cycles; `routes` hears of each
+        workflow listed before its requests are published (a new one goes to no channel)."""
         self._after_cycle = after_cycle
+        self._routes = routes
         self._hints = hints
         self._workflows: dict[str, Workflow] = {}  # as the last cycle listed them
         self._listings: dict[str, Listing] = {}
@@ -209,6 +213,8 @@ class Poller:
         if not errors:  # the workflows were listed: a hint may name one of them
             self._workflows = {w.id: w for w in workflows}
             self._listings = {k: v for k, v in self._listings.items() if k in self._workflows}
+            if self._routes is not None:
+                await self._routes.seen(workflows)
         listed, failed, seen = await self._read(workflows)
         errors += failed
         self._after_cycle(listed)

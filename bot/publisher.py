@@ -21,6 +21,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import channel_for
 from bot.bursts import Bursts, Shown, current_items, plan
 from bot.cflow import Request, Workflow
 from bot.changes import Change, Event, Observation
@@ -157,12 +158,11 @@ class Publisher:
         return accepted
 
     async def channel_of(self) -> Callable[[str], str | None]:
-        """Where each workflow's cards go (one query)."""
+        """Where each workflow's cards go: only where an admin routed it (bot.access)."""
         subscriptions = await self._store.subscriptions()
-        return lambda workflow_id: (
-            subscriptions[workflow_id].channel_id
-            if workflow_id in subscriptions
-            else self.default_channel
+        routes = await self._store.workflow_routes()
+        return lambda workflow_id: channel_for(
+            workflow_id, subscriptions, routes, self.default_channel
         )
 
     async def _deliver(self, events: Sequence[Event]) -> None:
@@ -274,8 +274,8 @@ class Publisher:
         people |= {obs.request.submitted_by for obs in observations if obs.request.submitted_by}
         # Those a change takes a request from: their Home tabs change too.
         people |= {n for obs in observations if obs.previous for n in obs.previous.reviewers}
-        subscriptions = await self._store.subscriptions()
-        channels = {wf: sub.channel_id for wf, sub in subscriptions.items()}
+        channel_of = await self.channel_of()
+        channels = {obs.workflow.id: channel_of(obs.workflow.id) for obs in observations}
         reach = await self._directory.targets(people)
         readers = [target.slack_user_id for target in reach.found.values()]
         return Batch(

@@ -29,6 +29,7 @@ def make_poller(services: Services) -> Poller:
         health=services.poller_health,
         hints=services.hints,
         after_cycle=services.scheduler.after_cycle,
+        routes=services.routes,
     )
 
 

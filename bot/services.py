@@ -32,6 +32,7 @@ from bot.notify import NotifySettings
 from bot.pacing import PacedWebClient, Pacer
 from bot.publisher import Publisher
 from bot.reminders import Reminders
+from bot.routes import WorkflowRoutes
 from bot.scheduler import Scheduler
 from bot.settings import Settings, SettingsError
 from bot.store import open_store
@@ -65,6 +66,7 @@ class Services:
     digests: Digests
     scheduler: Scheduler
     hints: Hints
+    routes: WorkflowRoutes
     clock: Clock = utc_now
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     in_flight: InFlight = field(default_factory=InFlight)
@@ -216,6 +218,13 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
         digests,
         scheduler,
         Hints(store, health),
+        WorkflowRoutes(
+            store,
+            publisher.delivery,
+            admins=settings.cflow_bot_admins,
+            default_channel=settings.cflow_notify_channel,
+            clock=clock,
+        ),
         clock=clock,
         instance_id=instance_id,
         poller_health=health,

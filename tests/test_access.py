@@ -14,8 +14,9 @@ import aiohttp
 
 from bot.slack.ids import Action, MoreOption
 from bot.standin.payloads import slash_command
+from bot.standin.slack import SlackStandIn, StoredMessage
 from bot.store.base import request_lock
-from tests.harness import CHANNEL, Bot, Sandbox, new_expense, running_bot
+from tests.harness import CHANNEL, Bot, Sandbox, has_button, mentions, new_expense, running_bot
 from tests.test_bursts import BURSTS, backlog, posted
 
 
@@ -103,3 +104,83 @@ async def test_see_them_all_replayed_from_another_channel_shows_nothing(
         await bot.slack.wait_for("response_url", count=2)
         listed = json.dumps(bot.slack.calls("response_url")[-1].params)
         assert "requests of this burst" in listed and "Expense Claim" in listed
+
+
+def dms_of(bot: Bot, user: str, text: str) -> list[StoredMessage]:
+    return [m for m in bot.slack.messages(bot.slack.dm_channel(user)) if text in (m.text or "")]
+
+
+async def test_a_workflow_created_after_start_waits_for_an_admin_to_route_it(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    async with running_bot(
+        sandbox, http, tmp_path, linked=("U0CAROL",), cflow_bot_admins="U0ALICE,U0DAVE"
+    ) as bot:
+        await bot.cycles(2)
+        bot.sandbox.state.add_workflow("2002", "Medical Leave", [("HR", ["carol"])])
+        request_id = bot.sandbox.state.add_request("2002", {"Reason": "surgery"}, "dave").id
+        await bot.slack.wait_for(  # its reviewer is told meanwhile
+            "chat.postMessage",
+            predicate=lambda c: (
+                c.landed_in == bot.slack.dm_channel("U0CAROL") and mentions(c.params, request_id)
+            ),
+        )
+        await bot.cycles(3)
+        assert bot.cards_posted(request_id, CHANNEL) == [], "no channel shows it yet"
+        [asked] = dms_of(bot, "U0ALICE", "Medical Leave")
+        assert len(dms_of(bot, "U0DAVE", "Medical Leave")) == 1, "each admin, once"
+        assert has_button(asked, Action.ROUTE_DEFAULT)
+
+        await bot.click("U0BOB", asked, Action.ROUTE_DEFAULT)  # not an admin
+        [refused] = await bot.slack.wait_for("response_url")
+        assert "Only the bot's admins" in json.dumps(refused.params)
+        await bot.cycles(2)
+        assert bot.cards_posted(request_id, CHANNEL) == []
+
+        await bot.click("U0ALICE", asked, Action.ROUTE_DEFAULT)
+        await bot.channel_card(request_id)  # now it is carded where the admin chose
+        for admin in ("U0ALICE", "U0DAVE"):
+            [dm] = dms_of(bot, admin, "Medical Leave")
+            assert not has_button(dm, Action.ROUTE_DEFAULT), "the question is answered"
+            assert "chosen by <@U0ALICE>" in dm.text
+        route = (await bot.services.store.workflow_routes())["2002"]
+        assert (route.route, route.set_by) == ("default", "U0ALICE")
+
+
+async def test_subscribe_routes_a_waiting_workflow_and_keep_to_dms_routes_none(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    def finance(slack: SlackStandIn) -> None:
+        slack.add_channel("C0FINANCE", "finance")
+
+    async with running_bot(
+        sandbox,
+        http,
+        tmp_path,
+        before_start=finance,
+        linked=("U0ALICE",),
+        cflow_bot_admins="U0ALICE",
+    ) as bot:
+        await bot.cycles(2)
+        bot.sandbox.state.add_workflow("2002", "Medical Leave", [("HR", ["carol"])])
+        bot.sandbox.state.add_workflow("2003", "Salary Review", [("HR", ["carol"])])
+        await bot.cycles(2)
+        answer = await answer_to(bot, "U0ALICE", "subscribe Medical <#C0FINANCE|finance>")
+        assert "now posts to <#C0FINANCE>" in answer
+        leave = bot.sandbox.state.add_request("2002", {"Reason": "surgery"}, "dave").id
+        assert bot.cards_posted(leave, CHANNEL) == []
+        await bot.slack.wait_for(
+            "chat.postMessage",
+            predicate=lambda c: (
+                c.params.get("channel") == "C0FINANCE" and mentions(c.params, leave)
+            ),
+        )
+        [salary_question] = dms_of(bot, "U0ALICE", "Salary Review")
+        await bot.click("U0ALICE", salary_question, Action.ROUTE_DMS)
+        await bot.slack.wait_for(
+            "chat.update", predicate=lambda c: "no channel" in json.dumps(c.params)
+        )
+        salary = bot.sandbox.state.add_request("2003", {"Amount": 1}, "dave").id
+        await bot.cycles(3)
+        in_channels = [c for c in bot.cards_posted(salary) if (c.landed_in or "D")[0] in "CG"]
+        assert in_channels == [], "kept to DMs: no channel shows it"

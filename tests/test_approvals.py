@@ -198,12 +198,13 @@ async def test_a_stale_card_approves_nothing_at_the_next_stage(bot: Bot) -> None
 
 
 async def test_a_cflow_refusal_is_shown_in_cflows_words(bot: Bot) -> None:
-    await bot.link("U0CAROL")  # carol reviews a later stage, not this one
+    await bot.link("U0BOB")
     request_id = new_expense(bot.sandbox)
     card = await bot.channel_card(request_id)
-    await bot.click("U0CAROL", card, Action.APPROVE)
+    bot.sandbox.state.deny("bob", "approveRequest")  # Cflow's own rules say no
+    await bot.click("U0BOB", card, Action.APPROVE)
     answers = await bot.slack.wait_for("response_url")
-    assert "carol is not a reviewer" in json.dumps(answers[0].params)
+    assert "You do not have access to this request" in json.dumps(answers[0].params)
     assert bot.sandbox.state.requests["1001"][request_id].status == "pending"
 
 

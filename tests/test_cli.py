@@ -14,9 +14,10 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bot.cflow import CflowClient, CflowUnavailableError, Credentials
+from bot.routes import ADOPTED
 from bot.standin.slack import SlackStandIn
 from bot.store import open_store
-from bot.store.base import Link, Subscription
+from bot.store.base import Link, Subscription, WorkflowRoute
 from tests.harness import (
     RATE_SCALE,
     Sandbox,
@@ -385,12 +386,19 @@ async def test_check_covers_the_database_and_the_card_channels(
         code, out, err = await run_cli_async("check", env=env, cwd=tmp_path)
         assert code == 0, out + err
         assert "[ok] Database" in out and "[ok] Channel C0NOTIFY" in out and "#approvals" in out
+        assert "[ok] Workflow Expense Claim (1001): cards go to C0NOTIFY" in out
         store = await open_store(env["DATABASE_URL"], [])
         await store.subscribe(Subscription("1002", "C0FINANCE"))
+        await store.add_workflow_routes(
+            [WorkflowRoute(ADOPTED, "default"), WorkflowRoute("1003", "pending", "Leave")]
+        )
         await store.close()
         code, out, _ = await run_cli_async("check", env=env, cwd=tmp_path)
     assert code == 1
     assert "[FAIL] Channel C0FINANCE" in out and "/invite" in out and "workflow 1002" in out
+    assert "Workflow Purchase Order (1002): cards go to C0FINANCE" in out
+    assert "Workflow Leave Request (1003): waits for an admin to route it" in out
+    assert "Workflow Expense Claim (1001): no channel" in out, "seen after the first cycle"
 
 
 async def test_check_resolves_a_notify_channel_given_by_name(

@@ -184,12 +184,12 @@ async def test_a_create_that_timed_out_is_unknown_and_not_offered_for_resending(
 async def test_a_clicker_cflow_will_not_show_the_request_to_gets_the_buttons_back(
     bot: Bot,
 ) -> None:
-    await bot.link("U0CAROL")
+    await bot.link("U0BOB")  # the stage's reviewer, whom Cflow will not show it to now
     request_id = new_expense(bot.sandbox)
     card = await bot.channel_card(request_id)
-    bot.sandbox.state.deny("carol", "getRequest")
-    await bot.click("U0CAROL", snapshot(card), Action.APPROVE)
-    said = await answers(bot, "U0CAROL")
+    bot.sandbox.state.deny("bob", "getRequest")
+    await bot.click("U0BOB", snapshot(card), Action.APPROVE)
+    said = await answers(bot, "U0BOB")
     assert "would not show you" in said and "You do not have access" in said
     await bot.slack.wait_for(
         "chat.update",
@@ -307,16 +307,18 @@ def tries_to_reach(bot: Bot, user: str) -> list[SlackCall]:
     return [c for c in calls if user in (c.params.get("users"), c.params.get("channel"))]
 
 
-def add_shared_workflow(bot: Bot) -> str:
-    """Two reviewers at each stage, so one failing DM has a neighbour."""
+async def add_shared_workflow(bot: Bot) -> str:
+    """Two reviewers at each stage, so one failing DM has a neighbour; routed to the
+    default channel by an admin, as a workflow created after the first cycle must be."""
     stages = [("Both leads", ["bob", "carol"]), ("Again", ["carol", "alice"]), ("Last", ["bob"])]
     bot.sandbox.state.add_workflow("2001", "Access Request", stages)
+    await bot.services.routes.choose("2001", "Access Request", "default", by="U0ALICE")
     return bot.sandbox.state.add_request("2001", {"System": "VPN"}, "dave").id
 
 
 async def test_one_undeliverable_dm_blocks_nobody_and_repeats_no_thread_line(bot: Bot) -> None:
     bot.slack.refuse("U0BOB", "user_disabled")
-    request_id = add_shared_workflow(bot)
+    request_id = await add_shared_workflow(bot)
     card = await bot.channel_card(request_id)
     await bot.cycles(2)
     assert len(dms_to(bot, "U0CAROL", request_id)) == 1, "carol, after bob in the list"
@@ -336,7 +338,7 @@ async def test_one_undeliverable_dm_blocks_nobody_and_repeats_no_thread_line(bot
 async def test_a_card_slack_will_not_update_leaves_the_rest_of_the_request_alone(
     bot: Bot, error: str
 ) -> None:
-    request_id = add_shared_workflow(bot)
+    request_id = await add_shared_workflow(bot)
     card = await bot.channel_card(request_id)
     await bot.cycles(1)
     bot.slack.refuse(CHANNEL, error, methods={"chat.update"})
@@ -349,7 +351,7 @@ async def test_a_card_slack_will_not_update_leaves_the_rest_of_the_request_alone
 
 
 async def test_a_dropped_connection_is_retried_without_repeating_what_was_done(bot: Bot) -> None:
-    request_id = add_shared_workflow(bot)
+    request_id = await add_shared_workflow(bot)
     card = await bot.channel_card(request_id)
     await bot.cycles(1)
     bot.slack.drop_next("chat.update", count=3)

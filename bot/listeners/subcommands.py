@@ -25,6 +25,7 @@ from bot.listeners.answers import answer_for
 from bot.listeners.forms import fill_new_request_form
 from bot.notify import NotifySettings
 from bot.publisher import Publisher
+from bot.routes import WorkflowRoutes
 from bot.settings import Settings
 from bot.slack.card import request_card
 from bot.slack.command_text import CommandText, channel_id, channel_name, request_name
@@ -40,7 +41,7 @@ from bot.slack.lists import (
 )
 from bot.slack.request_forms import done_view, working_view
 from bot.slack.text import escape
-from bot.store.base import Link, Store, Subscription
+from bot.store.base import Link, Store
 
 Respond = Callable[..., Awaitable[Any]]
 
@@ -58,6 +59,7 @@ class Tools:
     home: HomeTab
     notify: NotifySettings
     digests: Digests
+    routes: WorkflowRoutes
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -254,8 +256,8 @@ async def subscribe(ctx: CommandContext) -> None:
     target = await channel_for(ctx.client, named[-1]) if named else ctx.channel
     name = " ".join(a for a in ctx.text.args if a not in named)
     workflow = await find_workflow(ctx, creds, name)
-    await ctx.tools.store.subscribe(Subscription(workflow.id, target, created_by=ctx.user))
-    note = await _membership_note(ctx.client, target)
+    await ctx.tools.routes.choose(workflow.id, workflow.label, "channel", ctx.user, target)
+    note = await membership_note(ctx.client, target)
     await ctx.say({"text": f"{escape(workflow.label)} now posts to <#{target}>.{note}"})
 
 
@@ -264,7 +266,8 @@ async def unsubscribe(ctx: CommandContext) -> None:
     if not ctx.text.args:
         raise AnswerError("Which workflow? `/cflow unsubscribe <workflow>`")
     workflow = await find_workflow(ctx, await ctx.creds(), ctx.text.rest())
-    removed = await ctx.tools.store.unsubscribe(workflow.id)
+    removed = workflow.id in await ctx.tools.store.subscriptions()
+    await ctx.tools.routes.choose(workflow.id, workflow.label, "default", ctx.user)
     fallback = ctx.tools.settings.cflow_notify_channel
     where = f"<#{fallback}>" if fallback else "no channel (DMs only)"
     text = (
@@ -302,7 +305,7 @@ async def channel_for(client: AsyncWebClient, word: str) -> str:
     return found
 
 
-async def _membership_note(client: AsyncWebClient, channel: str) -> str:
+async def membership_note(client: AsyncWebClient, channel: str) -> str:
     try:
         info = (await client.conversations_info(channel=channel)).get("channel") or {}
     except SlackApiError:

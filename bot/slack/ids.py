@@ -36,6 +36,10 @@ class Action(StrEnum):
     AWAY = "cflow_away"  # Home tab: "Set out of office" (opens its modal)
     BACK = "cflow_back"  # Home tab: "I'm back"
     SETTINGS = "cflow_settings"  # "Change" beside the Home tab's settings: opens them
+    # An admin's DM about a new workflow: where its cards go; value: the workflow id
+    ROUTE_DEFAULT = "cflow_route_default"
+    ROUTE_CHOOSE = "cflow_route_choose"  # opens a modal to pick a channel
+    ROUTE_DMS = "cflow_route_dms"
 
 
 class MoreOption(StrEnum):
@@ -55,6 +59,7 @@ class View(StrEnum):
     WORKING = "cflow_working_modal"  # progress and results: nothing to submit
     SETTINGS = "cflow_settings_modal"  # how and when the person is told
     AWAY = "cflow_away_modal"
+    ROUTE = "cflow_route_modal"  # the channel a new workflow's cards go to
 
 
 class Input(StrEnum):
@@ -73,6 +78,7 @@ class Input(StrEnum):
     WORK_DAYS = "work_days"
     AWAY_UNTIL = "away_until"
     DELEGATE = "delegate"
+    ROUTE_CHANNEL = "route_channel"
 
 
 class RequestRef(BaseModel):

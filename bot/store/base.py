@@ -272,6 +272,23 @@ class Subscription:
     created_at: datetime | None = None
 
 
+RouteKind = Literal["default", "channel", "dms", "pending"]
+
+
+@dataclass(frozen=True)
+class WorkflowRoute:
+    """Where an admin chose a workflow's cards to go: `CFLOW_NOTIFY_CHANNEL` ("default"),
+    the channel of its subscription ("channel"), no channel at all ("dms"), or not chosen
+    yet ("pending": a workflow first seen after the bot's first cycle)."""
+
+    workflow_id: str
+    route: RouteKind
+    name: str = ""  # the workflow's name when it was first seen (for the admins' DMs)
+    first_seen_at: datetime | None = None
+    set_by: str | None = None  # the admin who chose; None: adopted at the first cycle
+    set_at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class PollRun:
     """The poller's last cycle, for /healthz."""
@@ -442,6 +459,18 @@ class Store(Protocol):
 
     async def take_hints(self) -> set[str]:
         """The hints left so far, taken (each by one caller)."""
+        ...
+
+    async def workflow_routes(self) -> dict[str, WorkflowRoute]:
+        """Every workflow's route (one query)."""
+        ...
+
+    async def add_workflow_routes(self, routes: Iterable[WorkflowRoute]) -> set[str]:
+        """Add these unless a route is there: the workflow ids this caller added."""
+        ...
+
+    async def save_workflow_route(self, route: WorkflowRoute) -> None:
+        """An admin's choice, replacing what was there."""
         ...
 
     async def workflow_rules(self) -> dict[str, WorkflowRules]: ...

@@ -216,6 +216,18 @@ workflow_rules = Table(
     Column("updated_by", ID),
 )
 
+# Where each workflow's cards go, as an admin chose (see bot.store.base.WorkflowRoute).
+workflow_routes = Table(
+    "workflow_routes",
+    metadata,
+    Column("workflow_id", ID, primary_key=True),
+    Column("route", String(16), nullable=False),  # default | channel | dms | pending
+    Column("name", Text, nullable=False, server_default=""),
+    Column("first_seen_at", UtcDateTime),
+    Column("set_by", ID),
+    Column("set_at", UtcDateTime),
+)
+
 tracked_requests = Table(
     "tracked_requests",
     metadata,
