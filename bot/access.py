@@ -29,6 +29,19 @@ def takes_part(name: str, workflow: Workflow, request: Request) -> bool:
     return among(name, request.reviewers(workflow)) or same_user(name, request.submitted_by)
 
 
+def waiting_on(
+    name: str, listed: Iterable[tuple[Workflow, Request]]
+) -> list[tuple[Workflow, Request]]:
+    """The pending requests whose current stage `name` reviews."""
+    return [(w, r) for w, r in listed if r.is_pending and among(name, r.reviewers(w))]
+
+
+def submitted_by(
+    name: str, listed: Iterable[tuple[Workflow, Request]]
+) -> list[tuple[Workflow, Request]]:
+    return [(w, r) for w, r in listed if same_user(name, r.submitted_by)]
+
+
 def visible_part(
     name: str, listed: Iterable[tuple[Workflow, Request]]
 ) -> list[tuple[Workflow, Request]]:

@@ -61,6 +61,8 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
         services.notify,
         services.digests,
         services.routes,
+        services.listing,
+        services.person_limits,
         services.clock,
     )
 

@@ -1,7 +1,10 @@
-"""Each person's Home tab: their approvals desk, read from Cflow with their own key.
+"""Each person's Home tab: their approvals desk.
 
-Never the service account's view: what waits on someone is what Cflow shows *them*.
-A key Cflow refuses (or one that no longer decrypts) turns the tab into "link again".
+What waits on them and what they submitted come from the shared listing (bot.shared_
+listing), filtered to what they take part in (bot.access): nobody sees through it a
+request they neither review nor submitted, and opening a tab costs no Cflow call. Their
+drafts, which only their own key can read, are one `/cflow drafts` away. A key Cflow
+refused (or one that no longer decrypts) turns the tab into "link again".
 """
 
 from __future__ import annotations
@@ -14,17 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cflow import (
-    CflowClient,
-    CflowError,
-    CflowUnauthorizedError,
-    Credentials,
-    Request,
-    Workflow,
-)
-from bot.decisions import credentials_for
+from bot.access import submitted_by, waiting_on
+from bot.cflow import Request, Workflow
 from bot.hours import preference_for
 from bot.pacing import Rank, urgency
+from bot.shared_listing import SharedListing
 from bot.slack.home import HomeDesk, home_view, with_selection
 from bot.store.base import Link, Store
 from bot.store.errors import UnreadableLinkError
@@ -36,22 +33,6 @@ Clock = Callable[[], datetime]
 Listed = list[tuple[Workflow, Request]]
 
 
-async def visible_requests(cflow: CflowClient, creds: Credentials) -> tuple[Listed, bool]:
-    """Every request `creds` can see across the active workflows, and whether some
-    workflow's listing failed (what is shown may then be incomplete)."""
-    workflows = [w for w in await cflow.list_workflows(creds) if w.is_active]
-    listings = await asyncio.gather(
-        *(cflow.list_requests(creds, w.id) for w in workflows), return_exceptions=True
-    )
-    found = [
-        (workflow, request)
-        for workflow, listing in zip(workflows, listings, strict=True)
-        if not isinstance(listing, BaseException)
-        for request in listing
-    ]
-    return found, any(isinstance(listing, BaseException) for listing in listings)
-
-
 def oldest_first(items: Listed) -> Listed:
     """Requests by submission, oldest first; those without a date last."""
     return sorted(items, key=lambda item: item[1].created_at or datetime.max.replace(tzinfo=UTC))
@@ -60,15 +41,13 @@ def oldest_first(items: Listed) -> Listed:
 class HomeTab:
     def __init__(
         self,
-        cflow: CflowClient,
+        listing: SharedListing,
         store: Store,
-        service: Credentials,
         slack: AsyncWebClient,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
-        self._cflow = cflow
+        self._listing = listing
         self._store = store
-        self._service = service
         self._slack = slack
         self._clock = clock
         self._due: dict[str, asyncio.Task[None]] = {}
@@ -150,23 +129,15 @@ class HomeTab:
         self, link: Link, now: datetime, page: int, notice: Sequence[str]
     ) -> HomeDesk:
         name = link.cflow_username
-        try:
-            seen, partly = await visible_requests(self._cflow, credentials_for(self._service, link))
-        except CflowUnauthorizedError:
-            await self._store.mark_key_refused(link.slack_user_id)
-            return HomeDesk(now, name, key_works=False)
-        except CflowError as error:
-            log.info("Cflow cannot list %s's requests: %s", name, error.message)
-            return HomeDesk(now, name, unreadable=True, page=page, notice=tuple(notice))
-        waiting = [(w, r) for w, r in seen if r.is_pending and name in r.reviewers(w)]
-        mine = [(w, r) for w, r in seen if r.submitted_by == name]
+        seen = await self._listing.current()
+        mine = [(w, r) for w, r in submitted_by(name, seen.items()) if r.status != "draft"]
         mine.sort(key=lambda item: item[1].updated_at or now, reverse=True)
         return HomeDesk(
             now,
             name,
-            waiting=oldest_first(waiting),
+            waiting=oldest_first(waiting_on(name, seen.items())),
             submitted=mine,
-            unreadable=partly,
+            unreadable=seen.partial,
             page=page,
             notice=tuple(notice),
         )

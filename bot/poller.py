@@ -27,6 +27,7 @@ from bot.hints import Hints
 from bot.metrics import Metrics
 from bot.publisher import Publisher
 from bot.routes import WorkflowRoutes
+from bot.shared_listing import SharedListing
 from bot.store.base import PollRun, RequestKey, Store, TrackedRequest
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,14 @@ class Poller:
             lambda listed: None
         ),
         routes: WorkflowRoutes | None = None,
+        listing: SharedListing | None = None,
     ) -> None:
         """`after_cycle` is given what each cycle listed (the scheduled work's); `hints`
         (Cflow's hook) make it read a workflow between cycles; `routes` hears of each
         workflow listed before its requests are published (a new one goes to no channel)."""
         self._after_cycle = after_cycle
         self._routes = routes
+        self._listing = listing  # handed each cycle's listing, for everyone's desks
         self._hints = hints
         self._workflows: dict[str, Workflow] = {}  # as the last cycle listed them
         self._listings: dict[str, Listing] = {}
@@ -215,8 +218,11 @@ class Poller:
             self._listings = {k: v for k, v in self._listings.items() if k in self._workflows}
             if self._routes is not None:
                 await self._routes.seen(workflows)
+        workflows_listed = not errors
         listed, failed, seen = await self._read(workflows)
         errors += failed
+        if self._listing is not None and workflows_listed:
+            self._listing.publish(workflows, listed)
         self._after_cycle(listed)
         pending = sum(1 for _, requests in listed for r in requests if r.is_pending)
         run = PollRun(started, time.monotonic() - clock, len(workflows), pending, tuple(errors))
@@ -273,7 +279,8 @@ class Poller:
                 if seen is not None and seen.body == raw:
                     tally.seen += seen.records
                     return seen.requests
-                requests = parse_requests(raw, keep=relevant)
+                # In a thread: a changed listing of thousands must not hold up the loop.
+                requests = await asyncio.to_thread(parse_requests, raw, relevant)
                 self._listings[workflow.id] = Listing(raw, requests, counted)
                 tally.seen += counted
                 return requests

@@ -59,12 +59,14 @@ class Publisher:
         burst_limit: int = 5,
         pacer: Pacer | None = None,
         on_people: Callable[[set[str]], None] = lambda people: None,
+        on_observed: Callable[[Sequence[Observation]], None] = lambda observations: None,
         timing: Timing | None = None,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
         """`on_people` hears the Slack users whose view of the requests a batch changed
         (their reviewers, before and after, and the submitter): their Home tabs."""
         self._on_people = on_people
+        self._on_observed = on_observed  # the shared listing: requests as recorded now
         self._store = store
         self._directory = directory
         self.request_url = request_url
@@ -137,6 +139,7 @@ class Publisher:
 
     async def _record(self, observations: Sequence[Observation]) -> list[Event]:
         """Number the changes and store them as due, before any of them is sent."""
+        self._on_observed(observations)
         now = self._clock()
         changed = [(obs, obs.change(now)) for obs in observations]
         changed = [(obs, change) for obs, change in changed if change is not Change.SAME]

@@ -30,6 +30,7 @@ def make_poller(services: Services) -> Poller:
         hints=services.hints,
         after_cycle=services.scheduler.after_cycle,
         routes=services.routes,
+        listing=services.listing,
     )
 
 

@@ -17,6 +17,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.away import Delegations
+from bot.buckets import TokenBuckets
 from bot.cflow import CflowClient, Credentials, create_session
 from bot.channels import CHANNEL_HINT, channel_id_for, is_channel_id
 from bot.decisions import Decider
@@ -35,6 +36,7 @@ from bot.reminders import Reminders
 from bot.routes import WorkflowRoutes
 from bot.scheduler import Scheduler
 from bot.settings import Settings, SettingsError
+from bot.shared_listing import SharedListing
 from bot.store import open_store
 from bot.store.base import Store
 from bot.visits import Timing
@@ -67,11 +69,14 @@ class Services:
     scheduler: Scheduler
     hints: Hints
     routes: WorkflowRoutes
+    listing: SharedListing
     clock: Clock = utc_now
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     in_flight: InFlight = field(default_factory=InFlight)
     poller_health: PollerHealth = field(default_factory=PollerHealth)
     hook_limits: SourceLimits = field(default_factory=SourceLimits)
+    # Each person: 10 reads at once (Home tab opens, lists, commands), then one every 2 s.
+    person_limits: TokenBuckets = field(default_factory=lambda: TokenBuckets(0.5, 10))
 
     def is_admin(self, slack_user_id: str) -> bool:
         return slack_user_id in self.settings.cflow_bot_admins
@@ -143,7 +148,9 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
     )
     service = settings.service_credentials()
     directory = Directory(cflow, service, slack, store)
-    home = HomeTab(cflow, store, service, slack, clock=clock)
+    # Two intervals: the polling instance hands one over each cycle; another reads its own.
+    listing = SharedListing(cflow, service, max_age=2 * settings.cflow_poll_interval)
+    home = HomeTab(listing, store, slack, clock=clock)
     timing = Timing(
         remind_after=settings.cflow_remind_after,
         remind_every=settings.cflow_remind_every,
@@ -160,6 +167,7 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
         burst_limit=settings.cflow_burst_limit,
         pacer=slack.pacer,
         on_people=home.changed,
+        on_observed=listing.observed,
         timing=timing,
         clock=clock,
     )
@@ -225,6 +233,7 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
             default_channel=settings.cflow_notify_channel,
             clock=clock,
         ),
+        listing,
         clock=clock,
         instance_id=instance_id,
         poller_health=health,

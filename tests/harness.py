@@ -203,11 +203,13 @@ async def running_bot(
     linked: tuple[str, ...] = (),
     rate_scale: float = RATE_SCALE,
     clock: Callable[[], datetime] | None = None,
+    poll: bool = True,
     **settings: Any,
 ) -> AsyncIterator[Bot]:
     """`before_start` arranges the fake Slack before the bot's first call (a fault);
     the Slack users in `linked` have linked their Cflow accounts before it starts;
-    `clock` is the time the bot tells people by (their digests and quiet hours).
+    `clock` is the time the bot tells people by (their digests and quiet hours);
+    `poll=False` runs it as an instance that leaves polling to another.
 
     The fake Slack enforces Slack's rate limits, `rate_scale` times faster (and the bot
     paces to the same): the pacing is exercised without a test waiting for Slack's
@@ -243,7 +245,7 @@ async def running_bot(
         if linked:
             await _link_before_start(config, sandbox, linked)
         timed = {"clock": clock} if clock is not None else {}
-        async with RunningBot(config, host="127.0.0.1", port=0, **timed) as running:
+        async with RunningBot(config, host="127.0.0.1", port=0, poll=poll, **timed) as running:
             yield Bot(running, slack, sandbox, http)
 
 

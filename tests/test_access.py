@@ -6,6 +6,7 @@ over HTTP) and shows one gap of the security review closed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from bot.slack.ids import Action, MoreOption
-from bot.standin.payloads import slash_command
+from bot.standin.payloads import event_callback, slash_command
 from bot.standin.slack import SlackStandIn, StoredMessage
 from bot.store.base import request_lock
 from tests.harness import CHANNEL, Bot, Sandbox, has_button, mentions, new_expense, running_bot
@@ -184,3 +185,51 @@ async def test_subscribe_routes_a_waiting_workflow_and_keep_to_dms_routes_none(
         await bot.cycles(3)
         in_channels = [c for c in bot.cards_posted(salary) if (c.landed_in or "D")[0] in "CG"]
         assert in_channels == [], "kept to DMs: no channel shows it"
+
+
+async def open_home(bot: Bot, user: str) -> None:
+    body = event_callback({"type": "app_home_opened", "user": user, "tab": "home"})
+    assert (await bot.post(body, content_type="application/json")).status == 200
+
+
+async def test_desks_and_lists_cost_no_cflow_call_per_person(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    people = ("U0BOB", "U0CAROL", "U0ALICE", "U0DAVE")
+    async with running_bot(sandbox, http, tmp_path, linked=people) as bot:
+        request_id = new_expense(bot.sandbox, Description="Printer ink")
+        await bot.cycles(2)
+        bot.sandbox.state.clear_calls()
+        for user in people:
+            await open_home(bot, user)
+            await open_home(bot, user)
+        await bot.slack.wait_for("views.publish", count=len(people) * 2)
+        assert f"#{request_id}" in json.dumps(bot.slack.home_view("U0BOB"))
+        assert f"#{request_id}" not in json.dumps(bot.slack.home_view("U0CAROL")), "not hers"
+        assert f"#{request_id}" in await answer_to(bot, "U0BOB", "pending")
+        assert "1 waiting" in await answer_to(bot, "U0CAROL", "digest"), "her purchase order"
+        by_people = [c for c in bot.sandbox.calls() if c.username != "cflow-bot"]
+        assert by_people == [], "each desk is the shared listing, filtered"
+
+
+async def test_an_instance_that_does_not_poll_reads_once_for_everyone(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    people = ("U0BOB", "U0CAROL", "U0ALICE", "U0DAVE")
+    async with running_bot(
+        sandbox, http, tmp_path, linked=people, poll=False, cflow_poll_interval=30
+    ) as bot:
+        await asyncio.gather(*(open_home(bot, user) for user in people * 2))
+        await bot.slack.wait_for("views.publish", count=len(people) * 2)
+        assert "Leave Request" in json.dumps(bot.slack.home_view("U0BOB"))
+        assert len(bot.sandbox.calls("getWorkflows")) == 1, "one read, shared"
+        active = [w for w in bot.sandbox.state.list_workflows() if w.status == "active"]
+        assert len(bot.sandbox.calls("listRequests")) == len(active)
+        assert {c.username for c in bot.sandbox.calls()} == {"cflow-bot"}
+
+
+async def test_a_person_asking_too_fast_is_answered_politely(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    said = [await answer_to(bot, "U0BOB", "pending") for _ in range(12)]
+    assert "asking quickly" in said[-1]
+    assert all("asking quickly" not in answer for answer in said[:10])

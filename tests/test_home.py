@@ -161,7 +161,7 @@ async def test_submitted_requests_show_where_they_stand(bot: Bot) -> None:
     home = json.dumps(await open_home(bot, "U0DAVE"))
     assert "Submitted by you" in home
     assert "waiting on bob" in home
-    assert Action.EDIT_DRAFT in home, "dave's draft, with Edit"
+    assert "`/cflow drafts`" in home, "drafts only dave's own key reads, on asking"
 
 
 async def test_an_opened_home_tab_follows_what_changes_on_the_desk(bot: Bot) -> None:

@@ -139,10 +139,11 @@ class CflowClient:
         """The workflow's requests; `keep` drops raw records before they are parsed.
 
         The poller only needs pending and already-tracked requests, typically a small
-        share of a listing, and parsing is most of a cycle's CPU.
+        share of a listing, and parsing is most of a cycle's CPU: it runs in a thread,
+        so that a large listing never holds up the event loop (and every acknowledgement).
         """
-        data = await self._request("listRequests", creds, workflowId=workflow_id)
-        return _many(Request, data, keep)
+        raw = await self.list_requests_raw(creds, workflow_id)
+        return await asyncio.to_thread(parse_requests, raw, keep)
 
     async def list_requests_raw(self, creds: Credentials, workflow_id: str) -> bytes:
         """The listing's body as Cflow sent it (for the poller, which parses only a

@@ -48,6 +48,11 @@ USAGE = "\n".join(
 CHANNEL_KINDS = frozenset({"channel", "channel_digest"})
 ONLY_WHERE_POSTED = "This list opens only in the channel it was posted in."
 
+# What makes the bot read for the person (Cflow, or the store at length): rate-limited.
+READING = frozenset(
+    {"pending", "show", "drafts", "digest", "stats", "workflows", "users", "roles", "new"}
+)
+
 SUBCOMMANDS = {
     "pending": subcommands.pending,
     "show": subcommands.show,
@@ -100,6 +105,8 @@ async def cflow(
         await say_privately(respond, {"text": text_out})
     elif text.verb == "whoami":
         await say_privately(respond, {"text": await whoami(tools.store, user)})
+    elif text.verb in READING and not tools.person_limits.allow(user):
+        await say_privately(respond, {"text": subcommands.TOO_FAST})
     elif text.verb in SUBCOMMANDS:
         ctx = _context(tools, client, respond, command, text)
         await subcommands.run(SUBCOMMANDS[text.verb], ctx)
@@ -117,6 +124,9 @@ async def show_more(
 ) -> None:
     """The next page of `/cflow pending`, in place of the one clicked."""
     await ack()
+    if not tools.person_limits.allow(body["user"]["id"]):
+        await say_privately(respond, {"text": subcommands.TOO_FAST})
+        return
     await list_again(tools, client, respond, body["user"]["id"], action.get("value") or "1")
 
 
@@ -131,6 +141,9 @@ async def show_burst(
     """A burst's "See them all" (in the channel) or "Show more" (in a grouped DM), as a
     private answer: the burst's requests from the store, or what waits on the clicker."""
     await ack()
+    if not tools.person_limits.allow(body["user"]["id"]):
+        await say_privately(respond, {"text": subcommands.TOO_FAST})
+        return
     group = action.get("value") or ""
     members = (await tools.store.burst_members([group]))[group]
     if not members or members[0].kind not in CHANNEL_KINDS:

@@ -15,7 +15,7 @@ from bot.decisions import Decider, Intent
 from bot.errors import StaleCardError
 from bot.listeners.answers import answer_for
 from bot.listeners.common import Track, as_person
-from bot.listeners.subcommands import Tools
+from bot.listeners.subcommands import TOO_FAST, Tools
 from bot.slack.home import selected_refs, with_selection
 from bot.slack.ids import Action, RequestRef
 from bot.slack.modals import details_modal
@@ -36,7 +36,9 @@ def register(app: AsyncApp, track: Track) -> None:
 
 
 async def publish_home(event: dict[str, Any], tools: Tools) -> None:
-    if event.get("tab") in (None, "home"):
+    """Opening the tab shows it afresh; one flicking between tabs faster than the
+    per-person limit keeps the tab as last published."""
+    if event.get("tab") in (None, "home") and tools.person_limits.allow(event["user"]):
         await tools.home.opened(event["user"])
 
 
@@ -60,8 +62,11 @@ async def turn_page(
     ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], tools: Tools
 ) -> None:
     await ack()
-    page = action.get("value") or "1"
-    await tools.home.publish(body["user"]["id"], page=int(page) if page.isdigit() else 1)
+    user, page = body["user"]["id"], action.get("value") or "1"
+    if not tools.person_limits.allow(user):
+        await tools.home.publish(user, notice=[TOO_FAST])
+        return
+    await tools.home.publish(user, page=int(page) if page.isdigit() else 1)
 
 
 async def show_details(

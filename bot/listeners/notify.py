@@ -13,9 +13,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import waiting_on
 from bot.delivery import Result
 from bot.errors import AnswerError
-from bot.home import visible_requests
+from bot.home import oldest_first
 from bot.hours import clock_text, minutes, parse_days
 from bot.listeners.common import Track
 from bot.listeners.subcommands import CommandContext, Tools, admins_only, channel_for
@@ -86,9 +87,9 @@ async def digest(ctx: CommandContext) -> None:
         await _channel_digest(ctx)
         return
     link = await ctx.link()
-    seen, partly = await visible_requests(ctx.tools.cflow, await ctx.creds())
-    name = link.cflow_username
-    waiting = [(w, r) for w, r in seen if r.is_pending and name in r.reviewers(w)]
+    seen = await ctx.tools.listing.current()
+    name, partly = link.cflow_username, seen.partial
+    waiting = oldest_first(waiting_on(name, seen.items()))
     if not waiting:
         await ctx.say({"text": "Nothing is waiting on you. 🎉"})
         return

@@ -15,18 +15,28 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cflow import CflowClient, Credentials, Request, Workflow
+from bot.access import same_user, takes_part, waiting_on
+from bot.buckets import TokenBuckets
+from bot.cflow import (
+    CflowClient,
+    CflowForbiddenError,
+    CflowNotFoundError,
+    Credentials,
+    Request,
+    Workflow,
+)
 from bot.channels import CHANNEL_HINT, channel_id_for
 from bot.decisions import Decider, Intent, credentials_for
 from bot.digests import Digests
 from bot.errors import AnswerError, NotLinkedError
-from bot.home import HomeTab, oldest_first, visible_requests
+from bot.home import HomeTab, oldest_first
 from bot.listeners.answers import answer_for
 from bot.listeners.forms import fill_new_request_form
 from bot.notify import NotifySettings
 from bot.publisher import Publisher
 from bot.routes import WorkflowRoutes
 from bot.settings import Settings
+from bot.shared_listing import SharedListing
 from bot.slack.card import request_card
 from bot.slack.command_text import CommandText, channel_id, channel_name, request_name
 from bot.slack.ids import RequestRef
@@ -44,6 +54,9 @@ from bot.slack.text import escape
 from bot.store.base import Link, Store
 
 Respond = Callable[..., Awaitable[Any]]
+TOO_FAST = "You're asking quickly: give it a few seconds, then try again."
+MAX_CANDIDATES = 5  # requests sharing an id that a bare `/cflow show <id>` reads
+DRAFT_READS_AT_ONCE = 4
 
 
 @dataclass
@@ -60,6 +73,8 @@ class Tools:
     notify: NotifySettings
     digests: Digests
     routes: WorkflowRoutes
+    listing: SharedListing
+    person_limits: TokenBuckets  # how often one person may make the bot read
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -131,19 +146,53 @@ async def find_request(
             cflow.get_request(creds, name.workflow_id, name.request_id),
         )
         return workflow, request
-    found = [(w, r) for w, r in await _everything(ctx, creds) if r.id == name.request_id]
+    found = await _readable(ctx, creds, name.request_id)
     if len(found) == 1:
         return found[0]
     if not found:
-        raise AnswerError(f"No request #{escape(name.request_id)} is visible to you.")
+        raise AnswerError(
+            f"No request #{escape(name.request_id)} waits in Cflow that you can see: "
+            "name it as `workflowId/requestId`."
+        )
     where = ", ".join(f"`{escape(w.id)}/{escape(r.id)}`" for w, r in found[:10])
     raise AnswerError(f"Several requests have that id: {where}. Say which.")
 
 
-async def _everything(ctx: CommandContext, creds: Credentials) -> list[tuple[Workflow, Request]]:
-    """Every request the caller can see, across the active workflows."""
-    found, _ = await visible_requests(ctx.tools.cflow, creds)
-    return found
+async def _readable(
+    ctx: CommandContext, creds: Credentials, request_id: str
+) -> list[tuple[Workflow, Request]]:
+    """The requests of the shared listing with this id, each read with the caller's own
+    key: where Cflow will not show it to them, it is not theirs to name."""
+    seen = await ctx.tools.listing.current()
+    candidates = [w for w, r in seen.items() if r.id == request_id][:MAX_CANDIDATES]
+    cflow = ctx.tools.cflow
+
+    async def read(workflow: Workflow) -> tuple[Workflow, Request] | None:
+        try:
+            return workflow, await cflow.get_request(creds, workflow.id, request_id)
+        except (CflowNotFoundError, CflowForbiddenError):
+            return None
+
+    return [pair for pair in await asyncio.gather(*map(read, candidates)) if pair is not None]
+
+
+async def _own_drafts(creds: Credentials, cflow: CflowClient) -> list[tuple[Workflow, Request]]:
+    """The caller's drafts, which only their own key can read: a listing of each active
+    workflow, a few at a time, keeping their drafts only."""
+    workflows = [w for w in await cflow.list_workflows(creds) if w.is_active]
+    slots = asyncio.Semaphore(DRAFT_READS_AT_ONCE)
+
+    def theirs(record: dict[str, Any]) -> bool:
+        return record.get("status") == "draft" and same_user(
+            str(record.get("submittedBy") or ""), creds.username
+        )
+
+    async def one(workflow: Workflow) -> list[Request]:
+        async with slots:
+            return await cflow.list_requests(creds, workflow.id, keep=theirs)
+
+    listings = await asyncio.gather(*map(one, workflows))
+    return [(w, r) for w, found in zip(workflows, listings, strict=True) for r in found]
 
 
 # Subcommands
@@ -199,17 +248,20 @@ async def _decide(ctx: CommandContext, verb: Any, comment: str | None) -> None:
 
 
 async def pending(ctx: CommandContext, page: int | None = None) -> None:
+    """From the shared listing, filtered to what the caller takes part in (no listing
+    read per person); the request they act on is read again then, with their key."""
     creds = await ctx.creds()
     scope = " ".join(a for a in ctx.text.args if not a.isdigit())
-    everything = await _everything(ctx, creds)
-    waiting = [(w, r) for w, r in everything if r.is_pending]
+    listed = (await ctx.tools.listing.current()).items()
+    name = creds.username
     if scope.casefold() == "all":
-        title = "Every pending request you can see"
+        title = "Every pending request you take part in"
+        waiting = [(w, r) for w, r in listed if r.is_pending and takes_part(name, w, r)]
     else:
+        waiting = waiting_on(name, listed)
         if scope:
             chosen = await find_workflow(ctx, creds, scope)
             waiting = [(w, r) for w, r in waiting if w.id == chosen.id]
-        waiting = [(w, r) for w, r in waiting if creds.username in r.reviewers(w)]
         title = "Waiting for you"
     waiting = oldest_first(waiting)
     number = page if page is not None else _page(ctx.text, 0)
@@ -239,12 +291,7 @@ async def new(ctx: CommandContext) -> None:
 
 async def drafts(ctx: CommandContext) -> None:
     creds = await ctx.creds()
-    mine = [
-        (w, r)
-        for w, r in await _everything(ctx, creds)
-        if r.status == "draft" and r.submitted_by == creds.username
-    ]
-    await ctx.say(drafts_message(mine))
+    await ctx.say(drafts_message(await _own_drafts(creds, ctx.tools.cflow)))
 
 
 async def subscribe(ctx: CommandContext) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.cflow.models import DRAFT, Request, Workflow
+from bot.cflow.models import Request, Workflow
 from bot.slack.card_actions import approve_confirm, card_ref
 from bot.slack.ids import Action, RequestRef
 from bot.slack.messages import RELINK_TEXT
@@ -27,6 +27,7 @@ HOME_ITEM = "cflow_home_item"  # block_id prefix of a waiting request's section
 BULK_BLOCK = "cflow_home_bulk"
 PAGE_SIZE = 20  # waiting requests a page: 2 blocks each, within the tab's 100 blocks
 SUBMITTED_SHOWN = 15
+DRAFTS_HINT = "📝 Your drafts: `/cflow drafts` lists them, with Edit and Delete."
 MAX_OPTION_VALUE = 150  # a checkbox option's value
 KEY_FIELDS = 3
 
@@ -156,22 +157,12 @@ def _item_blocks(workflow: Workflow, request: Request, now: datetime) -> list[Bl
 
 
 def _submitted_blocks(desk: HomeDesk) -> list[Block]:
-    if not desk.submitted:
-        return []
+    """Where their requests stand; their drafts only their own key can read, on asking."""
     blocks: list[Block] = [{"type": "divider"}, section("*Submitted by you*")]
-    lines, drafts = [], []
-    for workflow, request in desk.submitted[:SUBMITTED_SHOWN]:
-        if request.status == DRAFT:
-            drafts.append((workflow, request))
-        else:
-            lines.append(_submitted_line(workflow, request, desk.now))
+    lines = [_submitted_line(w, r, desk.now) for w, r in desk.submitted[:SUBMITTED_SHOWN]]
     if lines:
         blocks.append(section("\n".join(lines)[:2900]))
-    for workflow, request in drafts[:5]:
-        title = escaped(request_title(request, workflow), 150)
-        draft = RequestRef(workflow_id=workflow.id, request_id=request.id)
-        edit = button("Edit", Action.EDIT_DRAFT, draft.encode())
-        blocks.append(section(f"📝 *{title}* · draft") | {"accessory": edit})
+    blocks.append(context(DRAFTS_HINT))
     return blocks
 
 
