@@ -20,7 +20,7 @@ import pytest
 
 from bot.slack.bursts import ITEM_BLOCK
 from bot.slack.ids import Action, Input, View
-from bot.standin.payloads import slash_command
+from bot.standin.payloads import as_slack_sends, slash_command
 from bot.standin.slack import SlackCall
 from tests.harness import (
     CHANNEL,
@@ -72,11 +72,11 @@ async def bot(
 
 
 async def command(bot: Bot, user: str, text: str) -> str:
-    """Run `/cflow <text>` as `user`; the text of the bot's answer."""
+    """Type `/cflow <text>` as `user` (sent as Slack sends it); the text of the answer."""
     before = len(bot.slack.calls("response_url"))
     body = slash_command(
         user,
-        text,
+        as_slack_sends(text, bot.slack),
         response_url=bot.slack.response_url(user),
         trigger_id=bot.slack.trigger_for(user),
     )
@@ -219,9 +219,9 @@ async def test_digest_now_sends_what_waits_on_the_caller(bot: Bot) -> None:
 
 async def test_a_channel_digest_is_posted_daily_for_admins_only(bot: Bot, clock: Clock) -> None:
     clock.set(la(2, 10))
-    refused = await command(bot, "U0BOB", f"digest <#{CHANNEL}|approvals> daily 09:30")
+    refused = await command(bot, "U0BOB", "digest #approvals daily 09:30")
     assert "Only the bot's admins" in refused
-    answer = await command(bot, "U0ALICE", f"digest <#{CHANNEL}|approvals> daily 09:30")
+    answer = await command(bot, "U0ALICE", "digest #approvals daily 09:30")
     assert "every day at 09:30 (America/Los_Angeles" in answer
 
     def summaries() -> list[SlackCall]:
@@ -241,7 +241,7 @@ async def test_a_channel_digest_is_posted_daily_for_admins_only(bot: Bot, clock:
     clock.set(la(3, 12))
     await bot.cycles(2)
     assert len(summaries()) == 1
-    assert "daily digest is off" in await command(bot, "U0ALICE", f"digest <#{CHANNEL}|x> off")
+    assert "daily digest is off" in await command(bot, "U0ALICE", "digest #approvals off")
 
 
 async def test_the_home_tab_shows_and_changes_the_settings(bot: Bot, clock: Clock) -> None:

@@ -177,6 +177,7 @@ class SlackStandIn:
         self._messages: dict[tuple[str, str], StoredMessage] = {}
         self._channels: dict[str, Channel] = {}
         self._users: dict[str, Params] = {}
+        self._user_groups: dict[str, str] = {}  # handle -> S… id
         self._dms: dict[str, str] = {}
         self._views: dict[str, Params] = {}
         self._home_views: dict[str, str] = {}
@@ -308,6 +309,27 @@ class SlackStandIn:
         else:
             self.bot_channels.discard(channel_id)
         return channel
+
+    def add_user_group(self, group_id: str, handle: str) -> None:
+        """A user group people can mention as `@handle`."""
+        self._user_groups[handle] = group_id
+
+    def user_named(self, name: str) -> Params | None:
+        """The user a typed `@name` picks in Slack's composer: by username or display name."""
+        wanted = name.casefold()
+        for user in self._users.values():
+            names = (user["name"], user["profile"].get("display_name") or "")
+            if not user["deleted"] and wanted in (n.casefold() for n in names):
+                return user
+        return None
+
+    def user_group_named(self, handle: str) -> str | None:
+        """The id of the user group a typed `@handle` picks."""
+        return self._user_groups.get(handle)
+
+    def channel_named(self, name: str) -> Channel | None:
+        """The channel a typed `#name` picks (never a DM)."""
+        return next((c for c in self._channels.values() if not c.is_im and c.name == name), None)
 
     def fail_next(
         self, method: str, error: str = "ratelimited", count: int = 1, retry_after: int = 1
