@@ -38,6 +38,7 @@ from tests.harness import (
     mentions,
     new_expense,
     running_bot,
+    submit_view,
 )
 
 
@@ -504,6 +505,26 @@ async def test_without_a_readable_user_list_only_an_admin_may_link(
         assert await bot.running.services.store.link_for("U0BOB") is None
         shown = await submit_link_form(bot, "U0ALICE", "alice", "alice-key")
         assert "Linked" in shown
+
+
+async def test_nobody_links_to_the_service_account_from_the_modal(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Not even an admin, whom an unreadable user list lets through without the email
+    match: the username is refused inside the modal, compared as Cflow compares it."""
+    sandbox.state.users["cflow-bot"].role = "Employee"  # listUsers now answers 403
+    async with running_bot(sandbox, http, tmp_path, cflow_bot_admins="U0ALICE") as bot:
+        for typed in ("cflow-bot", " Cflow-Bot "):
+            form_view = await open_link_form(bot, "U0ALICE")
+            values = {
+                Input.CFLOW_USERNAME: {"type": "plain_text_input", "value": typed},
+                Input.USER_KEY: {"type": "plain_text_input", "value": "cflow-bot-key"},
+            }
+            answer = await submit_view(bot, "U0ALICE", form_view, values)
+            assert answer["response_action"] == "errors"
+            assert "nobody acts as it" in answer["errors"][Input.CFLOW_USERNAME]
+        assert await bot.running.services.store.link_for("U0ALICE") is None
+        assert not [c for c in bot.slack.calls("views.update") if "Linked" in str(c.params)]
 
 
 async def test_the_card_links_to_the_request_in_cflow(

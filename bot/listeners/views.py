@@ -27,6 +27,7 @@ from bot.slack.modals import (
 from bot.store.base import Link
 
 REASON_NEEDED = "Please give a reason."
+SERVICE_ACCOUNT = "This is the bot's own Cflow account: nobody acts as it. Give your own."
 
 
 def register(app: AsyncApp, track: Track) -> None:
@@ -100,6 +101,9 @@ async def submit_link(
     values = values_of(view["state"]["values"])
     username = (values.get(Input.CFLOW_USERNAME) or "").strip()
     key = (values.get(Input.USER_KEY) or "").strip()
+    if is_service_account(username, tools.service.username):
+        await ack(response_action="errors", errors={Input.CFLOW_USERNAME: SERVICE_ACCOUNT})
+        return
     # Checking the key means calling Cflow: show progress now, answer within 3 s.
     await ack(response_action="update", view=link_checking_view())
     user = body["user"]["id"]
@@ -136,3 +140,10 @@ async def link_problem(
     if cflow_user is None or not same_email(cflow_user.email, email):
         return "The email of this Cflow user does not match your Slack email."
     return None
+
+
+def is_service_account(username: str, service_username: str | None) -> bool:
+    """Whether `username` is the service account the poller reads with, compared as
+    Cflow compares usernames (case-insensitively, trimmed): nobody may act as it."""
+    wanted = (service_username or "").strip().casefold()
+    return bool(wanted) and username.strip().casefold() == wanted
