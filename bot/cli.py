@@ -295,13 +295,13 @@ async def _admin_store(args: argparse.Namespace) -> Any:
 async def run_users_link(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
 
-    from bot.listeners.views import is_service_account
+    from bot.listeners.views import same_cflow_user
     from bot.store.base import Link
 
     settings = _settings(args)
     # CFLOW_USERNAME: to refuse linking anyone to the service account the poller reads with.
     settings.require("CFLOW_BOT_SECRET_KEY", "CFLOW_USERNAME")
-    if is_service_account(args.cflow_username, settings.cflow_username):
+    if same_cflow_user(args.cflow_username, settings.cflow_username):
         print(
             f"cflow-bot: {args.cflow_username!r} is the bot's service account (CFLOW_USERNAME):"
             " nobody acts as it. Link the person's own Cflow account.",

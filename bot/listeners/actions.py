@@ -77,15 +77,10 @@ async def open_reject_modal(
 
 
 async def open_more_modal(
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    directory: Directory,
-    ref: RequestRef,
+    body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, ref: RequestRef
 ) -> None:
-    if more_option(action) is MoreOption.REASSIGN:
-        users = directory.cached_users()
-        view = reassign_modal(ref, _title(ref), users)
+    if more_option(action) is MoreOption.REASSIGN:  # a Slack member, never Cflow's directory
+        view = reassign_modal(ref, _title(ref))
     else:
         view = approve_comment_modal(ref, _title(ref))
     await client.views_open(trigger_id=body["trigger_id"], view=view)

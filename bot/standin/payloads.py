@@ -172,6 +172,8 @@ def initial_state(view: dict[str, Any]) -> dict[str, Any]:
             state[block["block_id"]] = {"type": kind, "selected_time": element.get("initial_time")}
         elif kind == "datepicker":
             state[block["block_id"]] = {"type": kind, "selected_date": element.get("initial_date")}
+        elif kind == "users_select":
+            state[block["block_id"]] = {"type": kind, "selected_user": element.get("initial_user")}
     return state
 
 

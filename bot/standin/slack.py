@@ -23,6 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.slack.limits import RateLimits
+from bot.standin.blocks import input_problems
 
 Params = dict[str, Any]
 Handler = Callable[[Params], Params]
@@ -48,9 +49,10 @@ TS_BASE_MICROS = 1_700_000_000_000_000
 class StandInError(Exception):
     """Raised by a handler to answer `{"ok": false, "error": error}` and leave state alone."""
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, messages: list[str] | None = None) -> None:
         super().__init__(error)
         self.error = error
+        self.messages = messages or []  # Slack's response_metadata.messages
 
 
 @dataclass
@@ -551,6 +553,8 @@ class SlackStandIn:
                 body = {"ok": True, **run(call)}
             except StandInError as exc:
                 body = {"ok": False, "error": exc.error}
+                if exc.messages:
+                    body["response_metadata"] = {"messages": exc.messages}
         call.response, call.failed = body, not body["ok"]
         if body["ok"] and call.method in SEEN_CHANGES:
             self._changed()
@@ -1007,6 +1011,9 @@ def _view_spec(params: Params) -> Params:
     view = params.get("view")
     if not isinstance(view, Mapping):
         raise StandInError("invalid_arguments")
+    problems = input_problems(view)
+    if problems:
+        raise StandInError("invalid_arguments", problems)
     return dict(view)
 
 
