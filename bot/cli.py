@@ -296,14 +296,23 @@ async def _admin_store(args: argparse.Namespace) -> Any:
 async def run_users_link(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
 
+    from bot.access import same_user
     from bot.store.base import Link
 
+    settings = _settings(args)
+    # CFLOW_USERNAME: to refuse linking anyone to the service account the poller reads with.
+    settings.require("CFLOW_BOT_SECRET_KEY", "CFLOW_USERNAME")
+    if same_user(args.cflow_username, settings.cflow_username):
+        print(
+            f"cflow-bot: {args.cflow_username!r} is the bot's service account (CFLOW_USERNAME):"
+            " nobody acts as it. Link the person's own Cflow account.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     key = sys.stdin.readline().strip()
     if not key:
         print("cflow-bot: give the Cflow user key on standard input.", file=sys.stderr)
         return EXIT_BAD_SETTINGS
-    settings = _settings(args)
-    settings.require("CFLOW_BOT_SECRET_KEY")
     store = await _admin_store(args)
     try:
         link = Link(args.slack_user_id, args.cflow_username, SecretStr(key), linked_by="cli")

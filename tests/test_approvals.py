@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 
 from bot.delivery import card_metadata
 from bot.server import RunningBot, run_socket_mode
@@ -27,7 +28,7 @@ from bot.standin.payloads import (
     view_submission,
 )
 from bot.standin.slack import SlackStandIn
-from bot.store.base import Card
+from bot.store.base import Card, Link
 from tests.harness import (
     CHANNEL,
     Bot,
@@ -38,6 +39,7 @@ from tests.harness import (
     mentions,
     new_expense,
     running_bot,
+    submit_view,
 )
 
 
@@ -318,25 +320,68 @@ async def test_approve_with_a_comment_from_the_overflow_menu(bot: Bot) -> None:
     assert [(c.username, c.body) for c in calls] == [("bob", {"comment": "Fine, keep receipts"})]
 
 
+async def open_reassign(bot: Bot, user: str, request_id: str) -> dict[str, Any]:
+    """The card's overflow menu, "Reassign": the modal Slack opened."""
+    card = await bot.channel_card(request_id)
+    bot.slack.clear()
+    await bot.click(user, card, Action.MORE, MoreOption.REASSIGN)
+    opened = await bot.slack.wait_for("views.open")
+    assert not opened[0].failed, opened[0].response  # the stand-in checks it as Slack does
+    return opened[0].response["view"]
+
+
+def picked(user: str | None) -> dict[str, Any]:
+    """A users_select's state in a view_submission, as Slack sends it."""
+    return {Input.REASSIGN_TO: {"type": "users_select", "selected_user": user}}
+
+
 async def test_reassign_hands_the_stage_over_and_dms_the_new_reviewer(bot: Bot) -> None:
     await bot.link("U0BOB")
+    await bot.link("U0ALICE")
     request_id = new_expense(bot.sandbox)
-    card = await bot.channel_card(request_id)
-    await bot.click("U0BOB", card, Action.MORE, MoreOption.REASSIGN)
-    opened = await bot.slack.wait_for("views.open")
-    modal = opened[0].params["view"]
+    await bot.channel_card(request_id)
+    await bot.cycles(2)  # the poller's own reads are done: what follows is the modal's
+    directory_reads = len(bot.sandbox.calls("listUsers"))
+    modal = await open_reassign(bot, "U0BOB", request_id)
     assert modal["callback_id"] == View.REASSIGN
-    target = {"type": "static_select", "selected_option": {"value": "alice"}}
-    await submit(
-        bot, "U0BOB", View.REASSIGN, {Input.REASSIGN_TO: target}, modal["private_metadata"]
-    )
+    person = next(b for b in modal["blocks"] if b.get("block_id") == Input.REASSIGN_TO)
+    assert person["element"]["type"] == "users_select"  # Slack's member list, not Cflow's
+    assert "options" not in json.dumps(modal) and "cflow-bot" not in json.dumps(modal)
+    assert await submit_view(bot, "U0BOB", modal, picked("U0ALICE")) == {}
     alice_dm = bot.slack.dm_channel("U0ALICE")
     await bot.slack.wait_for(
         "chat.postMessage",
         predicate=lambda c: c.landed_in == alice_dm and mentions(c.params, request_id),
     )
-    assert [c.body for c in bot.sandbox.calls("approveRequest")] == [{"reassignTo": "alice"}]
+    calls = bot.sandbox.calls("approveRequest")
+    assert [(c.username, c.body) for c in calls] == [("bob", {"reassignTo": "alice"})]
     assert bot.sandbox.state.requests["1001"][request_id].current_reviewers == ["alice"]
+    assert len(bot.sandbox.calls("listUsers")) == directory_reads, "no directory read"
+
+
+async def test_reassign_refuses_the_unlinked_the_service_account_and_oneself(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    # A link to the service account from before it was refused: still never a target.
+    bot.slack.add_user("U0SVC", "ops@example.com", "ops")
+    key = SecretStr(bot.sandbox.state.users["cflow-bot"].user_key)
+    await bot.services.store.save_link(Link("U0SVC", "Cflow-Bot", key))
+    request_id = new_expense(bot.sandbox)
+    await bot.channel_card(request_id)
+    await bot.cycles(2)  # the poller's own reads are done: what follows is the modal's
+    directory_reads = len(bot.sandbox.calls("listUsers"))
+    modal = await open_reassign(bot, "U0BOB", request_id)
+    for chosen, why in (
+        ("U0CAROL", "have not linked a Cflow account"),
+        ("U0SVC", "the bot's own Cflow account"),
+        ("U0BOB", "someone else than yourself"),
+        (None, "Whom to hand it to?"),
+    ):
+        answer = await submit_view(bot, "U0BOB", modal, picked(chosen))
+        assert answer["response_action"] == "errors", chosen
+        assert why in answer["errors"][Input.REASSIGN_TO], chosen
+    assert bot.sandbox.calls("approveRequest") == [], "nothing reached Cflow"
+    assert bot.sandbox.state.requests["1001"][request_id].current_reviewers == ["bob"]
+    assert len(bot.sandbox.calls("listUsers")) == directory_reads
 
 
 async def test_slash_command_whoami_unlink_and_help(bot: Bot) -> None:
@@ -505,6 +550,26 @@ async def test_without_a_readable_user_list_only_an_admin_may_link(
         assert await bot.running.services.store.link_for("U0BOB") is None
         shown = await submit_link_form(bot, "U0ALICE", "alice", "alice-key")
         assert "Linked" in shown
+
+
+async def test_nobody_links_to_the_service_account_from_the_modal(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """Not even an admin, whom an unreadable user list lets through without the email
+    match: the username is refused inside the modal, compared as Cflow compares it."""
+    sandbox.state.users["cflow-bot"].role = "Employee"  # listUsers now answers 403
+    async with running_bot(sandbox, http, tmp_path, cflow_bot_admins="U0ALICE") as bot:
+        for typed in ("cflow-bot", " Cflow-Bot "):
+            form_view = await open_link_form(bot, "U0ALICE")
+            values = {
+                Input.CFLOW_USERNAME: {"type": "plain_text_input", "value": typed},
+                Input.USER_KEY: {"type": "plain_text_input", "value": "cflow-bot-key"},
+            }
+            answer = await submit_view(bot, "U0ALICE", form_view, values)
+            assert answer["response_action"] == "errors"
+            assert "nobody acts as it" in answer["errors"][Input.CFLOW_USERNAME]
+        assert await bot.running.services.store.link_for("U0ALICE") is None
+        assert not [c for c in bot.slack.calls("views.update") if "Linked" in str(c.params)]
 
 
 async def test_the_card_links_to_the_request_in_cflow(

@@ -220,6 +220,7 @@ async def test_users_link_list_unlink_never_print_the_key(tmp_path: Path) -> Non
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
         "CFLOW_BOT_SECRET_KEY": Fernet.generate_key().decode(),
+        "CFLOW_USERNAME": "cflow-bot",
     }
     code, out, err = await run_cli_async(
         "users", "link", "U0BOB", "bob", env=env, cwd=tmp_path, stdin=b"bobs-secret-key\n"
@@ -233,6 +234,29 @@ async def test_users_link_list_unlink_never_print_the_key(tmp_path: Path) -> Non
     assert code == 0
     _, listed, _ = await run_cli_async("users", "list", env=env, cwd=tmp_path)
     assert "U0BOB" not in listed
+
+
+async def test_users_link_refuses_the_service_account(tmp_path: Path) -> None:
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "CFLOW_BOT_SECRET_KEY": Fernet.generate_key().decode(),
+        "CFLOW_USERNAME": "cflow-bot",
+    }
+    for name in ("cflow-bot", " Cflow-BOT "):  # as Cflow compares usernames
+        code, out, err = await run_cli_async(
+            "users", "link", "U0BOB", name, env=env, cwd=tmp_path, stdin=b"cflow-bot-key\n"
+        )
+        assert code == 1, out
+        assert "service account (CFLOW_USERNAME): nobody acts as it" in err
+        assert "Traceback" not in err and "cflow-bot-key" not in out + err
+    _, listed, _ = await run_cli_async("users", "list", env=env, cwd=tmp_path)
+    assert "No links." in listed
+    # Without CFLOW_USERNAME the CLI cannot tell, so it links no one.
+    del env["CFLOW_USERNAME"]
+    code, _, err = await run_cli_async(
+        "users", "link", "U0BOB", "cflow-bot", env=env, cwd=tmp_path, stdin=b"cflow-bot-key\n"
+    )
+    assert code == 2 and "CFLOW_USERNAME" in err
 
 
 async def test_users_reencrypt_rewraps_with_the_newest_key_and_names_the_unreadable(

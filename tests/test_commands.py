@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.cflow.client import OPERATIONS
-from bot.slack.command_text import channel_id, parse, request_name, user_id
+from bot.slack.command_text import channel_id, mention_of, parse, request_name, user_id
 from bot.slack.ids import Action, Input, RequestRef, View
-from bot.standin.payloads import block_action, form, slash_command
+from bot.standin.payloads import as_slack_sends, block_action, form, slash_command
 from tests.harness import (
     CHANNEL,
     Bot,
@@ -30,9 +30,11 @@ from tests.harness import (
 
 
 async def say(bot: Bot, user: str, text: str, channel: str = CHANNEL) -> str:
-    """Type `/cflow <text>` as `user`; returns the private answer as JSON text."""
+    """Type `/cflow <text>` as `user` (sent as Slack sends it, under the manifest);
+    returns the private answer as JSON text."""
     bot.slack.clear()
-    body = slash_command(user, text, response_url=bot.slack.response_url(user), channel=channel)
+    sent = as_slack_sends(text, bot.slack)
+    body = slash_command(user, sent, response_url=bot.slack.response_url(user), channel=channel)
     assert (await bot.post(body)).status == 200
     answers = await bot.slack.wait_for("response_url")
     assert answers[0].params.get("response_type") == "ephemeral"
@@ -105,6 +107,33 @@ async def test_approve_and_reject_from_the_command_line(bot: Bot) -> None:
     assert [c.body for c in bot.sandbox.calls("rejectRequest")] == [{"comment": "over budget"}]
 
 
+def test_mentions_arrive_in_either_of_slacks_forms_and_the_rest_as_typed() -> None:
+    """With `should_escape: true` a mention comes with or without its name, and `&<>`
+    typed elsewhere come as entities, which the bot reads back as typed."""
+    for person in ("<@U0BOB|bob>", "<@U0BOB>"):
+        assert user_id(parse(f"away until 2026-12-10 to {person}").args[3]) == "U0BOB"
+    for channel in ("<#C0FIN|finance>", "<#C0FIN|>"):
+        assert channel_id(parse(f"subscribe expense {channel}").args[1]) == "C0FIN"
+    group = parse("escalate x <!subteam^S0FIN|@finance>").args[1]
+    assert mention_of(group) == "<!subteam^S0FIN>"
+    reason = parse("reject 1001/5 R&amp;D &lt;too&gt; costly &amp;lt;")
+    assert reason.rest(1) == "R&D <too> costly &lt;"
+    links = parse("approve 1 <https://x.example/?a=1&amp;b=2> <http://y.example|y.example>")
+    assert links.rest(1) == "https://x.example/?a=1&b=2 y.example"
+    named = parse("approve 1 <https://x.example/d|the doc> for <@U0BOB|bob> in <#C0FIN|>")
+    assert named.rest(1) == "the doc (https://x.example/d) for @bob in #C0FIN"
+
+
+async def test_a_reason_and_a_comment_reach_cflow_as_typed(bot: Bot) -> None:
+    await bot.link("U0BOB")
+    first, second = new_expense(bot.sandbox), new_expense(bot.sandbox)
+    typed = "R&D <too> costly, see https://x.example/?a=1&b=2 & ask @carol"
+    assert "Rejected" in await say(bot, "U0BOB", f"reject 1001/{first} {typed}")
+    assert [c.body for c in bot.sandbox.calls("rejectRequest")] == [{"comment": typed}]
+    assert "Approved" in await say(bot, "U0BOB", f"approve 1001/{second} fine <3 & done")
+    assert [c.body for c in bot.sandbox.calls("approveRequest")] == [{"comment": "fine <3 & done"}]
+
+
 async def test_pending_is_mine_by_default_all_on_request_and_narrowed_by_workflow(
     bot: Bot,
 ) -> None:
@@ -170,7 +199,7 @@ async def test_subscriptions_are_for_admins_to_change_and_everyone_to_see(
         await bot.link("U0BOB")
         bot.slack.add_channel("C0FIN", "finance", bot_member=False)
         assert "Only the bot's admins" in await say(bot, "U0BOB", "subscribe purchase")
-        answer = await say(bot, "U0ALICE", "subscribe Purchase Order <#C0FIN|finance>")
+        answer = await say(bot, "U0ALICE", "subscribe Purchase Order #finance")
         assert "<#C0FIN>" in answer and "/invite" in answer
         subscriptions = await bot.running.services.store.subscriptions()
         assert subscriptions["1002"].channel_id == "C0FIN"

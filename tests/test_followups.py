@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from bot.slack.ids import Action, Input
+from bot.standin.payloads import slash_command
 from bot.standin.slack import SlackCall
 from tests.harness import (
     Bot,
@@ -111,9 +112,8 @@ async def test_a_reminder_can_be_put_off_for_an_hour(bot: Bot, clock: Clock) -> 
 
 
 async def test_an_escalation_mentions_the_contacts_once(bot: Bot, clock: Clock) -> None:
-    answer = await command(
-        bot, "U0ALICE", "escalate Expense <@U0CAROL|carol> <!subteam^S0FINANCE|finance> after 48"
-    )
+    bot.slack.add_user_group("S0FINANCE", "finance")
+    answer = await command(bot, "U0ALICE", "escalate Expense @carol @finance after 48")
     assert "calling on <@U0CAROL> <!subteam^S0FINANCE>" in answer
     assert "Only the bot's admins" in await command(bot, "U0BOB", "escalate Expense off")
     request_id = new_expense(bot.sandbox, Description="Flights")
@@ -170,7 +170,7 @@ async def stats_answer(bot: Bot, user: str, text: str) -> dict:
 async def test_an_away_reviewers_request_goes_to_their_delegate_as_them(
     bot: Bot, clock: Clock
 ) -> None:
-    answer = await command(bot, "U0BOB", "away until 2026-12-10 to <@U0CAROL|carol>")
+    answer = await command(bot, "U0BOB", "away until 2026-12-10 to @carol")
     assert "away through Thu 10 Dec" in answer and "<@U0CAROL>" in answer
     request_id = new_expense(bot.sandbox, Description="While bob is away")
     card = await bot.channel_card(request_id)
@@ -200,19 +200,19 @@ async def test_an_away_reviewers_request_goes_to_their_delegate_as_them(
 
 
 async def test_delegation_never_loops_nor_reaches_oneself(bot: Bot) -> None:
-    await command(bot, "U0CAROL", "away until 2026-12-10 to <@U0BOB|bob>")
-    looping = await command(bot, "U0BOB", "away until 2026-12-10 to <@U0CAROL|carol>")
+    await command(bot, "U0CAROL", "away until 2026-12-10 to @bob")
+    looping = await command(bot, "U0BOB", "away until 2026-12-10 to @carol")
     assert "that would loop" in looping
-    assert "someone else" in await command(bot, "U0BOB", "away until 2026-12-10 to <@U0BOB|b>")
+    assert "someone else" in await command(bot, "U0BOB", "away until 2026-12-10 to @bob")
     assert "YYYY-MM-DD" in await command(bot, "U0BOB", "away until next week")
 
 
 async def test_a_delegates_own_delegate_is_never_followed(bot: Bot) -> None:
     """bob away -> carol, carol away -> dave: bob's request is never dave's (bob never
     named him, and dave submitted it); it waits, and bob's DM says why."""
-    await command(bot, "U0BOB", "away until 2026-12-10 to <@U0CAROL|carol>")
-    await command(bot, "U0CAROL", "away until 2026-12-09 to <@U0DAVE|dave>")
-    again = await command(bot, "U0BOB", "away until 2026-12-10 to <@U0CAROL|carol>")
+    await command(bot, "U0BOB", "away until 2026-12-10 to @carol")
+    await command(bot, "U0CAROL", "away until 2026-12-09 to @dave")
+    again = await command(bot, "U0BOB", "away until 2026-12-10 to @carol")
     assert "<@U0CAROL> is away too (back Thu 10 Dec): until then your requests wait" in again
     request_id = new_expense(bot.sandbox, Description="dave's own")
     await bot.channel_card(request_id)
@@ -237,7 +237,7 @@ async def test_a_delegates_own_delegate_is_never_followed(bot: Bot) -> None:
 
 
 async def test_a_request_is_never_handed_to_its_own_submitter(bot: Bot) -> None:
-    await command(bot, "U0BOB", "away until 2026-12-10 to <@U0DAVE|dave>")
+    await command(bot, "U0BOB", "away until 2026-12-10 to @dave")
     request_id = new_expense(bot.sandbox, Description="submitted by dave")
     await bot.channel_card(request_id)
     why = await bot.slack.wait_for(
@@ -256,6 +256,25 @@ async def test_a_request_is_never_handed_to_its_own_submitter(bot: Bot) -> None:
         predicate=lambda c: "Handed to dave for bob" in c.params.get("text", ""),
     )
     assert bot.sandbox.state.get_request("1001", mine).current_reviewers == ["dave"]
+
+
+async def test_away_to_at_bob_works_as_the_manifest_makes_slack_send_it(bot: Bot) -> None:
+    """The README's `/cflow away until DATE to @person`, typed as a person types it."""
+    answer = await command(bot, "U0CAROL", "away until 2026-12-10 to @bob")
+    assert "handed to <@U0BOB> in Cflow" in answer
+    assert (await bot.services.notify.of("U0CAROL")).delegate == "U0BOB"
+    # Slack's newer form of a mention carries no name: the same person.
+    await command(bot, "U0CAROL", "back")
+    bot.slack.clear()
+    body = slash_command(
+        "U0CAROL",
+        "away until 2026-12-10 to <@U0BOB>",
+        response_url=bot.slack.response_url("U0CAROL"),
+    )
+    assert (await bot.post(body)).status == 200
+    [answer] = await bot.slack.wait_for("response_url")
+    assert "handed to <@U0BOB> in Cflow" in answer.params["text"]
+    assert (await bot.services.notify.of("U0CAROL")).delegate == "U0BOB"
 
 
 async def test_without_a_delegate_their_dms_wait_and_the_card_says_so(

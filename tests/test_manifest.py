@@ -18,6 +18,8 @@ import pytest
 import yaml
 from jsonschema.validators import validator_for
 
+from bot.standin.payloads import manifest_escapes
+
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "manifest.yml"
 PROCFILE = REPO / "Procfile"
@@ -130,7 +132,10 @@ def test_cflow_slash_command(manifest: dict[str, Any]) -> None:
     cflow = commands["/cflow"]
     assert cflow["description"]
     assert cflow["usage_hint"] == "[pending | show <request> | link | help]"
-    assert cflow["should_escape"] is False
+    # Slack sends a chosen @person, @group and #channel as ids, which the bot reads.
+    assert cflow["should_escape"] is True
+    # The tests' and the playground's typing follows the manifest as YAML reads it.
+    assert manifest_escapes(MANIFEST) is cflow["should_escape"]
 
 
 def test_app_home_and_bot_user(manifest: dict[str, Any]) -> None:

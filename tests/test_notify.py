@@ -20,7 +20,7 @@ import pytest
 
 from bot.slack.bursts import ITEM_BLOCK
 from bot.slack.ids import Action, Input, View
-from bot.standin.payloads import slash_command
+from bot.standin.payloads import as_slack_sends, slash_command
 from bot.standin.slack import SlackCall
 from tests.harness import (
     CHANNEL,
@@ -72,11 +72,11 @@ async def bot(
 
 
 async def command(bot: Bot, user: str, text: str) -> str:
-    """Run `/cflow <text>` as `user`; the text of the bot's answer."""
+    """Type `/cflow <text>` as `user` (sent as Slack sends it); the text of the answer."""
     before = len(bot.slack.calls("response_url"))
     body = slash_command(
         user,
-        text,
+        as_slack_sends(text, bot.slack),
         response_url=bot.slack.response_url(user),
         trigger_id=bot.slack.trigger_for(user),
     )
@@ -219,9 +219,9 @@ async def test_digest_now_sends_what_waits_on_the_caller(bot: Bot) -> None:
 
 async def test_a_channel_digest_is_posted_daily_for_admins_only(bot: Bot, clock: Clock) -> None:
     clock.set(la(2, 10))
-    refused = await command(bot, "U0BOB", f"digest <#{CHANNEL}|approvals> daily 09:30")
+    refused = await command(bot, "U0BOB", "digest #approvals daily 09:30")
     assert "Only the bot's admins" in refused
-    answer = await command(bot, "U0ALICE", f"digest <#{CHANNEL}|approvals> daily 09:30")
+    answer = await command(bot, "U0ALICE", "digest #approvals daily 09:30")
     assert "every day at 09:30 (America/Los_Angeles" in answer
 
     def summaries() -> list[SlackCall]:
@@ -241,7 +241,7 @@ async def test_a_channel_digest_is_posted_daily_for_admins_only(bot: Bot, clock:
     clock.set(la(3, 12))
     await bot.cycles(2)
     assert len(summaries()) == 1
-    assert "daily digest is off" in await command(bot, "U0ALICE", f"digest <#{CHANNEL}|x> off")
+    assert "daily digest is off" in await command(bot, "U0ALICE", "digest #approvals off")
 
 
 async def test_a_channel_digest_names_only_the_workflows_routed_to_it(
@@ -251,9 +251,9 @@ async def test_a_channel_digest_names_only_the_workflows_routed_to_it(
     the leave and expense requests of everyone else."""
     bot.slack.add_channel("C0FINANCE", "finance")
     clock.set(la(2, 10))
-    subscribed = await command(bot, "U0ALICE", "subscribe Purchase <#C0FINANCE|finance>")
+    subscribed = await command(bot, "U0ALICE", "subscribe Purchase #finance")
     assert "now posts to <#C0FINANCE>" in subscribed
-    await command(bot, "U0ALICE", "digest <#C0FINANCE|finance> daily 09:30")
+    await command(bot, "U0ALICE", "digest #finance daily 09:30")
     for request_id, reviewer in (("102", "carol"), ("104", "bob")):  # no order waits now
         bot.sandbox.state.reject("1002", request_id, reviewer, "Not this year")
     await bot.cycles(2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,15 @@ async def test_cflow_pending_answers_privately(page: Page) -> None:
     await expect(answer).to_contain_text("Only visible to you")
     await act_as(page, "carol")
     await expect(page.locator("#messages")).not_to_contain_text("Waiting for you")
+
+
+async def test_a_person_typed_with_at_reaches_the_bot_as_slack_sends_it(page: Page) -> None:
+    await act_as(page, "bob")
+    last_day = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    await page.fill("#line", f"/cflow away until {last_day} to @carol")
+    await page.press("#line", "Enter")
+    answer = page.locator("#messages article.bk-ephemeral").last
+    await expect(answer).to_contain_text("handed to @carol in Cflow", timeout=WAIT)
 
 
 async def test_a_request_made_in_the_cflow_panel_gets_its_card(page: Page) -> None:

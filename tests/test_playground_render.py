@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.cflow.models import User
 from bot.playground.mrkdwn import Names, mrkdwn_html, plain_text_html
 from bot.playground.render import blocks_html, message_html, view_html
 from bot.slack.bursts import BurstItem, grouped_dm
@@ -240,20 +239,18 @@ def test_modal_shows_each_error_under_its_block() -> None:
 
 
 def test_optional_input_is_flagged_and_not_required() -> None:
-    view = reassign_modal(ref(), "PO", None)
+    view = reassign_modal(ref(), "PO")
     page = assert_inert(view_html(view, NAMES))
     comment = next(a for a in page.named("textarea") if Input.COMMENT in a["data-input"])
     assert "required" not in comment
     assert "(optional)" in page.text
 
 
-def test_reassign_modal_offers_users_in_a_static_select() -> None:
-    users = [User(username="carol"), User(username="bob"), User(username="gone", status="x")]
-    page = assert_inert(view_html(reassign_modal(ref(), "PO", users), NAMES))
+def test_reassign_modal_offers_the_workspaces_members() -> None:
+    page = assert_inert(view_html(reassign_modal(ref(), "PO"), NAMES))
     select = page.named("select")[0]
-    assert json.loads(select["data-input"])["type"] == "static_select"
-    assert [o["value"] for o in page.json_of("data-option")] == ["bob", "carol"]
-    assert page.named("option")[0] == {"value": "", "selected": ""}  # the placeholder
+    assert json.loads(select["data-input"])["type"] == "users_select"
+    assert [o.get("value") for o in page.named("option")] == ["", "U1", "UBOT"]  # Slack's list
 
 
 def test_request_form_inputs_and_send_mode_radios() -> None:

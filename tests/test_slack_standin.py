@@ -178,6 +178,34 @@ async def test_channels_by_name_post_but_only_ids_edit(
     await client.chat_update(channel="C3", ts=posted["ts"], text="edited")
 
 
+def person_picker(element: dict[str, object]) -> dict[str, object]:
+    block = {
+        "type": "input",
+        "block_id": "who",
+        "label": {"type": "plain_text", "text": "Reassign to"},
+        "element": {"type": "users_select", "action_id": "who"} | element,
+    }
+    return {"type": "modal", "title": {"type": "plain_text", "text": "Reassign"}, "blocks": [block]}
+
+
+async def test_a_users_select_is_checked_as_slack_checks_it(client: AsyncWebClient) -> None:
+    placeholder = {"type": "plain_text", "text": "Choose a person"}
+    fine = person_picker({"placeholder": placeholder, "initial_user": "U0BOB"})
+    opened = await client.views_open(trigger_id="123.456", view=fine)
+    assert opened["view"]["blocks"][0]["element"]["initial_user"] == "U0BOB"
+    for wrong, pointer in (
+        ({"options": []}, "/view/blocks/0/element/options"),  # a static_select's, not its own
+        ({"initial_user": "bob"}, "/view/blocks/0/element/initial_user"),  # an id, not a name
+        ({"placeholder": {"type": "mrkdwn", "text": "*who*"}}, "/view/blocks/0/element"),
+        ({"type": "people_select"}, "/view/blocks/0/element"),
+    ):
+        with pytest.raises(SlackApiError) as info:
+            await client.views_open(trigger_id="123.456", view=person_picker(wrong))
+        assert info.value.response["error"] == "invalid_arguments"
+        messages = info.value.response["response_metadata"]["messages"]
+        assert any(f"[json-pointer:{pointer}]" in m for m in messages), messages
+
+
 async def test_views_and_response_url(fake: SlackStandIn, client: AsyncWebClient) -> None:
     modal = {"type": "modal", "title": {"type": "plain_text", "text": "Reject"}, "blocks": []}
     opened = await client.views_open(trigger_id="123.456", view=modal)

@@ -92,15 +92,13 @@ async def open_more_modal(
     client: AsyncWebClient,
     respond: AsyncRespond,
     decider: Decider,
-    directory: Directory,
     link: Link,
     ref: RequestRef,
 ) -> None:
     if not await _may_decide(decider, link, Intent(ref, "approve"), respond):
         return
-    if more_option(action) is MoreOption.REASSIGN:
-        users = directory.cached_users()
-        view = reassign_modal(ref, _title(ref), users)
+    if more_option(action) is MoreOption.REASSIGN:  # a Slack member, never Cflow's directory
+        view = reassign_modal(ref, _title(ref))
     else:
         view = approve_comment_modal(ref, _title(ref))
     await client.views_open(trigger_id=body["trigger_id"], view=view)

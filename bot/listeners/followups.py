@@ -10,7 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import visits_of
+from bot.access import same_user, visits_of
 from bot.errors import AnswerError
 from bot.hours import day_after, is_away, tomorrow_morning, zone
 from bot.listeners.common import Track, say_privately
@@ -164,7 +164,7 @@ async def _check_delegate(tools: Tools, user: str, delegate: str, now: datetime)
     link = await tools.store.link_for(delegate)
     if link is None:
         raise AnswerError(f"<@{delegate}> has not linked a Cflow account: they could not act.")
-    if link.cflow_username == tools.service.username:
+    if same_user(link.cflow_username, tools.service.username):
         raise AnswerError("Requests are never handed to the bot's own service account.")
     theirs = await tools.notify.of(delegate)
     if is_away(theirs, now) and theirs.delegate == user:

@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import same_user
 from bot.cflow import CflowError, CflowUnauthorizedError, Credentials
 from bot.decisions import Decider, Intent, Verb
 from bot.directory import Directory, same_email
@@ -23,10 +24,13 @@ from bot.slack.modals import (
     link_done_view,
     link_modal,
     modal_target,
+    reassign_choice,
 )
 from bot.store.base import Link
 
 REASON_NEEDED = "Please give a reason."
+NOT_LINKED = "They have not linked a Cflow account (/cflow link), so Cflow would not know them."
+SERVICE_ACCOUNT = "This is the bot's own Cflow account: nobody acts as it. Give your own."
 
 
 def register(app: AsyncApp, track: Track) -> None:
@@ -45,6 +49,9 @@ async def submit_decision(
 ) -> None:
     """Reject with a reason, approve with a comment, or hand over: one submission path."""
     asked = _asked(view["callback_id"], values_of(view["state"]["values"]))
+    if view["callback_id"] == View.REASSIGN and not isinstance(asked, Problem):
+        target = await _handed_to(tools, link, reassign_choice(view["state"]))
+        asked = target if isinstance(target, Problem) else ("approve", asked[1] | target)
     if isinstance(asked, Problem):
         await ack(response_action="errors", errors={asked.input: asked.text})
         return
@@ -81,12 +88,25 @@ def _asked(
     if callback_id == View.REJECT:
         reason = (values.get(Input.REASON) or "").strip()
         return ("reject", {"comment": reason}) if reason else Problem(Input.REASON, REASON_NEEDED)
-    if callback_id == View.REASSIGN:
-        target = (values.get(Input.REASSIGN_TO) or "").strip()
-        if not target:
-            return Problem(Input.REASSIGN_TO, "Whom to hand it to?")
-        return "approve", {"comment": comment, "reassign_to": target}
     return "approve", {"comment": comment}
+
+
+async def _handed_to(tools: Tools, link: Link, chosen: str | None) -> dict[str, str] | Problem:
+    """The Cflow account of the Slack member picked to take the stage over (as
+    `reassign_to`), or why Cflow is not asked: only someone else, by their own link."""
+    if chosen is None:
+        return Problem(Input.REASSIGN_TO, "Whom to hand it to?")
+    if chosen == link.slack_user_id:
+        theirs: str | None = link.cflow_username
+    else:  # their username only: their key is theirs to use, not decrypted here
+        theirs = (await tools.store.cflow_users_for([chosen])).get(chosen)
+    if theirs is None:
+        return Problem(Input.REASSIGN_TO, NOT_LINKED)
+    if same_user(theirs, tools.service.username):
+        return Problem(Input.REASSIGN_TO, "That is the bot's own Cflow account: nobody acts as it.")
+    if same_user(theirs, link.cflow_username):
+        return Problem(Input.REASSIGN_TO, "Choose someone else than yourself.")
+    return {"reassign_to": theirs}
 
 
 async def submit_link(
@@ -100,6 +120,9 @@ async def submit_link(
     values = values_of(view["state"]["values"])
     username = (values.get(Input.CFLOW_USERNAME) or "").strip()
     key = (values.get(Input.USER_KEY) or "").strip()
+    if same_user(username, tools.service.username):
+        await ack(response_action="errors", errors={Input.CFLOW_USERNAME: SERVICE_ACCOUNT})
+        return
     # Checking the key means calling Cflow: show progress now, answer within 3 s.
     await ack(response_action="update", view=link_checking_view())
     user = body["user"]["id"]

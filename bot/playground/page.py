@@ -27,6 +27,7 @@ from bot.playground.mrkdwn import Names
 from bot.playground.render import message_html, view_html
 from bot.playground.world import World
 from bot.standin.payloads import (
+    as_slack_sends,
     block_action,
     closed_view,
     event_callback,
@@ -294,7 +295,7 @@ async def _command(request: web.Request) -> web.Response:
     url = world.slack.response_url(uuid.uuid4().hex, channel=channel, user=user)
     sent = slash_command(
         user,
-        text.removeprefix("/cflow").strip(),
+        as_slack_sends(text.removeprefix("/cflow").strip(), world.slack),
         response_url=url,
         channel=channel,
         channel_name=world.channels.get(channel, "directmessage"),

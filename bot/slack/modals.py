@@ -10,11 +10,9 @@ block_id and action_id are the same `Input` value, so `bot.slack.ids.values_of()
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.cflow.models import User
 from bot.slack.card import request_card
 from bot.slack.card_view import CardView
 from bot.slack.ids import MAX_METADATA, Input, RequestRef, View
@@ -25,9 +23,6 @@ ViewPayload = dict[str, Any]
 
 MAX_TITLE = 24  # modal title, submit and close labels
 MAX_INPUT = 3000  # a plain_text_input's max_length
-MAX_OPTIONS = 100
-MAX_OPTION_TEXT = 75
-MAX_OPTION_VALUE = 150
 MAX_PLACEHOLDER = 150
 MAX_USERNAME = 255
 TITLE_PREVIEW = 500
@@ -150,14 +145,30 @@ def approve_comment_modal(ref: RequestRef, title: str) -> ViewPayload:
     return modal(View.APPROVE_COMMENT, "Approve request", blocks, submit="Approve", **_meta(ref))
 
 
-def reassign_modal(ref: RequestRef, title: str, users: Sequence[User] | None) -> ViewPayload:
-    """Whom to hand the current stage to: a pick list when Cflow's users are known."""
+def reassign_modal(ref: RequestRef, title: str) -> ViewPayload:
+    """Whom to hand the current stage to: a person picked from Slack's own member list,
+    mapped to the Cflow account they linked when the modal is submitted. Never Cflow's
+    user directory, which only the service account may read."""
+    person = {
+        "type": "users_select",
+        "action_id": str(Input.REASSIGN_TO),
+        "placeholder": plain_text("Choose a person"),
+    }
+    hint = "They must have linked their Cflow account; they act in Cflow as themselves."
     blocks = [
         _named(title, "Reassign"),
-        _reassign_input(users),
+        _input_block(Input.REASSIGN_TO, "Reassign to", person, optional=False, hint=hint),
         text_input(Input.COMMENT, "Comment", multiline=True, optional=True, max_length=MAX_INPUT),
     ]
     return modal(View.REASSIGN, "Reassign request", blocks, submit="Reassign", **_meta(ref))
+
+
+def reassign_choice(state: dict[str, Any]) -> str | None:
+    """The Slack user picked in a submitted reassign modal (a users_select's
+    `selected_user`), or None."""
+    values = state.get("values", state)
+    chosen = (values.get(Input.REASSIGN_TO) or {}).get(Input.REASSIGN_TO) or {}
+    return chosen.get("selected_user") or None
 
 
 def _meta(ref: RequestRef, origin: ListOrigin | None = None) -> dict[str, str]:
@@ -166,34 +177,6 @@ def _meta(ref: RequestRef, origin: ListOrigin | None = None) -> dict[str, str]:
     data = {"r": _metadata(ref), "u": origin.response_url, "p": origin.page_scope}
     metadata = json.dumps(data, separators=(",", ":"))
     return {"private_metadata": metadata if len(metadata) <= MAX_METADATA else _metadata(ref)}
-
-
-def _reassign_input(users: Sequence[User] | None) -> dict[str, Any]:
-    """A static_select of active users, or a text box when they are unknown or too many."""
-    options = _user_options(users or [])
-    if not options or len(options) > MAX_OPTIONS:
-        return text_input(
-            Input.REASSIGN_TO,
-            "Reassign to",
-            max_length=MAX_USERNAME,
-            placeholder="Their Cflow username",
-        )
-    element = {
-        "type": "static_select",
-        "action_id": str(Input.REASSIGN_TO),
-        "placeholder": plain_text("Choose a Cflow user"),
-        "options": options,
-    }
-    return _input_block(Input.REASSIGN_TO, "Reassign to", element, optional=False, hint=None)
-
-
-def _user_options(users: Sequence[User]) -> list[dict[str, Any]]:
-    """Options for active users, sorted; a name longer than an option value is left out."""
-    names = {u.username for u in users if u.is_active and 0 < len(u.username) <= MAX_OPTION_VALUE}
-    return [
-        {"text": plain_text(plain(name, MAX_OPTION_TEXT) or "?"), "value": name}
-        for name in sorted(names, key=str.casefold)
-    ]
 
 
 def link_modal(prefill_username: str | None = None, error: str | None = None) -> ViewPayload:

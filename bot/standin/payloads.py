@@ -5,11 +5,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+if TYPE_CHECKING:
+    from bot.standin.slack import SlackStandIn
+
 TEAM = {"id": "T0TEST", "domain": "test-team"}
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
+# Read as text: PyYAML is only a test dependency, and the playground reads this too.
+SHOULD_ESCAPE = re.compile(r"^\s*should_escape:\s*(true|false)\b", re.MULTILINE)
+# What Slack's composer turns into markup: a link, an email, an @ or # before a known name.
+TYPED_MARKUP = re.compile(
+    r"(?P<url>https?://[^\s<>]*[^\s<>.,;:!?)'\"])"
+    r"|(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+    r"|(?<![\w@#&])(?P<sigil>[@#])(?P<name>\w(?:[\w.-]*\w)?)"
+)
+SPECIAL_MENTIONS = frozenset({"here", "channel", "everyone"})
 
 
 def sign(
@@ -157,6 +172,8 @@ def initial_state(view: dict[str, Any]) -> dict[str, Any]:
             state[block["block_id"]] = {"type": kind, "selected_time": element.get("initial_time")}
         elif kind == "datepicker":
             state[block["block_id"]] = {"type": kind, "selected_date": element.get("initial_date")}
+        elif kind == "users_select":
+            state[block["block_id"]] = {"type": kind, "selected_user": element.get("initial_user")}
     return state
 
 
@@ -186,6 +203,58 @@ def slash_command(
             "trigger_id": trigger_id,
         }
     )
+
+
+def as_slack_sends(typed: str, slack: SlackStandIn) -> str:
+    """The `text` of a slash command when a person types `typed`, as the repository's
+    manifest makes Slack send it. With `should_escape: true`, an `@person`, `@group` or
+    `#channel` that `slack` knows becomes Slack's markup (`<@U…|name>`,
+    `<!subteam^S…|@name>`, `<#C…|name>`), a link `<https://…>`, and `&`, `<`, `>` in the
+    rest `&amp;`, `&lt;`, `&gt;`; with false, the text as typed. Tests and the playground
+    type as people do, so the bot meets what Slack really sends it."""
+    if not manifest_escapes():
+        return typed
+    sent, done = [], 0
+    for match in TYPED_MARKUP.finditer(typed):
+        markup = _markup_for(match, slack)
+        if markup is not None:
+            sent += [_escaped(typed[done : match.start()]), markup]
+            done = match.end()
+    return "".join(sent) + _escaped(typed[done:])
+
+
+def manifest_escapes(manifest: Path = MANIFEST) -> bool:
+    """`should_escape` of the manifest's slash command. Outside a clone (no manifest.yml
+    beside the package) as the repository's manifest sets it: true."""
+    if not manifest.exists():
+        return True
+    found = SHOULD_ESCAPE.search(manifest.read_text(encoding="utf-8"))
+    if found is None:
+        raise ValueError(f"{manifest} sets no should_escape")
+    return found.group(1) == "true"
+
+
+def _markup_for(match: re.Match[str], slack: SlackStandIn) -> str | None:
+    """Slack's markup for one link or mention; None where Slack leaves the text alone."""
+    if match.group("url"):
+        return f"<{_escaped(match.group('url'))}>"
+    if match.group("email"):
+        return f"<mailto:{match.group('email')}|{match.group('email')}>"
+    name = match.group("name")
+    if match.group("sigil") == "#":
+        channel = slack.channel_named(name)
+        return f"<#{channel.id}|{channel.name}>" if channel else None
+    if name in SPECIAL_MENTIONS:
+        return f"<!{name}>"
+    user = slack.user_named(name)
+    if user is not None:
+        return f"<@{user['id']}|{user['name']}>"
+    group = slack.user_group_named(name)
+    return f"<!subteam^{group}|@{name}>" if group else None
+
+
+def _escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def event_callback(event: dict[str, Any]) -> str:

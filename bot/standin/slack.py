@@ -23,6 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.slack.limits import RateLimits
+from bot.standin.blocks import input_problems
 
 Params = dict[str, Any]
 Handler = Callable[[Params], Params]
@@ -48,9 +49,10 @@ TS_BASE_MICROS = 1_700_000_000_000_000
 class StandInError(Exception):
     """Raised by a handler to answer `{"ok": false, "error": error}` and leave state alone."""
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, messages: list[str] | None = None) -> None:
         super().__init__(error)
         self.error = error
+        self.messages = messages or []  # Slack's response_metadata.messages
 
 
 @dataclass
@@ -177,6 +179,7 @@ class SlackStandIn:
         self._messages: dict[tuple[str, str], StoredMessage] = {}
         self._channels: dict[str, Channel] = {}
         self._users: dict[str, Params] = {}
+        self._user_groups: dict[str, str] = {}  # handle -> S… id
         self._dms: dict[str, str] = {}
         self._views: dict[str, Params] = {}
         self._home_views: dict[str, str] = {}
@@ -308,6 +311,27 @@ class SlackStandIn:
         else:
             self.bot_channels.discard(channel_id)
         return channel
+
+    def add_user_group(self, group_id: str, handle: str) -> None:
+        """A user group people can mention as `@handle`."""
+        self._user_groups[handle] = group_id
+
+    def user_named(self, name: str) -> Params | None:
+        """The user a typed `@name` picks in Slack's composer: by username or display name."""
+        wanted = name.casefold()
+        for user in self._users.values():
+            names = (user["name"], user["profile"].get("display_name") or "")
+            if not user["deleted"] and wanted in (n.casefold() for n in names):
+                return user
+        return None
+
+    def user_group_named(self, handle: str) -> str | None:
+        """The id of the user group a typed `@handle` picks."""
+        return self._user_groups.get(handle)
+
+    def channel_named(self, name: str) -> Channel | None:
+        """The channel a typed `#name` picks (never a DM)."""
+        return next((c for c in self._channels.values() if not c.is_im and c.name == name), None)
 
     def fail_next(
         self, method: str, error: str = "ratelimited", count: int = 1, retry_after: int = 1
@@ -529,6 +553,8 @@ class SlackStandIn:
                 body = {"ok": True, **run(call)}
             except StandInError as exc:
                 body = {"ok": False, "error": exc.error}
+                if exc.messages:
+                    body["response_metadata"] = {"messages": exc.messages}
         call.response, call.failed = body, not body["ok"]
         if body["ok"] and call.method in SEEN_CHANGES:
             self._changed()
@@ -985,6 +1011,9 @@ def _view_spec(params: Params) -> Params:
     view = params.get("view")
     if not isinstance(view, Mapping):
         raise StandInError("invalid_arguments")
+    problems = input_problems(view)
+    if problems:
+        raise StandInError("invalid_arguments", problems)
     return dict(view)
 
 
