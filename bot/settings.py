@@ -32,6 +32,7 @@ SLACK_HTTP = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
 
 
 MIN_HOOK_SECRET = 24
+MIN_METRICS_TOKEN = 16
 
 
 class SettingsError(Exception):
@@ -152,6 +153,11 @@ class Settings(BaseSettings):
     port: int = Field(
         default=3000, ge=1, le=65535, description="the HTTP port to listen on, 1-65535"
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="a token GET /metrics then requires as Authorization: Bearer <token> "
+        f"(at least {MIN_METRICS_TOKEN} characters); unset, /metrics is open",
+    )
     log_level: str = Field(default="INFO", description="one of " + ", ".join(LOG_LEVELS))
     log_format: Literal["plain", "json"] = Field(default="plain", description="plain or json")
 
@@ -182,6 +188,16 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().isascii():
             raise ValueError("only ASCII characters (it is sent in a URL or a header)")
         return value or None
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        token = value.get_secret_value() if value is not None else ""
+        if token and len(token) < MIN_METRICS_TOKEN:
+            raise ValueError(f"too short: at least {MIN_METRICS_TOKEN} characters")
+        if token and not (token.isascii() and token.isprintable() and " " not in token):
+            raise ValueError("only ASCII characters without spaces (it is sent in a header)")
+        return value if token else None
 
     @field_validator("cflow_bot_secret_key")
     @classmethod
@@ -245,6 +261,8 @@ class Settings(BaseSettings):
                 self.slack_bot_token,
                 self.slack_signing_secret,
                 self.slack_app_token,
+                self.cflow_hook_secret,
+                self.metrics_token,
             )
             if value is not None
         ]

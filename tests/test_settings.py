@@ -113,3 +113,15 @@ def test_request_links_follow_the_template_or_open_cflow() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(None, cflow_request_url="https://x/{other}")
     assert "CFLOW_REQUEST_URL" in caught.value.problems
+
+
+def test_the_hook_secret_and_the_metrics_token_are_masked_secrets() -> None:
+    settings = load_settings(
+        None, cflow_hook_secret="h" * 24 + "-hook", metrics_token="m" * 16 + "-metrics"
+    )
+    assert {"h" * 24 + "-hook", "m" * 16 + "-metrics"} <= set(settings.secret_values())
+    with pytest.raises(SettingsError) as caught:
+        load_settings(None, metrics_token="short-token")
+    assert "at least 16" in caught.value.problems["METRICS_TOKEN"]
+    assert "short-token" not in str(caught.value)
+    assert load_settings(None, metrics_token="").metrics_token is None
