@@ -22,7 +22,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.health import STALE_INTERVALS
-from bot.hook import MAX_BODY, Malformed, authentic, read_hint
+from bot.hook import FORWARDED_FOR, MAX_BODY, Malformed, authentic, client_address, read_hint
 from bot.listeners import actions, commands, followups, forms, home, notify, routes, views
 from bot.listeners.answers import answer_for
 from bot.listeners.common import person_of, say_privately
@@ -146,7 +146,9 @@ async def cflow_hook(request: web.Request) -> web.Response:
     if not authentic(request, secret.get_secret_value()):
         services.metrics.hook_calls.labels("refused").inc()
         return web.json_response({"error": "unauthorized"}, status=401)
-    if not services.hook_limits.allow(request.remote or "?"):
+    forwarded = request.headers.getall(FORWARDED_FOR, [])
+    source = client_address(request.remote, forwarded, services.settings.cflow_trusted_proxies)
+    if not services.hook_limits.allow(source):
         services.metrics.hook_calls.labels("limited").inc()
         return web.json_response({"error": "too many"}, status=429, headers={"Retry-After": "1"})
     body = await request.content.read(MAX_BODY + 1)

@@ -7,6 +7,7 @@ settings at all while `cflow-bot serve` names every missing one at once.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,6 +34,7 @@ SLACK_HTTP = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
 
 MIN_HOOK_SECRET = 24
 MIN_METRICS_TOKEN = 16
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(Exception):
@@ -105,6 +107,12 @@ class Settings(BaseSettings):
         default=None,
         description="the secret Cflow's rule sends to POST /cflow/hook (at least 24 "
         "characters); unset, the hook is off and polling alone finds changes",
+    )
+    cflow_trusted_proxies: Annotated[list[Network], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated IP addresses or networks of the proxies in front of "
+        "the bot, e.g. 10.0.0.0/8,192.168.1.5, whose X-Forwarded-For is believed (none "
+        "by default)",
     )
     cflow_remind_after: float = Field(
         default=24.0,
@@ -188,6 +196,19 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().isascii():
             raise ValueError("only ASCII characters (it is sent in a URL or a header)")
         return value or None
+
+    @field_validator("cflow_trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> list[Network]:
+        networks, bad = [], []
+        for item in _comma_list(value):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except (ValueError, TypeError):
+                bad.append(str(item))
+        if bad:
+            raise ValueError(f"not IP addresses or networks: {', '.join(bad)}")
+        return networks
 
     @field_validator("metrics_token")
     @classmethod

@@ -7,13 +7,15 @@ that appears before any further cycle completes came through the hook.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from bot.hook import BURST
 from bot.server import RunningBot
 from tests.harness import Bot, Sandbox, mentions, new_expense, running_bot
 
@@ -87,6 +89,40 @@ async def test_forged_or_malformed_calls_make_no_cflow_call(bot: Bot) -> None:
 async def test_a_flood_from_one_source_is_limited(bot: Bot) -> None:
     statuses = [(await hook(bot, http=bot.http, json={"workflowId": "1001"}))[0] for _ in range(40)]
     assert statuses[:20] == [202] * 20 and 429 in statuses
+
+
+async def flood(bot: Bot, count: int, forwarded_for: Callable[[int], str]) -> list[int]:
+    """`count` hints at once, the n-th with `X-Forwarded-For: forwarded_for(n)`."""
+
+    async def one(n: int) -> int:
+        headers = {"X-Forwarded-For": forwarded_for(n)}
+        return (await hook(bot, http=bot.http, json={"workflowId": "1001"}, headers=headers))[0]
+
+    return list(await asyncio.gather(*(one(n) for n in range(count))))
+
+
+async def test_sources_behind_a_trusted_proxy_are_limited_each_on_its_own(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    proxies = "10.9.8.7, 127.0.0.0/8"  # the bot's callers here come from 127.0.0.1
+    async with running_bot(sandbox, http, tmp_path, **SLOW, cflow_trusted_proxies=proxies) as bot:
+        first = await flood(bot, 2 * BURST, lambda n: "203.0.113.1")
+        # Whatever a caller writes left of the address the proxy saw is not its source.
+        spoofed = await flood(bot, 10, lambda n: f"198.51.100.{n}, 203.0.113.1")
+        # Behind two trusted proxies: the right-most address that is not one of them.
+        second = await flood(bot, 2 * BURST, lambda n: f"192.0.2.{n}, 203.0.113.2, 10.9.8.7")
+    assert 429 in first and 429 in spoofed
+    assert second.count(202) >= BURST, "another source, another bucket"
+
+
+async def test_an_untrusted_peer_cannot_pick_its_bucket_by_x_forwarded_for(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    async with running_bot(
+        sandbox, http, tmp_path, **SLOW, cflow_trusted_proxies="10.0.0.0/8"
+    ) as bot:
+        statuses = await flood(bot, 3 * BURST, lambda n: f"203.0.113.{n}")
+    assert 429 in statuses and statuses.count(202) < 2 * BURST, statuses
 
 
 async def test_a_hint_without_a_known_workflow_runs_a_cycle(bot: Bot) -> None:
