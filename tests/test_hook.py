@@ -8,6 +8,7 @@ that appears before any further cycle completes came through the hook.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,26 @@ async def test_a_hint_received_by_another_instance_reaches_the_poller(bot: Bot) 
         card = await bot.channel_card(request_id)
         assert mentions({"blocks": card.blocks}, request_id)
         assert bot.services.poller_health.cycles == cycles
+
+
+async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_hints_start_at_most_one_whole_cycle_an_interval(bot: Bot) -> None:
+    health, listed = bot.services.poller_health, len(bot.sandbox.calls("getWorkflows"))
+    cycles = health.cycles
+    for n in range(5):
+        assert (await hook(bot, http=bot.http, json={"workflowId": f"9{n}"}))[0] == 202
+        assert (await hook(bot, http=bot.http, data=b"ping"))[0] == 202
+    await until(lambda: health.cycles > cycles)  # the one cycle hints may start
+    for n in range(5):
+        assert (await hook(bot, http=bot.http, json={"workflowId": f"8{n}"}))[0] == 202
+    request_id = new_expense(bot.sandbox, Description="A known workflow, read at once")
+    assert (await hook(bot, http=bot.http, json={"workflowId": "1001"}))[0] == 202
+    await bot.channel_card(request_id)  # the hints before it have been taken by now
+    assert health.cycles == cycles + 1
+    assert len(bot.sandbox.calls("getWorkflows")) == listed + 1
