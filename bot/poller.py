@@ -166,10 +166,13 @@ class Poller:
     async def _turn(self) -> float:
         """One pass of the loop; how long to wait before the next."""
         try:
-            leading = await self._store.try_lock(POLLER_LEASE, self._holder, self._lease)
+            with self.health.asking_store():
+                leading = await self._store.try_lock(POLLER_LEASE, self._holder, self._lease)
+                # For /healthz, read here rather than per GET: is the polling one working?
+                others_run = None if leading else await self._store.last_poll_run()
         except Exception as error:
             return self._failed("lease", error)
-        self.health.leading = leading
+        self.health.lease_seen(leading, others_run)
         if not leading:
             self.health.progressed(time.monotonic())
             return self._interval / 2
@@ -221,7 +224,9 @@ class Poller:
 
     async def _renew_once(self) -> None:
         try:
-            if not await self._store.try_lock(POLLER_LEASE, self._holder, self._lease):
+            with self.health.asking_store():
+                renewed = await self._store.try_lock(POLLER_LEASE, self._holder, self._lease)
+            if not renewed:
                 log.warning("Another instance took the poller lease during a cycle")
         except Exception as error:
             # The cycle goes on; the next turn of the loop takes the lease again or not.
@@ -269,6 +274,7 @@ class Poller:
 
     async def _record(self, run: PollRun, seen: int) -> None:
         await self._store.save_poll_run(run)
+        self.health.last_run = run  # what /healthz shows, without reading it back
         self._metrics.poll_seconds.observe(run.duration)
         self._metrics.requests_seen.set(seen)
         self._metrics.requests_pending.set(run.pending)

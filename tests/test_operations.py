@@ -8,17 +8,28 @@ running bot; the sandbox and the Slack stand-in over real sockets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from cryptography.fernet import Fernet
+from sqlalchemy import event
 
+from bot.health import SNAPSHOT_SECONDS
 from bot.logs import MASK
+from bot.server import RunningBot
+from bot.services import Services
 from bot.standin.slack import SlackStandIn
-from tests.harness import RATE_SCALE, Sandbox, serving
+from bot.testing.tcp_proxy import TcpProxy
+from tests.harness import RATE_SCALE, Sandbox, running_bot, serving
+from tests.test_faults import through
 
 HOOK_SECRET = "a-hook-secret-of-at-least-24"
+GETS = 200
 METRICS_TOKEN = "a-metrics-token-0123456789"
 
 
@@ -86,3 +97,101 @@ async def test_the_hook_secret_and_metrics_token_are_masked_in_every_line(
     text = logged.read_text()
     assert HOOK_SECRET not in text and METRICS_TOKEN not in text
     assert text.count("Error handling request") >= 2 and MASK in text, "the lines were written"
+
+
+# /healthz: from what the poller loop last saw, not a query per GET
+
+
+@contextlib.contextmanager
+def statements(services: Services) -> Iterator[list[str]]:
+    """Every SQL statement the instance's store sends while inside."""
+    sent: list[str] = []
+    engine = services.store.engine.sync_engine  # type: ignore[attr-defined]
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def health_of(http: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any]]:
+    async with http.get(url + "/healthz") as response:
+        return response.status, await response.json()
+
+
+async def test_healthz_makes_no_query_per_get(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    async with running_bot(sandbox, http, tmp_path, cflow_poll_interval=30.0) as bot:
+        await bot.cycles(1)
+        with statements(bot.services) as sent:
+            answers = [await bot.health() for _ in range(GETS)]
+        assert all(status == 200 and body["polling_here"] for status, body in answers)
+        assert answers[-1][1]["poller"]["workflows"] >= 3 and answers[-1][1]["store"] == "ok"
+        # The loop's own statements between cycles (the hook's hints, the lease) may
+        # happen to fall in; none of the health reads it replaced may.
+        loop = ("FROM refresh_hints", "INSERT INTO locks")
+        assert [s for s in sent if not any(own in s for own in loop)] == []
+
+        settings = bot.running.settings
+        async with RunningBot(settings, host="127.0.0.1", port=0, poll=False) as other:
+            started = time.monotonic()
+            with statements(other.services) as sent:
+                answers = [await health_of(http, other.url) for _ in range(GETS)]
+            snapshots = 1 + int((time.monotonic() - started) // SNAPSHOT_SECONDS)
+        assert all(status == 200 and not body["polling_here"] for status, body in answers)
+        assert "poller_loop" not in answers[-1][1] and answers[-1][1]["poller"] is not None
+        assert len(sent) <= 3 * snapshots, sent  # ping, lease holder, last cycle
+
+
+async def seconds_until(
+    http: aiohttp.ClientSession,
+    url: str,
+    wanted: int,
+    timeout: float = 30.0,  # noqa: ASYNC109
+) -> tuple[float, dict[str, Any]]:
+    """How long until /healthz at `url` answers `wanted`; its body then."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        with contextlib.suppress(aiohttp.ClientError):
+            status, body = await health_of(http, url)
+            if status == wanted:
+                return time.monotonic() - started, body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"/healthz never answered {wanted} in {timeout} s")
+
+
+async def test_a_database_that_stops_answering_turns_healthz_to_503_in_bounded_time(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path, postgres_url: str
+) -> None:
+    interval = 2.0
+    target = urlsplit(postgres_url)
+    async with (
+        TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy,
+        running_bot(
+            sandbox,
+            http,
+            tmp_path,
+            database_url=through(proxy, postgres_url),
+            cflow_poll_interval=interval,
+        ) as bot,
+        RunningBot(bot.running.settings, host="127.0.0.1", port=0, poll=False) as other,
+    ):
+        await bot.cycles(1)
+        assert (await bot.health())[0] == 200
+        assert (await health_of(http, other.url))[0] == 200
+        proxy.cut()
+        polling, body = await seconds_until(http, bot.running.url, 503)
+        assert "database" in body["reason"] and body["store"] == "unreachable"
+        # Its next lease call, within an interval (two, had a cycle been under way).
+        assert polling < 2 * interval + 1, polling
+        standing_by, body = await seconds_until(http, other.url, 503)
+        assert "database" in body["reason"]
+        assert standing_by < SNAPSHOT_SECONDS + 1, standing_by
+        proxy.restore()
+        await seconds_until(http, bot.running.url, 200)
+        await seconds_until(http, other.url, 200)
