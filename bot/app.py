@@ -8,6 +8,7 @@ same-named arguments); `create_web_app(bolt, services)` serves Slack's requests 
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import uuid
@@ -165,8 +166,22 @@ async def cflow_hook(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[SERVICES].metrics.render()
+    """Prometheus' format; with METRICS_TOKEN set, only for `Authorization: Bearer <it>`
+    (the figures say how busy the bot and its people are)."""
+    services = request.app[SERVICES]
+    token = services.settings.metrics_token
+    if token is not None and not _bearer_is(request, token.get_secret_value()):
+        challenge = {"WWW-Authenticate": 'Bearer realm="metrics"'}
+        return web.json_response({"error": "unauthorized"}, status=401, headers=challenge)
+    body = services.metrics.render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _bearer_is(request: web.Request, token: str) -> bool:
+    """Whether the request carries `token` as its bearer token, compared in constant time."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    matches = hmac.compare_digest(given.strip().encode(errors="surrogateescape"), token.encode())
+    return scheme.lower() == "bearer" and matches
 
 
 async def healthz(request: web.Request) -> web.Response:

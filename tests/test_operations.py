@@ -195,3 +195,42 @@ async def test_a_database_that_stops_answering_turns_healthz_to_503_in_bounded_t
         proxy.restore()
         await seconds_until(http, bot.running.url, 200)
         await seconds_until(http, other.url, 200)
+
+
+# /metrics: open, or behind METRICS_TOKEN
+
+
+async def metrics_status(
+    http: aiohttp.ClientSession, url: str, authorization: str | None = None
+) -> int:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    async with http.get(url + "/metrics", headers=headers) as response:
+        body = await response.text()
+        assert response.status != 200 or "cflow_bot_" in body
+        return response.status
+
+
+async def test_metrics_need_the_token_when_one_is_set(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    async with running_bot(sandbox, http, tmp_path, metrics_token=METRICS_TOKEN) as bot:
+        url = bot.running.url
+        refused = [
+            await metrics_status(http, url),
+            await metrics_status(http, url, f"Bearer {METRICS_TOKEN[:-1]}x"),
+            await metrics_status(http, url, f"Basic {METRICS_TOKEN}"),
+            await metrics_status(http, url, f"Bearer {METRICS_TOKEN}-and-more"),
+            await metrics_status(http, url, "Bearer"),
+        ]
+        assert refused == [401] * len(refused)
+        assert await metrics_status(http, url, f"Bearer {METRICS_TOKEN}") == 200
+        assert await metrics_status(http, url, f"bearer {METRICS_TOKEN}") == 200
+        assert (await bot.health())[0] == 200, "/healthz needs no token"
+
+
+async def test_metrics_stay_open_without_a_token(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    async with running_bot(sandbox, http, tmp_path) as bot:
+        assert await metrics_status(http, bot.running.url) == 200
+        assert await metrics_status(http, bot.running.url, "Bearer anything-at-all") == 200
