@@ -8,6 +8,7 @@ same-named arguments); `create_web_app(bolt, services)` serves Slack's requests 
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import uuid
@@ -21,8 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from bot.health import STALE_INTERVALS
-from bot.hook import MAX_BODY, Malformed, authentic, read_hint
+from bot.health import STALE_INTERVALS, StoreView
+from bot.hook import FORWARDED_FOR, MAX_BODY, Malformed, authentic, client_address, read_hint
 from bot.listeners import actions, commands, followups, forms, home, notify, routes, views
 from bot.listeners.answers import answer_for
 from bot.listeners.common import person_of, say_privately
@@ -146,7 +147,9 @@ async def cflow_hook(request: web.Request) -> web.Response:
     if not authentic(request, secret.get_secret_value()):
         services.metrics.hook_calls.labels("refused").inc()
         return web.json_response({"error": "unauthorized"}, status=401)
-    if not services.hook_limits.allow(request.remote or "?"):
+    forwarded = request.headers.getall(FORWARDED_FOR, [])
+    source = client_address(request.remote, forwarded, services.settings.cflow_trusted_proxies)
+    if not services.hook_limits.allow(source):
         services.metrics.hook_calls.labels("limited").inc()
         return web.json_response({"error": "too many"}, status=429, headers={"Retry-After": "1"})
     body = await request.content.read(MAX_BODY + 1)
@@ -163,8 +166,22 @@ async def cflow_hook(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[SERVICES].metrics.render()
+    """Prometheus' format; with METRICS_TOKEN set, only for `Authorization: Bearer <it>`
+    (the figures say how busy the bot and its people are)."""
+    services = request.app[SERVICES]
+    token = services.settings.metrics_token
+    if token is not None and not _bearer_is(request, token.get_secret_value()):
+        challenge = {"WWW-Authenticate": 'Bearer realm="metrics"'}
+        return web.json_response({"error": "unauthorized"}, status=401, headers=challenge)
+    body = services.metrics.render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _bearer_is(request: web.Request, token: str) -> bool:
+    """Whether the request carries `token` as its bearer token, compared in constant time."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    matches = hmac.compare_digest(given.strip().encode(errors="surrogateescape"), token.encode())
+    return scheme.lower() == "bearer" and matches
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -173,25 +190,26 @@ async def healthz(request: web.Request) -> web.Response:
     Unhealthy means: the store does not answer; or this instance should be polling and
     has completed no cycle for 3 intervals; or another instance holds the poller lease
     and its last recorded cycle is that old. Errors show as classes and counts only.
+    Answered from what the poller loop last saw (bot/health.py), so that a GET, however
+    many come, makes no database query; without the loop, from a snapshot of a few seconds.
     """
     services = request.app[SERVICES]
     health = services.poller_health
+    seen = health.view() or await services.store_snapshot.view(lambda: _ask_store(services))
     body: dict[str, Any] = {"instance": services.instance_id, "poller": None}
     reasons: list[str] = []
-    store_ok = await services.store.ping()
-    body["store"] = "ok" if store_ok else "unreachable"
-    if not store_ok:
+    body["store"] = "ok" if seen.reachable else "unreachable"
+    body["store_seconds_ago"] = round(time.monotonic() - seen.at, 1)
+    if not seen.reachable:
         reasons.append("the database does not answer")
     stalled = health.stalled_for()
     if stalled is not None:
         reasons.append(f"this instance has completed no poll cycle for {stalled:.0f} s")
-    if store_ok:
-        holder = await services.store.lock_holder(POLLER_LEASE)
-        body["polling_here"] = holder == services.instance_id
-        run = await services.store.last_poll_run()
-        if run is not None:
-            body["poller"] = poll_run_summary(run)
-        if _others_poll_stalled(services, holder, run):
+    if seen.reachable:
+        body["polling_here"] = seen.polling_here
+        if seen.run is not None:
+            body["poller"] = poll_run_summary(seen.run)
+        if _others_poll_stalled(services, seen):
             reasons.append("the polling instance has completed no cycle for 3 intervals")
     if health.enabled:
         body["poller_loop"] = health.summary()
@@ -200,6 +218,16 @@ async def healthz(request: web.Request) -> web.Response:
     if reasons:
         body["reason"] = "; ".join(reasons)
     return web.json_response(body, status=503 if reasons else 200)
+
+
+async def _ask_store(services: Services) -> StoreView:
+    """The store asked now: the three queries a GET once made, for the snapshot."""
+    if not await services.store.ping():
+        return StoreView(time.monotonic(), reachable=False)
+    holder = await services.store.lock_holder(POLLER_LEASE)
+    run = await services.store.last_poll_run()
+    here = holder == services.instance_id
+    return StoreView(time.monotonic(), True, here, holder is not None and not here, run)
 
 
 def poll_run_summary(run: PollRun) -> dict[str, Any]:
@@ -216,8 +244,9 @@ def poll_run_summary(run: PollRun) -> dict[str, Any]:
     }
 
 
-def _others_poll_stalled(services: Services, holder: str | None, run: PollRun | None) -> bool:
-    if holder is None or holder == services.instance_id or run is None:
+def _others_poll_stalled(services: Services, seen: StoreView) -> bool:
+    run = seen.run
+    if not seen.others_poll or run is None:
         return False
     return _age(run) - run.duration > STALE_INTERVALS * services.settings.cflow_poll_interval
 

@@ -9,30 +9,35 @@ the names Cflow's forms tend to use; anything else is ignored, and with no usabl
 every workflow is read. The bot never takes state from it: it reads Cflow again. Each
 source may send a burst of `BURST` hints and then `RATE` a second; it is answered at
 once (202), before anything is read. A call without the secret, or with a body that is
-not what its content type says, is refused (401, 400) and makes no Cflow call.
+not what its content type says, is refused (401, 400) and makes no Cflow call. The source
+is the calling address; behind a proxy named in `CFLOW_TRUSTED_PROXIES`, the address that
+proxy saw (`client_address`).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import re
-import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
-from cachetools import TTLCache
 
 HEADER = "X-Cflow-Hook-Secret"
+FORWARDED_FOR = "X-Forwarded-For"
 MAX_BODY = 16 * 1024
 RATE = 5.0  # hints a second from one source, after its burst
 BURST = 20
-SOURCES_KEPT = 10_000
 WORKFLOW_KEYS = ("workflowId", "workflow_id", "workflowID", "WorkflowId", "processId")
 REQUEST_KEYS = ("requestId", "request_id", "requestID", "RequestId", "recordId", "id")
 AN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+HOST_PORT = re.compile(r"\[(?P<v6>[^\]]+)\](?::\d+)?|(?P<v4>[\d.]+):\d+")
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -88,20 +93,45 @@ def authentic(request: web.Request, secret: str) -> bool:
     return hmac.compare_digest(given.encode(), secret.encode())
 
 
-class SourceLimits:
-    """A token bucket per calling address, so that one source cannot make the bot read
-    Cflow without end; those not heard from for a while are forgotten."""
+def client_address(
+    peer: str | None, forwarded_for: Iterable[str], trusted: Sequence[Network]
+) -> str:
+    """Whom a call counts against: the direct peer, unless it is a trusted proxy.
 
-    def __init__(self, rate: float = RATE, burst: int = BURST) -> None:
-        self._rate, self._burst = rate, burst
-        self._buckets: TTLCache[str, tuple[float, float]] = TTLCache(SOURCES_KEPT, ttl=600)
+    Then it is the right-most X-Forwarded-For address that is not itself a trusted proxy:
+    that one was written by a proxy we trust, while everything to its left is whatever the
+    caller sent, so a caller cannot pick a fresh bucket per call. An untrusted peer's
+    X-Forwarded-For is ignored for the same reason.
+    """
+    if peer is None or not _is_trusted(peer, trusted):
+        return _shown(peer) if peer else "?"
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            return _shown(hop)
+    return _shown(hops[0]) if hops else _shown(peer)
 
-    def allow(self, source: str) -> bool:
-        now = time.monotonic()
-        tokens, then = self._buckets.get(source, (float(self._burst), now))
-        tokens = min(float(self._burst), tokens + (now - then) * self._rate)
-        if tokens < 1:
-            self._buckets[source] = (tokens, now)
-            return False
-        self._buckets[source] = (tokens - 1, now)
-        return True
+
+def _address(text: str) -> Address | None:
+    """An IP address, with or without a port ("[::1]:80", "10.0.0.1:5000"), or None."""
+    text = text.strip()
+    port = HOST_PORT.fullmatch(text)
+    if port:
+        text = port["v6"] or port["v4"]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return mapped or address
+
+
+def _is_trusted(text: str, trusted: Sequence[Network]) -> bool:
+    address = _address(text)
+    return address is not None and any(address in network for network in trusted)
+
+
+def _shown(text: str) -> str:
+    """One bucket per address however it is spelt; anything else as it came."""
+    address = _address(text)
+    return str(address) if address is not None else text

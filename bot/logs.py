@@ -2,8 +2,9 @@
 
 The request id (`workflowId/requestId`) travels in a context variable, so any log line
 written while the bot works on a request, in any module, carries it without being
-passed around. Known secret values are masked from every line as a last line of
-defence: the code never logs them on purpose.
+passed around. Known secret values are masked from every line, its traceback included,
+as a last line of defence: the code never logs them on purpose, but a library may (aiohttp
+quotes a malformed request line, with the hook's secret in its path, in its traceback).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 
 CURRENT_REQUEST: ContextVar[str | None] = ContextVar("cflow_request", default=None)
 MASK = "[redacted]"
+TRACEBACKS = logging.Formatter()  # formats a record's exception for masking, no more
 
 
 @contextlib.contextmanager
@@ -30,7 +32,7 @@ def request_context(request_id: str) -> Iterator[None]:
 
 
 class RequestTagger(logging.Filter):
-    """Adds `request_id` and masks secrets in the final message."""
+    """Adds `request_id` and masks secrets in the final message and its traceback."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
@@ -38,11 +40,20 @@ class RequestTagger(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = CURRENT_REQUEST.get() or "-"
-        message = record.getMessage()
-        for secret in self._secrets:
-            message = message.replace(secret, MASK)
-        record.msg, record.args = message, None
+        record.msg, record.args = self._masked(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text when it is set: the masked text is what they print.
+            record.exc_text = TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._masked(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._masked(record.stack_info)
         return True
+
+    def _masked(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -56,8 +67,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": _request_id(record),
         }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # as RequestTagger masked it, when it has seen the record
+            entry["exception"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -84,6 +84,7 @@ class Poller:
         self._routes = routes
         self._listing = listing  # handed each cycle's listing, for everyone's desks
         self._hints = hints
+        self._hinted_cycle: float | None = None  # monotonic: the last cycle a hint started
         self._workflows: dict[str, Workflow] = {}  # as the last cycle listed them
         self._listings: dict[str, Listing] = {}
         self._cflow = cflow
@@ -115,8 +116,14 @@ class Poller:
         await self._release()
 
     async def _between_cycles(self, stop: asyncio.Event, wait: float) -> None:
-        """Until the next turn: the hook's hints are read as they come, while leading;
-        a hint for every workflow, or one the last cycle did not list, starts a cycle."""
+        """Until the next turn: the hook's hints are read as they come, while leading.
+
+        A hinted workflow the last cycle listed is read at once. A hint for any other (or
+        for none) starts a whole cycle, but at most one an interval: the hook's secret
+        must not let a caller make the bot list everything back to back. A hint turned
+        down for that is covered by the next scheduled cycle, one interval after the
+        cycle the last such hint started.
+        """
         deadline = time.monotonic() + wait
         while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
             if self._hints is None or not self.health.leading:
@@ -124,15 +131,30 @@ class Poller:
                     await asyncio.wait_for(stop.wait(), left)
                 return
             hinted = await self._hints.next(stop, left)
-            if hinted and not await self._refresh(hinted):
+            if hinted and await self._on_hints(hinted):
                 return
 
-    async def _refresh(self, workflow_ids: set[str]) -> bool:
-        """Read these workflows now and publish what changed; False when a whole cycle is
-        wanted instead."""
-        chosen = [self._workflows[w] for w in workflow_ids if w in self._workflows]
-        if len(chosen) < len(workflow_ids):
+    async def _on_hints(self, hinted: set[str]) -> bool:
+        """Read the hinted workflows the last cycle listed; True when a whole cycle should
+        start instead (other ids, or the read failed) and may."""
+        chosen = [self._workflows[w] for w in hinted if w in self._workflows]
+        if len(chosen) < len(hinted) and self._may_cycle_on_a_hint():
+            return True
+        return not await self._refresh(chosen) and self._may_cycle_on_a_hint()
+
+    def _may_cycle_on_a_hint(self) -> bool:
+        """At most one whole cycle an interval on hints (the scheduled ones aside)."""
+        now = time.monotonic()
+        if self._hinted_cycle is not None and now - self._hinted_cycle < self._interval:
+            log.debug("A hint wants a whole cycle; the next one is due within the interval")
             return False
+        self._hinted_cycle = now
+        return True
+
+    async def _refresh(self, chosen: Sequence[Workflow]) -> bool:
+        """Read these workflows now and publish what changed; False when that failed."""
+        if not chosen:
+            return True
         try:
             await self._read(chosen)
         except Exception as error:
@@ -144,10 +166,13 @@ class Poller:
     async def _turn(self) -> float:
         """One pass of the loop; how long to wait before the next."""
         try:
-            leading = await self._store.try_lock(POLLER_LEASE, self._holder, self._lease)
+            with self.health.asking_store():
+                leading = await self._store.try_lock(POLLER_LEASE, self._holder, self._lease)
+                # For /healthz, read here rather than per GET: is the polling one working?
+                others_run = None if leading else await self._store.last_poll_run()
         except Exception as error:
             return self._failed("lease", error)
-        self.health.leading = leading
+        self.health.lease_seen(leading, others_run)
         if not leading:
             self.health.progressed(time.monotonic())
             return self._interval / 2
@@ -199,7 +224,9 @@ class Poller:
 
     async def _renew_once(self) -> None:
         try:
-            if not await self._store.try_lock(POLLER_LEASE, self._holder, self._lease):
+            with self.health.asking_store():
+                renewed = await self._store.try_lock(POLLER_LEASE, self._holder, self._lease)
+            if not renewed:
                 log.warning("Another instance took the poller lease during a cycle")
         except Exception as error:
             # The cycle goes on; the next turn of the loop takes the lease again or not.
@@ -247,6 +274,7 @@ class Poller:
 
     async def _record(self, run: PollRun, seen: int) -> None:
         await self._store.save_poll_run(run)
+        self.health.last_run = run  # what /healthz shows, without reading it back
         self._metrics.poll_seconds.observe(run.duration)
         self._metrics.requests_seen.set(seen)
         self._metrics.requests_pending.set(run.pending)

@@ -23,10 +23,10 @@ from bot.channels import CHANNEL_HINT, channel_id_for, is_channel_id
 from bot.decisions import Decider
 from bot.digests import Digests
 from bot.directory import Directory
-from bot.health import PollerHealth
+from bot.health import PollerHealth, StoreSnapshot
 from bot.hints import Hints
 from bot.home import HomeTab
-from bot.hook import SourceLimits
+from bot.hook import BURST, RATE
 from bot.inflight import InFlight
 from bot.metrics import Metrics
 from bot.notify import NotifySettings
@@ -74,7 +74,8 @@ class Services:
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     in_flight: InFlight = field(default_factory=InFlight)
     poller_health: PollerHealth = field(default_factory=PollerHealth)
-    hook_limits: SourceLimits = field(default_factory=SourceLimits)
+    store_snapshot: StoreSnapshot = field(default_factory=StoreSnapshot)  # without a poller
+    hook_limits: TokenBuckets = field(default_factory=lambda: TokenBuckets(RATE, BURST))
     # Each person: 10 reads at once (Home tab opens, lists, commands), then one every 2 s.
     person_limits: TokenBuckets = field(default_factory=lambda: TokenBuckets(0.5, 10))
 

@@ -7,6 +7,7 @@ settings at all while `cflow-bot serve` names every missing one at once.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +33,8 @@ SLACK_HTTP = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
 
 
 MIN_HOOK_SECRET = 24
+MIN_METRICS_TOKEN = 16
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(Exception):
@@ -105,6 +108,12 @@ class Settings(BaseSettings):
         description="the secret Cflow's rule sends to POST /cflow/hook (at least 24 "
         "characters); unset, the hook is off and polling alone finds changes",
     )
+    cflow_trusted_proxies: Annotated[list[Network], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated IP addresses or networks of the proxies in front of "
+        "the bot, e.g. 10.0.0.0/8,192.168.1.5, whose X-Forwarded-For is believed (none "
+        "by default)",
+    )
     cflow_remind_after: float = Field(
         default=24.0,
         ge=0,
@@ -152,6 +161,11 @@ class Settings(BaseSettings):
     port: int = Field(
         default=3000, ge=1, le=65535, description="the HTTP port to listen on, 1-65535"
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="a token GET /metrics then requires as Authorization: Bearer <token> "
+        f"(at least {MIN_METRICS_TOKEN} characters); unset, /metrics is open",
+    )
     log_level: str = Field(default="INFO", description="one of " + ", ".join(LOG_LEVELS))
     log_format: Literal["plain", "json"] = Field(default="plain", description="plain or json")
 
@@ -182,6 +196,29 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().isascii():
             raise ValueError("only ASCII characters (it is sent in a URL or a header)")
         return value or None
+
+    @field_validator("cflow_trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> list[Network]:
+        networks, bad = [], []
+        for item in _comma_list(value):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except (ValueError, TypeError):
+                bad.append(str(item))
+        if bad:
+            raise ValueError(f"not IP addresses or networks: {', '.join(bad)}")
+        return networks
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        token = value.get_secret_value() if value is not None else ""
+        if token and len(token) < MIN_METRICS_TOKEN:
+            raise ValueError(f"too short: at least {MIN_METRICS_TOKEN} characters")
+        if token and not (token.isascii() and token.isprintable() and " " not in token):
+            raise ValueError("only ASCII characters without spaces (it is sent in a header)")
+        return value if token else None
 
     @field_validator("cflow_bot_secret_key")
     @classmethod
@@ -245,6 +282,8 @@ class Settings(BaseSettings):
                 self.slack_bot_token,
                 self.slack_signing_secret,
                 self.slack_app_token,
+                self.cflow_hook_secret,
+                self.metrics_token,
             )
             if value is not None
         ]

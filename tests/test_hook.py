@@ -7,13 +7,16 @@ that appears before any further cycle completes came through the hook.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from bot.hook import BURST
 from bot.server import RunningBot
 from tests.harness import Bot, Sandbox, mentions, new_expense, running_bot
 
@@ -89,6 +92,40 @@ async def test_a_flood_from_one_source_is_limited(bot: Bot) -> None:
     assert statuses[:20] == [202] * 20 and 429 in statuses
 
 
+async def flood(bot: Bot, count: int, forwarded_for: Callable[[int], str]) -> list[int]:
+    """`count` hints at once, the n-th with `X-Forwarded-For: forwarded_for(n)`."""
+
+    async def one(n: int) -> int:
+        headers = {"X-Forwarded-For": forwarded_for(n)}
+        return (await hook(bot, http=bot.http, json={"workflowId": "1001"}, headers=headers))[0]
+
+    return list(await asyncio.gather(*(one(n) for n in range(count))))
+
+
+async def test_sources_behind_a_trusted_proxy_are_limited_each_on_its_own(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    proxies = "10.9.8.7, 127.0.0.0/8"  # the bot's callers here come from 127.0.0.1
+    async with running_bot(sandbox, http, tmp_path, **SLOW, cflow_trusted_proxies=proxies) as bot:
+        first = await flood(bot, 2 * BURST, lambda n: "203.0.113.1")
+        # Whatever a caller writes left of the address the proxy saw is not its source.
+        spoofed = await flood(bot, 10, lambda n: f"198.51.100.{n}, 203.0.113.1")
+        # Behind two trusted proxies: the right-most address that is not one of them.
+        second = await flood(bot, 2 * BURST, lambda n: f"192.0.2.{n}, 203.0.113.2, 10.9.8.7")
+    assert 429 in first and 429 in spoofed
+    assert second.count(202) >= BURST, "another source, another bucket"
+
+
+async def test_an_untrusted_peer_cannot_pick_its_bucket_by_x_forwarded_for(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    async with running_bot(
+        sandbox, http, tmp_path, **SLOW, cflow_trusted_proxies="10.0.0.0/8"
+    ) as bot:
+        statuses = await flood(bot, 3 * BURST, lambda n: f"203.0.113.{n}")
+    assert 429 in statuses and statuses.count(202) < 2 * BURST, statuses
+
+
 async def test_a_hint_without_a_known_workflow_runs_a_cycle(bot: Bot) -> None:
     cycles = bot.services.poller_health.cycles
     request_id = new_expense(bot.sandbox, Description="Any workflow")
@@ -113,3 +150,26 @@ async def test_a_hint_received_by_another_instance_reaches_the_poller(bot: Bot) 
         card = await bot.channel_card(request_id)
         assert mentions({"blocks": card.blocks}, request_id)
         assert bot.services.poller_health.cycles == cycles
+
+
+async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_hints_start_at_most_one_whole_cycle_an_interval(bot: Bot) -> None:
+    health, listed = bot.services.poller_health, len(bot.sandbox.calls("getWorkflows"))
+    cycles = health.cycles
+    for n in range(5):
+        assert (await hook(bot, http=bot.http, json={"workflowId": f"9{n}"}))[0] == 202
+        assert (await hook(bot, http=bot.http, data=b"ping"))[0] == 202
+    await until(lambda: health.cycles > cycles)  # the one cycle hints may start
+    for n in range(5):
+        assert (await hook(bot, http=bot.http, json={"workflowId": f"8{n}"}))[0] == 202
+    request_id = new_expense(bot.sandbox, Description="A known workflow, read at once")
+    assert (await hook(bot, http=bot.http, json={"workflowId": "1001"}))[0] == 202
+    await bot.channel_card(request_id)  # the hints before it have been taken by now
+    assert health.cycles == cycles + 1
+    assert len(bot.sandbox.calls("getWorkflows")) == listed + 1

@@ -113,3 +113,29 @@ def test_request_links_follow_the_template_or_open_cflow() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(None, cflow_request_url="https://x/{other}")
     assert "CFLOW_REQUEST_URL" in caught.value.problems
+
+
+def test_the_hook_secret_and_the_metrics_token_are_masked_secrets() -> None:
+    settings = load_settings(
+        None, cflow_hook_secret="h" * 24 + "-hook", metrics_token="m" * 16 + "-metrics"
+    )
+    assert {"h" * 24 + "-hook", "m" * 16 + "-metrics"} <= set(settings.secret_values())
+    with pytest.raises(SettingsError) as caught:
+        load_settings(None, metrics_token="short-token")
+    assert "at least 16" in caught.value.problems["METRICS_TOKEN"]
+    assert "short-token" not in str(caught.value)
+    assert load_settings(None, metrics_token="").metrics_token is None
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    settings = load_settings(None, cflow_trusted_proxies="10.0.0.0/8, 192.168.1.5,::1")
+    assert [str(n) for n in settings.cflow_trusted_proxies] == [
+        "10.0.0.0/8",
+        "192.168.1.5/32",
+        "::1/128",
+    ]
+    assert load_settings(None).cflow_trusted_proxies == []
+    with pytest.raises(SettingsError) as caught:
+        load_settings(None, cflow_trusted_proxies="10.0.0.0/8,proxy.internal,10.0.0.0/33")
+    problem = caught.value.problems["CFLOW_TRUSTED_PROXIES"]
+    assert "not IP addresses or networks: proxy.internal, 10.0.0.0/33" in problem
