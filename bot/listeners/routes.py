@@ -35,11 +35,10 @@ async def choose_route(
     tools: Tools,
     routes: WorkflowRoutes,
 ) -> None:
-    """ "Post in the default channel" or "Keep to DMs": every admin's DM then says so."""
+    """The default channel, or DMs only: every admin's DM about it then says so."""
     await ack()
     user = body["user"]["id"]
-    if user not in tools.settings.cflow_bot_admins:
-        await say_privately(respond, {"text": ADMINS_ONLY})
+    if await _refused(tools, user, respond):
         return
     await routes.choose(action.get("value") or "", "", ROUTE_OF[action["action_id"]], user)
 
@@ -53,8 +52,7 @@ async def open_route_modal(
     tools: Tools,
 ) -> None:
     await ack()
-    if body["user"]["id"] not in tools.settings.cflow_bot_admins:
-        await say_privately(respond, {"text": ADMINS_ONLY})
+    if await _refused(tools, body["user"]["id"], respond):
         return
     view = route_modal(action.get("value") or "", "")
     await client.views_open(trigger_id=body["trigger_id"], view=view)
@@ -83,3 +81,11 @@ async def save_route(
     note = await membership_note(client, channel)
     if note:
         await tell_in_dm(client, user, note.strip())
+
+
+async def _refused(tools: Tools, user: str, respond: AsyncRespond) -> bool:
+    """True, with a private answer, for anyone but the bot's admins."""
+    if user in tools.settings.cflow_bot_admins:
+        return False
+    await say_privately(respond, {"text": ADMINS_ONLY})
+    return True
