@@ -133,9 +133,10 @@ async def check_deliveries(store: Store) -> CheckResult:
 
 
 async def check_routes(
-    listed: list[Workflow], store: Store, default_channel: str | None
+    listed: list[Workflow], store: Store, default_channel: str | None, admins: list[str]
 ) -> list[CheckResult]:
-    """Every active workflow, and where its cards go (an admin's choice, bot.routes)."""
+    """Every active workflow, and where its cards go (an admin's choice, bot.routes). One
+    waiting for an admin when there are none fails: nobody could ever route it."""
     workflows = [w for w in listed if w.is_active]
     subscriptions, routes = await store.subscriptions(), await store.workflow_routes()
     adopted = ADOPTED in routes
@@ -149,10 +150,13 @@ async def check_routes(
             where = f"cards go to {channel}"
         elif route is not None and route.route == "pending":
             where = "waits for an admin to route it; its reviewers get DMs meanwhile"
+            if not admins:
+                where += ". Set CFLOW_BOT_ADMINS: with no admins nobody can route it"
         else:
             where = "no channel; its reviewers get DMs"
         name = f"Workflow {workflow.label} ({workflow.id})"
-        results.append(CheckResult(name, True, where))
+        stuck = channel is None and route is not None and route.route == "pending"
+        results.append(CheckResult(name, not (stuck and not admins), where))
     return results
 
 

@@ -197,7 +197,8 @@ async def run_check(args: argparse.Namespace) -> int:
         results.append(database)
         if store is not None:
             results.append(await check_deliveries(store))
-            results += await check_routes(workflows, store, settings.cflow_notify_channel)
+            default, admins = settings.cflow_notify_channel, settings.cflow_bot_admins
+            results += await check_routes(workflows, store, default, admins)
         channels = await _card_channels(settings, store)
         results += await check_channels(slack, channels)
     for result in results:

@@ -421,7 +421,8 @@ async def test_check_covers_the_database_and_the_card_channels(
     assert code == 1
     assert "[FAIL] Channel C0FINANCE" in out and "/invite" in out and "workflow 1002" in out
     assert "Workflow Purchase Order (1002): cards go to C0FINANCE" in out
-    assert "Workflow Leave Request (1003): waits for an admin to route it" in out
+    assert "[FAIL] Workflow Leave Request (1003): waits for an admin to route it" in out
+    assert "Set CFLOW_BOT_ADMINS" in out, "with no admins, nobody could route it"
     assert "Workflow Expense Claim (1001): no channel" in out, "seen after the first cycle"
 
 
