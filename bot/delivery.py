@@ -32,6 +32,7 @@ from cachetools import LRUCache
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.liveness import Liveness
 from bot.metrics import Metrics
 from bot.pacing import Superseded
 from bot.store.base import Card, Store
@@ -118,11 +119,22 @@ def card_metadata(card: Card) -> dict[str, Any]:
 
 
 class Delivery:
-    def __init__(self, slack: AsyncWebClient, store: Store, metrics: Metrics, clock: Clock) -> None:
+    def __init__(
+        self,
+        slack: AsyncWebClient,
+        store: Store,
+        metrics: Metrics,
+        clock: Clock,
+        liveness: Liveness | None = None,
+    ) -> None:
+        """`liveness` says which instances are alive: a claim left by one that stopped is
+        settled in seconds (and one of this process's own whose answer was lost at once)."""
         self._slack = slack
         self._store = store
         self._metrics = metrics
         self._clock = clock
+        self._liveness = liveness
+        self._posting: set[tuple[str, str, str, str]] = set()  # this process's posts under way
         self._dm_channels: LRUCache[str, str] = LRUCache(maxsize=DM_CHANNELS_KEPT)
 
     # Posting
@@ -132,6 +144,8 @@ class Delivery:
         existing = next((old for old in known if _same_message(old, card)), None)
         if existing is not None:
             return await self._settle(existing, payload)
+        if self._liveness is not None:
+            card = replace(card, claimed_by=self._liveness.instance_id)
         if not await self._store.claim_card(card):
             # Claimed elsewhere since the batch was loaded: a later cycle looks again.
             return Result.RETRY
@@ -176,12 +190,15 @@ class Delivery:
     async def _send(self, card: Card, payload: dict[str, Any]) -> Result:
         """Post a claimed card and record its ts; a failure is recorded as it deserves."""
         extra: dict[str, Any] = {"thread_ts": card.thread_ts} if card.thread_ts else {}
+        self._posting.add(_identity(card))
         try:
             answer = await self._slack.chat_postMessage(
                 channel=card.channel, metadata=card_metadata(card), **extra, **payload
             )
         except Exception as error:
             return await self._not_posted(card, SlackFailure(error))
+        finally:
+            self._posting.discard(_identity(card))
         await self._store.confirm_card(card, answer["ts"], channel=self._posted_in(card, answer))
         self._metrics.cards_posted.labels(card.kind).inc()
         log.info("Posted the %s card to %s", card.kind, card.channel)
@@ -208,11 +225,39 @@ class Delivery:
         return channel
 
     def _abandoned(self, claim: Card) -> bool:
-        """A claim left unconfirmed for minutes: its process died, or its post timed out."""
+        """A claim nobody is posting any more: this process's own whose answer was lost;
+        one whose instance stopped beating (or stopped cleanly) a moment ago; or, from a
+        live instance or a release before heartbeats, one left unconfirmed for minutes."""
         if claim.created_at is None:
             return False
-        age = (self._clock() - claim.created_at).total_seconds()
-        return age > ABANDONED_CLAIM_SECONDS
+        age = self._clock() - claim.created_at
+        liveness = self._liveness
+        if liveness is not None and claim.claimed_by is not None:
+            if claim.claimed_by == liveness.instance_id:
+                return _identity(claim) not in self._posting
+            if not liveness.is_alive(claim.claimed_by):
+                return age > liveness.grace
+        return age.total_seconds() > ABANDONED_CLAIM_SECONDS
+
+    async def settle_claim(self, claim: Card, payload: dict[str, Any]) -> Result:
+        """A card claimed but not known to be posted, of a request that has moved on (or
+        a DM of an earlier stage): never posted anew. Once nobody is posting it, the
+        message it may have posted is looked for and brought in line with `payload`
+        (its buttons off), or the claim is dropped; until then, it is looked at again."""
+        if not self._abandoned(claim):
+            return Result.RETRY
+        try:
+            found = await self._history_find(claim)
+        except Exception as error:
+            log.warning("Cannot read %s's history: %s", claim.channel, SlackFailure(error).reason)
+            return Result.RETRY  # not knowing is no reason to leave buttons behind
+        if found is None:
+            await self._store.release_card(claim)
+            return Result.DONE
+        ts, channel = found
+        await self._store.confirm_card(claim, ts, channel=channel)
+        log.info("Adopted the %s message an earlier attempt had posted", claim.kind)
+        return await self.update(replace(claim, ts=ts, channel=channel), payload)
 
     async def _recover(self, claim: Card, payload: dict[str, Any]) -> Result:
         """Slack knows whether the earlier post arrived: adopt it, or post now."""
@@ -228,29 +273,36 @@ class Delivery:
         return await self._send(claim, payload)
 
     async def _find_posted(self, claim: Card) -> tuple[str, str] | None:
+        """(ts, channel) of this card's message, or None when it is not there or Slack
+        would not show the history (without the history scopes a rare duplicate beats a
+        lost card)."""
+        try:
+            return await self._history_find(claim)
+        except Exception as error:
+            log.warning("Cannot read %s's history: %s", claim.channel, SlackFailure(error).reason)
+        return None
+
+    async def _history_find(self, claim: Card) -> tuple[str, str] | None:
         """(ts, channel) of this card's message in its channel (or its thread: a thread
-        reply is not in the channel's history), found by the metadata it carries."""
+        reply is not in the channel's history), found by the metadata it carries; None
+        when it is not there. Raises when Slack would not show the history."""
         assert claim.created_at is not None
         oldest = f"{claim.created_at.timestamp() - CLOCK_TOLERANCE_SECONDS:.6f}"
         cursor = None
-        try:
-            # A DM claimed before its channel was known: history needs the channel's id.
-            channel = claim.channel
-            if is_user_id(channel):
-                channel = await self.dm_channel(channel)
-            where: dict[str, Any] = {"channel": channel, "oldest": oldest, "limit": 200}
-            read: Callable[..., Awaitable[Any]] = self._slack.conversations_history
-            if claim.thread_ts:
-                read, where = self._slack.conversations_replies, where | {"ts": claim.thread_ts}
-            for _ in range(HISTORY_PAGES):
-                answer = await read(**where, cursor=cursor, include_all_metadata=True)
-                found = next((m["ts"] for m in answer["messages"] if _shows(m, claim)), None)
-                cursor = (answer.get("response_metadata") or {}).get("next_cursor")
-                if found or not answer.get("has_more") or not cursor:
-                    return (found, channel) if found else None
-        except Exception as error:
-            # Without the history scopes a rare duplicate beats a lost card.
-            log.warning("Cannot read %s's history: %s", claim.channel, SlackFailure(error).reason)
+        # A DM claimed before its channel was known: history needs the channel's id.
+        channel = claim.channel
+        if is_user_id(channel):
+            channel = await self.dm_channel(channel)
+        where: dict[str, Any] = {"channel": channel, "oldest": oldest, "limit": 200}
+        read: Callable[..., Awaitable[Any]] = self._slack.conversations_history
+        if claim.thread_ts:
+            read, where = self._slack.conversations_replies, where | {"ts": claim.thread_ts}
+        for _ in range(HISTORY_PAGES):
+            answer = await read(**where, cursor=cursor, include_all_metadata=True)
+            found = next((m["ts"] for m in answer["messages"] if _shows(m, claim)), None)
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if found or not answer.get("has_more") or not cursor:
+                return (found, channel) if found else None
         return None
 
     # Updating
@@ -298,6 +350,10 @@ def updatable(card: Card) -> bool:
 def in_flight(card: Card) -> bool:
     """A card claimed and not yet known to be posted (no ts, nothing recorded against it)."""
     return card.ts is None and not card.is_one_off and card.failure is None
+
+
+def _identity(card: Card) -> tuple[str, str, str, str]:
+    return (card.workflow_id, card.request_id, card.channel, card.slot)
 
 
 def _same_message(old: Card, new: Card) -> bool:

@@ -234,9 +234,13 @@ class Effects:
             if updatable(card):
                 payload = self._payload(event, batch, card, notice=notice, busy=busy)
                 results.append(await self._delivery.update(card, payload))
-            elif in_flight(card):
+            elif in_flight(card) and _posted_again(card, event):
                 # Being posted (by the poller, as a click decides it): edit it once posted.
                 results.append(Result.RETRY)
+            elif in_flight(card):
+                # Its request moved on: found in Slack and brought in line, never re-posted.
+                payload = self._payload(event, batch, card, notice=notice, busy=busy)
+                results.append(await self._delivery.settle_claim(card, payload))
         return results
 
     async def _post_audit(self, event: Event, batch: Batch) -> Result:
@@ -343,6 +347,14 @@ class Effects:
             cflow_username=None,
             at=self._clock(),
         )
+
+
+def _posted_again(card: Card, event: Event) -> bool:
+    """Whether this event's own posts will settle `card` (the card of a pending request,
+    or the DM of its current visit); any other claim is left to `settle_claim`."""
+    if not event.obs.request.is_pending:
+        return False
+    return card.kind == "channel" or (card.kind == "dm" and card.slot == event.dm_slot)
 
 
 def _tagged(obs: Observation) -> contextlib.AbstractContextManager[None]:

@@ -48,6 +48,20 @@ class Outbox:
             accepted.append(event)
         return accepted
 
+    def open_keys(self) -> list[RequestKey]:
+        """The requests with deliveries on their way."""
+        return list(self._open)
+
+    def supersede(self, stored: dict[RequestKey, int]) -> bool:
+        """Newest events as recorded in the store (anywhere): what is on its way here and
+        older is no longer current. Whether anything was superseded."""
+        superseded = False
+        for key, seq in stored.items():
+            if key in self._newest and seq > self._newest[key]:
+                self._newest[key] = seq
+                superseded = True
+        return superseded
+
     def is_current(self, event: Event) -> bool:
         """False once a newer change of its request came in, or the process is stopping."""
         newest = self._newest.get(event.obs.key, event.seq)

@@ -24,6 +24,7 @@ from bot.cflow.models import PENDING
 from bot.changes import Observation
 from bot.health import PollerHealth
 from bot.hints import Hints
+from bot.liveness import Liveness
 from bot.metrics import Metrics
 from bot.publisher import Publisher
 from bot.routes import WorkflowRoutes
@@ -76,6 +77,7 @@ class Poller:
         ),
         routes: WorkflowRoutes | None = None,
         listing: SharedListing | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         """`after_cycle` is given what each cycle listed (the scheduled work's); `hints`
         (Cflow's hook) make it read a workflow between cycles; `routes` hears of each
@@ -83,6 +85,7 @@ class Poller:
         self._after_cycle = after_cycle
         self._routes = routes
         self._listing = listing  # handed each cycle's listing, for everyone's desks
+        self._liveness = liveness  # changes a stopped instance left undelivered are due now
         self._hints = hints
         self._hinted_cycle: float | None = None  # monotonic: the last cycle a hint started
         self._workflows: dict[str, Workflow] = {}  # as the last cycle listed them
@@ -262,6 +265,8 @@ class Poller:
         """List these workflows' requests and hand what changed to the publisher: what
         was listed, the listings that failed, and how many records they held."""
         tracked, tally = await self._store.tracked(), Tally()
+        if self._liveness is not None:
+            tracked = {key: self._liveness.due(row) for key, row in tracked.items()}
         results = await asyncio.gather(*(self._requests_of(w, tracked, tally) for w in workflows))
         listed, failed = [], []
         for workflow, requests in zip(workflows, results, strict=True):

@@ -28,6 +28,7 @@ from bot.changes import Change, Event, Observation
 from bot.delivery import Delivery, Result
 from bot.directory import Directory
 from bot.effects import Batch, Effects
+from bot.liveness import Liveness
 from bot.metrics import Metrics
 from bot.outbox import Outbox
 from bot.pacing import URGENCY, Pacer, Rank, Urgency
@@ -44,6 +45,7 @@ Clock = Callable[[], datetime]
 # mid-delivery leaves it to the next cycle, here or on another instance).
 DELIVERY_GRACE = timedelta(minutes=2)
 SHUTDOWN_GRACE = 5.0
+WATCH_EVERY = 1.0  # seconds between looks for events recorded elsewhere, while delivering
 
 
 class Publisher:
@@ -62,6 +64,7 @@ class Publisher:
         on_observed: Callable[[Sequence[Observation]], None] = lambda observations: None,
         timing: Timing | None = None,
         clock: Clock = lambda: datetime.now(UTC),
+        liveness: Liveness | None = None,
     ) -> None:
         """`on_people` hears the Slack users whose view of the requests a batch changed
         (their reviewers, before and after, and the submitter): their Home tabs."""
@@ -75,8 +78,10 @@ class Publisher:
         self._burst_limit = burst_limit
         self._pacer = pacer
         # Claims age in real time, whatever `clock` says (Slack's ts are real).
-        self._delivery = Delivery(slack, store, metrics, lambda: datetime.now(UTC))
+        self._liveness = liveness
+        self._delivery = Delivery(slack, store, metrics, lambda: datetime.now(UTC), liveness)
         self._outbox = Outbox(metrics)
+        self._watching: asyncio.Task[None] | None = None
         self._bursts = Bursts(store, self._delivery, clock)
         self._effects = Effects(
             self._delivery,
@@ -108,6 +113,7 @@ class Publisher:
         events = await self._record(observations)
         if events:
             self._outbox.start(self._deliver_later(events))
+            self._watch()
         return len(events)
 
     def start(self, work: Coroutine[Any, Any, None]) -> None:
@@ -129,6 +135,8 @@ class Publisher:
         await self._outbox.idle()
 
     async def close(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
         self._outbox.closing()
         self._drop_unwanted()
         await self._outbox.close(SHUTDOWN_GRACE)
@@ -152,8 +160,9 @@ class Publisher:
         await self._visits.record(events)
         due = now + DELIVERY_GRACE
         fresh = [e for e in events if e.change is not Change.RETRY]
+        owner = self._liveness.instance_id if self._liveness is not None else None
         await self._store.save_tracked(
-            [replace(e.obs.tracked(e.seq, e.visit), retry_at=due) for e in fresh]
+            [replace(e.obs.tracked(e.seq, e.visit), retry_at=due, owner=owner) for e in fresh]
         )
         accepted = self._outbox.accept(events)
         if any(e.change is not Change.NEW for e in accepted):
@@ -226,7 +235,7 @@ class Publisher:
         keys = [obs.key for obs, _ in changed]
         polled = [obs.key for obs, _ in changed if obs.decision is None]
         locked = await self._store.held_locks(request_lock(key) for key in polled)
-        stored = await self._store.tracked_for(keys)
+        stored = {k: self._due(t) for k, t in (await self._store.tracked_for(keys)).items()}
         now, events = self._clock(), []
         for obs, change in changed:
             fresh = stored.get(obs.key)
@@ -244,6 +253,29 @@ class Publisher:
                     continue
             events.append(Event.of(obs, change))
         return events
+
+    def _due(self, tracked: TrackedRequest) -> TrackedRequest:
+        """Due now when the instance delivering it has stopped (bot.liveness)."""
+        return self._liveness.due(tracked) if self._liveness is not None else tracked
+
+    def _watch(self) -> None:
+        """While deliveries are on their way, the store is asked now and then whether a
+        newer event of their requests was recorded anywhere (a decision on another
+        instance): what it supersedes is then skipped when its turn comes."""
+        if self._watching is None or self._watching.done():
+            self._watching = asyncio.create_task(self._watch_store())
+
+    async def _watch_store(self) -> None:
+        while self._outbox.depth:
+            await asyncio.sleep(WATCH_EVERY)
+            keys = self._outbox.open_keys()
+            try:
+                stored = await self._store.tracked_for(keys)
+            except Exception as error:  # the next look, or the next cycle, will do
+                log.info("Could not look for newer events (%s)", type(error).__name__)
+                continue
+            if self._outbox.supersede({key: row.seq for key, row in stored.items()}):
+                self._drop_unwanted()
 
     async def refresh(
         self,

@@ -31,6 +31,7 @@ def make_poller(services: Services) -> Poller:
         after_cycle=services.scheduler.after_cycle,
         routes=services.routes,
         listing=services.listing,
+        liveness=services.liveness,
     )
 
 

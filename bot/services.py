@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from bot.hints import Hints
 from bot.home import HomeTab
 from bot.hook import BURST, RATE
 from bot.inflight import InFlight
+from bot.liveness import Liveness, beat_period
 from bot.metrics import Metrics
 from bot.notify import NotifySettings
 from bot.pacing import PacedWebClient, Pacer
@@ -70,6 +72,7 @@ class Services:
     hints: Hints
     routes: WorkflowRoutes
     listing: SharedListing
+    liveness: Liveness
     clock: Clock = utc_now
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     in_flight: InFlight = field(default_factory=InFlight)
@@ -78,16 +81,27 @@ class Services:
     hook_limits: TokenBuckets = field(default_factory=lambda: TokenBuckets(RATE, BURST))
     # Each person: 10 reads at once (Home tab opens, lists, commands), then one every 2 s.
     person_limits: TokenBuckets = field(default_factory=lambda: TokenBuckets(0.5, 10))
+    _stop_beating: asyncio.Event = field(default_factory=asyncio.Event)
+    _beating: asyncio.Task[None] | None = None
 
     def is_admin(self, slack_user_id: str) -> bool:
         return slack_user_id in self.settings.cflow_bot_admins
 
     async def close(self) -> None:
-        """What is still on its way to Slack stops first (the store has it as due)."""
+        """What is still on its way to Slack stops first (the store has it as due); then
+        this instance says goodbye, so that another takes what is left at once."""
         self.home.close()
+        self._stop_beating.set()
+        if self._beating is not None:
+            await self._beating
         await self.publisher.close()
+        await self.liveness.goodbye()
         await self.store.close()
         await self.http.close()
+
+    def start_beating(self) -> None:
+        """The heartbeat (bot.liveness), until `close()`."""
+        self._beating = asyncio.create_task(self.liveness.run(self._stop_beating))
 
 
 class RepeatableConnectionRetry(AsyncConnectionErrorRetryHandler):
@@ -152,6 +166,9 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
     # Two intervals: the polling instance hands one over each cycle; another reads its own.
     listing = SharedListing(cflow, service, max_age=2 * settings.cflow_poll_interval)
     home = HomeTab(listing, store, slack, clock=clock)
+    instance_id, health = uuid.uuid4().hex[:12], PollerHealth()
+    liveness = Liveness(store, instance_id, period=beat_period(settings.cflow_poll_interval))
+    await liveness.beat()  # alive, and who else is, before any work is taken or left
     timing = Timing(
         remind_after=settings.cflow_remind_after,
         remind_every=settings.cflow_remind_every,
@@ -171,8 +188,8 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
         on_observed=listing.observed,
         timing=timing,
         clock=clock,
+        liveness=liveness,
     )
-    instance_id, health = uuid.uuid4().hex[:12], PollerHealth()
     decider = Decider(
         cflow,
         store,
@@ -211,7 +228,7 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
             clock=clock,
         ),
     )
-    return Services(
+    services = Services(
         settings,
         http,
         cflow,
@@ -235,10 +252,13 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
             clock=clock,
         ),
         listing,
+        liveness,
         clock=clock,
         instance_id=instance_id,
         poller_health=health,
     )
+    services.start_beating()
+    return services
 
 
 async def _with_channel_ids(settings: Settings, slack: AsyncWebClient) -> Settings:

@@ -86,6 +86,7 @@ class Card:
     thread_ts: str | None = None
     failure: str | None = None
     failed_at: datetime | None = None
+    claimed_by: str | None = None  # the instance that claimed it (None: before 0006)
 
     @property
     def key(self) -> RequestKey:
@@ -243,6 +244,7 @@ class TrackedRequest:
     visit: int = 0
     retry_at: datetime | None = None
     attempts: int = 0
+    owner: str | None = None  # the instance delivering its last event
 
     @property
     def key(self) -> RequestKey:
@@ -459,6 +461,18 @@ class Store(Protocol):
 
     async def take_hints(self) -> set[str]:
         """The hints left so far, taken (each by one caller)."""
+        ...
+
+    async def beat(self, instance_id: str, at: datetime) -> None:
+        """This instance is alive at `at`."""
+        ...
+
+    async def live_instances(self, since: datetime) -> set[str]:
+        """The instances that beat since `since`."""
+        ...
+
+    async def forget_instance(self, instance_id: str) -> None:
+        """A clean stop: what it leaves is taken over at once, not when it would age."""
         ...
 
     async def workflow_routes(self) -> dict[str, WorkflowRoute]:

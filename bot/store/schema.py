@@ -102,6 +102,7 @@ cards = Table(
     Column("thread_ts", String(64)),
     Column("failure", String(64)),  # Slack's reason, when it refused this message for good
     Column("failed_at", UtcDateTime),
+    Column("claimed_by", ID),  # the instance that claimed it (its heartbeat: instances)
 )
 
 # The requests of a burst: shown in one summary (or one grouped DM) instead of a card
@@ -241,6 +242,16 @@ tracked_requests = Table(
     Column("visit", Integer, nullable=False, server_default="0"),  # seq that entered the stage
     Column("retry_at", UtcDateTime),  # some Slack effect failed for now: look again then
     Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("owner", ID),  # the instance delivering its last event (taken over once it stops)
+)
+
+# Each running instance's heartbeat: work an instance left (claims, changes it was
+# delivering) is taken over as soon as it stops beating, or deletes its row at a stop.
+instances = Table(
+    "instances",
+    metadata,
+    Column("instance_id", ID, primary_key=True),
+    Column("beat_at", UtcDateTime, nullable=False),
 )
 
 decisions = Table(

@@ -149,7 +149,16 @@ class SqlStore(SqlLinks, SqlBursts, SqlPreferences, SqlFollowups, SqlRoutes):
             return
         rows = [values_of(r, updated_at=r.updated_at or utc_now()) for r in latest.values()]
         stmt = self._insert(tracked_requests)
-        columns = ("status", "stage", "reviewers", "updated_at", "seq", "visit", "retry_at")
+        columns = (
+            "status",
+            "stage",
+            "reviewers",
+            "updated_at",
+            "seq",
+            "visit",
+            "retry_at",
+            "owner",
+        )
         changed = {name: stmt.excluded[name] for name in (*columns, "attempts")}
         newer = (stmt.excluded.seq > tracked_requests.c.seq) | (
             (stmt.excluded.seq == tracked_requests.c.seq)
