@@ -5,7 +5,8 @@ Recorded with the events, before anything is sent (bot.publisher): a request tha
 arrives at a stage gets a visit and, per reviewer, a reminder due after the
 workflow's reminder time, plus one escalation; a request that moves on or ends closes
 its visit and cancels what was scheduled for it. The times are Cflow's own where it
-gives them (a backlog found at first start has waited since it was submitted).
+gives them (a backlog found at first start has waited since it was submitted, so its
+first follow-up waits an hour after the bot first told anyone of it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from bot.store.base import Followup, StageVisit, Store, WorkflowRules
 
 Clock = Callable[[], datetime]
 OPEN = -1  # a visit number no visit has: closing "all but OPEN" closes every visit
-FIRST_FOLLOWUP = timedelta(hours=1)  # nothing follows up sooner after the bot saw it arrive
+# The backlog found at the bot's very first start has often waited long already: its
+# reviewers hear of it first, and are not reminded of all of it in the same minute.
+FIRST_FOLLOWUP = timedelta(hours=1)
+NO_FLOOR = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class Visits:
         self._store = store
         self._timing = timing
         self._clock = clock
+        self._started = False  # a poll cycle is on record: nothing found now is a backlog
 
     async def record(self, events: Sequence[Event]) -> None:
         """Visits opened and closed by these events, and the follow-ups they schedule or
@@ -55,6 +60,7 @@ class Visits:
         if not moving:
             return
         now, rules = self._clock(), await self._store.workflow_rules()
+        floor = FIRST_FOLLOWUP if await self._first_start() else NO_FLOOR
         ended, entered, keep, added = [], [], {}, []
         for event in moving:
             obs = event.obs
@@ -65,33 +71,44 @@ class Visits:
             if arrived:
                 visit = _entered(event, _arrival(obs, now))
                 entered.append(visit)
-                added += self._scheduled(visit, rules.get(obs.workflow.id))
+                added += self._scheduled(visit, rules.get(obs.workflow.id), floor)
             elif pending and event.change is Change.MOVED:  # handed to someone at the stage
-                added += self._scheduled(_entered(event, now), rules.get(obs.workflow.id))
+                added += self._scheduled(_entered(event, now), rules.get(obs.workflow.id), floor)
         await self._store.visits_left(ended)
         await self._store.visits_entered(entered)
         await self._store.cancel_followups(keep)
         await self._store.add_followups(added)
 
-    def _scheduled(self, visit: StageVisit, rules: WorkflowRules | None) -> list[Followup]:
+    async def _first_start(self) -> bool:
+        """Whether this is the bot's very first cycle on this account (no cycle on record
+        in the store, whichever instance ran it): what it finds now is the backlog."""
+        if not self._started:
+            self._started = await self._store.last_poll_run() is not None
+        return not self._started
+
+    def _scheduled(
+        self, visit: StageVisit, rules: WorkflowRules | None, floor: timedelta
+    ) -> list[Followup]:
         remind, escalate = self._timing.for_workflow(rules)
-        arrived, now = visit.arrived_at, self._clock()
+        arrived, soonest = visit.arrived_at, self._clock() + floor
         found = [
-            Followup(*visit.key, visit.visit, "remind", name, arrived, _due(arrived, remind, now))
+            Followup(
+                *visit.key, visit.visit, "remind", name, arrived, _due(arrived, remind, soonest)
+            )
             for name in visit.reviewers
             if remind > 0
         ]
         if escalate > 0:
-            due = _due(arrived, escalate, now)
+            due = _due(arrived, escalate, soonest)
             found.append(Followup(*visit.key, visit.visit, "escalate", "", arrived, due))
         return found
 
 
-def _due(arrived: datetime, hours: float, now: datetime) -> datetime:
+def _due(arrived: datetime, hours: float, soonest: datetime) -> datetime:
     """The earliest it can be due: working hours are never fewer than hours on a clock
-    (each reviewer's are counted when it comes due); and never within the hour its
-    reviewers are first told, even of a request that waited long before the bot saw it."""
-    return max(arrived + timedelta(hours=hours), now + FIRST_FOLLOWUP)
+    (each reviewer's are counted when it comes due); and never before `soonest` (an hour
+    after the bot saw it, for the backlog of its first start; now, for anything else)."""
+    return max(arrived + timedelta(hours=hours), soonest)
 
 
 def _arrival(obs: Observation, now: datetime) -> datetime:

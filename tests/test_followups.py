@@ -361,3 +361,35 @@ async def test_someone_who_takes_no_dms_is_reminded_in_the_cards_thread(
     clock.set(la(6, 11, 2))
     await bot.cycles(2)
     assert len(lines()) == 2
+
+
+async def test_a_request_arriving_while_the_bot_runs_is_reminded_after_the_time_set(
+    bot: Bot, clock: Clock
+) -> None:
+    answer = await command(bot, "U0ALICE", "remind Expense 0.5")
+    assert "reminded after 0.5 working hours" in answer
+    request_id = new_expense(bot.sandbox, Description="Half an hour")
+    await bot.channel_card(request_id)
+    clock.set(la(4, 10, 29))
+    await bot.cycles(2)
+    assert reminders_to(bot, "U0BOB", request_id) == []
+    clock.set(la(4, 10, 31))  # half an hour on, not the hour the first start's backlog waits
+    await bot.cycles(2)
+    assert len(reminders_to(bot, "U0BOB", request_id)) == 1
+
+
+async def test_the_backlog_found_at_first_start_waits_an_hour_for_its_first_reminder(
+    bot: Bot, clock: Clock
+) -> None:
+    backlog = [
+        r.id
+        for r in bot.sandbox.state.requests["1001"].values()
+        if r.status == "pending" and r.current_stage == "1001-1"
+    ]
+    assert backlog, "the demo's Expense Claims waiting on bob, days old at first start"
+    clock.set(la(4, 10, 59))
+    await bot.cycles(2)
+    assert [r for r in backlog if reminders_to(bot, "U0BOB", r)] == []
+    clock.set(la(4, 11, 1))
+    await bot.cycles(2)
+    assert all(reminders_to(bot, "U0BOB", r) for r in backlog)
