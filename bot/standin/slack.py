@@ -121,6 +121,7 @@ class _Origin:
 class _Failure:
     error: str
     retry_after: int
+    where: Callable[[SlackCall], bool] = lambda call: True  # which calls it answers
 
 
 @dataclass(frozen=True)
@@ -334,10 +335,18 @@ class SlackStandIn:
         return next((c for c in self._channels.values() if not c.is_im and c.name == name), None)
 
     def fail_next(
-        self, method: str, error: str = "ratelimited", count: int = 1, retry_after: int = 1
+        self,
+        method: str,
+        error: str = "ratelimited",
+        count: int = 1,
+        retry_after: int = 1,
+        *,
+        where: Callable[[SlackCall], bool] = lambda call: True,
     ) -> None:
-        """Make the next `count` calls of `method` fail: HTTP 429 for "ratelimited"."""
-        self._failures.setdefault(method, []).extend([_Failure(error, retry_after)] * count)
+        """Make the next `count` calls of `method` (that `where` picks, e.g. the edit that
+        puts a card's buttons back) fail: HTTP 429 for "ratelimited"."""
+        failure = _Failure(error, retry_after, where)
+        self._failures.setdefault(method, []).extend([failure] * count)
 
     def refuse(self, target: str, error: str, methods: Iterable[str] | None = None) -> None:
         """Refuse every call about a user (their DM too) or a channel with `error`, as Slack
@@ -543,7 +552,7 @@ class SlackStandIn:
     async def _answer(self, call: SlackCall, run: Callable[[SlackCall], Params]) -> web.Response:
         """Apply an injected failure or the handler now, then answer after the latency."""
         status, headers = 200, {}
-        failure = self._pop_failure(call.method) or self._refusal(call) or self._throttled(call)
+        failure = self._pop_failure(call) or self._refusal(call) or self._throttled(call)
         if failure is not None:
             body: Params = {"ok": False, "error": failure.error}
             if failure.error == "ratelimited":
@@ -575,9 +584,10 @@ class SlackStandIn:
         refusal = next((r for r in self._refusals if r.applies(call, self._dms)), None)
         return None if refusal is None else _Failure(refusal.error, 0)
 
-    def _pop_failure(self, method: str) -> _Failure | None:
-        pending = self._failures.get(method)
-        return pending.pop(0) if pending else None
+    def _pop_failure(self, call: SlackCall) -> _Failure | None:
+        pending = self._failures.get(call.method, [])
+        index = next((i for i, failure in enumerate(pending) if failure.where(call)), None)
+        return None if index is None else pending.pop(index)
 
     def _dispatch(self, call: SlackCall) -> Params:
         handler = self._handlers.get(call.method)
