@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -25,12 +24,11 @@ from slack_bolt.async_app import AsyncApp
 from bot.health import STALE_INTERVALS, StoreView
 from bot.hook import FORWARDED_FOR, MAX_BODY, Malformed, authentic, client_address, read_hint
 from bot.listeners import actions, commands, followups, forms, home, notify, routes, views
-from bot.listeners.answers import answer_for
-from bot.listeners.common import person_of, say_privately
+from bot.listeners.answers import private_answer, tell
+from bot.listeners.common import answered, person_of
 from bot.listeners.subcommands import Tools
 from bot.poller import POLLER_LEASE
 from bot.services import Services
-from bot.slack.messages import error_message
 from bot.store.base import PollRun
 
 log = logging.getLogger(__name__)
@@ -86,36 +84,19 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
     app.use(inject_services)
     app.error(report_error)
     for module in (actions, commands, followups, forms, home, notify, routes, views):
-        module.register(app, services.in_flight.track)
+        module.register(app, lambda listener: services.in_flight.track(answered(listener)))
     return app
 
 
 async def report_error(
     error: Exception, body: dict[str, Any], respond: Any, context: dict[str, Any]
 ) -> None:
-    """One error path: a domain error becomes its private answer (bot/listeners/answers);
+    """What still reaches Bolt (a middleware's failure: listeners answer their own, see
+    `answered`) takes the same one error path: a domain error becomes its private answer,
     anything else is logged with an id, and the person sees the id, never a traceback."""
     user = person_of(body)
-    answer = await answer_for(error, context["store"], user) if user else None
-    if answer is not None and user:
-        log.info("Answered %s to %s", type(error).__name__, user)
-        await _tell(respond, body, context["client"], user, answer)
-        return
-    error_id = uuid.uuid4().hex[:8]
-    log.error("Unhandled error %s", error_id, exc_info=error)
-    if respond is not None and body.get("response_url"):
-        text = f"Something went wrong on our side (error id {error_id}). Please try again."
-        await say_privately(respond, error_message(text))
-
-
-async def _tell(
-    respond: Any, body: dict[str, Any], client: Any, user: str, answer: dict[str, Any]
-) -> None:
-    """Privately where the request came from; a modal has no response_url: in the DM."""
-    if respond is not None and body.get("response_url"):
-        await say_privately(respond, answer)
-    else:
-        await client.chat_postMessage(channel=user, **answer)
+    answer = await private_answer(error, context["store"], user)
+    await tell(answer, body=body, respond=respond, client=context["client"], user=user)
 
 
 def create_web_app(bolt: AsyncApp, services: Services) -> web.Application:

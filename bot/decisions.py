@@ -5,7 +5,11 @@ Whatever the entry (button, modal, slash command), a decision goes through
 a lock in the store turns simultaneous clicks into one Cflow call across processes; the
 request is re-read so that a stale card never approves the next stage; the call is
 made with the person's own linked credentials; an ambiguous failure is settled by
-re-reading before anyone is told anything.
+re-reading before anyone is told anything. The lock covers Cflow and the store, not
+Slack: it is released once the outcome is recorded, and the cards are edited after, at
+Slack's pace. Once Cflow has decided, the person is told so whatever the store or Slack
+then fail to do: the poller brings the cards in line (the store still shows the request
+as it was, or has its change due again).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -48,9 +53,10 @@ from bot.slack.text import escape
 from bot.store.base import Decision, Link, Store, request_lock
 
 log = logging.getLogger(__name__)
-# Room after the Cflow calls themselves for the store and Slack updates of a decision.
+# Room after the Cflow calls themselves for the store (and the rare busy re-render).
 LOCK_MARGIN_SECONDS = 60.0
 Verb = Literal["approve", "reject"]
+BUSY_TEXT = "Someone is deciding this request right now; the card will show the outcome."
 NOT_A_REVIEWER = (
     "You are not a reviewer of this request's current stage in Cflow, so nothing was done."
 )
@@ -71,8 +77,35 @@ ACCEPTED: Final = Accepted.ACCEPTED
 
 def lock_seconds(cflow_timeout: float) -> float:
     """How long a decision may hold its request: two reads (with their retries), the
-    call, a settling read, and the updates, so the lock never lapses mid-decision."""
+    call, a settling read, and recording it, so the lock never lapses mid-decision."""
     return 3 * cflow_timeout + RetryPolicy().total + LOCK_MARGIN_SECONDS
+
+
+async def _nothing() -> None:
+    return None
+
+
+class Hold:
+    """One click's hold on a request (its lock row in the store), released once: as soon
+    as Cflow has answered and the store has the outcome, before any card is edited."""
+
+    def __init__(self, store: Store, lock: str, holder: str) -> None:
+        self._store, self._lock, self._holder = store, lock, holder
+        self.released = False
+
+    @classmethod
+    async def take(cls, store: Store, lock: str, holder: str, ttl: float) -> Hold | None:
+        """The hold, or None while another click (here or on another instance) has it."""
+        return cls(store, lock, holder) if await store.try_lock(lock, holder, ttl) else None
+
+    async def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        try:
+            await self._store.unlock(self._lock, self._holder)
+        except Exception as error:  # the store went away: the lock lapses at its time-out
+            log.warning("Could not release %s (%s)", self._lock, type(error).__name__)
 
 
 @dataclass(frozen=True)
@@ -160,15 +193,26 @@ class Decider:
         self._lock_ttl = lock_seconds(cflow_timeout)
         self._instance_id = instance_id
 
-    async def decide(self, actor: str, link: Link, intent: Intent) -> str:
+    async def decide(
+        self,
+        actor: str,
+        link: Link,
+        intent: Intent,
+        *,
+        when_held: Callable[[], Awaitable[None]] = _nothing,
+    ) -> str:
         """Carry out `intent` for Slack user `actor`: what was done, as the person is told
-        it; a `DecisionError` says why not. Either way it is counted."""
+        it; a `DecisionError` says why not. Either way it is counted.
+
+        `when_held` runs once this click holds the request, before Cflow is called, and
+        not at all when someone else is deciding it (BusyError): where a listener shows
+        the clicked card busy, so that a click that changes nothing changes no card."""
         ref = intent.ref
         kind = "done"
         try:
             with request_context(f"{ref.workflow_id}/{ref.request_id}"):
                 await self._ensure_reviewer(link, ref)
-                return await self._decide_once(actor, link, intent)
+                return await self._decide_once(actor, link, intent, when_held)
         except DecisionError as error:
             kind = error.kind
             raise
@@ -192,37 +236,38 @@ class Decider:
         if plainly_not_a_reviewer(link.cflow_username, ref, known):
             raise NotReviewerError(NOT_A_REVIEWER)
 
-    async def _decide_once(self, actor: str, link: Link, intent: Intent) -> str:
+    async def _decide_once(
+        self, actor: str, link: Link, intent: Intent, when_held: Callable[[], Awaitable[None]]
+    ) -> str:
         ref = intent.ref
         lock = request_lock((ref.workflow_id, ref.request_id))
         holder = f"{self._instance_id}:{actor}:{uuid.uuid4().hex}"
-        ttl = self._lock_ttl
-        if not await self._store.try_lock(lock, holder, ttl):
-            raise BusyError(
-                "Someone is already acting on this request; the card will show the outcome."
-            )
+        hold = await Hold.take(self._store, lock, holder, self._lock_ttl)
+        if hold is None:
+            raise BusyError(BUSY_TEXT)
         try:
-            return await self._decide_locked(actor, credentials_for(self._service, link), intent)
+            await when_held()
+            creds = credentials_for(self._service, link)
+            return await self._decide_held(actor, creds, intent, hold)
         finally:
-            await self._store.unlock(lock, holder)
+            await hold.release()
 
-    async def _decide_locked(self, actor: str, creds: Credentials, intent: Intent) -> str:
+    async def _decide_held(self, actor: str, creds: Credentials, intent: Intent, hold: Hold) -> str:
         ref = intent.ref
         try:
             workflow, before = await self._read(creds, ref)
         except CflowError as error:
-            raise await self._unreadable(actor, ref, error) from None
+            raise await self._unreadable(actor, ref, error, hold) from None
         if is_stale(before, ref):
-            await self._publisher.refresh(workflow, before)
             where = _where(workflow, before)
             text = (
                 f"This request has moved on since the card was posted ({where}). Nothing was done."
             )
-            raise StaleCardError(text)
+            raise StaleCardError(text, card_restored=await self._shown(workflow, before, hold))
         try:
             after = await self._call(actor, creds, intent, before)
-        except DecisionError:
-            await self._publisher.refresh(workflow, before)
+        except DecisionError as error:
+            error.card_restored = await self._shown(workflow, before, hold)
             raise
         decision = Decision(
             workflow_id=workflow.id,
@@ -235,23 +280,54 @@ class Decider:
             comment=intent.comment,
             reassigned_to=intent.reassign_to,
         )
+        try:
+            await self._publish(workflow, before, after, decision, intent, hold)
+        except Exception:  # Cflow decided: the person hears that, the poller does the rest
+            log.exception("%s %s in Cflow, but not published yet", _past(intent), ref)
+        return _done(intent, workflow, after if isinstance(after, Request) else None)
+
+    async def _publish(
+        self,
+        workflow: Workflow,
+        before: Request,
+        after: Request | Accepted,
+        decision: Decision,
+        intent: Intent,
+        hold: Hold,
+    ) -> None:
+        """Record the decision, release the request, then bring its cards in line."""
         if after is ACCEPTED:
             # Done in Cflow, but what it looks like now is unknown: no buttons until the
-            # poller sees the new state.
+            # poller sees the new state. Held until this busy line is out: a cycle in
+            # between would show the new state, and the line would then hide it for good.
             await self._store.record_decision(decision)
             busy = f"{_past(intent)} in Cflow; waiting for it to show what comes next"
             await self._publisher.refresh(workflow, before, busy=busy)
-            return _done(intent, workflow, None)
+            return
         assert isinstance(after, Request)
         previous = Observation(workflow, before, None).tracked()
-        await self._publisher.sync([Observation(workflow, after, previous, decision)])
-        return _done(intent, workflow, after)
+        observed = Observation(workflow, after, previous, decision)
+        await self._publisher.sync([observed], recorded=hold.release)
 
-    async def _unreadable(self, actor: str, ref: RequestRef, error: CflowError) -> DecisionError:
+    async def _shown(self, workflow: Workflow, request: Request, hold: Hold) -> bool:
+        """Release the request, then re-render its cards as `request` shows it (after a
+        click that decided nothing); False when that failed, so that the listener puts
+        back the card that was clicked."""
+        await hold.release()
+        try:
+            await self._publisher.refresh(workflow, request)
+        except Exception:
+            log.exception("Could not re-render the cards of %s/%s", workflow.id, request.id)
+            return False
+        return True
+
+    async def _unreadable(
+        self, actor: str, ref: RequestRef, error: CflowError, hold: Hold
+    ) -> DecisionError:
         """The clicker cannot read the request: why, once the card has its buttons back."""
         if isinstance(error, CflowUnauthorizedError):
             await self._store.mark_key_refused(actor)  # before the cards are re-rendered
-        restored = await self._restore_cards(ref)
+        restored = await self._restore_cards(ref, hold)
         if isinstance(error, CflowUnauthorizedError):
             return KeyRefusedError(RELINK_TEXT, card_restored=restored)
         text = f"Cflow would not show you this request: {escape(error.message)}"
@@ -264,15 +340,15 @@ class Decider:
         )
         return workflow, request
 
-    async def _restore_cards(self, ref: RequestRef) -> bool:
+    async def _restore_cards(self, ref: RequestRef, hold: Hold) -> bool:
         """Re-render the request's cards as the service account sees it; False if it cannot."""
         try:
             workflow, request = await self._read(self._service, ref)
         except CflowError as error:
             log.warning("Cannot re-read %s to restore its cards: %s", ref, type(error).__name__)
+            await hold.release()
             return False
-        await self._publisher.refresh(workflow, request)
-        return True
+        return await self._shown(workflow, request, hold)
 
     async def _call(
         self, actor: str, creds: Credentials, intent: Intent, before: Request

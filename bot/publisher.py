@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,9 +102,22 @@ class Publisher:
     def delivery(self) -> Delivery:
         return self._delivery
 
-    async def sync(self, observations: Sequence[Observation]) -> int:
-        """Publish every change in `observations` now; returns how many requests changed."""
+    async def sync(
+        self,
+        observations: Sequence[Observation],
+        *,
+        recorded: Callable[[], Awaitable[None]] | None = None,
+    ) -> int:
+        """Publish every change in `observations` now; returns how many requests changed.
+        `recorded` runs once they are in the store, before Slack hears of them: a click
+        releases its request there, so that no one waits for Slack's pace."""
         events = await self._record(observations)
+        if recorded is not None:
+            try:
+                await recorded()
+            except BaseException:
+                self._outbox.release(events)
+                raise
         await self._deliver(events)
         return len(events)
 

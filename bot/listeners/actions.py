@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -10,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.decisions import Decider, Intent
 from bot.directory import Directory
 from bot.errors import DecisionError, NotReviewerError
-from bot.listeners.answers import said
+from bot.listeners.answers import SLACK_FAILURES, said
 from bot.listeners.commands import list_again
 from bot.listeners.common import (
     Track,
@@ -25,6 +26,8 @@ from bot.slack.lists import listed_page
 from bot.slack.modals import ListOrigin, approve_comment_modal, reassign_modal, reject_modal
 from bot.slack.text import escape
 from bot.store.base import Link
+
+log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, track: Track) -> None:
@@ -59,13 +62,16 @@ async def approve(
         answer = await said(decider.decide(user, link, Intent(ref, "approve")), tools.store, user)
         await tools.home.publish(user, notice=[answer.get("text", "")])
         return
-    await _show_busy(client, body, "Approving as", user)
+    busy = BusyCard(client, body, "Approving as", user)
     try:
-        done = await decider.decide(user, link, Intent(ref, "approve"))
+        done = await decider.decide(user, link, Intent(ref, "approve"), when_held=busy.show)
     except DecisionError as error:
         if not error.card_restored:
-            await _restore_clicked(client, body)
+            await busy.undo()
         raise  # answered by the one error path
+    except Exception:
+        await busy.undo()
+        raise
     await say_privately(respond, {"text": done})
 
 
@@ -127,18 +133,31 @@ async def _may_decide(decider: Decider, link: Link, intent: Intent, respond: Asy
     return True
 
 
-async def _show_busy(client: AsyncWebClient, body: dict[str, Any], text: str, by: str) -> None:
-    """Hide the clicked card's buttons at once, so nobody clicks twice."""
-    blocks = _editable_blocks(body)
-    if blocks is not None:
-        await _edit_clicked(client, body, busy_blocks(blocks, text, by))
+class BusyCard:
+    """The clicked card's "⏳ Approving as …" line in place of its buttons, so nobody
+    clicks twice: shown once the click holds the request, and put back as it was clicked
+    when the decision could not re-render the cards. Slack failing either edit is logged:
+    it stops no decision, and hides no answer."""
 
+    def __init__(self, client: AsyncWebClient, body: dict[str, Any], text: str, by: str) -> None:
+        self._client, self._body, self._text, self._by = client, body, text, by
+        self._blocks = _editable_blocks(body)
+        self._shown = False
 
-async def _restore_clicked(client: AsyncWebClient, body: dict[str, Any]) -> None:
-    """Cflow could not re-render the card: put back the message as it was clicked."""
-    blocks = _editable_blocks(body)
-    if blocks is not None:
-        await _edit_clicked(client, body, blocks)
+    async def show(self) -> None:
+        if self._blocks is not None:
+            self._shown = True  # a failed edit may still have reached Slack
+            await self._edit(busy_blocks(self._blocks, self._text, self._by), "show")
+
+    async def undo(self) -> None:
+        if self._blocks is not None and self._shown:
+            await self._edit(self._blocks, "put back")
+
+    async def _edit(self, blocks: list[dict[str, Any]], what: str) -> None:
+        try:
+            await _edit_clicked(self._client, self._body, blocks)
+        except SLACK_FAILURES as failure:
+            log.warning("Could not %s the busy line of a clicked card: %r", what, failure)
 
 
 def _on_home(body: dict[str, Any]) -> bool:

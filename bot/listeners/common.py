@@ -7,11 +7,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.decisions import credentials_for
 from bot.directory import Directory
-from bot.listeners.answers import answer_for
+from bot.listeners.answers import answer_for, private_answer, tell
 from bot.slack.ids import ref_from_action
 from bot.slack.messages import not_linked_message, relink_message
 from bot.slack.modals import link_modal
@@ -37,8 +38,44 @@ async def say_privately(
 
 
 async def tell_in_dm(client: AsyncWebClient, user: str, text: str) -> None:
-    """For modal submissions, which have no response_url: the bot's DM with the person."""
-    await client.chat_postMessage(channel=user, text=text)
+    """For modal submissions, which have no response_url: the bot's DM with the person
+    (one Slack refuses, e.g. `user_disabled`, is logged: there is no other way left)."""
+    await tell({"text": text}, client=client, user=user)
+
+
+def answered(listener: Listener) -> Listener:
+    """`listener`, whose failures never reach Bolt: what it raises is answered privately
+    through the one error path (bot.listeners.answers), after acknowledging Slack if it
+    had not yet. Bolt's runner, given an error after `ack()`, drops the acknowledgement
+    and answers Slack 404 three seconds later: the person would see Slack's error and
+    nothing else. Registered for every listener (bot.app), outermost but for shutdown's
+    tracking."""
+    wanted = list(inspect.signature(listener).parameters)
+
+    async def answering(args: AsyncArgs) -> None:
+        given = vars(args)
+        try:
+            await listener(**{name: given.get(name, args.context.get(name)) for name in wanted})
+        except Exception as error:
+            await answer_failure(error, args)
+
+    # Not functools.wraps: Bolt reads the arguments of the function it is given (`args`).
+    answering.__name__ = answering.__qualname__ = listener.__name__
+    answering.__doc__ = listener.__doc__
+    return answering
+
+
+async def answer_failure(error: Exception, args: AsyncArgs) -> None:
+    """The private answer to a listener's failure; a modal submission not acknowledged
+    yet shows it in the modal itself."""
+    user = person_of(args.body)
+    answer = await private_answer(error, args.context["store"], user)
+    if args.ack.response is None:
+        if args.body.get("type") == "view_submission":
+            await args.ack(response_action="update", view=done_view(answer["text"]))
+            return
+        await args.ack()
+    await tell(answer, body=args.body, respond=args.respond, client=args.client, user=user)
 
 
 async def open_link_modal(

@@ -14,7 +14,7 @@ from bot.access import same_user
 from bot.cflow import CflowError, CflowUnauthorizedError, Credentials
 from bot.decisions import Decider, Intent, Verb
 from bot.directory import Directory, same_email
-from bot.listeners.answers import said
+from bot.listeners.answers import said, tell
 from bot.listeners.commands import list_again
 from bot.listeners.common import NOT_OURS, Track, as_person, tell_in_dm
 from bot.listeners.subcommands import Tools
@@ -68,10 +68,9 @@ async def submit_decision(
         answer = await said(decision, tools.store, user)
         await list_again(tools, client, respond, user, origin.page_scope, answer)
         return
-    try:
-        await client.chat_postMessage(channel=user, text=await decision)  # or the error path
-    finally:
-        await tools.home.refresh(user)  # their Home tab, if they decided from there
+    answer = await said(decision, tools.store, user)  # what was done, or why not
+    await tell(answer, client=client, user=user)  # their DM, or logged
+    await tools.home.refresh(user)  # their Home tab, if they decided from there
 
 
 @dataclass(frozen=True)
