@@ -433,6 +433,11 @@ def check(run: Run, sandbox: Sandbox, slack: SlackStandIn) -> dict[str, Any]:
     for rid in run.deleted:
         if any(has_approve(m) for m in by_request.get(rid, [])):
             problems.append(f"{rid} was deleted but has live buttons")
+    named = {p.split(":")[0].split()[0] for p in problems}
+    for rid in sorted(named):
+        for m in by_request.get(rid, []):
+            busy = "⏳" if "cflow_busy" in json.dumps(m.blocks) else ""
+            problems.append(f"  {rid} {m.channel} {identity(m)} {busy} {(m.text or '')[:70]}")
     calls = slack.calls()
     limited = sum(1 for c in calls if c.error == "ratelimited")
     injected = run.actions["slack 429"]
@@ -443,8 +448,8 @@ def check(run: Run, sandbox: Sandbox, slack: SlackStandIn) -> dict[str, Any]:
         "requests": len(all_requests(sandbox)),
         "Slack calls": len(calls),
         "Slack calls answered 429, %": 100 * max(0, limited - injected) / max(1, len(calls)),
-        "problems": len(problems),
-        "problem list": problems[:20],
+        "problems": len([p for p in problems if not p.startswith("  ")]),
+        "problem list": problems[:60],
     }
 
 
