@@ -60,7 +60,8 @@ APPROVE = "cflow_approve"
 class Run:
     """What the schedule did, to check against at the end."""
 
-    clicks: list[str] = field(default_factory=list)  # each click's response_url name
+    clicks: list[str] = field(default_factory=list)  # each acknowledged click's response_url
+    unacknowledged: int = 0  # clicks sent to an instance being killed: Slack shows its error
     deleted: set[str] = field(default_factory=set)
     kills: int = 0
     actions: Counter[str] = field(default_factory=Counter)
@@ -365,8 +366,7 @@ async def click(
         for element in block.get("elements", [])
         if element.get("action_id") == APPROVE
     )
-    answer_to = f"click-{len(run.clicks)}"
-    run.clicks.append(answer_to)
+    answer_to = f"click-{len(run.clicks) + run.unacknowledged}"
     action = {"action_id": APPROVE, "block_id": button["block_id"], "type": "button"}
     payload = block_action(
         user,
@@ -376,11 +376,18 @@ async def click(
         response_url=slack.response_url(answer_to),
     )
     body = form(payload)
-    with contextlib.suppress(aiohttp.ClientError):  # an instance being killed
+    try:
         async with http.post(
             bot.url + "/slack/events", data=body, headers=sign(body, SECRET)
         ) as response:
             await response.read()
+            acknowledged = response.status == 200
+    except aiohttp.ClientError:  # an instance being killed
+        acknowledged = False
+    if acknowledged:
+        run.clicks.append(answer_to)
+    else:
+        run.unacknowledged += 1
 
 
 async def settle(bots: Instances, sandbox: Sandbox, slack: SlackStandIn) -> None:
@@ -443,7 +450,8 @@ def check(run: Run, sandbox: Sandbox, slack: SlackStandIn) -> dict[str, Any]:
     injected = run.actions["slack 429"]
     return {
         "actions": dict(run.actions),
-        "clicks": len(run.clicks),
+        "clicks acknowledged": len(run.clicks),
+        "clicks sent to an instance being killed": run.unacknowledged,
         "instances killed": run.kills,
         "requests": len(all_requests(sandbox)),
         "Slack calls": len(calls),
