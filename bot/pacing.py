@@ -4,9 +4,14 @@ Every Web API call takes a token from each of its buckets (bot/slack/limits.py) 
 it is sent, so that a 429 is rare rather than the steering mechanism. A bucket with
 calls waiting serves them by `Urgency`: a person's click first, then updates that take
 buttons off, reviewers' DMs, channel cards, thread lines, and within one rank the
-oldest request first. A 429 still happens (another app instance, Slack's own
-judgement): it empties the bucket until `Retry-After` and the call waits its turn
-again, so a rate limit delays a call and never drops it.
+oldest request first. A 429 still happens (Slack's own judgement): it empties the
+bucket until `Retry-After` and the call waits its turn again, so a rate limit delays a
+call and never drops it.
+
+Slack counts calls per workspace, not per process: instances on one PostgreSQL database
+take their tokens from buckets kept there (bot/shared_pace.py), a few at a time, and
+tell each other of a 429 the same way; each alone (SQLite, or while that database does
+not answer) keeps its buckets in memory.
 
 The pacing runs a little under Slack's rates (`RATE_MARGIN`, one token of burst less),
 which absorbs the jitter between when a call leaves here and when Slack counts it.
@@ -31,6 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.metrics import Metrics
+from bot.shared_pace import SharedPace, SharedSlots
 from bot.slack.limits import LIMITS, Bucket, BucketKey, Limit, bucket_keys
 
 log = logging.getLogger(__name__)
@@ -82,9 +88,15 @@ def urgency(
 
 
 class Lane:
-    """One bucket's queue: its calls go in order of urgency, as tokens allow."""
+    """One bucket's queue: its calls go in order of urgency, as tokens allow.
+
+    The tokens are the lane's own bucket, or, shared with other instances, slots
+    reserved in the store (`SharedSlots`); its own bucket again while the store does
+    not answer."""
 
     def __init__(self, limit: Limit, clock: Callable[[], float]) -> None:
+        self.limit = limit
+        self.shared: SharedSlots | None = None
         self._bucket = Bucket(limit)
         self._clock = clock
         self._waiting: list[tuple[Urgency, int, asyncio.Future[None]]] = []
@@ -94,7 +106,7 @@ class Lane:
 
     async def take(self, urgency: Urgency) -> None:
         now = self._clock()
-        if not self._waiting and now >= self._not_before and self._bucket.wait(now) == 0:
+        if not self._waiting and now >= self._not_before and self._token_now(now):
             return
         turn = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (urgency, next(self._order), turn))
@@ -121,18 +133,46 @@ class Lane:
         now = self._clock()
         self._not_before = max(self._not_before, now + seconds)
         self._bucket.empty(now)
+        if self.shared is not None:
+            self.shared.forget()
 
     async def _serve(self) -> None:
-        while self._waiting:
-            if self._waiting[0][2].done():  # its caller gave up
-                heapq.heappop(self._waiting)
-                continue
+        while self._drop_gone():
             now = self._clock()
-            wait = self._not_before - now if now < self._not_before else self._bucket.wait(now)
+            wait = self._not_before - now if now < self._not_before else await self._until_token()
             if wait > 0:
                 await asyncio.sleep(wait)
-                continue
-            heapq.heappop(self._waiting)[2].set_result(None)
+            elif self._drop_gone():  # its caller may have gone while the store answered
+                heapq.heappop(self._waiting)[2].set_result(None)
+
+    def _drop_gone(self) -> bool:
+        """Drop the callers at the head that gave up; True while some call waits."""
+        while self._waiting and self._waiting[0][2].done():
+            heapq.heappop(self._waiting)
+        return bool(self._waiting)
+
+    def _token_now(self, now: float) -> bool:
+        """Take a token if one is here now, without a round trip to the store."""
+        if self.shared is not None and self.shared.answering():
+            return self.shared.take_due(now) and self._also_alone(now)
+        return self._bucket.wait(now) == 0
+
+    async def _until_token(self) -> float:
+        """Seconds until the next token (0: taken now)."""
+        if self.shared is not None and self.shared.answering():
+            wait = await self.shared.until_slot(len(self._waiting))
+            if wait == 0:
+                self._also_alone(self._clock())
+            if wait is not None:
+                return wait
+        return self._bucket.wait(self._clock())
+
+    def _also_alone(self, now: float) -> bool:
+        """A shared slot spends this lane's own token too, if it has one: should the store
+        stop answering, pacing alone starts from what this instance just sent, not from
+        a full burst on top of it."""
+        self._bucket.wait(now)
+        return True
 
 
 class Pacer:
@@ -155,6 +195,13 @@ class Pacer:
         }
         self._clock = clock
         self._lanes: dict[BucketKey, Lane] = {}
+        self._shared: SharedPace | None = None
+
+    def share(self, pace: SharedPace) -> None:
+        """From now on, pace with every instance that shares `pace`: one pace per workspace."""
+        self._shared = pace
+        for key, lane in self._lanes.items():
+            lane.shared = pace.slots(key, lane.limit, self._clock)
 
     async def take(self, method: str, channel: str | None, urgency: Urgency) -> None:
         """Wait for this call's turn in each of its lanes."""
@@ -167,9 +214,14 @@ class Pacer:
                 self._metrics.slack_queue_depth.labels(urgency.rank.name).dec()
         self._metrics.slack_wait_seconds.labels(urgency.rank.name).observe(self._clock() - started)
 
-    def hold(self, method: str, channel: str | None, seconds: float) -> None:
-        for lane in self._lanes_of(method, channel):
+    async def hold(self, method: str, channel: str | None, seconds: float) -> None:
+        """Slack answered 429: this call's lanes wait `seconds`, here and, shared, on
+        every instance."""
+        lanes = self._lanes_of(method, channel)
+        for lane in lanes:
             lane.hold(seconds)
+        if self._shared is not None:
+            await self._shared.hold([lane.shared for lane in lanes if lane.shared], seconds)
 
     def drop_unwanted(self) -> None:
         """After a newer change superseded queued calls, or at shutdown."""
@@ -180,7 +232,9 @@ class Pacer:
         lanes = []
         for key, limit in bucket_keys(method, channel, self._limits):
             if key not in self._lanes:
-                self._lanes[key] = Lane(limit, self._clock)
+                lane = self._lanes[key] = Lane(limit, self._clock)
+                if self._shared is not None:
+                    lane.shared = self._shared.slots(key, limit, self._clock)
             lanes.append(self._lanes[key])
         return lanes
 
@@ -205,9 +259,9 @@ class PacedWebClient(AsyncWebClient):
                 if error.response.status_code != 429:
                     raise
                 seconds = _retry_after(error.response.headers)
+                await self.pacer.hold(api_method, channel, seconds)  # the others know first
                 self._metrics.slack_rate_limited.labels(api_method).inc()
                 log.warning("Slack rate-limited %s: waiting %.0f s", api_method, seconds)
-                self.pacer.hold(api_method, channel, seconds)
 
 
 def _channel_of(call: Mapping[str, Any]) -> str | None:

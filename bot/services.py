@@ -39,6 +39,7 @@ from bot.routes import WorkflowRoutes
 from bot.scheduler import Scheduler
 from bot.settings import Settings, SettingsError
 from bot.shared_listing import SharedListing
+from bot.shared_pace import across_instances
 from bot.store import open_store
 from bot.store.base import Store
 from bot.visits import Timing
@@ -155,6 +156,8 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
     except BaseException:
         await http.close()
         raise
+    if (pace := across_instances(store, metrics)) is not None:
+        slack.pacer.share(pace)  # one pace per workspace, with every other instance
     cflow = CflowClient(
         http,
         str(settings.cflow_base_url),

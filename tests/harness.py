@@ -204,20 +204,19 @@ async def running_bot(
     rate_scale: float = RATE_SCALE,
     clock: Callable[[], datetime] | None = None,
     poll: bool = True,
+    slack: SlackStandIn | None = None,
     **settings: Any,
 ) -> AsyncIterator[Bot]:
     """`before_start` arranges the fake Slack before the bot's first call (a fault);
     the Slack users in `linked` have linked their Cflow accounts before it starts;
     `clock` is the time the bot tells people by (their digests and quiet hours);
-    `poll=False` runs it as an instance that leaves polling to another.
+    `poll=False` runs it as an instance that leaves polling to another; `slack` is
+    another bot's fake Slack, for a second instance in the same workspace.
 
     The fake Slack enforces Slack's rate limits, `rate_scale` times faster (and the bot
     paces to the same): the pacing is exercised without a test waiting for Slack's
     real rates, which tests/test_bursts.py and the benchmarks use."""
-    async with SlackStandIn(rate_scale=rate_scale) as slack:
-        for user, name in PEOPLE.items():
-            slack.add_user(user, f"{name}@example.com", name)
-        slack.add_channel(CHANNEL, "approvals")
+    async with _slack_stand_in(slack, rate_scale) as slack:
         if before_start is not None:
             before_start(slack)
         options: dict[str, Any] = dict(
@@ -247,6 +246,21 @@ async def running_bot(
         timed = {"clock": clock} if clock is not None else {}
         async with RunningBot(config, host="127.0.0.1", port=0, poll=poll, **timed) as running:
             yield Bot(running, slack, sandbox, http)
+
+
+@contextlib.asynccontextmanager
+async def _slack_stand_in(
+    given: SlackStandIn | None, rate_scale: float
+) -> AsyncIterator[SlackStandIn]:
+    """`given` as it is (its owner arranged it), or a new workspace with the people."""
+    if given is not None:
+        yield given
+        return
+    async with SlackStandIn(rate_scale=rate_scale) as slack:
+        for user, name in PEOPLE.items():
+            slack.add_user(user, f"{name}@example.com", name)
+        slack.add_channel(CHANNEL, "approvals")
+        yield slack
 
 
 async def _link_before_start(config: Settings, sandbox: Sandbox, people: tuple[str, ...]) -> None:

@@ -299,3 +299,13 @@ poll_runs = Table(
     Column("pending", Integer, nullable=False),
     Column("errors", JsonList, nullable=False),
 )
+
+# Slack's limits, shared by every instance: per bucket (a method, or a method in one
+# channel), the theoretical arrival time of the next call (GCRA), in seconds since the
+# epoch by the database's clock, so that instances on several hosts read one clock.
+slack_pace = Table(
+    "slack_pace",
+    metadata,
+    Column("bucket", ID, primary_key=True),
+    Column("tat", Float, nullable=False),
+)
