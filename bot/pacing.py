@@ -204,9 +204,12 @@ class Pacer:
             lane.shared = pace.slots(key, lane.limit, self._clock)
 
     async def take(self, method: str, channel: str | None, urgency: Urgency) -> None:
-        """Wait for this call's turn in each of its lanes."""
+        """Wait for this call's turn in each of its lanes, the tightest last: the call goes
+        the moment its tightest bucket lets it (a wait in another lane after that, such as a
+        round trip to the shared store, would bunch it with the next ones)."""
         started = self._clock()
-        for lane in self._lanes_of(method, channel):
+        lanes = sorted(self._lanes_of(method, channel), key=lambda lane: -lane.limit.per_minute)
+        for lane in lanes:
             self._metrics.slack_queue_depth.labels(urgency.rank.name).inc()
             try:
                 await lane.take(urgency)
