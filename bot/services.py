@@ -39,7 +39,7 @@ from bot.routes import WorkflowRoutes
 from bot.scheduler import Scheduler
 from bot.settings import Settings, SettingsError
 from bot.shared_listing import SharedListing
-from bot.shared_pace import across_instances
+from bot.shared_pace import SharedPace, across_instances
 from bot.store import open_store
 from bot.store.base import Store
 from bot.visits import Timing
@@ -84,6 +84,7 @@ class Services:
     person_limits: TokenBuckets = field(default_factory=lambda: TokenBuckets(0.5, 10))
     _stop_beating: asyncio.Event = field(default_factory=asyncio.Event)
     _beating: asyncio.Task[None] | None = None
+    pace: SharedPace | None = None  # Slack's limits shared with the other instances
 
     def is_admin(self, slack_user_id: str) -> bool:
         return slack_user_id in self.settings.cflow_bot_admins
@@ -98,6 +99,8 @@ class Services:
         await self.publisher.close()
         await self.liveness.goodbye()
         await self.store.close()
+        if self.pace is not None:
+            await self.pace.close()
         await self.http.close()
 
     def start_beating(self) -> None:
@@ -156,7 +159,7 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
     except BaseException:
         await http.close()
         raise
-    if (pace := across_instances(store, metrics)) is not None:
+    if (pace := across_instances(settings.database_url, metrics)) is not None:
         slack.pacer.share(pace)  # one pace per workspace, with every other instance
     cflow = CflowClient(
         http,
@@ -259,6 +262,7 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
         clock=clock,
         instance_id=instance_id,
         poller_health=health,
+        pace=pace,
     )
     services.start_beating()
     return services

@@ -22,10 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from prometheus_client import Counter, Gauge
+from sqlalchemy.engine import make_url
 
 from bot.metrics import PREFIX, Metrics
 from bot.slack.limits import BucketKey, Limit
-from bot.store import SqlStore
+from bot.store import database_url_for_sqlalchemy
+from bot.store.sql_pace import open_pace
 
 log = logging.getLogger(__name__)
 ANSWER_WITHIN = 1.0  # seconds the store has for a reservation before this instance paces alone
@@ -42,13 +44,15 @@ class PaceStore(Protocol):
 
     async def hold_slack_buckets(self, tolerances: Mapping[str, float], seconds: float) -> None: ...
 
+    async def close(self) -> None: ...
 
-def across_instances(store: SqlStore, metrics: Metrics) -> SharedPace | None:
+
+def across_instances(database_url: str, metrics: Metrics) -> SharedPace | None:
     """The pace every instance on this database shares; None on SQLite, which one
     process uses (its pacing in memory costs no round trip)."""
-    if store.engine.dialect.name == "sqlite":
+    if make_url(database_url_for_sqlalchemy(database_url)).get_backend_name() == "sqlite":
         return None
-    return SharedPace(store, metrics)
+    return SharedPace(open_pace(database_url), metrics)
 
 
 class SharedPace:
@@ -78,6 +82,9 @@ class SharedPace:
             registry=reg,
         )
         self._shared.set(1)
+
+    async def close(self) -> None:
+        await self._store.close()
 
     def slots(self, key: BucketKey, limit: Limit, clock: Callable[[], float]) -> SharedSlots:
         """One lane's view of the bucket `key`, which every instance draws from; `clock`

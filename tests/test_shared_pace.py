@@ -13,19 +13,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
-from sqlalchemy import event
 
 from bot.pacing import Rank, urgency
 from bot.slack.limits import POSTING, TIER_3, Limit
 from bot.standin.slack import SlackCall
-from bot.store import SqlStore, open_store
+from bot.store import open_store
+from bot.store.sql_pace import SqlPace, open_pace
 from bot.testing.tcp_proxy import TcpProxy
 from tests.harness import CHANNEL, Bot, Sandbox, running_bot
 from tests.test_faults import through
@@ -215,32 +215,21 @@ async def test_a_store_that_goes_away_leaves_each_instance_pacing_alone_then_sha
             await bot.services.slack.chat_update(channel=CHANNEL, ts=card.ts, text="back")
 
 
-# What it costs alone
-
-
-@contextlib.contextmanager
-def statements(store: SqlStore) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engine = store.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+# What it costs
 
 
 async def test_one_instance_on_sqlite_paces_in_memory_with_no_round_trip(bot: Bot) -> None:
     card = await bot.channel_card(pending(bot.sandbox)[0])
-    store = bot.services.store
-    assert isinstance(store, SqlStore)
-    with statements(store) as seen:
-        for n in range(2 * TIER_3.burst):
-            await bot.services.slack.chat_update(channel=CHANNEL, ts=card.ts, text=f"{n}")
-    assert not [s for s in seen if "slack_pace" in s]
+    edits = 3 * TIER_3.burst
+    await asyncio.gather(
+        *(
+            bot.services.slack.chat_update(channel=CHANNEL, ts=card.ts, text=f"{n}")
+            for n in range(edits)
+        )
+    )
+    assert bot.services.pace is None
+    assert sample(bot, "cflow_bot_slack_pace_reservations_total", method="chat.update") == 0
+    assert rate_limited(bot.slack.calls()) == []
 
 
 async def test_a_busy_instance_reserves_its_calls_a_few_at_a_time(
@@ -269,10 +258,10 @@ async def test_a_busy_instance_reserves_its_calls_a_few_at_a_time(
 
 
 @pytest.fixture
-async def two_stores(database_url: str) -> AsyncIterator[tuple[SqlStore, SqlStore]]:
-    """Two instances' stores on one database."""
-    first = await open_store(database_url, [])
-    second = await open_store(database_url, [])
+async def two_stores(database_url: str) -> AsyncIterator[tuple[SqlPace, SqlPace]]:
+    """Two instances' shared pace on one database (the store creates its table)."""
+    await (await open_store(database_url, [])).close()
+    first, second = open_pace(database_url), open_pace(database_url)
     try:
         yield first, second
     finally:
@@ -281,7 +270,7 @@ async def two_stores(database_url: str) -> AsyncIterator[tuple[SqlStore, SqlStor
 
 
 async def test_a_bucket_gives_its_burst_at_once_then_one_slot_an_interval(
-    two_stores: tuple[SqlStore, SqlStore],
+    two_stores: tuple[SqlPace, SqlPace],
 ) -> None:
     first, second = two_stores
     interval, tolerance = 0.1, 0.3  # a burst of four
@@ -298,7 +287,7 @@ async def test_a_bucket_gives_its_burst_at_once_then_one_slot_an_interval(
 
 
 async def test_a_hold_keeps_every_instance_out_until_it_ends(
-    two_stores: tuple[SqlStore, SqlStore],
+    two_stores: tuple[SqlPace, SqlPace],
 ) -> None:
     first, second = two_stores
     await first.reserve_slack_calls("chat.update", 1, 0.1, 0.3)

@@ -45,14 +45,16 @@ def is_memory_sqlite(url: str) -> bool:
     return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
-def make_engine(database_url: str) -> AsyncEngine:
-    """An engine for any DATABASE_URL form; in-memory SQLite gets one shared connection."""
+def make_engine(database_url: str, **pool: Any) -> AsyncEngine:
+    """An engine for any DATABASE_URL form; in-memory SQLite gets one shared connection.
+    `pool` sizes a PostgreSQL pool other than the default (e.g. pool_size=1)."""
     url = database_url_for_sqlalchemy(database_url)
     options: dict[str, Any] = {}
     if is_memory_sqlite(url):
         options["poolclass"] = StaticPool  # every checkout must see the same database
     elif url.startswith("postgresql"):
         options["pool_pre_ping"] = True  # Heroku drops idle connections
+        options.update(pool)
     return create_async_engine(url, **options)
 
 

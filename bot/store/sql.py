@@ -39,7 +39,6 @@ from bot.store.sql_base import chunks, request_in, unique
 from bot.store.sql_bursts import SqlBursts
 from bot.store.sql_followups import SqlFollowups
 from bot.store.sql_links import SqlLinks
-from bot.store.sql_pace import SqlPace
 from bot.store.sql_preferences import SqlPreferences
 from bot.store.sql_routes import SqlRoutes
 
@@ -47,7 +46,7 @@ PING_TIMEOUT = 5.0
 MIGRATION_LOCK_ID = 0x63666C6F77626F74  # "cflowbot": pg_advisory_xact_lock's key
 
 
-class SqlStore(SqlLinks, SqlBursts, SqlPreferences, SqlFollowups, SqlRoutes, SqlPace):
+class SqlStore(SqlLinks, SqlBursts, SqlPreferences, SqlFollowups, SqlRoutes):
     """The `Store` protocol on SQLite or PostgreSQL; it owns (and disposes of) its engine."""
 
     # Lifecycle

@@ -18,14 +18,29 @@ from collections.abc import Mapping
 
 from sqlalchemy import ColumnElement, Float, case, cast, extract, func
 
+from bot.store.engine import make_engine
 from bot.store.schema import slack_pace
 from bot.store.sql_base import SqlBase
 
 UNIX_EPOCH_JULIAN_DAY = 2440587.5
 SECONDS_A_DAY = 86400.0
+# Its own two connections: a Slack call never waits behind the store's other queries (a
+# cycle's deliveries can hold the store's whole pool), nor counts as one of them.
+POOL = {"pool_size": 1, "max_overflow": 1}
+
+
+def open_pace(database_url: str) -> SqlPace:
+    """The shared pace's side of the database (the store created its table); connects
+    when first asked, so a database down at start only delays that."""
+    return SqlPace(make_engine(database_url, **POOL), None)
 
 
 class SqlPace(SqlBase):
+    """The buckets every instance draws its Slack calls from; it owns its engine."""
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
     async def reserve_slack_calls(
         self, bucket: str, calls: int, interval: float, tolerance: float
     ) -> list[float]:
