@@ -58,9 +58,9 @@ async def two_instances(
             yield first, second
 
 
-async def edit_cards(bot: Bot, request_ids: list[str], until: float, edited: list[int]) -> None:
+async def edit_cards(bot: Bot, request_ids: list[str], stop_at: float, edited: list[int]) -> None:
     """Re-render every card of these requests, over and over (as clicks do), until
-    `until`: one instance's editors always have more waiting than Slack allows."""
+    `stop_at`: one instance's editors always have more waiting than Slack allows."""
     services, service = bot.services, bot.services.service
     requests = [
         (await services.cflow.get_workflow(service, workflow_id), workflow_id, request_id)
@@ -69,7 +69,7 @@ async def edit_cards(bot: Bot, request_ids: list[str], until: float, edited: lis
 
     async def editor(start: int) -> None:
         n = start
-        while time.monotonic() < until:
+        while time.monotonic() < stop_at:
             workflow, workflow_id, request_id = requests[n % len(requests)]
             request = await services.cflow.get_request(service, workflow_id, request_id)
             await services.publisher.refresh(workflow, request, busy=f"edit {n}")
@@ -79,12 +79,12 @@ async def edit_cards(bot: Bot, request_ids: list[str], until: float, edited: lis
     await asyncio.gather(*(editor(n) for n in range(EDITORS)))
 
 
-async def post_thread_lines(bot: Bot, thread_ts: str, until: float, posted: list[int]) -> None:
+async def post_thread_lines(bot: Bot, thread_ts: str, stop_at: float, posted: list[int]) -> None:
     """Thread lines in the one channel, as fast as this instance's pace lets them go."""
 
     async def poster() -> None:
         with urgency(Rank.THREAD_LINE):
-            while time.monotonic() < until:
+            while time.monotonic() < stop_at:
                 await bot.services.slack.chat_postMessage(
                     channel=CHANNEL, thread_ts=thread_ts, text="a thread line"
                 )
@@ -132,12 +132,12 @@ async def test_two_instances_editing_cards_flat_out_share_one_pace_and_get_no_42
         cards = [await first.channel_card(request_id) for request_id in waiting]
         await first.cycles(1)
         first.slack.clear()
-        until = time.monotonic() + BUSY
-        bots = (first, second)
+        stop_at = time.monotonic() + BUSY
+        bots, thread = (first, second), cards[0].ts
         edited, posted = [[0], [0]], [[0], [0]]
         await asyncio.gather(
-            *(edit_cards(bot, waiting, until, edited[n]) for n, bot in enumerate(bots)),
-            *(post_thread_lines(bot, cards[0].ts, until, posted[n]) for n, bot in enumerate(bots)),
+            *(edit_cards(bot, waiting, stop_at, edited[n]) for n, bot in enumerate(bots)),
+            *(post_thread_lines(bot, thread, stop_at, posted[n]) for n, bot in enumerate(bots)),
         )
         calls = first.slack.calls()
     updates = [call for call in calls if call.method == "chat.update"]
