@@ -19,6 +19,7 @@ Nothing here raises for a Slack or network failure, so one target never stops an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,6 +41,7 @@ from bot.store.base import Card, Store
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 ABANDONED_CLAIM_SECONDS = 120.0
+LOST_ANSWER_PAUSE = 1.0  # seconds before Slack's history is asked whether a post landed
 CLOCK_TOLERANCE_SECONDS = 60.0  # between our clock and Slack's ts
 HISTORY_PAGES = 10
 DM_CHANNELS_KEPT = 10_000  # people whose DM channel id is remembered (one call each saved)
@@ -196,7 +198,10 @@ class Delivery:
                 channel=card.channel, metadata=card_metadata(card), **extra, **payload
             )
         except Exception as error:
-            return await self._not_posted(card, SlackFailure(error))
+            failure = SlackFailure(error)
+            if failure.maybe_delivered:
+                return await self._lost_answer(card, failure)
+            return await self._not_posted(card, failure)
         finally:
             self._posting.discard(_identity(card))
         await self._store.confirm_card(card, answer["ts"], channel=self._posted_in(card, answer))
@@ -204,17 +209,42 @@ class Delivery:
         log.info("Posted the %s card to %s", card.kind, card.channel)
         return Result.DONE
 
+    async def _lost_answer(self, card: Card, failure: SlackFailure) -> Result:
+        """The post may have taken effect: Slack's history says, now, rather than leaving a
+        claim that another instance would have to wait minutes to settle. Found, it is
+        recorded; not there, it did not land and any instance may post it. When the
+        history cannot be read, the claim stays for whoever settles it later."""
+        self._count(failure)
+        log.warning("The answer to a %s post in %s was lost (%s)", card.kind, card.channel, failure)
+        await asyncio.sleep(LOST_ANSWER_PAUSE)
+        claim = replace(card, created_at=card.created_at or self._clock())
+        try:
+            found = await self._history_find(claim)
+        except Exception as error:
+            log.warning("Cannot read %s's history: %s", card.channel, SlackFailure(error).reason)
+            return Result.RETRY
+        if found is None:
+            await self._not_landed(card, failure)
+            return Result.RETRY
+        ts, channel = found
+        await self._store.confirm_card(card, ts, channel=channel)
+        self._metrics.cards_posted.labels(card.kind).inc()
+        log.info("The %s post had reached %s: recorded", card.kind, channel)
+        return Result.DONE
+
+    async def _not_landed(self, card: Card, failure: SlackFailure) -> None:
+        if card.is_one_off:
+            await self._store.fail_card(card, RETRY_MARK + failure.reason)  # keeps its text
+        else:
+            await self._store.release_card(card)  # rebuilt from the request next time
+
     async def _not_posted(self, card: Card, failure: SlackFailure) -> Result:
         self._count(failure)
         log.warning("Could not post the %s message to %s: %s", card.kind, card.channel, failure)
         if not failure.transient:
             await self._store.fail_card(card, failure.reason)
-        elif failure.maybe_delivered:
-            pass  # the claim stays: once abandoned, Slack's history tells whether it arrived
-        elif card.is_one_off:
-            await self._store.fail_card(card, RETRY_MARK + failure.reason)  # keeps its text
         else:
-            await self._store.release_card(card)  # rebuilt from the request next time
+            await self._not_landed(card, failure)
         return failure.result
 
     def _posted_in(self, card: Card, answer: Any) -> str:

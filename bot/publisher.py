@@ -209,6 +209,24 @@ class Publisher:
         await self._store.save_tracked(
             [self._burst_due(by_key[r.key], r, batch, shown) for r in remembered if r is not None]
         )
+        await self._correct_overtaken(events)
+
+    async def _correct_overtaken(self, events: Sequence[Event]) -> None:
+        """A newer event recorded elsewhere while these were delivered (a decision on
+        another instance) may have loaded the cards before these posted theirs: such a
+        request is looked at again now, so that every card, the new ones too, shows the
+        newest state (and a decided request keeps no live button)."""
+        delivered = {event.obs.key: event.seq for event in events}
+        stored = await self._store.tracked_for(delivered)
+        now = self._clock()
+        overtaken = [
+            replace(row, retry_at=now)
+            for key, row in stored.items()
+            if row.seq > delivered[key] and (row.retry_at is None or row.retry_at > now)
+        ]
+        if overtaken:
+            log.info("%d requests changed elsewhere during their delivery", len(overtaken))
+            await self._store.save_tracked(overtaken)
 
     def _burst_due(
         self, event: Event, tracked: TrackedRequest, batch: Batch, shown: dict[str, Shown]

@@ -62,6 +62,8 @@ class Run:
 
     clicks: list[str] = field(default_factory=list)  # each acknowledged click's response_url
     unacknowledged: int = 0  # clicks sent to an instance being killed: Slack shows its error
+    sent_to: dict[str, tuple[str, float]] = field(default_factory=dict)  # click: (url, when)
+    killed: tuple[str, float] | None = None  # the killed instance's url, and when
     deleted: set[str] = field(default_factory=set)
     kills: int = 0
     actions: Counter[str] = field(default_factory=Counter)
@@ -197,6 +199,7 @@ async def mix(
         if kill_at is not None and elapsed > kill_at:
             kill_at = None
             victim = await bots.polling()
+            run.killed = (victim.url, time.monotonic())
             victim.process.kill()  # SIGKILL
             await victim.process.wait()
             bots.running.remove(victim)
@@ -386,6 +389,7 @@ async def click(
         acknowledged = False
     if acknowledged:
         run.clicks.append(answer_to)
+        run.sent_to[answer_to] = (bot.url, time.monotonic())
     else:
         run.unacknowledged += 1
 
@@ -431,8 +435,10 @@ def check(run: Run, sandbox: Sandbox, slack: SlackStandIn) -> dict[str, Any]:
     problems += [f"posted twice: {key}" for key, count in posted.items() if count > 1]
     answered = {c.token for c in slack.calls("response_url")}
     unanswered = [name for name in run.clicks if name not in answered]
-    if unanswered:
-        problems.append(f"{len(unanswered)} clicks never answered")
+    # A click acknowledged just before its instance was SIGKILLed dies with it.
+    died = [name for name in unanswered if died_with_the_kill(run, name)]
+    if len(unanswered) > len(died):
+        problems.append(f"{len(unanswered) - len(died)} clicks never answered")
     for _, request in all_requests(sandbox):
         people = [entry.by for entry in request.history]  # a send-back is the system's
         if any(a == b != SYSTEM_ACTOR for a, b in itertools.pairwise(people)):
@@ -452,6 +458,7 @@ def check(run: Run, sandbox: Sandbox, slack: SlackStandIn) -> dict[str, Any]:
         "actions": dict(run.actions),
         "clicks acknowledged": len(run.clicks),
         "clicks sent to an instance being killed": run.unacknowledged,
+        "clicks acknowledged just before a SIGKILL, lost with it": len(died),
         "instances killed": run.kills,
         "requests": len(all_requests(sandbox)),
         "Slack calls": len(calls),
@@ -459,6 +466,14 @@ def check(run: Run, sandbox: Sandbox, slack: SlackStandIn) -> dict[str, Any]:
         "problems": len([p for p in problems if not p.startswith("  ")]),
         "problem list": problems[:60],
     }
+
+
+def died_with_the_kill(run: Run, click: str) -> bool:
+    if run.killed is None:
+        return False
+    url, when = run.sent_to[click]
+    killed_url, killed_at = run.killed
+    return url == killed_url and killed_at - 5.0 <= when <= killed_at
 
 
 def pending(sandbox: Sandbox) -> list[tuple[str, Any]]:
