@@ -130,6 +130,17 @@ async def link(postgres_url: str, env: dict[str, str], sandbox: Sandbox) -> None
 
 
 @dataclass
+class World:
+    """What each scheduled action acts on, and records in."""
+
+    run: Run
+    bots: Instances
+    sandbox: Sandbox
+    slack: SlackStandIn
+    http: aiohttp.ClientSession
+
+
+@dataclass
 class Instances:
     """Two serve processes; either may be killed and started again."""
 
@@ -207,88 +218,53 @@ async def mix(
             run.kills += 1
         action = rng.choice(ACTIONS)
         with contextlib.suppress(SandboxError, LookupError, IndexError):
-            await action(rng, run, bots, sandbox, slack, http)
+            await action(rng, World(run, bots, sandbox, slack, http))
         run.actions[action.__name__] += 1
         await asyncio.sleep(rng.uniform(0.1, 0.4))
     state.latency = 0.0
     state.failures.clear()
 
 
-async def new_request(
-    rng: random.Random,
-    run: Run,
-    bots: Instances,
-    sandbox: Sandbox,
-    slack: SlackStandIn,
-    http: aiohttp.ClientSession,
-) -> None:
+async def new_request(rng: random.Random, w: World) -> None:
     workflow = rng.choice(["1001", "1002", "1003"])
     fields: dict[str, Any] = {"Amount": rng.randint(5, 500), "Vendor": "Acme", "Days": 1}
-    sandbox.state.add_request(workflow, fields, "dave")
+    w.sandbox.state.add_request(workflow, fields, "dave")
 
 
-async def decided_in_cflow(
-    rng: random.Random,
-    run: Run,
-    bots: Instances,
-    sandbox: Sandbox,
-    slack: SlackStandIn,
-    http: aiohttp.ClientSession,
-) -> None:
-    workflow, request = rng.choice(pending(sandbox))
+async def decided_in_cflow(rng: random.Random, w: World) -> None:
+    workflow, request = rng.choice(pending(w.sandbox))
     reviewer = rng.choice(request.current_reviewers)
     if rng.random() < 0.7:
-        sandbox.state.approve(workflow, request.id, reviewer, "in the web app")
+        w.sandbox.state.approve(workflow, request.id, reviewer, "in the web app")
     else:
-        sandbox.state.reject(workflow, request.id, reviewer, "in the web app")
+        w.sandbox.state.reject(workflow, request.id, reviewer, "in the web app")
 
 
-async def sent_back(
-    rng: random.Random,
-    run: Run,
-    bots: Instances,
-    sandbox: Sandbox,
-    slack: SlackStandIn,
-    http: aiohttp.ClientSession,
-) -> None:
+async def sent_back(rng: random.Random, w: World) -> None:
     ended = [
         (w, r)
-        for w, requests in sandbox.state.requests.items()
+        for w, requests in w.sandbox.state.requests.items()
         if w in ("1001", "1002", "1003")
         for r in requests.values()
         if r.status in ("approved", "rejected")
     ]
     workflow, request = rng.choice(ended)
-    sandbox.state.set_status(workflow, request.id, "pending")
+    w.sandbox.state.set_status(workflow, request.id, "pending")
 
 
-async def deleted(
-    rng: random.Random,
-    run: Run,
-    bots: Instances,
-    sandbox: Sandbox,
-    slack: SlackStandIn,
-    http: aiohttp.ClientSession,
-) -> None:
-    workflow, request = rng.choice(pending(sandbox))
-    sandbox.state.delete(workflow, request.id)
-    run.deleted.add(request.id)
+async def deleted(rng: random.Random, w: World) -> None:
+    workflow, request = rng.choice(pending(w.sandbox))
+    w.sandbox.state.delete(workflow, request.id)
+    w.run.deleted.add(request.id)
 
 
-async def clicked(
-    rng: random.Random,
-    run: Run,
-    bots: Instances,
-    sandbox: Sandbox,
-    slack: SlackStandIn,
-    http: aiohttp.ClientSession,
-) -> None:
+async def clicked(rng: random.Random, w: World) -> None:
     """A reviewer's Approve on a live card; one in three twice at once, on both
     instances; one in five by someone who is not a reviewer."""
-    cards = [m for m in slack.messages(CHANNEL) if not m.thread_ts and has_approve(m)]
+    cards = [m for m in w.slack.messages(CHANNEL) if not m.thread_ts and has_approve(m)]
     card = rng.choice(cards)
     rid = request_of(card)
-    found = next((r for _, r in pending(sandbox) if r.id == rid), None)
+    found = next((r for _, r in pending(w.sandbox) if r.id == rid), None)
     if found is None:
         return
     names = {name: user for user, name in PEOPLE.items() if user in LINKED}
@@ -297,21 +273,14 @@ async def clicked(
     stranger = rng.random() < 0.2 and others
     user = rng.choice(others) if stranger else rng.choice(reviewers)
     twice = rng.random() < 0.33
-    targets = bots.running if twice else [rng.choice(bots.running)]
-    await asyncio.gather(*(click(http, slack, bot, card, user, run) for bot in targets))
+    targets = w.bots.running if twice else [rng.choice(w.bots.running)]
+    await asyncio.gather(*(click(w.http, w.slack, bot, card, user, w.run) for bot in targets))
 
 
-async def cflow_fails(
-    rng: random.Random,
-    run: Run,
-    bots: Instances,
-    sandbox: Sandbox,
-    slack: SlackStandIn,
-    http: aiohttp.ClientSession,
-) -> None:
-    state = sandbox.state
+async def cflow_fails(rng: random.Random, w: World) -> None:
+    state = w.sandbox.state
     kind = rng.choice(["500", "429", "slow"])
-    run.actions[f"cflow {kind}"] += 1
+    w.run.actions[f"cflow {kind}"] += 1
     if kind == "500":
         state.fail_next(rng.randint(1, 3), status=500)
     elif kind == "429":
@@ -322,22 +291,15 @@ async def cflow_fails(
         state.latency = 0.0
 
 
-async def slack_fails(
-    rng: random.Random,
-    run: Run,
-    bots: Instances,
-    sandbox: Sandbox,
-    slack: SlackStandIn,
-    http: aiohttp.ClientSession,
-) -> None:
+async def slack_fails(rng: random.Random, w: World) -> None:
     kind = rng.choice(["429", "5xx", "lost"])
-    run.actions[f"slack {kind}"] += 1
+    w.run.actions[f"slack {kind}"] += 1
     if kind == "429":  # injected: not counted against the pacing
-        slack.fail_next(rng.choice(["chat.postMessage", "chat.update"]), "ratelimited")
+        w.slack.fail_next(rng.choice(["chat.postMessage", "chat.update"]), "ratelimited")
     elif kind == "5xx":
-        slack.fail_next(rng.choice(["chat.postMessage", "chat.update"]), "internal_error")
+        w.slack.fail_next(rng.choice(["chat.postMessage", "chat.update"]), "internal_error")
     else:
-        slack.lose_answer_of_next("chat.postMessage")
+        w.slack.lose_answer_of_next("chat.postMessage")
 
 
 ACTIONS = (
