@@ -12,7 +12,7 @@ checked: every pending request has one live card showing its stage; no decided o
 a live button anywhere; each linked reviewer of a current stage has one live DM for it;
 no thread line is repeated; every click was answered and none acted twice; under 1 % of
 Slack calls were answered 429. Run with the command in the README's Performance section
-(`BENCH_SEED` picks another schedule).
+(`BENCH_SEED` picks another schedule; `BENCH_FAULT_LOGS=<folder>` keeps each instance's log).
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ import itertools
 import json
 import os
 import random
+import subprocess
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -140,6 +141,15 @@ class World:
     http: aiohttp.ClientSession
 
 
+def open_log(port: int) -> IO[str] | None:
+    """The file an instance's stderr goes to when `BENCH_FAULT_LOGS` names a folder."""
+    folder = os.environ.get("BENCH_FAULT_LOGS")
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return open(Path(folder) / f"serve-{port}.log", "a")  # the process writes it until it ends
+
+
 @dataclass
 class Instances:
     """Two serve processes; either may be killed and started again."""
@@ -151,8 +161,14 @@ class Instances:
 
     async def start(self) -> BotProcess:
         port = free_port()
+        log = open_log(port)
         process = await spawn(
-            "serve", "--host", "127.0.0.1", env=self.env | {"PORT": str(port)}, cwd=self.cwd
+            "serve",
+            "--host",
+            "127.0.0.1",
+            env=self.env | {"PORT": str(port)},
+            cwd=self.cwd,
+            stderr=log or subprocess.DEVNULL,
         )
         bot = BotProcess(process, f"http://127.0.0.1:{port}", self.http)
         await bot.healthy(timeout=60)
