@@ -19,7 +19,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowClient, RetryPolicy, create_session
-from bot.check import (
+from bot.runtime.check import (
     check_cflow,
     check_channels,
     check_database,
@@ -27,7 +27,6 @@ from bot.check import (
     check_routes,
     check_slack,
 )
-from bot.logs import configure_logging
 from bot.settings import (
     CFLOW_SERVICE_ACCOUNT,
     SLACK_HTTP,
@@ -35,6 +34,7 @@ from bot.settings import (
     SettingsError,
     load_settings,
 )
+from bot.telemetry.logs import configure_logging
 
 log = logging.getLogger(__name__)
 EXIT_FAILED = 1
@@ -154,7 +154,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def run_playground(args: argparse.Namespace) -> int:
-    from bot.playground.run import run_playground as serve_playground
+    from bot.devtools.playground.run import run_playground as serve_playground
 
     configure_logging("WARNING")
     await serve_playground(args.host, args.port, open_browser=args.open_browser)
@@ -162,8 +162,8 @@ async def run_playground(args: argparse.Namespace) -> int:
 
 
 async def run_sandbox(args: argparse.Namespace) -> int:
-    from bot.sandbox.seed import demo_state, describe_credentials
-    from bot.sandbox.server import run_sandbox as serve_sandbox
+    from bot.devtools.cflow_standin.seed import demo_state, describe_credentials
+    from bot.devtools.cflow_standin.server import run_sandbox as serve_sandbox
 
     configure_logging("INFO")
     state = demo_state(now=datetime.now(UTC))
@@ -221,7 +221,7 @@ async def _card_channels(settings: Settings, store: Any) -> dict[str, str]:
 
 
 async def run_serve(args: argparse.Namespace) -> int:
-    from bot.server import RunningBot
+    from bot.runtime.server import RunningBot
 
     settings = _settings(args)
     settings.require(*CFLOW_SERVICE_ACCOUNT, *SLACK_HTTP, "CFLOW_BOT_SECRET_KEY")
@@ -231,7 +231,7 @@ async def run_serve(args: argparse.Namespace) -> int:
 
 
 async def run_socket(args: argparse.Namespace) -> int:
-    from bot.server import run_socket_mode
+    from bot.runtime.server import run_socket_mode
 
     settings = _settings(args)
     settings.require(*CFLOW_SERVICE_ACCOUNT, "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
@@ -241,8 +241,8 @@ async def run_socket(args: argparse.Namespace) -> int:
 
 
 async def run_poll(args: argparse.Namespace) -> int:
-    from bot.server import make_poller
-    from bot.services import build_services
+    from bot.runtime.server import make_poller
+    from bot.runtime.services import build_services
 
     settings = _settings(args)
     settings.require(*CFLOW_SERVICE_ACCOUNT, "SLACK_BOT_TOKEN")
@@ -269,7 +269,7 @@ def _day(text: str) -> datetime:
 
 
 async def run_export(args: argparse.Namespace) -> int:
-    from bot.stats import decision_log_csv
+    from bot.domain.stats import decision_log_csv
 
     store = await _admin_store(args)
     try:
@@ -297,7 +297,7 @@ async def _admin_store(args: argparse.Namespace) -> Any:
 async def run_users_link(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
 
-    from bot.access import same_user
+    from bot.domain.access import same_user
     from bot.store.base import Link
 
     settings = _settings(args)

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from bot.cflow import CflowClient
-from bot.sandbox.seed import demo_state
-from bot.sandbox.server import start_sandbox
+from bot.devtools.cflow_standin.seed import demo_state
+from bot.devtools.cflow_standin.server import start_sandbox
 from bot.settings import HINTS
 from bot.store import generate_key, make_engine, schema
 from bot.store.migrations.runner import VERSION_TABLE

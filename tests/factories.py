@@ -1,5 +1,5 @@
 """Cflow records for the pure builder tests: one realistic workflow and request, with
-keyword overrides (bot/slack's and the playground's renderers are tested on the same)."""
+keyword overrides (bot/blocks's and the playground's renderers are tested on the same)."""
 
 from __future__ import annotations
 

@@ -34,12 +34,8 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from bot.cflow import Credentials, RetryPolicy
-from bot.health import PollerHealth
-from bot.sandbox.state import SandboxState
-from bot.server import RunningBot
-from bot.services import Services
-from bot.settings import HINTS, Settings, load_settings
-from bot.standin.payloads import (
+from bot.devtools.cflow_standin.state import SandboxState
+from bot.devtools.slack_standin.payloads import (
     block_action,
     form,
     initial_state,
@@ -47,9 +43,13 @@ from bot.standin.payloads import (
     slash_command,
     view_submission,
 )
-from bot.standin.slack import SlackCall, SlackStandIn, StoredMessage
+from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn, StoredMessage
+from bot.runtime.server import RunningBot
+from bot.runtime.services import Services
+from bot.settings import HINTS, Settings, load_settings
 from bot.store import open_store
 from bot.store.base import Link
+from bot.telemetry.health import PollerHealth
 
 
 @dataclass

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.slack.ids import Action, MoreOption
-from bot.standin.payloads import as_slack_sends, event_callback, slash_command
-from bot.standin.slack import SlackStandIn, StoredMessage
+from bot.blocks.ids import Action, MoreOption
+from bot.devtools.slack_standin.payloads import as_slack_sends, event_callback, slash_command
+from bot.devtools.slack_standin.slack import SlackStandIn, StoredMessage
 from bot.store.base import request_lock
 from tests.harness import CHANNEL, Bot, Sandbox, has_button, mentions, new_expense, running_bot
 from tests.test_bursts import BURSTS, backlog, posted

@@ -16,19 +16,19 @@ import aiohttp
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from bot.delivery import card_metadata
-from bot.server import RunningBot, run_socket_mode
-from bot.settings import load_settings
-from bot.slack.ids import Action, Input, MoreOption, View
-from bot.standin.payloads import (
+from bot.blocks.ids import Action, Input, MoreOption, View
+from bot.devtools.slack_standin.payloads import (
     event_callback,
     form,
     sign,
     slash_command,
     view_submission,
 )
-from bot.standin.slack import SlackStandIn
+from bot.devtools.slack_standin.slack import SlackStandIn
+from bot.runtime.server import RunningBot, run_socket_mode
+from bot.settings import load_settings
 from bot.store.base import Card, Link
+from bot.sync.delivery import card_metadata
 from tests.harness import (
     CHANNEL,
     Bot,

@@ -20,13 +20,14 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block as SdkBlock
 from slack_sdk.models.views import View as SdkView
 
+from bot.blocks import bursts, card_actions, home, ids, messages, modals, primitives, text
+from bot.blocks.bursts import BurstItem, grouped_dm, summary_message
+from bot.blocks.card import TEXT_BUDGET, request_card
+from bot.blocks.card_actions import card_ref
+from bot.blocks.card_view import CardView
+from bot.blocks.ids import Action, Input, MoreOption, View, ref_from_action
 from bot.cflow.models import Request, Stage, Workflow
-from bot.slack import bursts, card_actions, home, ids, messages, modals, primitives, text
-from bot.slack.bursts import BurstItem, grouped_dm, summary_message
-from bot.slack.card import TEXT_BUDGET, request_card
-from bot.slack.card_actions import card_ref
-from bot.slack.card_view import CardView
-from bot.slack.ids import Action, Input, MoreOption, RequestRef, View, ref_from_action
+from bot.domain.refs import RequestRef
 from bot.store.base import Decision
 from tests.factories import NOW, make_request, make_workflow
 

@@ -16,10 +16,10 @@ from typing import Any
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.metrics import Metrics
-from bot.pacing import URGENCY, PacedWebClient, Pacer, Rank, Urgency
-from bot.slack.ids import Action
-from bot.standin.slack import SlackCall, SlackStandIn, StoredMessage
+from bot.blocks.ids import Action
+from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn, StoredMessage
+from bot.outbound.pacing import URGENCY, PacedWebClient, Pacer, Rank, Urgency
+from bot.telemetry.metrics import Metrics
 from tests.harness import (
     CHANNEL,
     Bot,

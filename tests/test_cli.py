@@ -14,10 +14,10 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bot.cflow import CflowClient, CflowUnavailableError, Credentials
-from bot.routes import ADOPTED
-from bot.standin.slack import SlackStandIn
+from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.store import open_store
 from bot.store.base import Link, Subscription, WorkflowRoute
+from bot.sync.routes import ADOPTED
 from tests.harness import (
     RATE_SCALE,
     Sandbox,

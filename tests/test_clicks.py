@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from bot.slack.ids import Action, Input, View
-from bot.standin.slack import SlackCall, StoredMessage
-from bot.testing.tcp_proxy import TcpProxy
+from bot.blocks.ids import Action, Input, View
+from bot.devtools.slack_standin.slack import SlackCall, StoredMessage
 from tests.harness import CHANNEL, Bot, Sandbox, has_button, new_expense, running_bot
+from tests.tcp_proxy import TcpProxy
 from tests.test_approvals import submit
 from tests.test_faults import snapshot, through
 

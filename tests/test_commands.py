@@ -12,10 +12,11 @@ import aiohttp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.blocks.command_text import channel_id, mention_of, parse, request_name, user_id
+from bot.blocks.ids import Action, Input, View
 from bot.cflow.client import OPERATIONS
-from bot.slack.command_text import channel_id, mention_of, parse, request_name, user_id
-from bot.slack.ids import Action, Input, RequestRef, View
-from bot.standin.payloads import as_slack_sends, block_action, form, slash_command
+from bot.devtools.slack_standin.payloads import as_slack_sends, block_action, form, slash_command
+from bot.domain.refs import RequestRef
 from tests.harness import (
     CHANNEL,
     Bot,

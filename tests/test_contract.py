@@ -20,8 +20,8 @@ from openapi_core.testing import MockRequest, MockResponse
 import bot.cflow
 from bot.cflow import CflowClient, CflowError
 from bot.cflow.client import NO_RETRY, OPERATIONS
-from bot.sandbox.seed import demo_state
-from bot.sandbox.server import SANDBOX_STATE, start_sandbox
+from bot.devtools.cflow_standin.seed import demo_state
+from bot.devtools.cflow_standin.server import SANDBOX_STATE, start_sandbox
 from tests.harness import Sandbox
 
 SPEC = Path(bot.cflow.__file__).with_name("openapi.yaml")

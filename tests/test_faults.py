@@ -21,13 +21,12 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from bot.sandbox.state import NO_BODY
+from bot.blocks.ids import Action, View
+from bot.devtools.cflow_standin.state import NO_BODY
+from bot.devtools.slack_standin.payloads import event_callback
+from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn, StoredMessage
 from bot.settings import SettingsError
-from bot.slack.ids import Action, View
-from bot.standin.payloads import event_callback
-from bot.standin.slack import SlackCall, SlackStandIn, StoredMessage
 from bot.store import Link, open_store
-from bot.testing.tcp_proxy import TcpProxy
 from tests.harness import (
     CHANNEL,
     Bot,
@@ -42,6 +41,7 @@ from tests.harness import (
     submit_view,
     typed,
 )
+from tests.tcp_proxy import TcpProxy
 
 OUTAGE_SECONDS = 8.0
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.slack.ids import Action, Input
-from bot.standin.payloads import slash_command
-from bot.standin.slack import SlackCall
+from bot.blocks.ids import Action, Input
+from bot.devtools.slack_standin.payloads import slash_command
+from bot.devtools.slack_standin.slack import SlackCall
 from tests.harness import (
     Bot,
     Sandbox,

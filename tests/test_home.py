@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 from cryptography.fernet import Fernet
 
-from bot.slack.home import BULK_BLOCK, HOME_ITEM
-from bot.slack.ids import Action
-from bot.standin.payloads import event_callback, form, view_action
+from bot.blocks.home import BULK_BLOCK, HOME_ITEM
+from bot.blocks.ids import Action
+from bot.devtools.slack_standin.payloads import event_callback, form, view_action
 from tests.harness import CHANNEL, Bot, Sandbox, new_expense, running_bot
 
 WAITING = 12

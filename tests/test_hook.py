@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.hook import BURST
-from bot.server import RunningBot
+from bot.inbound.hook import BURST
+from bot.runtime.server import RunningBot
 from tests.harness import Bot, Sandbox, mentions, new_expense, running_bot
 
 SECRET = "a-hook-secret-of-at-least-24"

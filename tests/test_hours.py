@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.hours import (
+from bot.blocks.ids import Input
+from bot.blocks.preferences import Problem, preference_line, read_settings, settings_modal
+from bot.domain.hours import (
     Reach,
     days_text,
     is_open,
@@ -17,8 +19,6 @@ from bot.hours import (
     parse_days,
     reach,
 )
-from bot.slack.ids import Input
-from bot.slack.preferences import Problem, preference_line, read_settings, settings_modal
 from bot.store.base import Preference
 from tests.test_blocks import assert_within_limits
 

@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 from cryptography.fernet import Fernet
 
-from bot.standin.payloads import block_action, form, sign
-from bot.standin.slack import SlackStandIn
+from bot.devtools.slack_standin.payloads import block_action, form, sign
+from bot.devtools.slack_standin.slack import SlackStandIn
 from tests.harness import (
     RATE_SCALE,
     BotProcess,

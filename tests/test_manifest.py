@@ -18,7 +18,7 @@ import pytest
 import yaml
 from jsonschema.validators import validator_for
 
-from bot.standin.payloads import manifest_escapes
+from bot.devtools.slack_standin.payloads import manifest_escapes
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "manifest.yml"

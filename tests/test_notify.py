@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from bot.slack.bursts import ITEM_BLOCK
-from bot.slack.card_actions import BUSY_BLOCK
-from bot.slack.ids import Action, Input, View
-from bot.standin.payloads import as_slack_sends, slash_command
-from bot.standin.slack import SlackCall
+from bot.blocks.bursts import ITEM_BLOCK
+from bot.blocks.card_actions import BUSY_BLOCK
+from bot.blocks.ids import Action, Input, View
+from bot.devtools.slack_standin.payloads import as_slack_sends, slash_command
+from bot.devtools.slack_standin.slack import SlackCall
 from tests.harness import (
     CHANNEL,
     Bot,

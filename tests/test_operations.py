@@ -19,13 +19,13 @@ import aiohttp
 from cryptography.fernet import Fernet
 from sqlalchemy import event
 
-from bot.health import SNAPSHOT_SECONDS
-from bot.logs import MASK
-from bot.server import RunningBot
-from bot.services import Services
-from bot.standin.slack import SlackStandIn
-from bot.testing.tcp_proxy import TcpProxy
+from bot.devtools.slack_standin.slack import SlackStandIn
+from bot.runtime.server import RunningBot
+from bot.runtime.services import Services
+from bot.telemetry.health import SNAPSHOT_SECONDS
+from bot.telemetry.logs import MASK
 from tests.harness import RATE_SCALE, Sandbox, running_bot, serving
+from tests.tcp_proxy import TcpProxy
 from tests.test_faults import through
 
 HOOK_SECRET = "a-hook-secret-of-at-least-24"

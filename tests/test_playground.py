@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
-from bot.playground.page import page_app
-from bot.playground.world import World, running_world
+from bot.devtools.playground.page import page_app
+from bot.devtools.playground.world import World, running_world
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "playground.png"

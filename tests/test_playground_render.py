@@ -17,17 +17,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.playground.mrkdwn import Names, mrkdwn_html, plain_text_html
-from bot.playground.render import blocks_html, message_html, view_html
-from bot.slack.bursts import BurstItem, grouped_dm
-from bot.slack.card import request_card
-from bot.slack.card_actions import approve_confirm, card_ref
-from bot.slack.card_view import CardView
-from bot.slack.home import HomeDesk, home_view
-from bot.slack.ids import Action, Input, MoreOption, RequestRef, View
-from bot.slack.modals import link_modal, reassign_modal, reject_modal
-from bot.slack.primitives import button, section
-from bot.slack.request_forms import FormTarget, request_form
+from bot.blocks.bursts import BurstItem, grouped_dm
+from bot.blocks.card import request_card
+from bot.blocks.card_actions import approve_confirm, card_ref
+from bot.blocks.card_view import CardView
+from bot.blocks.home import HomeDesk, home_view
+from bot.blocks.ids import Action, Input, MoreOption, View
+from bot.blocks.modals import link_modal, reassign_modal, reject_modal
+from bot.blocks.primitives import button, section
+from bot.blocks.request_forms import FormTarget, request_form
+from bot.devtools.playground.mrkdwn import Names, mrkdwn_html, plain_text_html
+from bot.devtools.playground.render import blocks_html, message_html, view_html
+from bot.domain.refs import RequestRef
 from tests.factories import NOW, make_request, make_workflow
 
 NAMES = Names(users={"U1": "alice", "UBOT": "Cflow"}, channels={"C1": "approvals"})

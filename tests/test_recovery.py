@@ -14,10 +14,10 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.server import RunningBot
-from bot.slack.ids import Action
-from bot.standin.payloads import sign, slash_command
-from bot.standin.slack import SlackStandIn
+from bot.blocks.ids import Action
+from bot.devtools.slack_standin.payloads import sign, slash_command
+from bot.devtools.slack_standin.slack import SlackStandIn
+from bot.runtime.server import RunningBot
 from tests.harness import (
     RATE_SCALE,
     SECRET,

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.sandbox.seed import demo_state
-from bot.sandbox.server import start_sandbox
-from bot.sandbox.state import SandboxState
+from bot.devtools.cflow_standin.seed import demo_state
+from bot.devtools.cflow_standin.server import start_sandbox
+from bot.devtools.cflow_standin.state import SandboxState
 
 API = "/integromat/api/cflow"
 Client = tuple[aiohttp.ClientSession, str]

@@ -21,13 +21,13 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from bot.pacing import Rank, urgency
-from bot.slack.limits import POSTING, TIER_3, Limit
-from bot.standin.slack import SlackCall
+from bot.devtools.slack_standin.slack import SlackCall
+from bot.outbound.limits import POSTING, TIER_3, Limit
+from bot.outbound.pacing import Rank, urgency
 from bot.store import open_store
 from bot.store.sql_pace import SqlPace, open_pace
-from bot.testing.tcp_proxy import TcpProxy
 from tests.harness import CHANNEL, Bot, Sandbox, running_bot
+from tests.tcp_proxy import TcpProxy
 from tests.test_faults import through
 
 SCALE = 10.0  # Slack's limits ten times faster on both sides: seconds, not minutes
@@ -197,7 +197,7 @@ async def test_a_store_that_goes_away_leaves_each_instance_pacing_alone_then_sha
         card = await bot.channel_card(pending(sandbox)[0])
         assert sample(bot, SHARED_METRIC) == 1
         proxy.cut()
-        with caplog.at_level(logging.WARNING, logger="bot.shared_pace"):
+        with caplog.at_level(logging.WARNING, logger="bot.outbound.shared_pace"):
             edits = [
                 bot.services.slack.chat_update(channel=CHANNEL, ts=card.ts, text=f"cut {n}")
                 for n in range(3 * TIER_3.burst)
@@ -205,7 +205,7 @@ async def test_a_store_that_goes_away_leaves_each_instance_pacing_alone_then_sha
             await asyncio.wait_for(asyncio.gather(*edits), 30)
         assert sample(bot, SHARED_METRIC) == 0
         assert sample(bot, "cflow_bot_slack_pace_fallbacks_total") == 1
-        said = [r.getMessage() for r in caplog.records if r.name == "bot.shared_pace"]
+        said = [r.getMessage() for r in caplog.records if r.name == "bot.outbound.shared_pace"]
         assert len(said) == 1 and "paces its Slack calls alone" in said[0], said
         assert rate_limited(bot.slack.calls()) == [], "paced alone, within Slack's limits"
         proxy.restore()

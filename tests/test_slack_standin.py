@@ -11,8 +11,8 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.slack.limits import LIMITS, POSTING, TIER_3
-from bot.standin.slack import SlackStandIn
+from bot.devtools.slack_standin.slack import SlackStandIn
+from bot.outbound.limits import LIMITS, POSTING, TIER_3
 
 TOKEN = "xoxb-test-token"
 BLOCKS = [

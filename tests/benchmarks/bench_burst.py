@@ -1,6 +1,6 @@
 """Backlogs and bursts under Slack's real limits: how soon every reviewer is told.
 
-The fake Slack enforces Slack's published limits (bot/slack/limits.py) at their real
+The fake Slack enforces Slack's published limits (bot/outbound/limits.py) at their real
 rates; the sandbox runs in this process. Two runs:
 
 - a first start on an account with 1,000 pending requests in 50 workflows, one
@@ -28,12 +28,12 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
-from bot.sandbox.seed import demo_state
-from bot.sandbox.server import start_sandbox
-from bot.sandbox.state import SandboxState
-from bot.server import RunningBot
-from bot.slack.limits import bucket_keys
-from bot.standin.slack import SlackCall, SlackStandIn
+from bot.devtools.cflow_standin.seed import demo_state
+from bot.devtools.cflow_standin.server import start_sandbox
+from bot.devtools.cflow_standin.state import SandboxState
+from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn
+from bot.outbound.limits import bucket_keys
+from bot.runtime.server import RunningBot
 from bot.store import open_store
 from bot.store.base import Link
 from tests.benchmarks.harness import bot_settings, report

@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 from cryptography.fernet import Fernet
 
-from bot.standin.payloads import block_action, form, sign, slash_command
-from bot.standin.slack import SlackStandIn, StoredMessage
+from bot.devtools.slack_standin.payloads import block_action, form, sign, slash_command
+from bot.devtools.slack_standin.slack import SlackStandIn, StoredMessage
 from tests.benchmarks.harness import percentile, report, sandbox_process
 from tests.harness import run_cli_async, serving
 

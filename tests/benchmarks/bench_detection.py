@@ -20,10 +20,10 @@ from typing import Any
 
 import aiohttp
 
-from bot.sandbox.seed import demo_state
-from bot.sandbox.server import start_sandbox
-from bot.server import RunningBot
-from bot.standin.slack import SlackStandIn
+from bot.devtools.cflow_standin.seed import demo_state
+from bot.devtools.cflow_standin.server import start_sandbox
+from bot.devtools.slack_standin.slack import SlackStandIn
+from bot.runtime.server import RunningBot
 from tests.benchmarks.harness import bot_settings, median, percentile, report
 from tests.harness import cycles_of
 

@@ -22,13 +22,13 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from pydantic import SecretStr
 
-from bot.hours import next_digest
-from bot.sandbox.seed import demo_state
-from bot.sandbox.server import start_sandbox
-from bot.sandbox.state import SandboxState
-from bot.server import RunningBot
-from bot.slack.bursts import ITEM_BLOCK
-from bot.standin.slack import SlackCall, SlackStandIn
+from bot.blocks.bursts import ITEM_BLOCK
+from bot.devtools.cflow_standin.seed import demo_state
+from bot.devtools.cflow_standin.server import start_sandbox
+from bot.devtools.cflow_standin.state import SandboxState
+from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn
+from bot.domain.hours import next_digest
+from bot.runtime.server import RunningBot
 from bot.store import open_store
 from bot.store.base import Link, Preference
 from tests.benchmarks.bench_burst import floor_seconds

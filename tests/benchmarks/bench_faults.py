@@ -36,14 +36,14 @@ import aiohttp
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from bot.sandbox.state import SYSTEM_ACTOR, SandboxError
-from bot.standin.payloads import block_action, form, sign
-from bot.standin.slack import SlackStandIn, StoredMessage
+from bot.devtools.cflow_standin.state import SYSTEM_ACTOR, SandboxError
+from bot.devtools.slack_standin.payloads import block_action, form, sign
+from bot.devtools.slack_standin.slack import SlackStandIn, StoredMessage
 from bot.store import open_store
 from bot.store.base import Link
-from bot.testing.tcp_proxy import TcpProxy
 from tests.benchmarks.harness import report
 from tests.harness import PEOPLE, BotProcess, Sandbox, free_port, process_cycles, spawn
+from tests.tcp_proxy import TcpProxy
 from tests.test_faults import through
 
 SEED = int(os.environ.get("BENCH_SEED", "7"))

@@ -21,8 +21,8 @@ import aiohttp
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from bot.standin.payloads import event_callback, sign
-from bot.standin.slack import SlackStandIn
+from bot.devtools.slack_standin.payloads import event_callback, sign
+from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.store import open_store
 from bot.store.base import Link
 from tests.benchmarks.harness import SandboxProcess, percentile, report, sandbox_process

@@ -11,10 +11,10 @@ from typing import Any
 
 import aiohttp
 
-from bot.poller import POLL_CONCURRENCY
-from bot.server import make_poller
-from bot.services import build_services
-from bot.standin.slack import SlackStandIn
+from bot.devtools.slack_standin.slack import SlackStandIn
+from bot.runtime.server import make_poller
+from bot.runtime.services import build_services
+from bot.sync.poller import POLL_CONCURRENCY
 from tests.benchmarks.harness import (
     QueryCounter,
     SandboxProcess,

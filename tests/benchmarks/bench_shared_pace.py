@@ -18,9 +18,9 @@ from pathlib import Path
 import aiohttp
 from cryptography.fernet import Fernet
 
-from bot.slack.limits import TIER_3
-from bot.standin.payloads import sign, slash_command
-from bot.standin.slack import SlackStandIn, StoredMessage
+from bot.devtools.slack_standin.payloads import sign, slash_command
+from bot.devtools.slack_standin.slack import SlackStandIn, StoredMessage
+from bot.outbound.limits import TIER_3
 from tests.benchmarks.bench_clicks import approve_click, approve_value, decided
 from tests.benchmarks.harness import report, sandbox_process
 from tests.harness import BotProcess, run_cli_async, serving

@@ -17,8 +17,8 @@ import aiohttp
 from cryptography.fernet import Fernet
 from sqlalchemy import event
 
+from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.settings import Settings, load_settings
-from bot.standin.slack import SlackStandIn
 from bot.store.sql import SqlStore
 from tests.harness import free_port, spawn
 

@@ -1,0 +1,1 @@
+"""PURE Block Kit: cards, messages, modals and the Home tab as JSON, with ids and text."""

@@ -1,0 +1,1 @@
+"""What comes due with time: reminders, escalations, digests and hand-overs."""

@@ -1,0 +1,1 @@
+"""What goes out to Slack: the paced client, and who and where things are in Slack."""

@@ -1,0 +1,399 @@
+"""Approve, reject or hand over a request as the clicking person, exactly once.
+
+Whatever the entry (button, modal, slash command), a decision goes through
+`Decider.decide()`:
+a lock in the store turns simultaneous clicks into one Cflow call across processes; the
+request is re-read so that a stale card never approves the next stage; the call is
+made with the person's own linked credentials; an ambiguous failure is settled by
+re-reading before anyone is told anything. The lock covers Cflow and the store, not
+Slack: it is released once the outcome is recorded, and the cards are edited after, at
+Slack's pace. Once Cflow has decided, the person is told so whatever the store or Slack
+then fail to do: the poller brings the cards in line (the store still shows the request
+as it was, or has its change due again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, Final, Literal
+
+from bot.blocks.messages import RELINK_TEXT
+from bot.blocks.text import escape
+from bot.cflow import (
+    CflowClient,
+    CflowError,
+    CflowUnauthorizedError,
+    Credentials,
+    Request,
+    RetryPolicy,
+    Workflow,
+)
+from bot.domain.access import plainly_not_a_reviewer
+from bot.domain.errors import (
+    BusyError,
+    CflowRefusedError,
+    DecisionError,
+    KeyRefusedError,
+    NotReviewerError,
+    StaleCardError,
+    UnknownOutcomeError,
+    UnreadableRequestError,
+)
+from bot.domain.refs import RequestRef, updated_mark
+from bot.store.base import Decision, Link, Store, request_lock
+from bot.sync.changes import Observation
+from bot.sync.publisher import Publisher
+from bot.telemetry.logs import request_context
+from bot.telemetry.metrics import Metrics
+
+log = logging.getLogger(__name__)
+# Room after the Cflow calls themselves for the store (and the rare busy re-render).
+LOCK_MARGIN_SECONDS = 60.0
+Verb = Literal["approve", "reject"]
+BUSY_TEXT = "Someone is deciding this request right now; the card will show the outcome."
+NOT_A_REVIEWER = (
+    "You are not a reviewer of this request's current stage in Cflow, so nothing was done."
+)
+UNKNOWN_TEXT = (
+    "Cflow did not confirm, so it is not known whether this went through. The card will "
+    "show it if it did; check the request in Cflow before trying again."
+)
+
+
+class Accepted(Enum):
+    """Cflow said yes (a 2xx) without showing the request's new state."""
+
+    ACCEPTED = "accepted"
+
+
+ACCEPTED: Final = Accepted.ACCEPTED
+
+
+def lock_seconds(cflow_timeout: float) -> float:
+    """How long a decision may hold its request: two reads (with their retries), the
+    call, a settling read, and recording it, so the lock never lapses mid-decision."""
+    return 3 * cflow_timeout + RetryPolicy().total + LOCK_MARGIN_SECONDS
+
+
+async def _nothing() -> None:
+    return None
+
+
+class Hold:
+    """One click's hold on a request (its lock row in the store), released once: as soon
+    as Cflow has answered and the store has the outcome, before any card is edited."""
+
+    def __init__(self, store: Store, lock: str, holder: str) -> None:
+        self._store, self._lock, self._holder = store, lock, holder
+        self.released = False
+
+    @classmethod
+    async def take(cls, store: Store, lock: str, holder: str, ttl: float) -> Hold | None:
+        """The hold, or None while another click (here or on another instance) has it."""
+        return cls(store, lock, holder) if await store.try_lock(lock, holder, ttl) else None
+
+    async def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        try:
+            await self._store.unlock(self._lock, self._holder)
+        except Exception as error:  # the store went away: the lock lapses at its time-out
+            log.warning("Could not release %s (%s)", self._lock, type(error).__name__)
+
+
+@dataclass(frozen=True)
+class Intent:
+    ref: RequestRef
+    verb: Verb
+    comment: str | None = None
+    reassign_to: str | None = None
+
+    @property
+    def action(self) -> str:
+        if self.reassign_to:
+            return "reassigned"
+        return "approved" if self.verb == "approve" else "rejected"
+
+
+def is_stale(now: Request, ref: RequestRef) -> bool:
+    """Whether the request is no longer where the clicked card showed it.
+
+    The stage alone is not enough (a request can loop back to a stage, and two stages
+    can share a name): where the card knew Cflow's `updatedAt`, any change since counts.
+    """
+    if not now.is_pending or now.current_stage != ref.stage:
+        return True
+    return ref.updated is not None and ref.updated != updated_mark(now.updated_at)
+
+
+def _state(request: Request) -> tuple[Any, ...]:
+    reviewers = (request.model_extra or {}).get("currentReviewers")
+    stage = request.current_stage
+    return (request.status, stage, updated_mark(request.updated_at), str(reviewers))
+
+
+def _where(workflow: Workflow, request: Request) -> str:
+    if request.is_pending:
+        stage = workflow.find_stage(request.current_stage)
+        return f"now at {escape(stage.label if stage else request.current_stage or '?')}"
+    return f"now {escape(request.status or 'gone')}"
+
+
+def _past(intent: Intent) -> str:
+    if intent.reassign_to:
+        return f"Handed to {escape(intent.reassign_to)}"
+    return "Approved" if intent.verb == "approve" else "Rejected"
+
+
+def _done(intent: Intent, workflow: Workflow, after: Request | None) -> str:
+    name = f"{escape(workflow.label)} #{escape(intent.ref.request_id)}"
+    if intent.reassign_to:
+        return f"Handed {name} to {escape(intent.reassign_to)}."
+    verb = "Approved" if intent.verb == "approve" else "Rejected"
+    if after is None:
+        return f"{verb} {name}. Cflow has not shown its new state yet; the card will."
+    return f"{verb} {name} ({_where(workflow, after)})."
+
+
+def credentials_for(service: Credentials, link: Link) -> Credentials:
+    """The person's own Cflow identity, under the account's API key; the service
+    account never acts for anyone."""
+    return Credentials(
+        api_key=service.api_key, username=link.cflow_username, user_key=link.user_key
+    )
+
+
+class Decider:
+    """Makes decisions with exactly what they need: Cflow, the store (locks, decisions,
+    link marks), the publisher (to re-render cards) and the service account's API key."""
+
+    def __init__(
+        self,
+        cflow: CflowClient,
+        store: Store,
+        publisher: Publisher,
+        service: Credentials,
+        metrics: Metrics,
+        *,
+        cflow_timeout: float,
+        instance_id: str,
+    ) -> None:
+        self._cflow = cflow
+        self._store = store
+        self._publisher = publisher
+        self._service = service
+        self._metrics = metrics
+        self._lock_ttl = lock_seconds(cflow_timeout)
+        self._instance_id = instance_id
+
+    async def decide(
+        self,
+        actor: str,
+        link: Link,
+        intent: Intent,
+        *,
+        when_held: Callable[[], Awaitable[None]] = _nothing,
+    ) -> str:
+        """Carry out `intent` for Slack user `actor`: what was done, as the person is told
+        it; a `DecisionError` says why not. Either way it is counted.
+
+        `when_held` runs once this click holds the request, before Cflow is called, and
+        not at all when someone else is deciding it (BusyError): where a listener shows
+        the clicked card busy, so that a click that changes nothing changes no card."""
+        ref = intent.ref
+        kind = "done"
+        try:
+            with request_context(f"{ref.workflow_id}/{ref.request_id}"):
+                await self._ensure_reviewer(link, ref)
+                return await self._decide_once(actor, link, intent, when_held)
+        except DecisionError as error:
+            kind = error.kind
+            raise
+        finally:
+            self._metrics.actions.labels(intent.action, kind).inc()
+
+    async def check(self, link: Link, intent: Intent) -> None:
+        """Raise NotReviewerError, before anything shows on a shared card, when the bot's
+        own record says `link` is not a reviewer of the stage the click saw."""
+        try:
+            await self._ensure_reviewer(link, intent.ref)
+        except NotReviewerError:
+            self._metrics.actions.labels(intent.action, NotReviewerError.kind).inc()
+            raise
+
+    async def _ensure_reviewer(self, link: Link, ref: RequestRef) -> None:
+        # No lock, no Cflow call: a stranger's click must not show "Approving as …" to all.
+        known = (await self._store.tracked_for([(ref.workflow_id, ref.request_id)])).get(
+            (ref.workflow_id, ref.request_id)
+        )
+        if plainly_not_a_reviewer(link.cflow_username, ref, known):
+            raise NotReviewerError(NOT_A_REVIEWER)
+
+    async def _decide_once(
+        self, actor: str, link: Link, intent: Intent, when_held: Callable[[], Awaitable[None]]
+    ) -> str:
+        ref = intent.ref
+        lock = request_lock((ref.workflow_id, ref.request_id))
+        holder = f"{self._instance_id}:{actor}:{uuid.uuid4().hex}"
+        hold = await Hold.take(self._store, lock, holder, self._lock_ttl)
+        if hold is None:
+            raise BusyError(BUSY_TEXT)
+        try:
+            await when_held()
+            creds = credentials_for(self._service, link)
+            return await self._decide_held(actor, creds, intent, hold)
+        finally:
+            await hold.release()
+
+    async def _decide_held(self, actor: str, creds: Credentials, intent: Intent, hold: Hold) -> str:
+        ref = intent.ref
+        try:
+            workflow, before = await self._read(creds, ref)
+        except CflowError as error:
+            raise await self._unreadable(actor, ref, error, hold) from None
+        if is_stale(before, ref):
+            where = _where(workflow, before)
+            text = (
+                f"This request has moved on since the card was posted ({where}). Nothing was done."
+            )
+            raise StaleCardError(text, card_restored=await self._shown(workflow, before, hold))
+        try:
+            after = await self._call(actor, creds, intent, before)
+        except DecisionError as error:
+            error.card_restored = await self._shown(workflow, before, hold)
+            raise
+        decision = Decision(
+            workflow_id=workflow.id,
+            request_id=before.id,
+            stage=before.current_stage,
+            action=intent.action,
+            cflow_username=creds.username,
+            at=datetime.now(UTC),
+            slack_user_id=actor,
+            comment=intent.comment,
+            reassigned_to=intent.reassign_to,
+        )
+        try:
+            await self._publish(workflow, before, after, decision, intent, hold)
+        except Exception:  # Cflow decided: the person hears that, the poller does the rest
+            log.exception("%s %s in Cflow, but not published yet", _past(intent), ref)
+        return _done(intent, workflow, after if isinstance(after, Request) else None)
+
+    async def _publish(
+        self,
+        workflow: Workflow,
+        before: Request,
+        after: Request | Accepted,
+        decision: Decision,
+        intent: Intent,
+        hold: Hold,
+    ) -> None:
+        """Record the decision, release the request, then bring its cards in line."""
+        if after is ACCEPTED:
+            # Done in Cflow, but what it looks like now is unknown: no buttons until the
+            # poller sees the new state. Held until this busy line is out: a cycle in
+            # between would show the new state, and the line would then hide it for good.
+            await self._store.record_decision(decision)
+            busy = f"{_past(intent)} in Cflow; waiting for it to show what comes next"
+            await self._publisher.refresh(workflow, before, busy=busy)
+            return
+        assert isinstance(after, Request)
+        previous = Observation(workflow, before, None).tracked()
+        observed = Observation(workflow, after, previous, decision)
+        await self._publisher.sync([observed], recorded=hold.release)
+
+    async def _shown(self, workflow: Workflow, request: Request, hold: Hold) -> bool:
+        """Release the request, then re-render its cards as `request` shows it (after a
+        click that decided nothing); False when that failed, so that the listener puts
+        back the card that was clicked."""
+        await hold.release()
+        try:
+            await self._publisher.refresh(workflow, request)
+        except Exception:
+            log.exception("Could not re-render the cards of %s/%s", workflow.id, request.id)
+            return False
+        return True
+
+    async def _unreadable(
+        self, actor: str, ref: RequestRef, error: CflowError, hold: Hold
+    ) -> DecisionError:
+        """The clicker cannot read the request: why, once the card has its buttons back."""
+        if isinstance(error, CflowUnauthorizedError):
+            await self._store.mark_key_refused(actor)  # before the cards are re-rendered
+        restored = await self._restore_cards(ref, hold)
+        if isinstance(error, CflowUnauthorizedError):
+            return KeyRefusedError(RELINK_TEXT, card_restored=restored)
+        text = f"Cflow would not show you this request: {escape(error.message)}"
+        return UnreadableRequestError(text, card_restored=restored)
+
+    async def _read(self, creds: Credentials, ref: RequestRef) -> tuple[Workflow, Request]:
+        workflow, request = await asyncio.gather(
+            self._cflow.get_workflow(creds, ref.workflow_id),
+            self._cflow.get_request(creds, ref.workflow_id, ref.request_id),
+        )
+        return workflow, request
+
+    async def _restore_cards(self, ref: RequestRef, hold: Hold) -> bool:
+        """Re-render the request's cards as the service account sees it; False if it cannot."""
+        try:
+            workflow, request = await self._read(self._service, ref)
+        except CflowError as error:
+            log.warning("Cannot re-read %s to restore its cards: %s", ref, type(error).__name__)
+            await hold.release()
+            return False
+        return await self._shown(workflow, request, hold)
+
+    async def _call(
+        self, actor: str, creds: Credentials, intent: Intent, before: Request
+    ) -> Request | Accepted:
+        """The Cflow call: the request as it now is, or ACCEPTED (state unknown)."""
+        ref, cflow = intent.ref, self._cflow
+        method = cflow.approve_request if intent.verb == "approve" else cflow.reject_request
+        try:
+            after = await method(
+                creds,
+                ref.workflow_id,
+                ref.request_id,
+                comment=intent.comment,
+                reassign_to=intent.reassign_to,
+            )
+        except CflowUnauthorizedError:
+            await self._store.mark_key_refused(actor)
+            raise KeyRefusedError(RELINK_TEXT) from None
+        except CflowError as error:
+            if not error.may_have_succeeded:
+                raise CflowRefusedError(f"Cflow refused: {escape(error.message)}") from None
+            log.warning(
+                "Ambiguous %s of %s: %s; re-reading", intent.verb, ref, type(error).__name__
+            )
+            return await self._settle(creds, intent, before)
+        return after if after is not None else await self._reread(creds, ref)
+
+    async def _reread(self, creds: Credentials, ref: RequestRef) -> Request | Accepted:
+        """After a success that sent no record: the request as it now is, if Cflow says."""
+        try:
+            return await self._cflow.get_request(creds, ref.workflow_id, ref.request_id)
+        except CflowError:
+            return ACCEPTED
+
+    async def _settle(self, creds: Credentials, intent: Intent, before: Request) -> Request:
+        """After a timeout or a 5xx: did Cflow record it? Only a changed request says yes.
+
+        An unchanged request is no proof either way (Cflow may still be committing it), so
+        the person hears "unknown", never "nothing was done".
+        """
+        ref = intent.ref
+        try:
+            now = await self._cflow.get_request(creds, ref.workflow_id, ref.request_id)
+        except CflowError:
+            raise UnknownOutcomeError(UNKNOWN_TEXT) from None
+        if _state(now) == _state(before):
+            raise UnknownOutcomeError(UNKNOWN_TEXT)
+        return now

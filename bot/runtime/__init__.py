@@ -1,0 +1,1 @@
+"""The running process: the composition root, the aiohttp/Bolt app, the server, `check`."""

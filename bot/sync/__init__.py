@@ -1,0 +1,1 @@
+"""Slack kept in step with Cflow: the poller, the record of changes, and their delivery."""

@@ -1,0 +1,230 @@
+"""Bursts: many new requests at once get one summary per channel and one DM per reviewer.
+
+A first start on an account with a backlog, or a bulk import, would otherwise post a
+card per request into one channel (Slack takes about one a second there) and a DM per
+request to each reviewer. When one cycle has more than the burst limit for a channel
+or a reviewer, those requests become the members of a burst instead (`plan`): their
+channel cards and DMs are left out, and one message stands for them, re-rendered from
+the members' current state whenever one of them changes (`Bursts.publish`). The
+members stay tracked like any request: decided in Cflow, their burst says so and their
+submitter is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from bot.blocks.bursts import BurstItem, grouped_dm, summary_message
+from bot.domain.hours import Reach, next_open, preference_for, reach
+from bot.outbound.directory import SlackTarget
+from bot.outbound.pacing import Rank, urgency
+from bot.store.base import BURST, BurstMember, Card, Preference, RequestKey, Store
+from bot.sync.changes import Change, Event
+from bot.sync.delivery import Delivery, Result, updatable, worst
+
+log = logging.getLogger(__name__)
+GONE = "deleted"
+DIGESTS = frozenset({"digest", "channel_digest"})  # what waits, not what just arrived
+CHANNEL_KINDS = frozenset({"channel", "channel_digest"})
+Clock = Callable[[], datetime]
+
+
+def plan(
+    events: Sequence[Event], channel_of: Callable[[str], str | None], limit: int
+) -> list[BurstMember]:
+    """The bursts of one cycle: per channel its new requests, per reviewer the requests
+    that reach them in this cycle, when they number more than `limit`."""
+    by_channel: dict[str, list[Event]] = defaultdict(list)
+    by_reviewer: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        obs = event.obs
+        if not obs.request.is_pending or obs.decision is not None:
+            continue
+        if event.change is Change.RETRY:
+            continue  # its event planned its bursts already: a retry finishes them
+        channel = channel_of(obs.workflow.id)
+        if event.change is Change.NEW and channel:
+            by_channel[channel].append(event)
+        if event.visit == event.seq:  # entered its stage now: its reviewers are told now
+            for name in obs.request.reviewers(obs.workflow):
+                by_reviewer[name].append(event)
+    members = [
+        _member(group, event, "channel", channel)
+        for channel, group_events in by_channel.items()
+        if len(group_events) > limit
+        for group in [uuid.uuid4().hex]
+        for event in group_events
+    ]
+    members += [
+        _member(group, event, "dm", name)
+        for name, group_events in by_reviewer.items()
+        if len(group_events) > limit
+        for group in [uuid.uuid4().hex]
+        for event in group_events
+    ]
+    return members
+
+
+def _member(group: str, event: Event, kind: str, target: str) -> BurstMember:
+    item = BurstItem.of(event.obs.request, event.obs.workflow)
+    return BurstMember(
+        group_id=group,
+        workflow_id=event.obs.workflow.id,
+        request_id=event.obs.request.id,
+        kind="channel" if kind == "channel" else "dm",
+        target=target,
+        item=item.to_json(),
+        visit=event.visit,
+    )
+
+
+def _is_dm(member: BurstMember) -> bool:
+    return member.kind not in CHANNEL_KINDS
+
+
+def grouped_in_channel(members: Iterable[BurstMember], channel: str) -> bool:
+    return any(m.kind == "channel" and m.target == channel for m in members)
+
+
+def grouped_reviewers(members: Iterable[BurstMember], visit: int) -> set[str]:
+    """Reviewers whose DM for this visit of the stage is their burst's."""
+    return {m.target for m in members if m.kind == "dm" and m.visit == visit}
+
+
+def current_items(
+    events: Sequence[Event], bursts: Mapping[RequestKey, list[BurstMember]]
+) -> dict[RequestKey, str]:
+    """What the bursts of these events' requests should now show of them."""
+    items = {}
+    for event in events:
+        members = bursts.get(event.obs.key)
+        if not members:
+            continue
+        obs = event.obs
+        if obs.request.status == GONE:  # nothing left to read but the fact
+            item = replace(BurstItem.from_json(members[0].item), status=GONE)
+        else:
+            item = BurstItem.of(obs.request, obs.workflow)
+        items[obs.key] = item.to_json()
+    return items
+
+
+@dataclass(frozen=True)
+class Readers:
+    """The people a batch of grouped DMs goes to: their Slack, and their preferences."""
+
+    targets: Mapping[str, SlackTarget]  # by Cflow username
+    preferences: Mapping[str, Preference]  # by Slack user id
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How bringing one burst's message in line went; LATER: held until `until`."""
+
+    result: Result = Result.DONE
+    until: datetime | None = None
+
+
+class Bursts:
+    """Posts and re-renders bursts' messages, one at a time per burst."""
+
+    def __init__(self, store: Store, delivery: Delivery, clock: Clock) -> None:
+        self._store = store
+        self._delivery = delivery
+        self._clock = clock
+        self._turns: dict[str, asyncio.Lock] = {}
+        self._queued: set[str] = set()
+
+    async def publish(
+        self, groups: Iterable[str], targets: Callable[[Iterable[str]], Any]
+    ) -> dict[str, Shown]:
+        """Bring each burst's message in line with its members (posted if it is not yet);
+        `targets` resolves Cflow usernames to Slack (`Directory.targets`)."""
+        wanted = [g for g in dict.fromkeys(groups) if g not in self._queued]
+        if not wanted:
+            return {}
+        # A later call finds these queued and leaves them: this one renders them last.
+        self._queued.update(wanted)
+        try:
+            members = await self._store.burst_members(wanted)
+            names = {ms[0].target for ms in members.values() if ms and _is_dm(ms[0])}
+            found = (await targets(names)).found if names else {}
+            readers = Readers(found, await self._readers_preferences(found))
+        except BaseException:
+            self._queued.difference_update(wanted)
+            raise
+        results = await asyncio.gather(*(self._one(group, readers) for group in wanted))
+        return dict(zip(wanted, results, strict=True))
+
+    async def _readers_preferences(
+        self, targets: Mapping[str, SlackTarget]
+    ) -> dict[str, Preference]:
+        if not targets:
+            return {}
+        return await self._store.preferences_for(t.slack_user_id for t in targets.values())
+
+    async def _one(self, group: str, readers: Readers) -> Shown:
+        lock = self._turns.setdefault(group, asyncio.Lock())
+        async with lock:
+            # Read once its turn has come (two queries a burst, not a request): the newest
+            # state is what gets shown, and a change from now on renders it again.
+            self._queued.discard(group)
+            members = (await self._store.burst_members([group]))[group]
+            known = (await self._store.cards_for([(BURST, group)]))[(BURST, group)]
+            shown = await self._show(group, members, known, readers) if members else Shown()
+        if not lock.locked() and group not in self._queued:
+            self._turns.pop(group, None)
+        return shown
+
+    async def _show(
+        self,
+        group: str,
+        members: list[BurstMember],
+        known: list[Card],
+        readers: Readers,
+    ) -> Shown:
+        items = [BurstItem.from_json(m.item) for m in members]
+        first, now = members[0], self._clock()
+        digest = first.kind in DIGESTS
+        target = readers.targets.get(first.target)
+        if first.kind in CHANNEL_KINDS:
+            payload = summary_message(items, group_id=group, now=now, digest=digest)
+            card = Card(BURST, group, first.target, "burst")
+        else:
+            if target is None:
+                return Shown()  # nobody in Slack to tell (as for a DM of their own)
+            payload = grouped_dm(
+                items,
+                reader=first.target,
+                group_id=group,
+                now=now,
+                linked=target.linked,
+                key_works=target.key_works,
+                digest=digest,
+                reminder=first.kind == "reminder",
+            )
+            card = Card(BURST, group, "", "burst_dm", slack_user_id=target.slack_user_id)
+        posted = [c for c in known if updatable(c)]
+        if posted:  # an edit notifies nobody: it goes at any hour
+            with urgency(Rank.THREAD_LINE):
+                return Shown(worst([await self._delivery.update(c, payload) for c in posted]))
+        if card.kind == "burst":
+            with urgency(Rank.CHANNEL_CARD):
+                return Shown(await self._delivery.post(card, payload, known))
+        if target is not None and not digest:  # a digest comes when asked, or when open
+            pref = preference_for(readers.preferences, target.slack_user_id)
+            told = reach(pref, now, waiting=True)
+            if told is Reach.NEVER:
+                return Shown()  # their digest lists these, or they want no DMs
+            if told is Reach.LATER:
+                return Shown(Result.LATER, next_open(pref, now))
+        with urgency(Rank.REVIEWER_DM):
+            result, _ = await self._delivery.post_dm(card, payload, known)
+        return Shown(result)
