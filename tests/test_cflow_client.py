@@ -19,7 +19,8 @@ from bot.cflow import (
     CflowUnavailableError,
     RetryPolicy,
 )
-from bot.cflow.client import NO_RETRY, parse_requests
+from bot.cflow.client import NO_RETRY
+from bot.cflow.reading import parse_requests
 from tests.harness import FAST_RETRY, Sandbox
 
 PURCHASE_ORDER = "1002"

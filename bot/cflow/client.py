@@ -10,32 +10,27 @@ error carries `may_have_succeeded=True` so the caller re-reads the request.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import orjson
-from pydantic import BaseModel, ValidationError
 
 from bot.cflow.errors import (
     CflowError,
-    CflowMalformedResponseError,
     CflowRateLimitedError,
     CflowServerError,
     CflowUnavailableError,
     error_for_status,
 )
 from bot.cflow.models import Credentials, Request, Role, User, Workflow
+from bot.cflow.reading import RecordFilter, body_json, many, one, parse_requests, written
 
 log = logging.getLogger(__name__)
-ModelT = TypeVar("ModelT", bound=BaseModel)
 API = "/integromat/api/cflow"
 
 
@@ -97,7 +92,6 @@ class RetryPolicy:
 
 NO_RETRY = RetryPolicy(attempts=1)
 Sleep = Callable[[float], Awaitable[None]]
-RecordFilter = Callable[[dict[str, Any]], bool]
 
 
 class CflowClient:
@@ -125,11 +119,11 @@ class CflowClient:
     # Workflows
 
     async def list_workflows(self, creds: Credentials) -> list[Workflow]:
-        return _many(Workflow, await self._request("getWorkflows", creds))
+        return many(Workflow, await self._request("getWorkflows", creds))
 
     async def get_workflow(self, creds: Credentials, workflow_id: str) -> Workflow:
         data = await self._request("getWorkflow", creds, workflowId=workflow_id)
-        return _one(Workflow, data, "getWorkflow")
+        return one(Workflow, data, "getWorkflow")
 
     # Requests
 
@@ -157,7 +151,7 @@ class CflowClient:
         data = await self._request(
             "getRequest", creds, workflowId=workflow_id, requestId=request_id
         )
-        return _one(Request, data, "getRequest")
+        return one(Request, data, "getRequest")
 
     async def create_request(
         self, creds: Credentials, workflow_id: str, fields: Mapping[str, Any]
@@ -165,14 +159,14 @@ class CflowClient:
         """The new request; None when Cflow accepted it but sent no record back."""
         body = {"fields": dict(fields)}
         data = await self._request("createRequest", creds, body=body, workflowId=workflow_id)
-        return _written(data, "createRequest")
+        return written(data, "createRequest")
 
     async def create_draft(
         self, creds: Credentials, workflow_id: str, fields: Mapping[str, Any]
     ) -> Request | None:
         body = {"fields": dict(fields)}
         data = await self._request("createDraftRequest", creds, body=body, workflowId=workflow_id)
-        return _written(data, "createDraftRequest")
+        return written(data, "createDraftRequest")
 
     async def update_request(
         self, creds: Credentials, workflow_id: str, request_id: str, fields: Mapping[str, Any]
@@ -184,7 +178,7 @@ class CflowClient:
             workflowId=workflow_id,
             requestId=request_id,
         )
-        return _written(data, "updateRequest")
+        return written(data, "updateRequest")
 
     async def delete_request(self, creds: Credentials, workflow_id: str, request_id: str) -> None:
         await self._request("deleteRequest", creds, workflowId=workflow_id, requestId=request_id)
@@ -219,10 +213,10 @@ class CflowClient:
     # Users
 
     async def list_users(self, creds: Credentials) -> list[User]:
-        return _many(User, await self._request("listUsers", creds))
+        return many(User, await self._request("listUsers", creds))
 
     async def list_roles(self, creds: Credentials) -> list[Role]:
-        return _many(Role, await self._request("listRoles", creds))
+        return many(Role, await self._request("listRoles", creds))
 
     # Plumbing
 
@@ -240,7 +234,7 @@ class CflowClient:
         data = await self._request(
             operation, creds, body=body, workflowId=workflow_id, requestId=request_id
         )
-        return _written(data, operation)
+        return written(data, operation)
 
     async def _request(
         self,
@@ -295,7 +289,7 @@ class CflowClient:
         )
         if status >= 400:
             raise _http_error(op, status, raw, headers)
-        return _decode(op, status, raw) if decode else raw
+        return body_json(op.id, status, raw) if decode else raw
 
     async def _send(
         self, op: Operation, url: str, creds: Credentials, body: Any
@@ -339,84 +333,6 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
-
-
-LONG_DIGITS = re.compile(rb"\d{19,}")
-
-
-def parse_requests(raw: bytes, keep: RecordFilter | None = None) -> list[Request]:
-    """A listing's requests from its body (`list_requests_raw`), as `list_requests`."""
-    return _many(Request, _decode(OPERATIONS["listRequests"], 200, raw), keep)
-
-
-def _decode(op: Operation, status: int, raw: bytes) -> Any:
-    if status == 204 or not raw.strip():
-        return None
-    try:
-        return _loads(raw)
-    except ValueError:
-        raise CflowMalformedResponseError(
-            "Cflow answered with something that is not JSON.", status=status, operation=op.id
-        ) from None
-
-
-def _loads(raw: bytes) -> Any:
-    """orjson (several times faster on big listings); the standard parser where a run of
-    19 digits or more may be an integer beyond 64 bits, which orjson would turn into an
-    inexact float (an id must stay exact)."""
-    if LONG_DIGITS.search(raw):
-        return json.loads(raw)
-    return orjson.loads(raw)
-
-
-def _one(model: type[ModelT], data: Any, operation: str) -> ModelT:
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        log.warning("Cflow %s: unreadable %s: %s", operation, model.__name__, _summary(error))
-        raise CflowMalformedResponseError(
-            f"Cflow sent a {model.__name__.lower()} the bot could not read.", operation=operation
-        ) from None
-
-
-def _written(data: Any, operation: str) -> Request | None:
-    """What a successful write sent back, when it is a request record.
-
-    Any 2xx means Cflow did it: the spec's response bodies are loose, and `{"success":
-    true}` or an empty 204 are as legal as the record. The caller re-reads to render.
-    """
-    if data is None:
-        return None
-    try:
-        return Request.model_validate(data)
-    except ValidationError:
-        log.info("Cflow %s succeeded without a request record in its answer", operation)
-        return None
-
-
-def _many(model: type[ModelT], data: Any, keep: RecordFilter | None = None) -> list[ModelT]:
-    """Parse a list, skipping (and logging) malformed records instead of failing all."""
-    if isinstance(data, dict):
-        data = next((data[key] for key in ("data", "items", "results") if key in data), data)
-    if not isinstance(data, list):
-        raise CflowMalformedResponseError(f"Cflow sent no list of {model.__name__.lower()}s.")
-    items = []
-    for index, item in enumerate(data):
-        if keep is not None and isinstance(item, dict) and not keep(item):
-            continue
-        try:
-            items.append(model.model_validate(item))
-        except ValidationError as error:
-            log.warning("Skipping malformed %s #%d: %s", model.__name__, index, _summary(error))
-    return items
-
-
-def _summary(error: ValidationError) -> str:
-    """Which fields were wrong, without echoing values (they may be personal data)."""
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}"
-        for e in error.errors(include_input=False, include_url=False)
-    )
 
 
 def create_session() -> aiohttp.ClientSession:

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.cflow import CflowClient, CflowError, CflowNotFoundError, Credentials, Request, Workflow
-from bot.cflow.client import parse_requests
 from bot.cflow.models import PENDING
+from bot.cflow.reading import parse_requests
 from bot.store.base import PollRun, RequestKey, Store, TrackedRequest
 from bot.sync.changes import Observation
 from bot.sync.hints import Hints
