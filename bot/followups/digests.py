@@ -28,7 +28,7 @@ from bot.domain.hours import next_digest
 from bot.outbound.directory import Directory
 from bot.store.base import BurstKind, BurstMember, ChannelDigest, Preference, Store
 from bot.sync.bursts import Bursts, Shown
-from bot.sync.delivery import Result
+from bot.sync.results import Result
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)

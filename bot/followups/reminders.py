@@ -38,7 +38,8 @@ from bot.store.base import (
     WorkflowRules,
 )
 from bot.sync.bursts import Bursts
-from bot.sync.delivery import Delivery, Result
+from bot.sync.delivery import Delivery
+from bot.sync.results import Result
 from bot.sync.stage_visits import Timing
 from bot.telemetry.metrics import Metrics
 

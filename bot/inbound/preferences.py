@@ -23,7 +23,7 @@ from bot.inbound.common import Track
 from bot.inbound.subcommands import CommandContext, Tools, admins_only, channel_for
 from bot.people.home import oldest_first
 from bot.store.base import Preference
-from bot.sync.delivery import Result
+from bot.sync.results import Result
 
 NOTIFY_USAGE = (
     "`/cflow notify` opens your settings, or: `/cflow notify each` (a DM per request), "

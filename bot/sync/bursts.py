@@ -27,7 +27,8 @@ from bot.outbound.directory import SlackTarget
 from bot.outbound.pacing import Rank, urgency
 from bot.store.base import BURST, BurstMember, Card, Preference, RequestKey, Store
 from bot.sync.changes import Change, Event
-from bot.sync.delivery import Delivery, Result, updatable, worst
+from bot.sync.delivery import Delivery, updatable
+from bot.sync.results import Result, worst
 
 log = logging.getLogger(__name__)
 GONE = "deleted"

@@ -25,17 +25,14 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
-import aiohttp
 from cachetools import LRUCache
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.outbound.pacing import Superseded
 from bot.store.base import Card, Store
 from bot.sync.liveness import Liveness
+from bot.sync.results import GONE_MESSAGE_ERRORS, Result, SlackFailure
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -47,58 +44,6 @@ HISTORY_PAGES = 10
 DM_CHANNELS_KEPT = 10_000  # people whose DM channel id is remembered (one call each saved)
 CARD_EVENT = "cflow_card"
 RETRY_MARK = "retry:"  # a one-off line's `failure` while it waits for another try
-# Slack's errors that say "not now" rather than "never".
-TRANSIENT_ERRORS = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
-GONE_MESSAGE_ERRORS = frozenset({"message_not_found", "cant_update_message"})
-
-
-class Result(Enum):
-    DONE = "done"
-    RETRY = "retry"
-    LATER = "later"
-    FAILED = "failed"
-
-
-def worst(results: Sequence[Result]) -> Result:
-    """RETRY if anything is to be retried (FAILED ones are settled), then LATER, else DONE
-    or FAILED."""
-    for wanted in (Result.RETRY, Result.LATER):
-        if wanted in results:
-            return wanted
-    return Result.FAILED if Result.FAILED in results else Result.DONE
-
-
-class SlackFailure:
-    """What a failed Slack call means for retrying it."""
-
-    def __init__(self, error: Exception) -> None:
-        self.reason, self.transient, self.maybe_delivered = _classify(error)
-
-    def __str__(self) -> str:
-        return self.reason
-
-    @property
-    def result(self) -> Result:
-        return Result.RETRY if self.transient else Result.FAILED
-
-
-def _classify(error: Exception) -> tuple[str, bool, bool]:
-    """(reason, transient, maybe delivered); anything but Slack's and the network's raises."""
-    if isinstance(error, Superseded):
-        return "superseded", True, False  # never sent: a newer change does what is due
-    if isinstance(error, SlackApiError):
-        reason = str(error.response.get("error") or f"http_{error.response.status_code}")
-        status = error.response.status_code
-        transient = reason in TRANSIENT_ERRORS or status == 429 or status >= 500
-        # A 429 was refused before anything happened; a 5xx may come after the post.
-        return reason, transient, transient and status != 429 and reason != "ratelimited"
-    if isinstance(error, aiohttp.ClientConnectorError):
-        return "connection_failed", True, False  # nothing was sent
-    if isinstance(error, aiohttp.ClientError | TimeoutError | OSError):
-        return type(error).__name__, True, True
-    raise error
 
 
 def is_failed_for_good(card: Card) -> bool:

@@ -37,7 +37,8 @@ from bot.store.base import (
 )
 from bot.sync.bursts import grouped_in_channel, grouped_reviewers
 from bot.sync.changes import ANNOUNCED, Change, Event, Observation
-from bot.sync.delivery import Delivery, Result, in_flight, updatable, worst
+from bot.sync.delivery import Delivery, in_flight, updatable
+from bot.sync.results import Result, worst
 from bot.telemetry.logs import request_context
 
 log = logging.getLogger(__name__)

@@ -32,10 +32,11 @@ from bot.store.base import (
 )
 from bot.sync.bursts import Bursts, Shown, current_items, plan
 from bot.sync.changes import Change, Event, Observation
-from bot.sync.delivery import Delivery, Result
+from bot.sync.delivery import Delivery
 from bot.sync.effects import Batch, Effects
 from bot.sync.liveness import Liveness
 from bot.sync.outbox import Outbox
+from bot.sync.results import Result
 from bot.sync.stage_visits import Timing, Visits
 from bot.telemetry.metrics import Metrics
 

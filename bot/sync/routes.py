@@ -20,7 +20,8 @@ from bot.blocks.routes import route_answered, route_question, where_text
 from bot.cflow import Workflow
 from bot.outbound.pacing import Rank, urgency
 from bot.store.base import Card, RouteKind, Store, Subscription, WorkflowRoute
-from bot.sync.delivery import Delivery, Result
+from bot.sync.delivery import Delivery
+from bot.sync.results import Result
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
