@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bot.blocks.ids import Action, View
-from bot.devtools.cflow_standin.state import NO_BODY
+from bot.devtools.cflow_standin.records import NO_BODY
 from bot.devtools.slack_standin.payloads import event_callback
 from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn, StoredMessage
 from bot.settings import SettingsError

@@ -36,7 +36,7 @@ import aiohttp
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from bot.devtools.cflow_standin.state import SYSTEM_ACTOR, SandboxError
+from bot.devtools.cflow_standin.records import SYSTEM_ACTOR, SandboxError
 from bot.devtools.slack_standin.payloads import block_action, form, sign
 from bot.devtools.slack_standin.slack import SlackStandIn, StoredMessage
 from bot.store import open_store

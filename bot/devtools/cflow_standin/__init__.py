@@ -1,5 +1,6 @@
 """A stateful, in-memory Cflow stand-in served over real HTTP, for demos and tests."""
 
+from bot.devtools.cflow_standin.records import CallRecord, SandboxError, SandboxRequest
 from bot.devtools.cflow_standin.seed import demo_state, describe_credentials
 from bot.devtools.cflow_standin.server import (
     SANDBOX_STATE,
@@ -7,7 +8,7 @@ from bot.devtools.cflow_standin.server import (
     run_sandbox,
     start_sandbox,
 )
-from bot.devtools.cflow_standin.state import CallRecord, SandboxError, SandboxRequest, SandboxState
+from bot.devtools.cflow_standin.state import SandboxState
 
 __all__ = [
     "SANDBOX_STATE",

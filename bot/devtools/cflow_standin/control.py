@@ -11,13 +11,14 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.devtools.cflow_standin.records import OPERATION_IDS, SandboxError
 from bot.devtools.cflow_standin.render import (
     render_call,
     render_config,
     render_credentials,
     render_request,
 )
-from bot.devtools.cflow_standin.state import OPERATION_IDS, SandboxError, SandboxState
+from bot.devtools.cflow_standin.state import SandboxState
 
 SANDBOX_STATE = web.AppKey("sandbox_state", SandboxState)
 CONTROL_PREFIX = "/_sandbox"

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.devtools.cflow_standin.state import (
+from bot.devtools.cflow_standin.records import (
     CallRecord,
     HistoryEntry,
     SandboxRequest,
     SandboxRole,
     SandboxStage,
-    SandboxState,
     SandboxUser,
     SandboxWorkflow,
 )
+from bot.devtools.cflow_standin.state import SandboxState
 
 JsonObject = dict[str, Any]
 

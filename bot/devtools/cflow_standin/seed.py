@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.devtools.cflow_standin.state import SandboxState, SandboxUser, utc_now
+from bot.devtools.cflow_standin.records import SandboxUser, utc_now
+from bot.devtools.cflow_standin.state import SandboxState
 
 DEMO_API_KEY = "sandbox-api-key"
 SERVICE_ACCOUNT = "cflow-bot"

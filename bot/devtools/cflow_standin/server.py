@@ -13,19 +13,14 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from bot.devtools.cflow_standin.control import SANDBOX_STATE, add_control_routes
+from bot.devtools.cflow_standin.records import NO_BODY, CallRecord, SandboxError, SandboxUser
 from bot.devtools.cflow_standin.render import (
     render_request,
     render_role,
     render_user,
     render_workflow,
 )
-from bot.devtools.cflow_standin.state import (
-    NO_BODY,
-    CallRecord,
-    SandboxError,
-    SandboxState,
-    SandboxUser,
-)
+from bot.devtools.cflow_standin.state import SandboxState
 
 __all__ = [
     "SANDBOX_STATE",

@@ -8,174 +8,26 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-REQUEST_STATUSES = ("draft", "pending", "approved", "rejected", "completed")
-WORKFLOW_STATUSES = ("active", "inactive", "draft")
-ADMIN_ROLE = "Admin"
-SYSTEM_ACTOR = "sandbox"
-FIRST_REQUEST_ID = 101
-OPERATION_IDS = (
-    "getWorkflows",
-    "getWorkflow",
-    "listRequests",
-    "createRequest",
-    "getRequest",
-    "updateRequest",
-    "deleteRequest",
-    "approveRequest",
-    "rejectRequest",
-    "createDraftRequest",
-    "listUsers",
-    "listRoles",
+from bot.devtools.cflow_standin.records import (
+    FIRST_REQUEST_ID,
+    ONE_TICK,
+    REQUEST_STATUSES,
+    SYSTEM_ACTOR,
+    WORKFLOW_STATUSES,
+    CallRecord,
+    HistoryEntry,
+    InjectedFailure,
+    SandboxError,
+    SandboxRequest,
+    SandboxRole,
+    SandboxStage,
+    SandboxUser,
+    SandboxWorkflow,
+    utc_now,
 )
-ONE_TICK = timedelta(microseconds=1)
-NO_BODY = object()  # write_answers: succeed with 204 and no body
-
-
-def utc_now() -> datetime:
-    """Default clock; injectable so seeds and tests can pin time."""
-    return datetime.now(UTC)
-
-
-class SandboxError(Exception):
-    """A refusal the HTTP layer turns into `status` with a JSON message."""
-
-    def __init__(self, status: int, message: str, errors: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = dict(errors) if errors else None
-
-
-@dataclass
-class SandboxRole:
-    """A Cflow role; permissions are free-form levels per area."""
-
-    id: str
-    name: str
-    permissions: dict[str, str]
-
-
-@dataclass
-class SandboxUser:
-    """A Cflow account with the user key it authenticates with."""
-
-    id: str
-    username: str
-    email: str
-    role: str
-    user_key: str
-    status: str = "active"
-
-    @property
-    def key(self) -> str:
-        """Short alias of `user_key` (the `userkey` header value)."""
-        return self.user_key
-
-    @property
-    def is_admin(self) -> bool:
-        """Admins may list users/roles and act on other people's requests."""
-        return self.role == ADMIN_ROLE
-
-
-@dataclass
-class SandboxStage:
-    """One approval step; `reviewers` are usernames."""
-
-    id: str
-    name: str
-    order: int
-    reviewers: list[str]
-
-
-@dataclass
-class SandboxWorkflow:
-    """A workflow definition; `required_fields` drives createRequest validation."""
-
-    id: str
-    name: str
-    description: str
-    status: str
-    stages: list[SandboxStage]
-    created_at: datetime
-    updated_at: datetime
-    required_fields: list[str] = field(default_factory=list)
-
-    def ordered_stages(self) -> list[SandboxStage]:
-        """Stages in the order requests travel through them."""
-        return sorted(self.stages, key=lambda stage: stage.order)
-
-    def first_stage(self) -> SandboxStage | None:
-        """Where a freshly submitted request lands (None: completes at once)."""
-        ordered = self.ordered_stages()
-        return ordered[0] if ordered else None
-
-    def stage(self, stage_id: str | None) -> SandboxStage | None:
-        """Look a stage up by id."""
-        return next((stage for stage in self.stages if stage.id == stage_id), None)
-
-    def next_stage(self, stage_id: str) -> SandboxStage | None:
-        """The stage after `stage_id`, or None when it was the last."""
-        ordered = self.ordered_stages()
-        ids = [stage.id for stage in ordered]
-        index = ids.index(stage_id)
-        return ordered[index + 1] if index + 1 < len(ordered) else None
-
-
-@dataclass
-class HistoryEntry:
-    """One event in a request's life, rendered as the `history` extra."""
-
-    stage: str | None
-    stage_name: str | None
-    action: str
-    by: str
-    at: datetime
-    comment: str | None = None
-    reassigned_to: str | None = None
-
-
-@dataclass
-class SandboxRequest:
-    """A workflow request; `current_stage` is a stage id, set only while pending."""
-
-    id: str
-    workflow_id: str
-    status: str
-    fields: dict[str, Any]
-    submitted_by: str
-    created_at: datetime
-    updated_at: datetime
-    current_stage: str | None = None
-    current_reviewers: list[str] = field(default_factory=list)
-    history: list[HistoryEntry] = field(default_factory=list)
-
-
-@dataclass
-class CallRecord:
-    """One API call as seen by the sandbox, for assertions in tests."""
-
-    operation: str
-    method: str
-    path: str
-    username: str | None
-    body: Any
-    status: int
-
-
-@dataclass
-class InjectedFailure:
-    """A queued `fail_next` answer; `operation` None matches any call."""
-
-    status: int
-    operation: str | None = None
-    retry_after: float | str | None = None
-    workflow_id: str | None = None  # only calls about this workflow
-
-    def applies(self, operation: str, workflow_id: str | None) -> bool:
-        return self.operation in (None, operation) and self.workflow_id in (None, workflow_id)
 
 
 @dataclass

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bot.devtools.cflow_standin.state import SandboxError, SandboxRequest, SandboxState
+from bot.devtools.cflow_standin.records import SandboxError, SandboxRequest
+from bot.devtools.cflow_standin.state import SandboxState
 
 SUBMITTER = "dave"
 DECISIONS = ("approve", "reject", "send_back")
