@@ -23,6 +23,7 @@ from tests.harness import CHANNEL, Bot, Sandbox, has_button, new_expense, runnin
 from tests.tcp_proxy import TcpProxy
 from tests.test_approvals import submit
 from tests.test_faults import snapshot, through
+from tests.test_hook import until
 
 
 def busy(message: StoredMessage | None) -> bool:
@@ -180,3 +181,43 @@ async def test_a_click_while_the_database_is_away_is_acknowledged_and_answered(
         assert sandbox.calls("approveRequest") == []
         await bot.click("U0BOB", card, Action.APPROVE)  # once it is back, the click works
         assert "Approved" in await answer_to(bot, "U0BOB", count=2)
+
+
+async def test_a_decision_the_store_missed_shows_seconds_after_the_store_is_back(
+    sandbox: Sandbox,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+    postgres_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Cflow approved, but the store was away when the outcome was to be recorded and the
+    request released: the poller, which leaves a held request alone, must not wait for
+    the lock to lapse (a minute and more) before the card shows what Cflow did."""
+    target = urlsplit(postgres_url)
+    async with (
+        TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy,
+        running_bot(sandbox, http, tmp_path, database_url=through(proxy, postgres_url)) as bot,
+    ):
+        await bot.link("U0BOB")
+        request_id = new_expense(sandbox)
+        card = snapshot(await bot.channel_card(request_id))
+        assert "waiting for bob" in card.text
+        await bot.cycles(2)
+        sandbox.state.delay_after_commit = 1.0  # Cflow has decided; its answer is on its way
+        request = sandbox.state.requests["1001"][request_id]
+        stage = request.current_stage
+        with caplog.at_level(logging.WARNING, logger="bot.people.decisions"):
+            await bot.click("U0BOB", card, Action.APPROVE)
+            await until(lambda: request.current_stage != stage)
+            proxy.cut()
+            try:
+                await until(
+                    lambda: any("Could not release" in r.getMessage() for r in caplog.records)
+                )
+            finally:
+                proxy.restore()
+        sandbox.state.delay_after_commit = 0.0
+        await bot.cycles(3)
+        shown = bot.slack.message(CHANNEL, card.ts)
+        assert shown is not None and not busy(shown), "the card shows Cflow's outcome"
+        assert "waiting for bob" not in shown.text, shown.text

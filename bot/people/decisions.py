@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ from bot.telemetry.metrics import Metrics
 log = logging.getLogger(__name__)
 # Room after the Cflow calls themselves for the store (and the rare busy re-render).
 LOCK_MARGIN_SECONDS = 60.0
+RELEASE_RETRY_SECONDS = 0.5  # how often a release the store did not take is tried again
 Verb = Literal["approve", "reject"]
 BUSY_TEXT = "Someone is deciding this request right now; the card will show the outcome."
 NOT_A_REVIEWER = (
@@ -87,16 +89,28 @@ async def _nothing() -> None:
 
 class Hold:
     """One click's hold on a request (its lock row in the store), released once: as soon
-    as Cflow has answered and the store has the outcome, before any card is edited."""
+    as Cflow has answered and the store has the outcome, before any card is edited.
 
-    def __init__(self, store: Store, lock: str, holder: str) -> None:
+    The poller leaves a held request alone, so a release the store did not take (it was
+    away) is tried again in the background until it is, rather than left to lapse at the
+    lock's time-out: the request's cards catch up seconds after the store is back."""
+
+    def __init__(
+        self, store: Store, lock: str, holder: str, ttl: float, retries: set[asyncio.Task[None]]
+    ) -> None:
         self._store, self._lock, self._holder = store, lock, holder
+        self._lapses_at = time.monotonic() + ttl
+        self._retries = retries
         self.released = False
 
     @classmethod
-    async def take(cls, store: Store, lock: str, holder: str, ttl: float) -> Hold | None:
+    async def take(
+        cls, store: Store, lock: str, holder: str, ttl: float, retries: set[asyncio.Task[None]]
+    ) -> Hold | None:
         """The hold, or None while another click (here or on another instance) has it."""
-        return cls(store, lock, holder) if await store.try_lock(lock, holder, ttl) else None
+        if not await store.try_lock(lock, holder, ttl):
+            return None
+        return cls(store, lock, holder, ttl, retries)
 
     async def release(self) -> None:
         if self.released:
@@ -104,8 +118,21 @@ class Hold:
         self.released = True
         try:
             await self._store.unlock(self._lock, self._holder)
-        except Exception as error:  # the store went away: the lock lapses at its time-out
-            log.warning("Could not release %s (%s)", self._lock, type(error).__name__)
+        except Exception as error:  # the store went away: asked again until it is back
+            log.warning("Could not release %s yet (%s)", self._lock, type(error).__name__)
+            retry = asyncio.create_task(self._release_later())
+            self._retries.add(retry)
+            retry.add_done_callback(self._retries.discard)
+
+    async def _release_later(self) -> None:
+        while time.monotonic() < self._lapses_at:
+            await asyncio.sleep(RELEASE_RETRY_SECONDS)
+            try:
+                await self._store.unlock(self._lock, self._holder)
+            except Exception:
+                continue
+            log.info("Released %s once the store was back", self._lock)
+            return
 
 
 @dataclass(frozen=True)
@@ -192,6 +219,7 @@ class Decider:
         self._metrics = metrics
         self._lock_ttl = lock_seconds(cflow_timeout)
         self._instance_id = instance_id
+        self._release_retries: set[asyncio.Task[None]] = set()  # kept: asyncio holds tasks weakly
 
     async def decide(
         self,
@@ -242,7 +270,7 @@ class Decider:
         ref = intent.ref
         lock = request_lock((ref.workflow_id, ref.request_id))
         holder = f"{self._instance_id}:{actor}:{uuid.uuid4().hex}"
-        hold = await Hold.take(self._store, lock, holder, self._lock_ttl)
+        hold = await Hold.take(self._store, lock, holder, self._lock_ttl, self._release_retries)
         if hold is None:
             raise BusyError(BUSY_TEXT)
         try:
