@@ -108,6 +108,38 @@ async def test_approve_and_reject_from_the_command_line(bot: Bot) -> None:
     assert [c.body for c in bot.sandbox.calls("rejectRequest")] == [{"comment": "over budget"}]
 
 
+async def test_a_request_newer_than_the_shared_listing_is_found_by_its_id_alone(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """The listing an instance that does not poll read a moment ago has not seen a
+    request added since: `/cflow approve <id>` looks in the person's own workflows,
+    with their own key, rather than answering that there is no such request."""
+    async with running_bot(
+        sandbox, http, tmp_path, linked=("U0BOB",), poll=False, cflow_poll_interval=30
+    ) as bot:
+        assert "No request" in await say(bot, "U0BOB", "show 424242")  # the listing is read
+        listed = len(bot.sandbox.calls("listRequests"))
+        request_id = new_expense(bot.sandbox)
+        assert "Approved" in await say(bot, "U0BOB", f"approve {request_id} fine")
+        assert len(bot.sandbox.calls("listRequests")) == listed, "the listing was not read again"
+        approved = bot.sandbox.calls("approveRequest")
+        assert [(c.username, c.body) for c in approved] == [("bob", {"comment": "fine"})]
+        looked = {c.username for c in bot.sandbox.calls("getRequest")}
+        assert looked == {"bob"}, "looked for with bob's own key only"
+
+
+async def test_looking_beyond_the_listing_counts_against_the_persons_limit(bot: Bot) -> None:
+    """Each id the listing does not know costs a read of every workflow: ten in a burst
+    are answered, the eleventh is asked to wait and reads nothing from Cflow."""
+    await bot.link("U0BOB")
+    said = [await say(bot, "U0BOB", f"approve {424242 + n} ok") for n in range(10)]
+    assert all("No request" in answer for answer in said)
+    reads = len(bot.sandbox.calls())
+    assert "asking quickly" in await say(bot, "U0BOB", "approve 525252 ok")
+    by_bob = [c for c in bot.sandbox.calls()[reads:] if c.username == "bob"]
+    assert by_bob == [] and not bot.sandbox.calls("approveRequest")
+
+
 def test_mentions_arrive_in_either_of_slacks_forms_and_the_rest_as_typed() -> None:
     """With `should_escape: true` a mention comes with or without its name, and `&<>`
     typed elsewhere come as entities, which the bot reads back as typed."""

@@ -56,7 +56,7 @@ from bot.sync.shared_listing import SharedListing
 Respond = Callable[..., Awaitable[Any]]
 TOO_FAST = "You're asking quickly: give it a few seconds, then try again."
 MAX_CANDIDATES = 5  # requests sharing an id that a bare `/cflow show <id>` reads
-DRAFT_READS_AT_ONCE = 4
+READS_AT_ONCE = 4  # Cflow reads one command makes at once
 
 
 @dataclass
@@ -161,26 +161,43 @@ async def find_request(
 async def _readable(
     ctx: CommandContext, creds: Credentials, request_id: str
 ) -> list[tuple[Workflow, Request]]:
-    """The requests of the shared listing with this id, each read with the caller's own
-    key: where Cflow will not show it to them, it is not theirs to name."""
+    """The requests with this id that the caller's own key can read. The shared listing
+    names the likely workflows; a request it has not seen yet (added since the last
+    cycle, or outside what the service account lists) is looked for in each of the
+    caller's active workflows, which costs the caller one read of their limit."""
     seen = await ctx.tools.listing.current()
     candidates = [w for w, r in seen.items() if r.id == request_id][:MAX_CANDIDATES]
-    cflow = ctx.tools.cflow
+    found = await _read_each(ctx.tools.cflow, creds, candidates, request_id)
+    if found or candidates:
+        return found
+    if not ctx.tools.person_limits.allow(ctx.user):
+        raise AnswerError(TOO_FAST)
+    workflows = [w for w in await ctx.tools.cflow.list_workflows(creds) if w.is_active]
+    return await _read_each(ctx.tools.cflow, creds, workflows, request_id)
+
+
+async def _read_each(
+    cflow: CflowClient, creds: Credentials, workflows: list[Workflow], request_id: str
+) -> list[tuple[Workflow, Request]]:
+    """`request_id` in each workflow, a few at a time; where Cflow will not show it to
+    the caller, it is not theirs to name."""
+    slots = asyncio.Semaphore(READS_AT_ONCE)
 
     async def read(workflow: Workflow) -> tuple[Workflow, Request] | None:
-        try:
-            return workflow, await cflow.get_request(creds, workflow.id, request_id)
-        except (CflowNotFoundError, CflowForbiddenError):
-            return None
+        async with slots:
+            try:
+                return workflow, await cflow.get_request(creds, workflow.id, request_id)
+            except (CflowNotFoundError, CflowForbiddenError):
+                return None
 
-    return [pair for pair in await asyncio.gather(*map(read, candidates)) if pair is not None]
+    return [pair for pair in await asyncio.gather(*map(read, workflows)) if pair is not None]
 
 
 async def _own_drafts(creds: Credentials, cflow: CflowClient) -> list[tuple[Workflow, Request]]:
     """The caller's drafts, which only their own key can read: a listing of each active
     workflow, a few at a time, keeping their drafts only."""
     workflows = [w for w in await cflow.list_workflows(creds) if w.is_active]
-    slots = asyncio.Semaphore(DRAFT_READS_AT_ONCE)
+    slots = asyncio.Semaphore(READS_AT_ONCE)
 
     def theirs(record: dict[str, Any]) -> bool:
         return record.get("status") == "draft" and same_user(
