@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from bot.cflow import (
     CflowUnauthorizedError,
     Credentials,
     Request,
-    RetryPolicy,
     Workflow,
 )
 from bot.domain.access import plainly_not_a_reviewer
@@ -47,6 +45,7 @@ from bot.domain.errors import (
     UnreadableRequestError,
 )
 from bot.domain.refs import RequestRef, updated_mark
+from bot.people.holds import Hold, lock_seconds
 from bot.store.base import Decision, Link, Store, request_lock
 from bot.sync.changes import Observation
 from bot.sync.publisher import Publisher
@@ -54,9 +53,6 @@ from bot.telemetry.logs import request_context
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
-# Room after the Cflow calls themselves for the store (and the rare busy re-render).
-LOCK_MARGIN_SECONDS = 60.0
-RELEASE_RETRY_SECONDS = 0.5  # how often a release the store did not take is tried again
 Verb = Literal["approve", "reject"]
 BUSY_TEXT = "Someone is deciding this request right now; the card will show the outcome."
 NOT_A_REVIEWER = (
@@ -77,62 +73,8 @@ class Accepted(Enum):
 ACCEPTED: Final = Accepted.ACCEPTED
 
 
-def lock_seconds(cflow_timeout: float) -> float:
-    """How long a decision may hold its request: two reads (with their retries), the
-    call, a settling read, and recording it, so the lock never lapses mid-decision."""
-    return 3 * cflow_timeout + RetryPolicy().total + LOCK_MARGIN_SECONDS
-
-
 async def _nothing() -> None:
     return None
-
-
-class Hold:
-    """One click's hold on a request (its lock row in the store), released once: as soon
-    as Cflow has answered and the store has the outcome, before any card is edited.
-
-    The poller leaves a held request alone, so a release the store did not take (it was
-    away) is tried again in the background until it is, rather than left to lapse at the
-    lock's time-out: the request's cards catch up seconds after the store is back."""
-
-    def __init__(
-        self, store: Store, lock: str, holder: str, ttl: float, retries: set[asyncio.Task[None]]
-    ) -> None:
-        self._store, self._lock, self._holder = store, lock, holder
-        self._lapses_at = time.monotonic() + ttl
-        self._retries = retries
-        self.released = False
-
-    @classmethod
-    async def take(
-        cls, store: Store, lock: str, holder: str, ttl: float, retries: set[asyncio.Task[None]]
-    ) -> Hold | None:
-        """The hold, or None while another click (here or on another instance) has it."""
-        if not await store.try_lock(lock, holder, ttl):
-            return None
-        return cls(store, lock, holder, ttl, retries)
-
-    async def release(self) -> None:
-        if self.released:
-            return
-        self.released = True
-        try:
-            await self._store.unlock(self._lock, self._holder)
-        except Exception as error:  # the store went away: asked again until it is back
-            log.warning("Could not release %s yet (%s)", self._lock, type(error).__name__)
-            retry = asyncio.create_task(self._release_later())
-            self._retries.add(retry)
-            retry.add_done_callback(self._retries.discard)
-
-    async def _release_later(self) -> None:
-        while time.monotonic() < self._lapses_at:
-            await asyncio.sleep(RELEASE_RETRY_SECONDS)
-            try:
-                await self._store.unlock(self._lock, self._holder)
-            except Exception:
-                continue
-            log.info("Released %s once the store was back", self._lock)
-            return
 
 
 @dataclass(frozen=True)
