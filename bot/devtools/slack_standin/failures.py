@@ -1,5 +1,9 @@
 """How the Slack stand-in fails: errors injected for the next calls, refusals of a user
-or a channel, Slack's rate limits, dropped connections, lost answers and latency."""
+or a channel, Slack's rate limits, dropped connections, lost answers and latency.
+
+What is queued for the next calls (errors, drops, lost answers) goes in the queues both
+stand-ins share (bot/devtools/faults.py), each call of a method taking them in order.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,18 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from bot.devtools.faults import FaultQueue, anywhere
 from bot.devtools.slack_standin.records import SlackCall
 from bot.outbound.limits import RateLimits
 
 
-@dataclass
+@dataclass(frozen=True)
 class Failure:
+    """What a failing call is answered: `{"ok": false, "error": error}` (429 with
+    `Retry-After` for "ratelimited")."""
+
     error: str
     retry_after: int
-    where: Callable[[SlackCall], bool] = lambda call: True  # which calls it answers
 
 
 @dataclass(frozen=True)
@@ -48,10 +55,10 @@ class Failures:
         self.latency = latency
         self.method_latency: dict[str, float] = {}
         self._clock = clock
-        self._failures: dict[str, list[Failure]] = {}
+        self.errors: FaultQueue[Failure] = FaultQueue()
+        self.drops: FaultQueue[str] = FaultQueue()  # connections closed unanswered
+        self.lost_answers: FaultQueue[str] = FaultQueue()  # carried out, then closed
         self._refusals: list[Refusal] = []
-        self._drops: dict[str, int] = {}
-        self._lost_answers: list[tuple[str, Callable[[SlackCall], bool]]] = []
 
     def fail_next(
         self,
@@ -60,12 +67,11 @@ class Failures:
         count: int = 1,
         retry_after: int = 1,
         *,
-        where: Callable[[SlackCall], bool] = lambda call: True,
+        where: Callable[[SlackCall], bool] = anywhere,
     ) -> None:
         """Make the next `count` calls of `method` (that `where` picks, e.g. the edit that
         puts a card's buttons back) fail: HTTP 429 for "ratelimited"."""
-        failure = Failure(error, retry_after, where)
-        self._failures.setdefault(method, []).extend([failure] * count)
+        self.errors.add(method, Failure(error, retry_after), count, where=where)
 
     def refuse(self, target: str, error: str, methods: Iterable[str] | None = None) -> None:
         """Refuse every call about a user (their DM too) or a channel with `error`, as Slack
@@ -75,14 +81,14 @@ class Failures:
 
     def drop_next(self, method: str, count: int = 1) -> None:
         """Close the connection of the next `count` calls of `method` without answering."""
-        self._drops[method] = self._drops.get(method, 0) + count
+        self.drops.add(method, "dropped", count)
 
     def lose_answer_of_next(
-        self, method: str, where: Callable[[SlackCall], bool] = lambda call: True
+        self, method: str, where: Callable[[SlackCall], bool] = anywhere
     ) -> None:
         """Carry out the next call of `method` (that `where` picks), then close the
         connection before answering: it took effect but its caller cannot know."""
-        self._lost_answers.append((method, where))
+        self.lost_answers.add(method, "lost", where=where)
 
     def set_latency(self, seconds: float, method: str | None = None) -> None:
         """Delay answers (not state changes) globally or for one method."""
@@ -93,24 +99,18 @@ class Failures:
 
     # -- asked about each call ---------------------------------------------------------
 
-    def drops(self, call: SlackCall) -> bool:
+    def dropped(self, call: SlackCall) -> bool:
         """Whether to close this call's connection without answering (used up)."""
-        if not self._drops.get(call.method):
-            return False
-        self._drops[call.method] -= 1
-        return True
+        return self.drops.take(call.method, call) is not None
 
     def failure_for(self, call: SlackCall, dms: Mapping[str, str]) -> Failure | None:
         """The error this call is answered with, if any, before it changes anything."""
-        return self._pop_failure(call) or self._refusal(call, dms) or self._throttled(call)
+        injected = self.errors.take(call.method, call)
+        return injected or self._refusal(call, dms) or self._throttled(call)
 
     def loses_answer(self, call: SlackCall) -> bool:
         """Whether this call, carried out, loses its answer (used up)."""
-        lost = next((x for x in self._lost_answers if x[0] == call.method and x[1](call)), None)
-        if lost is None:
-            return False
-        self._lost_answers.remove(lost)
-        return True
+        return self.lost_answers.take(call.method, call) is not None
 
     def delay(self, method: str) -> float:
         return self.method_latency.get(method, self.latency)
@@ -125,8 +125,3 @@ class Failures:
     def _refusal(self, call: SlackCall, dms: Mapping[str, str]) -> Failure | None:
         refusal = next((r for r in self._refusals if r.applies(call, dms)), None)
         return None if refusal is None else Failure(refusal.error, 0)
-
-    def _pop_failure(self, call: SlackCall) -> Failure | None:
-        pending = self._failures.get(call.method, [])
-        index = next((i for i, failure in enumerate(pending) if failure.where(call)), None)
-        return None if index is None else pending.pop(index)

@@ -36,6 +36,11 @@ class SlackCall:
     response: Params | None = None
 
     @property
+    def name(self) -> str:
+        """The method called, as the shared call log names calls."""
+        return self.method
+
+    @property
     def landed_in(self) -> str | None:
         """The channel a post landed in: a DM posted to a user id lands in its D… id."""
         answered = (self.response or {}).get("channel")

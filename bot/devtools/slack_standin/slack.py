@@ -1,8 +1,9 @@
 """Slack's Web API on a local port, for the tests and the playground.
 
 The bot's `AsyncWebClient` is pointed at `SlackStandIn.api_url`; every request is recorded
-as a `SlackCall` and answered with the shapes Slack documents, so the bot's real HTTP,
-encoding and retry code runs. State (messages, DMs, views, users, channels) lives on the
+as a `SlackCall` (in `log`, a call log like the Cflow stand-in's: bot/devtools/faults.py)
+and answered with the shapes Slack documents, so the bot's real HTTP, encoding and retry
+code runs. State (messages, DMs, views, users, channels) lives on the
 instance, failures and latency can be injected per method, and `wait_for()` lets tests
 wait for listeners that run after Bolt has already acknowledged the event.
 
@@ -22,6 +23,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from bot.devtools.faults import CallLog, anywhere
 from bot.devtools.slack_standin.chat import Chat
 from bot.devtools.slack_standin.conversations import Conversations
 from bot.devtools.slack_standin.failures import Failures
@@ -104,7 +106,7 @@ class SlackStandIn(Workspace):
         self.views = Views(self)
         self.responses = Responses(self, self.chat, lambda: self.base_url)
         self.socket_mode = SocketMode(self, lambda: self.base_url)
-        self._calls: list[SlackCall] = []
+        self.log: CallLog[SlackCall] = CallLog()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._handlers: dict[str, Handler] = {
@@ -192,7 +194,7 @@ class SlackStandIn(Workspace):
         count: int = 1,
         retry_after: int = 1,
         *,
-        where: Callable[[SlackCall], bool] = lambda call: True,
+        where: Callable[[SlackCall], bool] = anywhere,
     ) -> None:
         """Make the next `count` calls of `method` (that `where` picks, e.g. the edit that
         puts a card's buttons back) fail: HTTP 429 for "ratelimited"."""
@@ -208,7 +210,7 @@ class SlackStandIn(Workspace):
         self.failures.drop_next(method, count)
 
     def lose_answer_of_next(
-        self, method: str, where: Callable[[SlackCall], bool] = lambda call: True
+        self, method: str, where: Callable[[SlackCall], bool] = anywhere
     ) -> None:
         """Carry out the next call of `method` (that `where` picks), then close the
         connection before answering: it took effect but its caller cannot know."""
@@ -241,11 +243,11 @@ class SlackStandIn(Workspace):
 
     def calls(self, method: str | None = None) -> list[SlackCall]:
         """Recorded calls, oldest first, optionally for one method."""
-        return [c for c in self._calls if method is None or c.method == method]
+        return self.log.of(method)
 
     def clear(self) -> None:
         """Forget recorded calls (state such as messages is kept)."""
-        self._calls.clear()
+        self.log.clear()
 
     async def wait_for(
         self,
@@ -259,19 +261,7 @@ class SlackStandIn(Workspace):
         Failed calls (e.g. an injected 429) count too; pass
         `predicate=lambda c: not c.failed` to wait for the successful retry.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            found = [c for c in self.calls(method) if predicate is None or predicate(c)]
-            if len(found) >= count:
-                return found
-            if time.monotonic() >= deadline:
-                seen = ", ".join(c.method for c in self._calls) or "none"
-                raise AssertionError(
-                    f"timed out after {timeout}s waiting for {count} {method} call(s)"
-                    f"{' matching predicate' if predicate else ''}; got {len(found)}. "
-                    f"Recorded calls: {seen}"
-                )
-            await asyncio.sleep(0.01)
+        return await self.log.wait_for(method, count, timeout, predicate)
 
     def message(self, channel: str, ts: str) -> StoredMessage | None:
         """A posted message (deleted ones too, flagged), or None."""
@@ -329,7 +319,7 @@ class SlackStandIn(Workspace):
         body_token = params.pop("token", None)
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
         call = self._record(method, params, token or body_token)
-        if self.failures.drops(call):
+        if self.failures.dropped(call):
             call.failed, call.error = True, "dropped"
             if request.transport is not None:
                 request.transport.abort()  # a reset connection: no answer at all
@@ -345,9 +335,7 @@ class SlackStandIn(Workspace):
         return await self._answer(call, lambda c: self.responses.answer(c.token, c.params))
 
     def _record(self, method: str, params: Params, token: str | None) -> SlackCall:
-        call = SlackCall(method, params, token, time.monotonic())
-        self._calls.append(call)
-        return call
+        return self.log.record(SlackCall(method, params, token, time.monotonic()))
 
     async def _answer(self, call: SlackCall, run: Callable[[SlackCall], Params]) -> web.Response:
         """Apply an injected failure or the handler now, then answer after the latency."""
