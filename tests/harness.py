@@ -66,7 +66,7 @@ class Sandbox:
         )
 
     def calls(self, operation: str | None = None) -> list:
-        return [c for c in self.state.calls if operation in (None, c.operation)]
+        return self.state.calls.of(operation)
 
 
 # Short waits keep retry tests quick while exercising the same code path.

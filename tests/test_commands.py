@@ -58,6 +58,8 @@ def test_parsing_is_forgiving() -> None:
     assert parse("").verb == "help"
     assert channel_id("<#C0FIN|finance>") == "C0FIN" and channel_id("finance") is None
     assert user_id("<@U0BOB|bob>") == "U0BOB"
+    assert user_id("<@W0GRID>") == "W0GRID"  # an Enterprise Grid user
+    assert user_id("<@C0FIN>") is None and user_id("@bob") is None
     assert request_name("1002/105").workflow_id == "1002"
     assert request_name("#105").request_id == "105" and request_name("/") is None
 

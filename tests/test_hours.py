@@ -18,6 +18,8 @@ from bot.domain.hours import (
     next_open,
     parse_days,
     reach,
+    zone,
+    zone_name,
 )
 from bot.store.base import Preference
 from tests.test_blocks import assert_within_limits
@@ -78,6 +80,16 @@ def test_local_times_hold_across_a_daylight_saving_change() -> None:
 def test_an_unknown_time_zone_is_utc_rather_than_an_error() -> None:
     odd = Preference("U1", quiet_from=0, quiet_to=60, tz="Mars/Olympus_Mons")
     assert not is_open(odd, datetime(2026, 12, 1, 0, 30, tzinfo=UTC))
+    assert zone("Mars/Olympus_Mons") is UTC
+    assert zone("../etc/passwd") is UTC
+    assert zone("Europe/Paris") == ZoneInfo("Europe/Paris")
+
+
+def test_a_zone_is_named_as_it_is_used() -> None:
+    assert zone_name("Europe/Paris") == "Europe/Paris"
+    assert zone_name("UTC") == "UTC"
+    assert zone_name("Mars/Olympus_Mons") == "UTC"
+    assert zone_name("") == "UTC"
 
 
 def test_who_is_told_what_and_when() -> None:

@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.devtools.slack_standin.payloads import sign
 from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.outbound.limits import LIMITS, POSTING, TIER_3
 
@@ -302,3 +304,28 @@ async def test_modals_stack_per_person_and_follow_the_acknowledgement(
     assert fake.modal_stack("U1")[0]["title"]["text"] == "Updated"
     fake.answer_view("U1", root, {"response_action": "clear"})
     assert fake.modal_stack("U1") == []
+
+
+def test_requests_are_signed_as_slacks_documented_example() -> None:
+    """docs.slack.dev/authentication/verifying-requests-from-slack: its worked example."""
+    body = (
+        "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow"
+        "&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner"
+        "&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com"
+        "%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN"
+        "&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+    )
+    headers = sign(body, "8f742231b10e8888abcd99yyyzzz85a5", timestamp=1531420618)
+    assert headers == {
+        "X-Slack-Request-Timestamp": "1531420618",
+        "X-Slack-Signature": "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def test_signed_requests_pass_the_check_bolt_makes() -> None:
+    body = '{"type": "event_callback"}'
+    headers = sign(body, "test-signing-secret", content_type="application/json")
+    assert SignatureVerifier("test-signing-secret").is_valid_request(body, headers)
+    assert not SignatureVerifier("another-secret").is_valid_request(body, headers)
+    assert headers["Content-Type"] == "application/json"

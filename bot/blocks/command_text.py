@@ -16,10 +16,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from bot.blocks.ids import CHANNEL_ID, is_channel_id
+from bot.blocks.ids import CHANNEL_ID, USER_ID, is_channel_id
 
 CHANNEL = re.compile(rf"^<#({CHANNEL_ID.pattern})(?:\|[^>]*)?>$")
-USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+USER = re.compile(rf"^<@({USER_ID.pattern})(?:\|[^>]*)?>$")
 GROUP = re.compile(r"^<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>$")
 CURLY_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
 MARKUP = re.compile(r"<([^<>]*)>")  # Slack's own: what the person typed is escaped

@@ -16,6 +16,8 @@ from bot.domain.refs import RequestRef
 MAX_METADATA = 3000  # Slack's limit for a view's private_metadata
 # A channel's id as Slack writes it (public C…, private G…, DM D…): the one pattern.
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+# A person's id as Slack writes it (U…, or W… in an Enterprise Grid): the one pattern.
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 class Action(StrEnum):
@@ -117,3 +119,7 @@ def _element_value(element: dict[str, Any]) -> str | None:
 
 def is_channel_id(value: str) -> bool:
     return bool(CHANNEL_ID.fullmatch(value))
+
+
+def is_user_id(value: str) -> bool:
+    return bool(USER_ID.fullmatch(value))

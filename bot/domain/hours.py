@@ -9,7 +9,7 @@ due at `next_digest`, its local time on their next working day, never inside qui
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import Enum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,13 +26,19 @@ class Reach(Enum):
     NEVER = "never"  # not by DM: their digest lists it, or they want no DMs
 
 
-def zone(name: str) -> ZoneInfo:
+def zone(name: str) -> tzinfo:
     """Their zone; an unknown name (Slack's list is IANA's, but a database outlives both)
     is UTC rather than an error that would stop their messages."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+        return UTC
+
+
+def zone_name(name: str) -> str:
+    """The name of the zone `zone(name)` is: `name` if known, else "UTC"."""
+    found = zone(name)
+    return found.key if isinstance(found, ZoneInfo) else "UTC"
 
 
 def minutes(text: str) -> int | None:
@@ -121,7 +127,7 @@ def _spans(pref: Preference, start: datetime, end: datetime) -> list[tuple[datet
     return spans
 
 
-def _day_spans(pref: Preference, day: date, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+def _day_spans(pref: Preference, day: date, tz: tzinfo) -> list[tuple[datetime, datetime]]:
     midnight, next_midnight = _at(day, 0, tz), _at(day + timedelta(days=1), 0, tz)
     start, end = pref.quiet_from, pref.quiet_to
     if start is None or end is None or start == end:
@@ -205,6 +211,6 @@ def _works_on(pref: Preference, day: date) -> bool:
     return not pref.work_days or str(day.isoweekday()) in pref.work_days
 
 
-def _at(day: date, minute: int, tz: ZoneInfo) -> datetime:
+def _at(day: date, minute: int, tz: tzinfo) -> datetime:
     local = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=tz)
     return local.astimezone(UTC).astimezone(tz)  # a time a DST gap skips moves past it

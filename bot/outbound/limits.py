@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from bot.domain.buckets import TokenBucket
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,10 @@ class Limit:
         return Limit(
             self.tier, self.per_minute * rate, max(1, self.burst - burst), self.per_channel
         )
+
+    def bucket(self) -> TokenBucket:
+        """A full bucket of this limit's tokens."""
+        return TokenBucket(self.per_second, self.burst)
 
     def floor_seconds(self, calls: int) -> float:
         """The least time Slack lets `calls` calls under this limit take."""
@@ -77,41 +83,6 @@ def bucket_keys(
     ]
 
 
-@dataclass
-class Bucket:
-    """A token bucket: `burst` calls at once, then one per 1/rate seconds."""
-
-    limit: Limit
-    tokens: float = field(init=False)
-    at: float | None = None
-
-    def __post_init__(self) -> None:
-        self.tokens = float(self.limit.burst)
-
-    def wait(self, now: float) -> float:
-        """Take a call's token: 0 when it may go now, else the seconds until it may."""
-        until = self.until_token(now)
-        if until == 0:
-            self.tokens -= 1
-        return until
-
-    def until_token(self, now: float) -> float:
-        """Seconds until a call may go (0: now), taking nothing."""
-        self._refill(now)
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.limit.per_second
-
-    def empty(self, now: float) -> None:
-        """Slack said 429: spend what the bucket thought it had."""
-        self._refill(now)
-        self.tokens = min(self.tokens, 0.0)
-
-    def _refill(self, now: float) -> None:
-        if self.at is not None:
-            refill = (now - self.at) * self.limit.per_second
-            self.tokens = min(float(self.limit.burst), self.tokens + refill)
-        self.at = now
-
-
 class RateLimits:
     """Every bucket of one workspace, keyed by method (and channel where Slack does)."""
 
@@ -121,14 +92,14 @@ class RateLimits:
         """`scale` multiplies every rate (a faster Slack, for quick tests)."""
         given = LIMITS if limits is None else limits
         self._limits = {m: tuple(lim.scaled(scale, 0) for lim in v) for m, v in given.items()}
-        self._buckets: dict[BucketKey, Bucket] = {}
+        self._buckets: dict[BucketKey, TokenBucket] = {}
 
     def retry_after(self, method: str, channel: str | None, now: float) -> int | None:
         """None when the call may go; else Slack's `Retry-After`, in whole seconds.
 
         A refused call takes no token from any bucket, as on Slack."""
         buckets = [
-            self._buckets.setdefault(key, Bucket(limit))
+            self._buckets.setdefault(key, limit.bucket())
             for key, limit in bucket_keys(method, channel, self._limits)
         ]
         waits = [bucket.until_token(now) for bucket in buckets]

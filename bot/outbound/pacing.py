@@ -35,7 +35,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.outbound.limits import LIMITS, Bucket, BucketKey, Limit, bucket_keys
+from bot.outbound.limits import LIMITS, BucketKey, Limit, bucket_keys
 from bot.outbound.shared_pace import SharedPace, SharedSlots
 from bot.telemetry.metrics import Metrics
 
@@ -97,7 +97,7 @@ class Lane:
     def __init__(self, limit: Limit, clock: Callable[[], float]) -> None:
         self.limit = limit
         self.shared: SharedSlots | None = None
-        self._bucket = Bucket(limit)
+        self._bucket = limit.bucket()
         self._clock = clock
         self._waiting: list[tuple[Urgency, int, asyncio.Future[None]]] = []
         self._order = itertools.count()

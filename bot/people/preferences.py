@@ -15,7 +15,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain.hours import next_digest, preference_for, zone
+from bot.domain.hours import next_digest, preference_for, zone_name
 from bot.store.base import ChannelDigest, Preference, Store
 
 log = logging.getLogger(__name__)
@@ -73,4 +73,4 @@ class NotifySettings:
             log.warning("No time zone from Slack for %s (%s)", user, type(error).__name__)
             return known
         name = str((answer.get("user") or {}).get("tz") or known)
-        return zone(name).key
+        return zone_name(name)

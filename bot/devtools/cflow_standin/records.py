@@ -1,11 +1,13 @@
 """What the Cflow stand-in holds: its records (roles, users, workflows with their stages,
-requests with their history) and what it keeps for tests (calls, injected failures).
+requests with their history) and what it keeps for tests (calls, injected failures;
+logged and queued as the Slack stand-in's are, by bot/devtools/faults.py).
 
 Plain data; the rules that change it are in state.py.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -163,16 +165,18 @@ class CallRecord:
     username: str | None
     body: Any
     status: int
+    time: float = field(default_factory=time.monotonic)
+
+    @property
+    def name(self) -> str:
+        """The operation called, as the shared call log names calls."""
+        return self.operation
 
 
-@dataclass
+@dataclass(frozen=True)
 class InjectedFailure:
-    """A queued `fail_next` answer; `operation` None matches any call."""
+    """What a call a queued `fail_next` picks is answered: `status`, with `Retry-After`
+    if given."""
 
     status: int
-    operation: str | None = None
     retry_after: float | str | None = None
-    workflow_id: str | None = None  # only calls about this workflow
-
-    def applies(self, operation: str, workflow_id: str | None) -> bool:
-        return self.operation in (None, operation) and self.workflow_id in (None, workflow_id)

@@ -28,6 +28,7 @@ from bot.devtools.cflow_standin.records import (
     SandboxWorkflow,
     utc_now,
 )
+from bot.devtools.faults import CallLog, FaultQueue, anywhere
 
 
 @dataclass
@@ -45,10 +46,10 @@ class SandboxState:
     text_errors: bool = False
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], datetime] = utc_now
-    calls: list[CallRecord] = field(default_factory=list)
+    calls: CallLog[CallRecord] = field(default_factory=CallLog)
     version: int = 0
     listing_cache: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
-    failures: list[InjectedFailure] = field(default_factory=list)
+    failures: FaultQueue[InjectedFailure] = field(default_factory=FaultQueue)
     # operationId -> the body a success answers with instead of the record (NO_BODY: 204);
     # the spec's response bodies are loose, and a real Cflow may send any of these.
     write_answers: dict[str, Any] = field(default_factory=dict)
@@ -391,8 +392,8 @@ class SandboxState:
         workflow_id: str | None = None,
     ) -> None:
         """Queue `count` canned failures (for one operationId / workflow, if given)."""
-        failure = InjectedFailure(status, operation, retry_after, workflow_id)
-        self.failures.extend(failure for _ in range(count))
+        failure = InjectedFailure(status, retry_after)
+        self.failures.add(operation, failure, count, where=_about(workflow_id))
 
     def answer_writes_with(self, operation: str, body: Any) -> None:
         """Make successes of `operation` answer `body` (NO_BODY for an empty 204)."""
@@ -419,10 +420,7 @@ class SandboxState:
         self, operation: str, workflow_id: str | None = None
     ) -> InjectedFailure | None:
         """Consume the first queued failure that applies to this call."""
-        for index, failure in enumerate(self.failures):
-            if failure.applies(operation, workflow_id):
-                return self.failures.pop(index)
-        return None
+        return self.failures.take(operation, workflow_id)
 
     def roll_failure(self) -> bool:
         """Whether this call should fail at random, per `failure_rate`."""
@@ -430,7 +428,7 @@ class SandboxState:
 
     def record_call(self, record: CallRecord) -> None:
         """Append to the call log."""
-        self.calls.append(record)
+        self.calls.record(record)
 
     def clear_calls(self) -> None:
         """Forget the call log (between test phases)."""
@@ -472,6 +470,13 @@ class SandboxState:
         amount = round(self.rng.uniform(20, 5000), 2)
         item = self.rng.choice(["Laptop", "Travel", "Software licence", "Training", "Catering"])
         return {"Amount": amount, "Description": f"{item} ({amount:.2f} USD)"}
+
+
+def _about(workflow_id: str | None) -> Callable[[str | None], bool]:
+    """Which calls a queued failure answers: those about `workflow_id`, or any."""
+    if workflow_id is None:
+        return anywhere
+    return lambda about: about == workflow_id
 
 
 def _visible(request: SandboxRequest, username: str | None) -> bool:

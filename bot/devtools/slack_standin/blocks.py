@@ -9,12 +9,12 @@ than in front of a person. Fields are those of Slack's Block Kit reference.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from bot.blocks.ids import is_user_id
+
 MAX_PLACEHOLDER = 150
-USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _ANY = frozenset({"type", "action_id", "focus_on_load"})
 _TEXT = _ANY | {"initial_value", "placeholder", "dispatch_action_config"}
 _SELECT = _ANY | {"confirm", "placeholder"}
@@ -78,7 +78,7 @@ def _short_plain_text(text: Any) -> bool:
 
 
 def _user_id(value: Any) -> bool:
-    return isinstance(value, str) and bool(USER_ID.fullmatch(value))
+    return isinstance(value, str) and is_user_id(value)
 
 
 def _error(what: str, pointer: str) -> str:
