@@ -215,7 +215,7 @@ async def running_bot(
 
     The fake Slack enforces Slack's rate limits, `rate_scale` times faster (and the bot
     paces to the same): the pacing is exercised without a test waiting for Slack's
-    real rates, which tests/test_bursts.py and the benchmarks use."""
+    real rates, which tests/test_roundups.py and the benchmarks use."""
     async with _slack_stand_in(slack, rate_scale) as slack:
         if before_start is not None:
             before_start(slack)
@@ -230,7 +230,7 @@ async def running_bot(
             cflow_notify_channel=CHANNEL,
             cflow_poll_interval=0.2,
             # The demo data's six pending requests get cards of their own, as most tests
-            # expect; tests of bursts set the limit (default 5) themselves.
+            # expect; tests of roundups set the burst limit (default 5) themselves.
             cflow_burst_limit=10,
             # The demo's requests are days old: reminders and escalations would follow
             # them in every test; tests of those set them (tests/test_followups.py).

@@ -18,7 +18,7 @@ from bot.devtools.slack_standin.payloads import as_slack_sends, event_callback, 
 from bot.devtools.slack_standin.slack import SlackStandIn, StoredMessage
 from bot.store.base import request_lock
 from tests.harness import CHANNEL, Bot, Sandbox, has_button, mentions, new_expense, running_bot
-from tests.test_bursts import BURSTS, backlog, posted
+from tests.test_roundups import ROUNDUPS, backlog, posted
 
 
 async def test_a_non_reviewers_click_answers_privately_and_touches_nothing(bot: Bot) -> None:
@@ -94,18 +94,18 @@ async def test_see_them_all_replayed_from_another_channel_shows_nothing(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     backlog(sandbox)
-    async with running_bot(sandbox, http, tmp_path, **BURSTS) as bot:
-        summary = await posted(bot.slack, "burst", channel=CHANNEL)
+    async with running_bot(sandbox, http, tmp_path, **ROUNDUPS) as bot:
+        summary = await posted(bot.slack, "roundup", channel=CHANNEL)
         elsewhere = replace(summary, channel="C0ELSEWHERE")
-        await bot.click("U0CAROL", elsewhere, Action.BURST_LIST)
+        await bot.click("U0CAROL", elsewhere, Action.ROUNDUP_LIST)
         [answer] = await bot.slack.wait_for("response_url")
         shown = json.dumps(answer.params)
         assert "only in the channel it was posted in" in shown
-        assert "requests of this burst" not in shown and "Expense Claim" not in shown
-        await bot.click("U0CAROL", summary, Action.BURST_LIST)  # where it was posted: listed
+        assert "requests in this roundup" not in shown and "Expense Claim" not in shown
+        await bot.click("U0CAROL", summary, Action.ROUNDUP_LIST)  # where it was posted: listed
         await bot.slack.wait_for("response_url", count=2)
         listed = json.dumps(bot.slack.calls("response_url")[-1].params)
-        assert "requests of this burst" in listed and "Expense Claim" in listed
+        assert "requests in this roundup" in listed and "Expense Claim" in listed
 
 
 def dms_of(bot: Bot, user: str, text: str) -> list[StoredMessage]:

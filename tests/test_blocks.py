@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block as SdkBlock
 from slack_sdk.models.views import View as SdkView
 
-from bot.blocks import bursts, card_actions, home, ids, messages, modals, primitives, text
-from bot.blocks.bursts import BurstItem, grouped_dm, summary_message
+from bot.blocks import card_actions, home, ids, messages, modals, primitives, roundups, text
 from bot.blocks.card import TEXT_BUDGET, request_card
 from bot.blocks.card_actions import card_ref
 from bot.blocks.card_view import CardView
 from bot.blocks.ids import Action, Input, MoreOption, View, ref_from_action
+from bot.blocks.roundups import RoundupItem, grouped_dm, summary_message
 from bot.cflow.models import Request, Stage, Workflow
 from bot.domain.refs import RequestRef
 from bot.store.base import Decision
@@ -901,22 +901,22 @@ def test_values_of_flattens_inputs_and_selects() -> None:
     assert ids.values_of(state["values"]) == expected
 
 
-# --- Bursts: items ----------------------------------------------------------------------------
+# --- Roundups: items --------------------------------------------------------------------------
 
 
-def make_item(number: int = 0, **overrides: Any) -> BurstItem:
+def make_item(number: int = 0, **overrides: Any) -> RoundupItem:
     """A pending request at Finance review (carol), `number` hours older than the last."""
     request = make_request(id=str(103 + number), createdAt=NOW - timedelta(hours=number + 1))
-    return replace(BurstItem.of(request, make_workflow()), **overrides)
+    return replace(RoundupItem.of(request, make_workflow()), **overrides)
 
 
-def make_items(count: int, **overrides: Any) -> list[BurstItem]:
+def make_items(count: int, **overrides: Any) -> list[RoundupItem]:
     return [make_item(number, **overrides) for number in range(count)]
 
 
-def test_burst_item_of_a_request_carries_what_its_card_shows() -> None:
+def test_roundup_item_of_a_request_carries_what_its_card_shows() -> None:
     request = make_request(updatedAt=NOW - timedelta(hours=1))
-    item = BurstItem.of(request, make_workflow())
+    item = RoundupItem.of(request, make_workflow())
     assert (item.title, item.workflow_name, item.submitted_by) == (
         "Purchase Order #103",
         "Purchase Order",
@@ -929,17 +929,17 @@ def test_burst_item_of_a_request_carries_what_its_card_shows() -> None:
     assert item.ref.updated is not None
 
 
-def test_burst_item_takes_cflows_own_reviewers_and_an_unknown_stage() -> None:
+def test_roundup_item_takes_cflows_own_reviewers_and_an_unknown_stage() -> None:
     request = make_request(currentStage="elsewhere", currentReviewers=["x", "y"], status=None)
-    item = BurstItem.of(request, make_workflow())
+    item = RoundupItem.of(request, make_workflow())
     assert (item.stage, item.stage_name, item.reviewers) == ("elsewhere", None, ("x", "y"))
     assert item.status == "unknown" and not item.is_pending
 
 
 @pytest.mark.parametrize("moment", [NOW, NOW.replace(tzinfo=None), None])
-def test_burst_item_json_round_trips(moment: datetime | None) -> None:
+def test_roundup_item_json_round_trips(moment: datetime | None) -> None:
     item = make_item(submitted_at=moment, reviewers=("carol", NASTY), updated="1.000000")
-    again = BurstItem.from_json(item.to_json())
+    again = RoundupItem.from_json(item.to_json())
     assert again == item
     if moment is not None:
         assert again.submitted_at is not None and again.submitted_at.tzinfo == moment.tzinfo
@@ -947,12 +947,12 @@ def test_burst_item_json_round_trips(moment: datetime | None) -> None:
 
 
 @pytest.mark.parametrize("stored", ["", "nope", "[]", "{}", '{"workflow_id": "w1"}'])
-def test_burst_item_from_other_json_is_refused(stored: str) -> None:
+def test_roundup_item_from_other_json_is_refused(stored: str) -> None:
     with pytest.raises(ValueError):
-        BurstItem.from_json(stored)
+        RoundupItem.from_json(stored)
 
 
-# --- Bursts: the channel's summary ---------------------------------------------------------------
+# --- Roundups: the channel's summary -------------------------------------------------------------
 
 
 def block_texts(payload: dict[str, Any]) -> list[str]:
@@ -976,7 +976,7 @@ def buttons_of(payload: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def decide(items: list[BurstItem], count: int, status: str = "approved") -> list[BurstItem]:
+def decide(items: list[RoundupItem], count: int, status: str = "approved") -> list[RoundupItem]:
     return [replace(item, status=status) for item in items[:count]] + items[count:]
 
 
@@ -986,7 +986,7 @@ def test_summary_of_a_fresh_burst() -> None:
     assert payload["text"] == "Cflow: 37 new requests"
     (see,) = buttons_of(payload)
     assert (see["action_id"], see["value"], see["text"]["text"]) == (
-        Action.BURST_LIST,
+        Action.ROUNDUP_LIST,
         "g1",
         "See them all",
     )
@@ -1010,7 +1010,7 @@ def test_summary_once_some_are_decided() -> None:
     assert "Waiting on carol (12)" in lines
     assert "✅ 20 approved · ❌ 5 rejected" in lines
     assert [b["elements"][0]["action_id"] for b in payload["blocks"] if b["type"] == "actions"] == [
-        Action.BURST_LIST
+        Action.ROUNDUP_LIST
     ]
     assert_within_limits(payload)
 
@@ -1050,7 +1050,7 @@ def test_summary_caps_the_workflows_and_the_people_it_waits_on() -> None:
     ]
     payload = summary_message(items, group_id="g1", now=NOW)
     workflows = block_texts(payload)[1].split("\n")
-    assert len(workflows) == bursts.WORKFLOWS_SHOWN + 1
+    assert len(workflows) == roundups.WORKFLOWS_SHOWN + 1
     assert workflows[0].startswith("• *Flow 24*") and workflows[-1] == "…and 15 more workflows"
     waiting = block_texts(payload)[3]
     assert waiting == "Waiting on carol (25), r0 (1), r1 (1), r10 (1), r11 (1), r12 (1), " + (
@@ -1067,7 +1067,7 @@ def test_summary_of_nothing_and_of_an_id_too_long_for_a_button() -> None:
     assert_within_limits(long_id)
 
 
-# --- Bursts: a reviewer's grouped DM -----------------------------------------------------------
+# --- Roundups: a reviewer's grouped DM ---------------------------------------------------------
 
 
 def decision_buttons(payload: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -1131,7 +1131,7 @@ def test_grouped_dm_shows_more_beyond_the_limit() -> None:
     assert block_texts(payload)[0] == "*40 requests are waiting for you*"
     assert payload["text"] == "40 requests are waiting for your approval"
     assert len(decision_buttons(payload)) == 30
-    more = [b for b in buttons_of(payload) if b["action_id"] == Action.BURST_LIST]
+    more = [b for b in buttons_of(payload) if b["action_id"] == Action.ROUNDUP_LIST]
     assert [(b["text"]["text"], b["value"]) for b in more] == [("Show more", "g1")]
     assert block_texts(payload)[-1] == "15 of 40 shown"
     assert_within_limits(payload)
@@ -1190,12 +1190,12 @@ def test_grouped_dm_invites_to_link_instead_of_deciding(
     assert not buttons_of(done)
 
 
-def test_burst_messages_escape_cflow_text() -> None:
+def test_roundup_messages_escape_cflow_text() -> None:
     workflow = make_workflow(
         name=NASTY, stages=[{"id": "s2", "name": NASTY, "reviewers": ["carol", NASTY]}]
     )
     request = make_request(id=NASTY, submittedBy=NASTY)
-    item = BurstItem.of(request, workflow)
+    item = RoundupItem.of(request, workflow)
     items = [
         item,
         replace(item, workflow_id="w2", title=NASTY, workflow_name="x " + NASTY),
@@ -1215,11 +1215,11 @@ def test_burst_messages_escape_cflow_text() -> None:
         assert_within_limits(payload)
 
 
-# --- Bursts: hypothesis ------------------------------------------------------------------------
+# --- Roundups: hypothesis ----------------------------------------------------------------------
 
 READERS = ["carol", "bob", NASTY]
-burst_items = st.builds(
-    BurstItem,
+roundup_items = st.builds(
+    RoundupItem,
     workflow_id=st.sampled_from(["w1", "w2"]) | texts,
     request_id=long_texts,
     workflow_name=long_texts,
@@ -1235,16 +1235,16 @@ burst_items = st.builds(
 
 
 @st.composite
-def bursts_of(draw: st.DrawFn) -> list[BurstItem]:
+def roundups_of(draw: st.DrawFn) -> list[RoundupItem]:
     """0 to 300 items, cycling through a few drawn ones (repeats included, as ids may)."""
-    drawn = draw(st.lists(burst_items, min_size=1, max_size=12))
+    drawn = draw(st.lists(roundup_items, min_size=1, max_size=12))
     count = draw(st.integers(0, 300))
     return [drawn[index % len(drawn)] for index in range(count)]
 
 
 @SLOW
-@given(bursts_of(), st.sampled_from(["g1", "g" * 2001, ""]))
-def test_any_summary_is_within_limits(items: list[BurstItem], group_id: str) -> None:
+@given(roundups_of(), st.sampled_from(["g1", "g" * 2001, ""]))
+def test_any_summary_is_within_limits(items: list[RoundupItem], group_id: str) -> None:
     payload = summary_message(items, group_id=group_id, now=NOW)
     assert_within_limits(payload)
     assert_no_pings(payload)
@@ -1252,14 +1252,14 @@ def test_any_summary_is_within_limits(items: list[BurstItem], group_id: str) -> 
 
 @SLOW
 @given(
-    bursts_of(),
+    roundups_of(),
     st.sampled_from(READERS),
     st.booleans(),
     st.booleans(),
     st.integers(-2, 20),
 )
 def test_any_grouped_dm_is_within_limits(
-    items: list[BurstItem], reader: str, linked: bool, key_works: bool, limit: int
+    items: list[RoundupItem], reader: str, linked: bool, key_works: bool, limit: int
 ) -> None:
     payload = grouped_dm(
         items,

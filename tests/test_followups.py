@@ -138,6 +138,8 @@ async def test_an_escalation_mentions_the_contacts_once(bot: Bot, clock: Clock) 
     clock.set(la(7, 10))
     await bot.cycles(2)
     assert len(escalations()) == 1
+    metrics = bot.services.metrics.render().decode()
+    assert 'cflow_bot_followups_total{how="thread",kind="escalation"} 1.0' in metrics
 
 
 async def test_stats_show_the_medians_of_what_was_decided(
@@ -192,6 +194,12 @@ async def test_an_away_reviewers_request_goes_to_their_delegate_as_them(
     )
     await bot.cycles(3)
     assert len([c for c in bot.sandbox.calls("approveRequest") if request_id in c.path]) == 1
+    metrics = bot.services.metrics.render().decode().splitlines()
+    handed = 'cflow_bot_followups_total{how="handed",kind="handover"}'
+    counted = [line.split()[-1] for line in metrics if line.startswith(handed)]
+    reassigned = 'cflow_bot_actions_total{action="reassigned",outcome="done"}'
+    reassigned_count = [line.split()[-1] for line in metrics if line.startswith(reassigned)]
+    assert counted == reassigned_count != [], "each hand-over (the demo's too) counted once"
     clock.set(la(11, 9))  # back: nothing is handed any more
     later = new_expense(bot.sandbox, Description="After bob is back")
     await bot.channel_card(later)
@@ -199,7 +207,7 @@ async def test_an_away_reviewers_request_goes_to_their_delegate_as_them(
     assert bot.sandbox.state.get_request("1001", later).current_reviewers == ["bob"]
 
 
-async def test_delegation_never_loops_nor_reaches_oneself(bot: Bot) -> None:
+async def test_a_delegate_never_makes_a_loop_nor_is_oneself(bot: Bot) -> None:
     await command(bot, "U0CAROL", "away until 2026-12-10 to @bob")
     looping = await command(bot, "U0BOB", "away until 2026-12-10 to @carol")
     assert "that would loop" in looping

@@ -8,10 +8,12 @@ opened by this release, as an upgrade in production would.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from pydantic import SecretStr
@@ -29,7 +31,8 @@ from bot.store import (
     open_store,
     schema,
 )
-from bot.store.migrations.runner import current_revisions, head_revision
+from bot.store.base import LEGACY_ROUNDUP, ROUNDUP
+from bot.store.migrations.runner import alembic_config, current_revisions, head_revision
 
 # The store tests' fixtures: both backends, each test on an emptied database.
 PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"
@@ -199,3 +202,157 @@ async def test_a_hand_written_version_newer_than_3_is_refused(database_url: str,
     await _build(database_url, statements)
     with pytest.raises(SchemaTooNewError, match="version 4"):
         await open_store(database_url, [key])
+
+
+# Revision 0008 (one vocabulary): rows written with the words of the revisions before it.
+BEFORE_VOCABULARY = "0007"
+OLD_WORDS = (
+    "INSERT INTO cards (workflow_id, request_id, channel, slot, kind, ts, slack_user_id,"
+    " created_at) VALUES ('wf', 'r1', 'C1', '', 'channel', '1.000100', NULL, '{at}'),"
+    " ('~burst', 'g1', 'C1', '', 'burst', '2.000200', NULL, '{at}'),"
+    " ('~burst', 'g2', 'D1', '', 'burst_dm', '3.000300', 'U1', '{at}')",
+    "INSERT INTO burst_members (group_id, workflow_id, request_id, kind, target, visit, item,"
+    " created_at) VALUES ('g1', 'wf', 'r1', 'channel', 'C1', 0, '{{}}', '{at}'),"
+    " ('g1', 'wf', 'r2', 'channel', 'C1', 0, '{{}}', '{at}'),"
+    " ('g2', 'wf', 'r1', 'dm', 'bob', 1, '{{}}', '{at}'),"
+    " ('g3', 'wf', 'r1', 'reminder', 'bob', 1, '{{}}', '{at}')",
+    "INSERT INTO followups (workflow_id, request_id, visit, kind, reviewer, arrived_at,"
+    " due_at, sent) VALUES ('wf', 'r1', 1, 'remind', 'bob', '{at}', '{at}', 1),"
+    " ('wf', 'r1', 1, 'escalate', '', '{at}', '{at}', 0),"
+    " ('wf', 'r1', 1, 'delegate', 'bob', '{at}', NULL, 1)",
+    # The sentinel is rewritten in every table, wherever an older release may have put it.
+    "INSERT INTO tracked_requests (workflow_id, request_id, status, stage, reviewers,"
+    " updated_at) VALUES ('~burst', 'g1', 'pending', NULL, '[]', '{at}')",
+    "INSERT INTO refresh_hints (workflow_id, at) VALUES ('~burst', '{at}')",
+)
+
+
+def _upgrade_to(revision: str) -> Any:
+    def run(conn: Connection) -> None:
+        command.upgrade(alembic_config(conn), revision)
+
+    return run
+
+
+def _downgrade_to(revision: str) -> Any:
+    def run(conn: Connection) -> None:
+        command.downgrade(alembic_config(conn), revision)
+
+    return run
+
+
+def _stored_words(conn: Connection) -> dict[str, Any]:
+    """The words as the rows hold them (not as the store reads them), and the tables."""
+
+    def rows(query: str) -> list[tuple[Any, ...]]:
+        return sorted(tuple(row) for row in conn.exec_driver_sql(query))
+
+    tables = set(inspect(conn).get_table_names())
+    members = "roundup_members" if "roundup_members" in tables else "burst_members"
+    return {
+        "cards": rows("SELECT workflow_id, request_id, channel, kind FROM cards"),
+        "members": rows(f"SELECT group_id, request_id, kind, target FROM {members}"),
+        "member indexes": sorted(i["name"] for i in inspect(conn).get_indexes(members)),
+        "followups": rows("SELECT kind, reviewer, sent FROM followups"),
+        "tracked": rows("SELECT workflow_id, request_id FROM tracked_requests"),
+        "hints": rows("SELECT workflow_id FROM refresh_hints"),
+        "tables": sorted(tables & {"burst_members", "roundup_members"}),
+    }
+
+
+def _members_key(conn: Connection) -> str | None:
+    """The name of roundup_members' primary key (PostgreSQL names it after its table)."""
+    name: str | None = inspect(conn).get_pk_constraint("roundup_members")["name"]
+    return name
+
+
+def _words(sentinel: str, kinds: tuple[str, str], followups: tuple[str, str, str]) -> Any:
+    table = "roundup_members" if sentinel == "~roundup" else "burst_members"
+    remind, escalate, delegate = followups
+    return {
+        "cards": sorted(
+            [
+                ("wf", "r1", "C1", "channel"),
+                (sentinel, "g1", "C1", kinds[0]),
+                (sentinel, "g2", "D1", kinds[1]),
+            ]
+        ),
+        "members": [
+            ("g1", "r1", "channel", "C1"),
+            ("g1", "r2", "channel", "C1"),
+            ("g2", "r1", "dm", "bob"),
+            ("g3", "r1", "reminder", "bob"),
+        ],
+        "member indexes": [f"ix_{table}_request"],
+        "followups": sorted([(remind, "bob", 1), (escalate, "", 0), (delegate, "bob", 1)]),
+        "tracked": [(sentinel, "g1")],
+        "hints": [(sentinel,)],
+        "tables": [table],
+    }
+
+
+OLD = _words("~burst", ("burst", "burst_dm"), ("remind", "escalate", "delegate"))
+NEW = _words("~roundup", ("roundup", "roundup_dm"), ("reminder", "escalation", "handover"))
+
+
+async def test_the_vocabulary_revision_keeps_every_row_under_the_new_words(
+    database_url: str, key: str
+) -> None:
+    dialect = _dialect(database_url)
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade_to(BEFORE_VOCABULARY))
+            for statement in OLD_WORDS:
+                await conn.exec_driver_sql(statement.format(at=AT_TEXT[dialect]))
+            assert await conn.run_sync(_stored_words) == OLD
+    finally:
+        await engine.dispose()
+    store = await open_store(database_url, [key])  # as a start of this release upgrades it
+    try:
+        async with store.engine.connect() as conn:
+            assert await conn.run_sync(_stored_words) == NEW
+            named = await conn.run_sync(_members_key)
+        assert named == ("roundup_members_pkey" if dialect == "postgresql" else None)
+        assert await _schema_of(store) == _as_fresh(database_url)
+        cards = await store.cards_for([(ROUNDUP, "g1"), (ROUNDUP, "g2")])
+        assert [c.kind for key in cards for c in cards[key]] == ["roundup", "roundup_dm"]
+        members = await store.roundup_members(["g1", "g2", "g3"])
+        assert {g: [m.request_id for m in ms] for g, ms in members.items()} == {
+            "g1": ["r1", "r2"],
+            "g2": ["r1"],
+            "g3": ["r1"],
+        }
+        assert [m.group_id for m in (await store.roundups_for([("wf", "r2")]))[("wf", "r2")]] == [
+            "g1"
+        ]
+        due = await store.claim_followups(AT, AT + timedelta(minutes=5))
+        assert sorted(f.kind for f in due) == ["escalation", "reminder"]
+        async with store.engine.begin() as conn:  # and back: the downgrade keeps them too
+            await conn.run_sync(_downgrade_to(BEFORE_VOCABULARY))
+            assert await conn.run_sync(_stored_words) == OLD
+    finally:
+        await store.close()
+
+
+async def test_rows_an_older_release_writes_during_a_rolling_deploy_read_as_the_new_words(
+    database_url: str, key: str
+) -> None:
+    """An instance of a release before 0008, still running while the new one starts, may
+    write the old words after the upgrade: the store reads them as the new ones."""
+    store = await open_store(database_url, [key])
+    try:
+        async with store.engine.begin() as conn:
+            for statement in (OLD_WORDS[0], OLD_WORDS[2]):
+                await conn.exec_driver_sql(statement.format(at=AT_TEXT[_dialect(database_url)]))
+        cards = await store.cards_for([(LEGACY_ROUNDUP, "g1"), (LEGACY_ROUNDUP, "g2")])
+        assert [c.kind for key in cards for c in cards[key]] == ["roundup", "roundup_dm"]
+        due = await store.claim_followups(AT, AT + timedelta(minutes=5))
+        assert sorted(f.kind for f in due) == ["escalation", "reminder"]
+        reminder = next(f for f in due if f.kind == "reminder")
+        await store.followups_done([replace(reminder, sent=2, due_at=None)])
+        assert await store.snooze_followups([("wf", "r1")], "bob", AT) == 1
+        again = await store.claim_followups(AT, AT + timedelta(minutes=10))
+        assert [(f.kind, f.sent) for f in again] == [("reminder", 1)]
+    finally:
+        await store.close()

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from bot.blocks.bursts import ITEM_BLOCK
 from bot.blocks.card_actions import BUSY_BLOCK
 from bot.blocks.ids import Action, Input, View
+from bot.blocks.roundups import ITEM_BLOCK
 from bot.devtools.slack_standin.payloads import as_slack_sends, slash_command
 from bot.devtools.slack_standin.slack import SlackCall
 from tests.harness import (

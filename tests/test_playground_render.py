@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.blocks.bursts import BurstItem, grouped_dm
 from bot.blocks.card import request_card
 from bot.blocks.card_actions import approve_confirm, card_ref
 from bot.blocks.card_view import CardView
@@ -26,6 +25,7 @@ from bot.blocks.ids import Action, Input, MoreOption, View
 from bot.blocks.modals import link_modal, reassign_modal, reject_modal
 from bot.blocks.primitives import button, section
 from bot.blocks.request_forms import FormTarget, request_form
+from bot.blocks.roundups import RoundupItem, grouped_dm
 from bot.devtools.playground.mrkdwn import Names, mrkdwn_html, plain_text_html
 from bot.devtools.playground.render import blocks_html, message_html, view_html
 from bot.domain.refs import RequestRef
@@ -365,7 +365,7 @@ def test_home_tab_of_a_linked_person() -> None:
 
 def test_grouped_dm_lists_each_request_with_its_buttons() -> None:
     items = [
-        BurstItem.of(make_request(id=str(n), createdAt=NOW - timedelta(hours=n)), make_workflow())
+        RoundupItem.of(make_request(id=str(n), createdAt=NOW - timedelta(hours=n)), make_workflow())
         for n in (1, 2)
     ]
     payload = grouped_dm(items, reader="carol", group_id="g1", now=NOW)

@@ -39,12 +39,12 @@ from bot.store import (
     schema,
 )
 from bot.store.base import (
-    BurstMember,
     ChannelDigest,
     Followup,
     LinkedUser,
     Preference,
     Reencrypted,
+    RoundupMember,
     StageVisit,
 )
 from bot.store.migrations.runner import VERSION_TABLE, head_revision
@@ -256,19 +256,19 @@ async def test_a_dm_posted_to_a_user_id_moves_its_claim_to_the_dm_channel(
     assert (posted.channel, posted.ts, posted.slack_user_id) == ("D0BOB", "1.000200", "U0BOB")
 
 
-async def test_bursts_record_their_members_and_keep_what_they_show_current(
+async def test_roundups_record_their_members_and_keep_what_they_show_current(
     store: SqlStore,
 ) -> None:
     members = [
-        BurstMember("g1", "wf", f"r{n}", "channel", "C1", item=f"item {n}") for n in range(3)
-    ] + [BurstMember("g2", "wf", "r0", "dm", "bob", item="item 0", visit=1)]
-    await store.add_burst(members)
-    found = await store.bursts_for([("wf", "r0"), ("wf", "r1"), ("wf", "none")])
+        RoundupMember("g1", "wf", f"r{n}", "channel", "C1", item=f"item {n}") for n in range(3)
+    ] + [RoundupMember("g2", "wf", "r0", "dm", "bob", item="item 0", visit=1)]
+    await store.add_roundup(members)
+    found = await store.roundups_for([("wf", "r0"), ("wf", "r1"), ("wf", "none")])
     assert sorted(m.group_id for m in found[("wf", "r0")]) == ["g1", "g2"]
     assert [m.target for m in found[("wf", "r1")]] == ["C1"]
     assert found[("wf", "none")] == []
-    await store.update_burst_items({("wf", "r0"): "shown now"})
-    groups = await store.burst_members(["g1", "g2", "g3"])
+    await store.update_roundup_items({("wf", "r0"): "shown now"})
+    groups = await store.roundup_members(["g1", "g2", "g3"])
     assert sorted(m.item for m in groups["g1"]) == ["item 1", "item 2", "shown now"]
     assert [(m.item, m.visit) for m in groups["g2"]] == [("shown now", 1)]
     assert groups["g3"] == []
@@ -490,11 +490,11 @@ async def test_batch_methods_make_a_constant_number_of_statements(store: SqlStor
         "save_tracked": lambda: store.save_tracked(batch),
         "tracked": store.tracked,
         "forget": lambda: store.forget(keys),
-        "add_burst": lambda: store.add_burst(
-            BurstMember("g", *key, "channel", "C1", item="{}") for key in keys
+        "add_roundup": lambda: store.add_roundup(
+            RoundupMember("g", *key, "channel", "C1", item="{}") for key in keys
         ),
-        "bursts_for": lambda: store.bursts_for(keys),
-        "update_burst_items": lambda: store.update_burst_items(dict.fromkeys(keys, "{}")),
+        "roundups_for": lambda: store.roundups_for(keys),
+        "update_roundup_items": lambda: store.update_roundup_items(dict.fromkeys(keys, "{}")),
     }
     for name, call in calls.items():
         with statements(store) as sent:
@@ -506,9 +506,9 @@ async def test_batch_methods_make_a_constant_number_of_statements(store: SqlStor
         await store.slack_users_for_cflow_users([])
         await store.save_tracked([])
         await store.forget([])
-        await store.add_burst([])
-        await store.bursts_for([])
-        await store.update_burst_items({})
+        await store.add_roundup([])
+        await store.roundups_for([])
+        await store.update_roundup_items({})
     assert sent == []
 
 
@@ -687,10 +687,10 @@ async def test_a_due_followup_is_claimed_by_one_store_only(make_store: MakeStore
     first, second = await make_store(), await make_store()
     now = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
     due = [
-        Followup("1001", str(n), 1, "remind", "bob", now - timedelta(days=1), now)
+        Followup("1001", str(n), 1, "reminder", "bob", now - timedelta(days=1), now)
         for n in range(30)
     ]
-    later = Followup("1001", "later", 1, "remind", "bob", now, now + timedelta(hours=1))
+    later = Followup("1001", "later", 1, "reminder", "bob", now, now + timedelta(hours=1))
     await first.add_followups([*due, later])
     await first.add_followups(due[:3])  # added again: left as it is
     until = now + timedelta(minutes=5)
@@ -707,8 +707,8 @@ async def test_a_due_followup_is_claimed_by_one_store_only(make_store: MakeStore
     assert {f.request_id for f in again} >= {"0", "later"} and not {"1", "2"} & {
         f.request_id for f in again
     }
-    assert await first.first_followup(replace(due[5], kind="delegate"))
-    assert not await second.first_followup(replace(due[5], kind="delegate"))
+    assert await first.first_followup(replace(due[5], kind="handover"))
+    assert not await second.first_followup(replace(due[5], kind="handover"))
 
 
 async def test_stage_visits_close_when_a_request_moves_on(store: SqlStore) -> None:

@@ -34,7 +34,10 @@ class Action(StrEnum):
     HOME_CLEAR = "cflow_home_clear"
     HOME_PAGE = "cflow_home_page"  # value: the page of the Home tab to show
     HOME_DETAILS = "cflow_home_details"
-    BURST_LIST = "cflow_burst_list"  # a burst's summary or grouped DM: list it; value group id
+    # A roundup's summary or grouped DM: list it; value the group id. The wire value keeps
+    # the roundup's earlier name ("burst"): messages already posted carry it, and their
+    # buttons must keep working.
+    ROUNDUP_LIST = "cflow_burst_list"
     SNOOZE = "cflow_snooze"  # a reminder's "remind me later"; value "<hour|tomorrow> <group>"
     AWAY = "cflow_away"  # Home tab: "Set out of office" (opens its modal)
     BACK = "cflow_back"  # Home tab: "I'm back"

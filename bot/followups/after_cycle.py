@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from bot.cflow import Request, Workflow
 from bot.followups.digests import Digests
-from bot.followups.handovers import Delegations
+from bot.followups.handovers import Handovers
 from bot.followups.reminders import Reminders
 from bot.outbound.pacing import URGENCY, Rank, Urgency
 from bot.sync.publisher import Publisher
@@ -27,12 +27,12 @@ class AfterCycle:
     def __init__(
         self,
         publisher: Publisher,
-        delegations: Delegations,
+        handovers: Handovers,
         digests: Digests,
         reminders: Reminders,
     ) -> None:
         self._publisher = publisher
-        self._delegations = delegations
+        self._handovers = handovers
         self._digests = digests
         self._reminders = reminders
         self._running = False
@@ -50,7 +50,7 @@ class AfterCycle:
     async def _run(self, listed: Listed) -> None:
         URGENCY.set(Urgency(Rank.REVIEWER_DM))
         try:
-            await self._delegations.hand_over(listed)
+            await self._handovers.hand_over(listed)
             await self._digests.send_due(listed)
             await self._reminders.send_due(listed)
         finally:

@@ -2,8 +2,8 @@
 
 A person on "digest" gets one DM at their chosen local time listing every request that
 waits on them, with the per-item buttons of a grouped DM; a channel given a daily
-digest gets the summary of what waits per workflow. Both are bursts (bot.sync.bursts) of
-kinds "digest" and "channel_digest": one message re-rendered as its requests change,
+digest gets the summary of what waits per workflow. Both are roundups (bot.sync.roundups)
+of kinds "digest" and "channel_digest": one message re-rendered as its requests change,
 claimed like a card, so that a digest posted by a process that then died is found in
 Slack rather than posted again.
 
@@ -22,13 +22,13 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
-from bot.blocks.bursts import BurstItem
+from bot.blocks.roundups import RoundupItem
 from bot.cflow import Request, Workflow
 from bot.domain.hours import next_digest
 from bot.outbound.directory import Directory
-from bot.store.base import BurstKind, BurstMember, ChannelDigest, Preference, Store
-from bot.sync.bursts import Bursts, Shown
+from bot.store.base import ChannelDigest, Preference, RoundupKind, RoundupMember, Store
 from bot.sync.results import Result
+from bot.sync.roundups import Roundups, Shown
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class Digests:
     def __init__(
         self,
         store: Store,
-        bursts: Bursts,
+        roundups: Roundups,
         directory: Directory,
         *,
         channel_of: Callable[[], Awaitable[Callable[[str], str | None]]],
@@ -51,7 +51,7 @@ class Digests:
     ) -> None:
         self._metrics = metrics
         self._store = store
-        self._bursts = bursts
+        self._roundups = roundups
         self._directory = directory
         self._channel_of = channel_of
         self._clock = clock
@@ -67,8 +67,8 @@ class Digests:
         members = await self._people_members(people, pending) + await self._channel_members(
             channels, pending
         )
-        await self._store.add_burst(members)
-        shown = await self._bursts.publish({m.group_id for m in members}, self._directory.targets)
+        await self._store.add_roundup(members)
+        shown = await self._roundups.publish({m.group_id for m in members}, self._directory.targets)
         sent = {m.group_id for m in members if _out(shown.get(m.group_id))}
         unsent = {m.group_id for m in members} - sent
         await self._store.digests_done(
@@ -78,7 +78,7 @@ class Digests:
         log.info("Digests: %d sent, %d to try again", len(sent), len(unsent))
         self._metrics.digests.labels("sent").inc(len(sent))
         self._metrics.digests.labels("retry").inc(len(unsent))
-        await self._store.forget_bursts(("digest", "channel_digest"), now - KEPT)
+        await self._store.forget_roundups(("digest", "channel_digest"), now - KEPT)
         return len(sent)
 
     async def send_now(self, reader: str, waiting: Iterable[tuple[Workflow, Request]]) -> Shown:
@@ -87,13 +87,13 @@ class Digests:
         members = [_member(group, "digest", reader, w, r) for w, r in waiting]
         if not members:
             return Shown()
-        await self._store.add_burst(members)
-        shown = await self._bursts.publish([group], self._directory.targets)
+        await self._store.add_roundup(members)
+        shown = await self._roundups.publish([group], self._directory.targets)
         return shown.get(group, Shown())
 
     async def _people_members(
         self, people: list[Preference], pending: list[tuple[Workflow, Request]]
-    ) -> list[BurstMember]:
+    ) -> list[RoundupMember]:
         waiting_on: dict[str, list[tuple[Workflow, Request]]] = defaultdict(list)
         for workflow, request in pending:
             for name in request.reviewers(workflow):
@@ -111,7 +111,7 @@ class Digests:
 
     async def _channel_members(
         self, channels: list[ChannelDigest], pending: list[tuple[Workflow, Request]]
-    ) -> list[BurstMember]:
+    ) -> list[RoundupMember]:
         """A channel's digest covers exactly the workflows whose cards go there: never
         another workflow's requests, even on a day when none of its own waits."""
         if not channels:
@@ -126,10 +126,10 @@ class Digests:
 
 
 def _member(
-    group: str, kind: BurstKind, target: str, workflow: Workflow, request: Request
-) -> BurstMember:
-    item = BurstItem.of(request, workflow).to_json()
-    return BurstMember(group, workflow.id, request.id, kind, target, item)
+    group: str, kind: RoundupKind, target: str, workflow: Workflow, request: Request
+) -> RoundupMember:
+    item = RoundupItem.of(request, workflow).to_json()
+    return RoundupMember(group, workflow.id, request.id, kind, target, item)
 
 
 def _group(digest: Preference | ChannelDigest) -> str:

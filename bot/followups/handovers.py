@@ -30,6 +30,7 @@ from bot.outbound.pacing import Rank, urgency
 from bot.people.decisions import Decider, Intent
 from bot.store.base import Card, Followup, Link, Preference, Store
 from bot.sync.delivery import Delivery
+from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -85,7 +86,7 @@ def held_line(workflow: Workflow, request: Request, why: str) -> str:
     )
 
 
-class Delegations:
+class Handovers:
     def __init__(
         self,
         store: Store,
@@ -93,12 +94,14 @@ class Delegations:
         delivery: Delivery,
         *,
         service_username: str,
+        metrics: Metrics,
         clock: Clock,
     ) -> None:
         self._store = store
         self._decider = decider
         self._delivery = delivery
         self._service = service_username
+        self._metrics = metrics
         self._clock = clock
 
     async def hand_over(self, listed: Listed) -> None:
@@ -159,7 +162,7 @@ class Delegations:
         name, person, delegate = chosen.name, chosen.person, chosen.delegate
         if link is None or link.cflow_username != name or delegate is None:
             return
-        mark = Followup(workflow.id, request.id, visit, "delegate", name, now, None, sent=1)
+        mark = Followup(workflow.id, request.id, visit, "handover", name, now, None, sent=1)
         if not await self._store.first_followup(mark):
             return  # tried already, here or on another instance
         assert person.away_until is not None
@@ -176,6 +179,8 @@ class Delegations:
             await self._decider.decide(person.slack_user_id, link, intent)
         except DecisionError as error:
             log.warning("Could not hand %s/%s to %s: %s", workflow.id, request.id, delegate, error)
+        else:
+            self._metrics.followups.labels("handover", "handed").inc()
 
     async def _tell_held(self, held: Sequence[tuple[Workflow, Request, Chosen, int, str]]) -> None:
         """One DM line per request and stage visit that waits (a card claimed in the

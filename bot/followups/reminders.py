@@ -5,7 +5,7 @@ claimed in the store by one instance at a time. A reminder goes to a reviewer on
 they have had the workflow's reminder time in *their* working hours (their quiet hours
 and days off do not count, and nothing reaches them then), again every
 `remind_every` hours, `remind_max` times at most. Each reviewer gets one grouped DM
-for everything due (a burst of kind "reminder", with Approve and Reject per item and
+for everything due (a roundup of kind "reminder", with Approve and Reject per item and
 "remind me later"); someone who takes no DMs is mentioned in the card's thread
 instead, and someone on a digest finds it in their digest. An escalation is one line
 in the card's thread that mentions the reviewers and the workflow's contacts. What
@@ -22,24 +22,24 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.blocks.bursts import BurstItem
 from bot.blocks.messages import Reviewer, escalation_line, reminder_line
+from bot.blocks.roundups import RoundupItem
 from bot.cflow import Request, Workflow
 from bot.domain.hours import after_working, is_open, next_open, preference_for
 from bot.outbound.directory import Directory, SlackTarget
 from bot.outbound.pacing import Rank, urgency
 from bot.store.base import (
-    BurstMember,
     Card,
     Followup,
     Preference,
     RequestKey,
+    RoundupMember,
     Store,
     WorkflowRules,
 )
-from bot.sync.bursts import Bursts
 from bot.sync.delivery import Delivery
 from bot.sync.results import Result
+from bot.sync.roundups import Roundups
 from bot.sync.stage_visits import Timing
 from bot.telemetry.metrics import Metrics
 
@@ -73,7 +73,7 @@ class Reminders:
     def __init__(
         self,
         store: Store,
-        bursts: Bursts,
+        roundups: Roundups,
         delivery: Delivery,
         directory: Directory,
         timing: Timing,
@@ -84,7 +84,7 @@ class Reminders:
     ) -> None:
         self._channel_of = channel_of
         self._store = store
-        self._bursts = bursts
+        self._roundups = roundups
         self._delivery = delivery
         self._directory = directory
         self._timing = timing
@@ -101,8 +101,8 @@ class Reminders:
         read = {w.id for w, _ in listed}
         live, settled = await self._still_wanted(claimed, pending, read, now)
         due = await self._due(live, pending)
-        reminders = [f for f in live if f.kind == "remind"]
-        escalations = [f for f in live if f.kind == "escalate"]
+        reminders = [f for f in live if f.kind == "reminder"]
+        escalations = [f for f in live if f.kind == "escalation"]
         settled += await self._remind(reminders, due, now)
         settled += await self._escalate(escalations, due, now)
         await self._store.followups_done(settled)
@@ -124,7 +124,7 @@ class Reminders:
                 settled.append(replace(followup, due_at=now + UNREAD))
             elif found is None or known is None or known.visit != followup.visit:
                 settled.append(replace(followup, due_at=None))
-            elif followup.kind == "remind" and followup.reviewer not in found[1].reviewers(
+            elif followup.kind == "reminder" and followup.reviewer not in found[1].reviewers(
                 found[0]
             ):
                 settled.append(replace(followup, due_at=None))  # handed to someone else
@@ -136,7 +136,7 @@ class Reminders:
         self, live: list[Followup], pending: Mapping[RequestKey, tuple[Workflow, Request]]
     ) -> Due:
         names = {f.reviewer for f in live if f.reviewer}
-        names |= {n for f in live if f.kind == "escalate" for n in _names(pending[f.key])}
+        names |= {n for f in live if f.kind == "escalation" for n in _names(pending[f.key])}
         found = (await self._directory.targets(names)).found if names else {}
         preferences = await self._store.preferences_for(t.slack_user_id for t in found.values())
         return Due(pending, found, preferences, await self._store.workflow_rules())
@@ -187,20 +187,20 @@ class Reminders:
     ) -> list[Followup]:
         groups = {name: _group(name, rows) for name, rows in by_reviewer.items()}
         members = [
-            BurstMember(groups[name], *f.key, "reminder", name, _item(due, f.key), f.visit)
+            RoundupMember(groups[name], *f.key, "reminder", name, _item(due, f.key), f.visit)
             for name, rows in by_reviewer.items()
             for f in rows
         ]
         if not members:
             return []
-        await self._store.add_burst(members)
-        shown = await self._bursts.publish(set(groups.values()), self._directory.targets)
+        await self._store.add_roundup(members)
+        shown = await self._roundups.publish(set(groups.values()), self._directory.targets)
         settled = []
         for name, rows in by_reviewer.items():
             outcome = shown.get(groups[name])
             if outcome is None or outcome.result in (Result.DONE, Result.FAILED):
                 settled += [self._next(f, now) for f in rows]
-                self._metrics.reminders.labels("dm").inc(len(rows))
+                self._metrics.followups.labels("reminder", "dm").inc(len(rows))
             elif outcome.result is Result.LATER and outcome.until is not None:
                 settled += [replace(f, due_at=outcome.until) for f in rows]
             # RETRY: their claim lapses and the same DM (the same group) is tried again
@@ -218,7 +218,7 @@ class Reminders:
             result = await self._thread_line(cards[key], key, slot, reminder_line(waited, people))
             if result is not Result.RETRY:
                 settled += [self._next(f, now) for f in rows]
-                self._metrics.reminders.labels("thread").inc(len(rows))
+                self._metrics.followups.labels("reminder", "thread").inc(len(rows))
         return settled
 
     # Escalations
@@ -245,7 +245,7 @@ class Reminders:
             result = await self._thread_line(cards[followup.key], followup.key, slot, line)
             if result is not Result.RETRY:
                 settled.append(replace(followup, sent=1, due_at=None))
-                self._metrics.reminders.labels("escalation").inc()
+                self._metrics.followups.labels("escalation", "thread").inc()
         return settled
 
     async def _thread_line(
@@ -278,7 +278,7 @@ def _names(found: tuple[Workflow, Request]) -> list[str]:
 
 def _item(due: Due, key: RequestKey) -> str:
     workflow, request = due.pending[key]
-    return BurstItem.of(request, workflow).to_json()
+    return RoundupItem.of(request, workflow).to_json()
 
 
 def _digest(parts: Iterable[str]) -> str:

@@ -8,10 +8,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.bursts import BurstItem, burst_list
 from bot.blocks.command_text import CommandText, parse
 from bot.blocks.ids import Action
 from bot.blocks.primitives import MAX_BLOCKS, section
+from bot.blocks.roundups import RoundupItem, roundup_list
 from bot.blocks.text import escape
 from bot.inbound import followups, preferences, subcommands
 from bot.inbound.common import Track, open_link_modal, say_privately
@@ -79,7 +79,7 @@ SUBCOMMANDS = {
 def register(app: AsyncApp, track: Track) -> None:
     app.command("/cflow")(track(cflow))
     app.action(Action.SHOW_MORE)(track(show_more))
-    app.action(Action.BURST_LIST)(track(show_burst))
+    app.action(Action.ROUNDUP_LIST)(track(show_roundup))
 
 
 async def cflow(
@@ -130,7 +130,7 @@ async def show_more(
     await list_again(tools, client, respond, body["user"]["id"], action.get("value") or "1")
 
 
-async def show_burst(
+async def show_roundup(
     ack: AsyncAck,
     body: dict[str, Any],
     action: dict[str, Any],
@@ -138,14 +138,14 @@ async def show_burst(
     respond: AsyncRespond,
     tools: subcommands.Tools,
 ) -> None:
-    """A burst's "See them all" (in the channel) or "Show more" (in a grouped DM), as a
-    private answer: the burst's requests from the store, or what waits on the clicker."""
+    """A roundup's "See them all" (in the channel) or "Show more" (in a grouped DM), as a
+    private answer: the roundup's requests from the store, or what waits on the clicker."""
     await ack()
     if not tools.person_limits.allow(body["user"]["id"]):
         await say_privately(respond, {"text": subcommands.TOO_FAST})
         return
     group = action.get("value") or ""
-    members = (await tools.store.burst_members([group]))[group]
+    members = (await tools.store.roundup_members([group]))[group]
     if not members or members[0].kind not in CHANNEL_KINDS:
         ctx = _context(tools, client, respond, {"user_id": body["user"]["id"]}, parse("pending"))
         await subcommands.run(lambda c: subcommands.pending(c, 1), ctx)
@@ -153,8 +153,8 @@ async def show_burst(
     if members[0].target != clicked_in(body):  # a button's value replayed elsewhere
         await say_privately(respond, {"text": ONLY_WHERE_POSTED})
         return
-    items = [BurstItem.from_json(m.item) for m in members]
-    await say_privately(respond, burst_list(items, now=datetime.now(UTC)))
+    items = [RoundupItem.from_json(m.item) for m in members]
+    await say_privately(respond, roundup_list(items, now=datetime.now(UTC)))
 
 
 def clicked_in(body: dict[str, Any]) -> str | None:

@@ -275,7 +275,7 @@ async def snooze(
     await ack()
     user = body["user"]["id"]
     when, _, group = (action.get("value") or "").partition(" ")
-    members = (await tools.store.burst_members([group]))[group] if group else []
+    members = (await tools.store.roundup_members([group]))[group] if group else []
     link = await tools.store.link_for(user)
     if not members or link is None or members[0].target != link.cflow_username:
         await say_privately(respond, {"text": "This reminder is not yours to put off."})

@@ -22,7 +22,7 @@ from bot.cflow import CflowClient, Credentials, create_session
 from bot.domain.buckets import TokenBuckets
 from bot.followups.after_cycle import AfterCycle
 from bot.followups.digests import Digests
-from bot.followups.handovers import Delegations
+from bot.followups.handovers import Handovers
 from bot.followups.reminders import Reminders
 from bot.inbound.hook import BURST, RATE
 from bot.outbound.channels import CHANNEL_HINT, channel_id_for
@@ -208,7 +208,7 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
     )
     digests = Digests(
         store,
-        publisher.bursts,
+        publisher.roundups,
         directory,
         channel_of=publisher.channel_of,
         metrics=metrics,
@@ -216,17 +216,18 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
     )
     after_cycle = AfterCycle(
         publisher,
-        Delegations(
+        Handovers(
             store,
             decider,
             publisher.delivery,
             service_username=service.username,
+            metrics=metrics,
             clock=clock,
         ),
         digests,
         Reminders(
             store,
-            publisher.bursts,
+            publisher.roundups,
             publisher.delivery,
             directory,
             timing,

@@ -25,8 +25,13 @@ def request_lock(key: RequestKey) -> str:
 
 # "outcome": the one message telling a submitter how their request ended, and "audit":
 # one line in the channel card's thread per event; both are posted once, never updated.
-CardKind = Literal["channel", "dm", "outcome", "audit", "burst", "burst_dm"]
+# "roundup" and "roundup_dm": a roundup's own message in a channel, or in a DM.
+CardKind = Literal["channel", "dm", "outcome", "audit", "roundup", "roundup_dm"]
 ONE_OFF_KINDS = frozenset({"outcome", "audit"})
+# What releases before 0008 stored ("burst" named roundups then): read as the new words,
+# since a message posted then carries them in its metadata for good, and an instance of
+# such a release may still write them while a rolling deploy replaces it.
+LEGACY_CARD_KINDS: dict[str, CardKind] = {"burst": "roundup", "burst_dm": "roundup_dm"}
 
 
 @dataclass(frozen=True)
@@ -97,20 +102,22 @@ class Card:
         return self.kind in ONE_OFF_KINDS
 
 
-BURST = "~burst"  # the workflow id of a burst's own message in the cards
-# A burst of new requests (a channel's summary, a reviewer's grouped DM), a digest of
-# what waits (a person's daily DM, a channel's daily summary) or a reviewer's reminder
-# of what has waited too long: one message for many.
-BurstKind = Literal["channel", "dm", "digest", "channel_digest", "reminder"]
+ROUNDUP = "~roundup"  # the workflow id of a roundup's own message in the cards
+LEGACY_ROUNDUP = "~burst"  # the same, as releases before 0008 stored (and still label) it
+# A roundup is one message that stands for many requests: a spike of new requests (a
+# burst: a channel's summary, a reviewer's grouped DM), a digest of what waits (a
+# person's daily DM, a channel's daily summary) or a reviewer's reminder of what has
+# waited too long.
+RoundupKind = Literal["channel", "dm", "digest", "channel_digest", "reminder"]
 NotifyMode = Literal["each", "digest", "off"]
 EVERY_DAY = "1234567"  # ISO weekdays, Monday = 1
 
 
 @dataclass(frozen=True)
-class BurstMember:
-    """A request shown in a burst's one message instead of a card or DM of its own.
+class RoundupMember:
+    """A request shown in a roundup's one message instead of a card or DM of its own.
 
-    A burst is the rows sharing `group_id`: a channel's summary (`target` is the channel)
+    A roundup is the rows sharing `group_id`: a channel's summary (`target` is the channel)
     or one reviewer's grouped DM (`target` is their Cflow username, for stage `visit`).
     `item` is what the message shows of the request (JSON), kept current as it changes.
     """
@@ -118,7 +125,7 @@ class BurstMember:
     group_id: str
     workflow_id: str
     request_id: str
-    kind: BurstKind
+    kind: RoundupKind
     target: str
     item: str
     visit: int = 0
@@ -164,7 +171,16 @@ class ChannelDigest:
     claimed_until: datetime | None = None
 
 
-FollowupKind = Literal["remind", "escalate", "delegate"]
+# A follow-up: a reviewer's reminder, the request's escalation, or its hand-over to an
+# away reviewer's delegate (the nouns of the README's glossary).
+FollowupKind = Literal["reminder", "escalation", "handover"]
+# What releases before 0008 stored, read as the new words (an instance of such a release
+# may still write them while a rolling deploy replaces it).
+LEGACY_FOLLOWUP_KINDS: dict[str, FollowupKind] = {
+    "remind": "reminder",
+    "escalate": "escalation",
+    "delegate": "handover",
+}
 
 
 @dataclass(frozen=True)
@@ -352,22 +368,24 @@ class Store(Protocol):
     async def cards_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, list[Card]]:
         """Every card of each request (one query)."""
 
-    # Tracked requests (the poller's memory)
-    async def add_burst(self, members: Iterable[BurstMember]) -> None: ...
-    async def bursts_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, list[BurstMember]]:
-        """Every burst these requests are in; every key present, [] when in none."""
+    # Roundups: requests shown in one message (a summary, a grouped DM, a digest, a reminder)
+    async def add_roundup(self, members: Iterable[RoundupMember]) -> None: ...
+    async def roundups_for(
+        self, keys: Iterable[RequestKey]
+    ) -> dict[RequestKey, list[RoundupMember]]:
+        """Every roundup these requests are in; every key present, [] when in none."""
         ...
 
-    async def burst_members(self, group_ids: Iterable[str]) -> dict[str, list[BurstMember]]:
-        """The members of these bursts, oldest request first."""
+    async def roundup_members(self, group_ids: Iterable[str]) -> dict[str, list[RoundupMember]]:
+        """The members of these roundups, oldest request first."""
         ...
 
-    async def update_burst_items(self, items: dict[RequestKey, str]) -> None:
-        """What each of these requests' bursts show of it now."""
+    async def update_roundup_items(self, items: dict[RequestKey, str]) -> None:
+        """What each of these requests' roundups show of it now."""
         ...
 
-    async def forget_bursts(self, kinds: Iterable[str], before: datetime) -> None:
-        """Drop the members of bursts of these kinds made before `before`."""
+    async def forget_roundups(self, kinds: Iterable[str], before: datetime) -> None:
+        """Drop the members of roundups of these kinds made before `before`."""
         ...
 
     # How people are told, and the digests (sent once across instances)
@@ -404,7 +422,7 @@ class Store(Protocol):
         """Those of these people who opened their tab since `since`, with their ticks."""
         ...
 
-    # Stage visits (for stats), follow-ups (reminders, escalations, delegations), rules
+    # Stage visits (for stats), follow-ups (reminders, escalations, hand-overs), rules
     async def visits_entered(self, visits: Iterable[StageVisit]) -> None:
         """Record arrivals (a visit already recorded is left as it is)."""
         ...
@@ -490,6 +508,7 @@ class Store(Protocol):
     async def workflow_rules(self) -> dict[str, WorkflowRules]: ...
     async def save_workflow_rules(self, rules: WorkflowRules) -> None: ...
 
+    # Tracked requests (the poller's memory)
     async def tracked(self) -> dict[RequestKey, TrackedRequest]:
         """Pending requests, and others with a retry due (finished ones stay, unlisted)."""
 

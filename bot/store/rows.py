@@ -8,14 +8,14 @@ given explicitly by the caller. JSON-encoded tuples are the column type's job
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import fields
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, Row
 
-from bot.store.base import Card, RequestKey
+from bot.store.base import LEGACY_CARD_KINDS, LEGACY_FOLLOWUP_KINDS, Card, Followup, RequestKey
 from bot.store.schema import cards
 
 if TYPE_CHECKING:
@@ -46,6 +46,30 @@ def record_from(row: Row[Any], cls: type[R], **given: Any) -> R:
     return cls(**taken, **given)
 
 
+def records_of(cls: type[R]) -> Callable[[Row[Any]], R]:
+    """`record_from` for one record type, as `group_by_request` takes it."""
+    return lambda row: record_from(row, cls)
+
+
+def card_from(row: Row[Any]) -> Card:
+    """A card, its kind in today's words whatever release wrote it (bot.store.base)."""
+    card = record_from(row, Card)
+    kind = LEGACY_CARD_KINDS.get(card.kind)
+    return card if kind is None else replace(card, kind=kind)
+
+
+def followup_from(row: Row[Any]) -> Followup:
+    """A follow-up, its kind in today's words; `followup_kinds` finds its row again."""
+    followup = record_from(row, Followup)
+    kind = LEGACY_FOLLOWUP_KINDS.get(followup.kind)
+    return followup if kind is None else replace(followup, kind=kind)
+
+
+def followup_kinds(kind: str) -> list[str]:
+    """The words a row of this kind may be stored under: today's, and an older release's."""
+    return [kind, *(old for old, new in LEGACY_FOLLOWUP_KINDS.items() if new == kind)]
+
+
 def card_values(card: Card) -> dict[str, Any]:
     return values_of(card, skip=CARD_OUTCOME, created_at=card.created_at or utc_now())
 
@@ -64,10 +88,10 @@ def card_is(card: Card) -> ColumnElement[bool]:
 
 
 def group_by_request(
-    keys: Sequence[RequestKey], rows: list[Row[Any]], cls: type[R]
+    keys: Sequence[RequestKey], rows: list[Row[Any]], make: Callable[[Row[Any]], R]
 ) -> dict[RequestKey, list[R]]:
     """Records of each request, in the rows' order; every key present, [] when it has none."""
     grouped: dict[RequestKey, list[R]] = {key: [] for key in keys}
     for row in rows:
-        grouped[(row.workflow_id, row.request_id)].append(record_from(row, cls))
+        grouped[(row.workflow_id, row.request_id)].append(make(row))
     return grouped

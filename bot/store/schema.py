@@ -94,7 +94,7 @@ cards = Table(
     Column("request_id", ID, primary_key=True),
     Column("channel", ID, primary_key=True),
     Column("slot", String(32), primary_key=True, server_default=""),
-    Column("kind", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),  # bot.store.base.CardKind
     Column("ts", String(64)),
     Column("slack_user_id", ID),
     Column("created_at", UtcDateTime, nullable=False),
@@ -105,20 +105,22 @@ cards = Table(
     Column("claimed_by", ID),  # the instance that claimed it (its heartbeat: instances)
 )
 
-# The requests of a burst: shown in one summary (or one grouped DM) instead of a card
-# (or DM) each. The burst's own message is a card of workflow "~burst", request group_id.
-burst_members = Table(
-    "burst_members",
+# The requests of a roundup: shown in one message (a summary, a grouped DM, a digest, a
+# reminder) instead of a card (or DM) each. The roundup's own message is a card of
+# workflow "~roundup" (bot.store.base.ROUNDUP), request group_id.
+roundup_members = Table(
+    "roundup_members",
     metadata,
     Column("group_id", ID, primary_key=True),
     Column("workflow_id", ID, primary_key=True),
     Column("request_id", ID, primary_key=True),
-    Column("kind", String(16), nullable=False),  # channel | dm | digest | channel_digest
+    # channel | dm | digest | channel_digest | reminder
+    Column("kind", String(16), nullable=False),
     Column("target", ID, nullable=False),  # the channel, or the reviewer's Cflow username
     Column("visit", Integer, nullable=False, server_default="0"),
     Column("item", Text, nullable=False),  # what the message shows of it (JSON)
     Column("created_at", UtcDateTime, nullable=False),
-    Index("ix_burst_members_request", "workflow_id", "request_id"),
+    Index("ix_roundup_members_request", "workflow_id", "request_id"),
 )
 
 # How each person wants to be told (a missing row: the defaults), and when their digest
@@ -197,7 +199,7 @@ followups = Table(
     Column("workflow_id", ID, primary_key=True),
     Column("request_id", ID, primary_key=True),
     Column("visit", Integer, primary_key=True),
-    Column("kind", String(16), primary_key=True),  # remind | escalate | delegate
+    Column("kind", String(16), primary_key=True),  # reminder | escalation | handover
     Column("reviewer", ID, primary_key=True),  # "" for an escalation
     Column("arrived_at", UtcDateTime, nullable=False),
     Column("due_at", UtcDateTime, index=True),

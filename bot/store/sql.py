@@ -18,11 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.store.base import Card, Decision, PollRun, RequestKey, Subscription, TrackedRequest
 from bot.store.migrations import migrate
 from bot.store.rows import (
+    card_from,
     card_is,
     card_pk,
     card_values,
     group_by_request,
     record_from,
+    records_of,
     utc_now,
     values_of,
 )
@@ -36,17 +38,17 @@ from bot.store.schema import (
     tracked_requests,
 )
 from bot.store.sql_base import chunks, request_in, unique
-from bot.store.sql_bursts import SqlBursts
 from bot.store.sql_followups import SqlFollowups
 from bot.store.sql_links import SqlLinks
 from bot.store.sql_preferences import SqlPreferences
+from bot.store.sql_roundups import SqlRoundups
 from bot.store.sql_routes import SqlRoutes
 
 PING_TIMEOUT = 5.0
 MIGRATION_LOCK_ID = 0x63666C6F77626F74  # "cflowbot": pg_advisory_xact_lock's key
 
 
-class SqlStore(SqlLinks, SqlBursts, SqlPreferences, SqlFollowups, SqlRoutes):
+class SqlStore(SqlLinks, SqlRoundups, SqlPreferences, SqlFollowups, SqlRoutes):
     """The `Store` protocol on SQLite or PostgreSQL; it owns (and disposes of) its engine."""
 
     # Lifecycle
@@ -113,14 +115,14 @@ class SqlStore(SqlLinks, SqlBursts, SqlPreferences, SqlFollowups, SqlRoutes):
         query = select(cards).where(cards.c.failure.is_not(None)).order_by(cards.c.failed_at)
         async with self._begin() as conn:
             rows = (await conn.execute(query)).all()
-        return [record_from(row, Card) for row in rows]
+        return [card_from(row) for row in rows]
 
     async def cards_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, list[Card]]:
         """Every requested key is present, with [] when it has no card."""
         wanted = unique(keys)
         channel_first = case((cards.c.kind == "channel", 0), else_=1)
         order = (channel_first, cards.c.created_at, cards.c.channel)
-        return group_by_request(wanted, await self._rows_for(cards, wanted, order), Card)
+        return group_by_request(wanted, await self._rows_for(cards, wanted, order), card_from)
 
     # Tracked requests
 
@@ -192,7 +194,7 @@ class SqlStore(SqlLinks, SqlBursts, SqlPreferences, SqlFollowups, SqlRoutes):
         """Every requested key is present, with [] when nothing was decided yet."""
         wanted = unique(keys)
         rows = await self._rows_for(decisions, wanted, (decisions.c.at, decisions.c.id))
-        return group_by_request(wanted, rows, Decision)
+        return group_by_request(wanted, rows, records_of(Decision))
 
     # Subscriptions
 

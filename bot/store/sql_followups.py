@@ -1,4 +1,5 @@
-"""The follow-ups part of the SQL store: stage visits, reminders and escalations, rules.
+"""The follow-ups part of the SQL store: stage visits, reminders, escalations and
+hand-overs, who is away, each workflow's rules (and the hook's hints).
 
 Follow-ups are claimed like digests (bot.store.sql_preferences): one UPDATE … RETURNING
 takes every due one nobody holds, so two instances never send the same reminder.
@@ -9,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, case, delete, or_, select, update
+from sqlalchemy import bindparam, case, delete, or_, select, update
 
 from bot.store.base import Followup, Preference, RequestKey, StageVisit, WorkflowRules
-from bot.store.rows import record_from, utc_now, values_of
+from bot.store.rows import followup_from, followup_kinds, record_from, utc_now, values_of
 from bot.store.schema import (
     followups,
     preferences,
@@ -105,7 +106,7 @@ class SqlFollowups(SqlBase):
         async with self._begin() as conn:
             if (await conn.execute(due)).first() is None:
                 return []  # the usual answer: a read, and no write
-            return [record_from(row, Followup) for row in await conn.execute(stmt)]
+            return [followup_from(row) for row in await conn.execute(stmt)]
 
     async def followups_done(self, done: Iterable[Followup]) -> None:
         table = followups
@@ -115,6 +116,7 @@ class SqlFollowups(SqlBase):
                 "rq": f.request_id,
                 "v": f.visit,
                 "k": f.kind,
+                "k_then": followup_kinds(f.kind)[-1],  # as an older release wrote it
                 "r": f.reviewer,
                 "due": f.due_at,
                 "n": f.sent,
@@ -130,7 +132,7 @@ class SqlFollowups(SqlBase):
                 table.c.workflow_id == bindparam("wf"),
                 table.c.request_id == bindparam("rq"),
                 table.c.visit == bindparam("v"),
-                table.c.kind == bindparam("k"),
+                table.c.kind.in_([bindparam("k"), bindparam("k_then")]),
                 table.c.reviewer == bindparam("r"),
             )
             .values(
@@ -155,7 +157,8 @@ class SqlFollowups(SqlBase):
                     update(table)
                     .where(
                         request_in(table, list(chunk)),
-                        and_(table.c.kind == "remind", table.c.reviewer == reviewer),
+                        table.c.kind.in_(followup_kinds("reminder")),
+                        table.c.reviewer == reviewer,
                     )
                     .values(due_at=until, sent=again, sent_at=None, claimed_until=None)
                 )
@@ -166,7 +169,11 @@ class SqlFollowups(SqlBase):
         table = followups
         stmt = (
             update(table)
-            .where(table.c.kind == "remind", table.c.reviewer == reviewer, table.c.due_at > now)
+            .where(
+                table.c.kind.in_(followup_kinds("reminder")),
+                table.c.reviewer == reviewer,
+                table.c.due_at > now,
+            )
             .values(due_at=now)
         )
         async with self._begin() as conn:

@@ -30,7 +30,7 @@ from typing import Any
 from cachetools import LRUCache
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.store.base import Card, Store
+from bot.store.base import LEGACY_CARD_KINDS, LEGACY_ROUNDUP, ROUNDUP, Card, Store
 from bot.sync.liveness import Liveness
 from bot.sync.results import GONE_MESSAGE_ERRORS, Result, SlackFailure
 from bot.telemetry.metrics import Metrics
@@ -342,7 +342,14 @@ def _same_dm(old: Card, new: Card) -> bool:
 def _shows(message: dict[str, Any], card: Card) -> bool:
     metadata = message.get("metadata") or {}
     payload = metadata.get("event_payload") or {}
-    shown = (str(payload.get("workflow_id")), str(payload.get("request_id")))
-    # Cards posted before kinds and slots were recorded carry neither.
-    same = payload.get("kind", card.kind) == card.kind and payload.get("slot", "") == card.slot
-    return metadata.get("event_type") == CARD_EVENT and shown == card.key and same
+    shown = (_today(str(payload.get("workflow_id"))), str(payload.get("request_id")))
+    # Cards posted before kinds and slots were recorded carry neither; a roundup's posted
+    # before 0008 says "burst" (its workflow "~burst"), and its claim may too.
+    kind = payload.get("kind", card.kind)
+    same = LEGACY_CARD_KINDS.get(kind, kind) == card.kind and payload.get("slot", "") == card.slot
+    mine = (_today(card.workflow_id), card.request_id)
+    return metadata.get("event_type") == CARD_EVENT and shown == mine and same
+
+
+def _today(workflow_id: str) -> str:
+    return ROUNDUP if workflow_id == LEGACY_ROUNDUP else workflow_id

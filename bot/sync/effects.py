@@ -28,17 +28,17 @@ from bot.domain.hours import Reach, is_away, next_open, preference_for, reach, z
 from bot.outbound.directory import SlackTarget
 from bot.outbound.pacing import Rank, urgency
 from bot.store.base import (
-    BurstMember,
     Card,
     Decision,
     Preference,
     RequestKey,
+    RoundupMember,
     TrackedRequest,
 )
-from bot.sync.bursts import grouped_in_channel, grouped_reviewers
 from bot.sync.changes import ANNOUNCED, Change, Event, Observation
 from bot.sync.delivery import Delivery, in_flight, updatable
 from bot.sync.results import Result, worst
+from bot.sync.roundups import grouped_in_channel, grouped_reviewers
 from bot.telemetry.logs import request_context
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Batch:
     channels: dict[str, str | None]  # workflow id -> its channel (None: none)
     targets: dict[str, SlackTarget]  # cflow username -> Slack
     unreached: frozenset[str] = frozenset()  # their lookup failed for now: DM them later
-    bursts: dict[RequestKey, list[BurstMember]] = field(default_factory=dict)
+    roundups: dict[RequestKey, list[RoundupMember]] = field(default_factory=dict)
     preferences: dict[str, Preference] = field(default_factory=dict)  # by Slack user id
 
 
@@ -182,8 +182,8 @@ class Effects:
     async def _post_channel_card(self, event: Event, batch: Batch) -> Result:
         obs = event.obs
         channel = batch.channels.get(obs.workflow.id)  # None: not routed to a channel
-        if not channel or grouped_in_channel(batch.bursts.get(obs.key, []), channel):
-            return Result.DONE  # no channel, or its burst's summary stands for the card
+        if not channel or grouped_in_channel(batch.roundups.get(obs.key, []), channel):
+            return Result.DONE  # no channel, or its roundup's summary stands for the card
         card = Card(obs.workflow.id, obs.request.id, channel, "channel")
         return await self._delivery.post(
             card, self._payload(event, batch, card), batch.cards.get(obs.key, [])
@@ -192,7 +192,7 @@ class Effects:
     async def _dm_reviewers(self, event: Event, batch: Batch, held: Held) -> list[Result]:
         obs, results, now = event.obs, [], self._clock()
         known = batch.cards.get(obs.key, [])
-        grouped = grouped_reviewers(batch.bursts.get(obs.key, []), event.visit)
+        grouped = grouped_reviewers(batch.roundups.get(obs.key, []), event.visit)
         final = obs.workflow.is_last_stage(obs.request.current_stage)
         for name in obs.request.reviewers(obs.workflow):
             if name in grouped:

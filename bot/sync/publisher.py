@@ -5,9 +5,10 @@ written once. Each change is an *event* with a number (`seq`), recorded in the s
 before anything is sent: a listener's `sync()` then delivers it at once, and the
 poller's `enqueue()` hands it to the outbox (bot.sync.outbox) so that its cycle never waits
 for Slack. A batch of events loads what it needs in a constant number of store queries;
-each event's Slack effects are bot.sync.effects', and the bursts among them bot.sync.bursts'. The
-request is remembered whatever happened; when an effect is to be retried, the request
-is looked at again after a backoff, and only what is missing is done then.
+each event's Slack effects are bot.sync.effects', and the roundups among them
+bot.sync.roundups'. The request is remembered whatever happened; when an effect is to be
+retried, the request is looked at again after a backoff, and only what is missing is
+done then.
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ from bot.store.base import (
     TrackedRequest,
     request_lock,
 )
-from bot.sync.bursts import Bursts, Shown, current_items, plan
 from bot.sync.changes import Change, Event, Observation
 from bot.sync.delivery import Delivery
 from bot.sync.effects import Batch, Effects
 from bot.sync.liveness import Liveness
 from bot.sync.outbox import Outbox
 from bot.sync.results import Result
-from bot.sync.stage_visits import Timing, Visits
+from bot.sync.roundups import Roundups, Shown, current_items, plan
+from bot.sync.stage_visits import StageVisits, Timing
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class Publisher:
         self._delivery = Delivery(slack, store, metrics, lambda: datetime.now(UTC), liveness)
         self._outbox = Outbox(metrics)
         self._watching: asyncio.Task[None] | None = None
-        self._bursts = Bursts(store, self._delivery, clock)
+        self._roundups = Roundups(store, self._delivery, clock)
         self._effects = Effects(
             self._delivery,
             request_url=request_url,
@@ -92,12 +93,12 @@ class Publisher:
             clock=clock,
         )
         self.card_view = self._effects.card_view  # what a card of a request shows now
-        self._visits = Visits(store, timing or Timing(), clock)
+        self._visits = StageVisits(store, timing or Timing(), clock)
 
     @property
-    def bursts(self) -> Bursts:
-        """The bursts' messages (digests and reminders are bursts too)."""
-        return self._bursts
+    def roundups(self) -> Roundups:
+        """The roundups' messages (a burst's summary and grouped DMs, digests, reminders)."""
+        return self._roundups
 
     @property
     def delivery(self) -> Delivery:
@@ -170,7 +171,7 @@ class Publisher:
             if event.obs.decision is not None:
                 await self._store.record_decision(event.obs.decision)
         if len(events) > self._burst_limit:
-            await self._store.add_burst(plan(events, await self.channel_of(), self._burst_limit))
+            await self._store.add_roundup(plan(events, await self.channel_of(), self._burst_limit))
         await self._visits.record(events)
         due = now + DELIVERY_GRACE
         fresh = [e for e in events if e.change is not Change.RETRY]
@@ -196,19 +197,19 @@ class Publisher:
             return
         try:
             batch = await self._load([event.obs for event in events])
-            await self._store.update_burst_items(current_items(events, batch.bursts))
+            await self._store.update_roundup_items(current_items(events, batch.roundups))
         except BaseException:
             self._outbox.release(events)
             raise
-        groups = {m.group_id for members in batch.bursts.values() for m in members}
+        groups = {m.group_id for members in batch.roundups.values() for m in members}
         remembered, shown = await asyncio.gather(
             asyncio.gather(*(self._in_turn(event, batch) for event in events)),
-            self._bursts.publish(groups, self._directory.targets),
+            self._roundups.publish(groups, self._directory.targets),
         )
         self._on_people(_concerned(events, batch))
         by_key = {event.obs.key: event for event in events}
         await self._store.save_tracked(
-            [self._burst_due(by_key[r.key], r, batch, shown) for r in remembered if r is not None]
+            [self._roundup_due(by_key[r.key], r, batch, shown) for r in remembered if r is not None]
         )
         await self._correct_overtaken(events)
 
@@ -229,13 +230,13 @@ class Publisher:
             log.info("%d requests changed elsewhere during their delivery", len(overtaken))
             await self._store.save_tracked(overtaken)
 
-    def _burst_due(
+    def _roundup_due(
         self, event: Event, tracked: TrackedRequest, batch: Batch, shown: dict[str, Shown]
     ) -> TrackedRequest:
-        """A member of a burst whose message is to be retried, or held for its reader's
+        """A member of a roundup whose message is to be retried, or held for its reader's
         quiet hours, is looked at again then (its own effects may want that sooner)."""
         outcomes = [
-            shown[m.group_id] for m in batch.bursts.get(tracked.key, []) if m.group_id in shown
+            shown[m.group_id] for m in batch.roundups.get(tracked.key, []) if m.group_id in shown
         ]
         if any(o.result is Result.RETRY for o in outcomes) and tracked.retry_at is None:
             return self._effects.retry_later(event, tracked)
@@ -328,10 +329,10 @@ class Publisher:
         posted = [int(slot) for slot in dms if slot.isdigit()]
         event = Event(obs, Change.SAME, 0, max([visit, *posted]))
         await self._effects.update_cards(event, batch, notice=notice, busy=busy)
-        if batch.bursts.get(obs.key):  # a click in a grouped DM took its buttons off
-            await self._store.update_burst_items(current_items([event], batch.bursts))
-            groups = [m.group_id for m in batch.bursts[obs.key]]
-            await self._bursts.publish(groups, self._directory.targets)
+        if batch.roundups.get(obs.key):  # a click in a grouped DM took its buttons off
+            await self._store.update_roundup_items(current_items([event], batch.roundups))
+            groups = [m.group_id for m in batch.roundups[obs.key]]
+            await self._roundups.publish(groups, self._directory.targets)
 
     # Loading
 
@@ -351,7 +352,7 @@ class Publisher:
             channels=channels,
             targets=reach.found,
             unreached=reach.unknown,
-            bursts=await self._store.bursts_for(keys),
+            roundups=await self._store.roundups_for(keys),
             preferences=await self._store.preferences_for(readers),
         )
 

@@ -46,7 +46,10 @@ class Timing:
         )
 
 
-class Visits:
+class StageVisits:
+    """Records each request's stage visits as events come, and schedules (or cancels) the
+    follow-ups they bring."""
+
     def __init__(self, store: Store, timing: Timing, clock: Clock) -> None:
         self._store = store
         self._timing = timing
@@ -54,7 +57,7 @@ class Visits:
         self._started = False  # a poll cycle is on record: nothing found now is a backlog
 
     async def record(self, events: Sequence[Event]) -> None:
-        """Visits opened and closed by these events, and the follow-ups they schedule or
+        """Stage visits opened and closed by these events, and the follow-ups they schedule or
         cancel (a handful of queries, whatever the number of events)."""
         moving = [e for e in events if e.change not in (Change.SAME, Change.RETRY, Change.EDITED)]
         if not moving:
@@ -93,14 +96,14 @@ class Visits:
         arrived, soonest = visit.arrived_at, self._clock() + floor
         found = [
             Followup(
-                *visit.key, visit.visit, "remind", name, arrived, _due(arrived, remind, soonest)
+                *visit.key, visit.visit, "reminder", name, arrived, _due(arrived, remind, soonest)
             )
             for name in visit.reviewers
             if remind > 0
         ]
         if escalate > 0:
             due = _due(arrived, escalate, soonest)
-            found.append(Followup(*visit.key, visit.visit, "escalate", "", arrived, due))
+            found.append(Followup(*visit.key, visit.visit, "escalation", "", arrived, due))
         return found
 
 

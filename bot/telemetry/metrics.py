@@ -47,10 +47,11 @@ class Metrics:
             "Workflows read between cycles on a hook's hint",
             registry=reg,
         )
-        self.reminders = Counter(
-            f"{PREFIX}_reminders",
-            "Reminders and escalations sent, by how (dm, thread, escalation)",
-            ["how"],
+        self.followups = Counter(
+            f"{PREFIX}_followups",
+            "Follow-ups done, by kind and how: reminders (dm, thread), escalations (thread), "
+            "hand-overs (handed)",
+            ["kind", "how"],
             registry=reg,
         )
         self.cards_updated = Counter(

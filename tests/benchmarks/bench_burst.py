@@ -97,8 +97,10 @@ class Run:
         posts = [
             c for c in self.slack.calls("chat.postMessage") if not c.failed and c.time >= since
         ]
-        groups = [_payload(c)["request_id"] for c in posts if _payload(c).get("kind") == "burst_dm"]
-        members = await store.burst_members(groups)
+        groups = [
+            _payload(c)["request_id"] for c in posts if _payload(c).get("kind") == "roundup_dm"
+        ]
+        members = await store.roundup_members(groups)
         told: dict[tuple[str, str], list[float]] = {}
         for call in posts:
             payload = _payload(call)
@@ -107,7 +109,7 @@ class Run:
                 continue
             if payload.get("kind") == "dm":
                 told.setdefault((name, payload["request_id"]), []).append(call.time)
-            elif payload.get("kind") == "burst_dm":
+            elif payload.get("kind") == "roundup_dm":
                 for member in members[payload["request_id"]]:
                     told.setdefault((name, member.request_id), []).append(call.time)
         return told

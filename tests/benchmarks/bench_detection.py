@@ -3,7 +3,7 @@
 50 requests, one every 1.3 s, against the sandbox in this process and the Slack
 stand-in with Slack's limits 20 times faster (a poll cycle finds some 23 at once, and
 at Slack's real one message a second in a channel their cards would queue, which is not
-what is measured here); every request its own card (no burst summary); the poll
+what is measured here); every request its own card (no roundup); the poll
 interval is 30 s. With Cflow's hook each request's creation is followed by the rule's
 call (`POST /cflow/hook/<secret>` with its workflow and request ids); without it, only
 polling finds them. Figures: p50 and p95 of the seconds from creation to the card's

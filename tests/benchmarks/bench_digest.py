@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from pydantic import SecretStr
 
-from bot.blocks.bursts import ITEM_BLOCK
+from bot.blocks.roundups import ITEM_BLOCK
 from bot.devtools.cflow_standin.seed import demo_state
 from bot.devtools.cflow_standin.server import start_sandbox
 from bot.devtools.cflow_standin.state import SandboxState
@@ -75,10 +75,10 @@ def account() -> SandboxState:
 
 
 def digest_of(call: SlackCall) -> str | None:
-    """The group id of a digest DM (a burst_dm card whose id starts with "digest-")."""
+    """The group id of a digest DM (a roundup_dm card whose id starts with "digest-")."""
     payload = (call.params.get("metadata") or {}).get("event_payload") or {}
     group = str(payload.get("request_id") or "")
-    return group if payload.get("kind") == "burst_dm" and group.startswith("digest-") else None
+    return group if payload.get("kind") == "roundup_dm" and group.startswith("digest-") else None
 
 
 async def test_a_digest_for_500_people_at_nine(tmp_path: Path) -> None:

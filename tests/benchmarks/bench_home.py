@@ -36,7 +36,7 @@ REQUESTS = 300
 SECRET = "bench-secret"
 CHANNEL = "C0BENCH"
 SERVICE = "cflow-bot"
-RATE_SCALE = 20  # the first start's burst summary and grouped DMs, sooner
+RATE_SCALE = 20  # the first start's roundups (summary, grouped DMs), sooner
 
 
 def person(index: int) -> tuple[str, str]:

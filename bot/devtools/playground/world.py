@@ -150,8 +150,8 @@ async def _seed_followups(store: Store, state: SandboxState) -> None:
     purchase = state.get_request(PURCHASE_ORDERS, "104")
     await store.add_followups(
         [
-            Followup("1001", "103", 1, "remind", "bob", oldest.created_at, soon),
-            Followup(PURCHASE_ORDERS, "104", 1, "escalate", "", purchase.created_at, soon),
+            Followup("1001", "103", 1, "reminder", "bob", oldest.created_at, soon),
+            Followup(PURCHASE_ORDERS, "104", 1, "escalation", "", purchase.created_at, soon),
         ]
     )
 

@@ -1,13 +1,14 @@
-"""Bursts: many new requests at once get one summary per channel and one DM per reviewer.
+"""Roundups: one message that stands for many requests, kept current as they change.
 
-A first start on an account with a backlog, or a bulk import, would otherwise post a
-card per request into one channel (Slack takes about one a second there) and a DM per
-request to each reviewer. When one cycle has more than the burst limit for a channel
-or a reviewer, those requests become the members of a burst instead (`plan`): their
-channel cards and DMs are left out, and one message stands for them, re-rendered from
-the members' current state whenever one of them changes (`Bursts.publish`). The
-members stay tracked like any request: decided in Cflow, their burst says so and their
-submitter is told.
+A burst of new requests (a first start on an account with a backlog, a bulk import)
+would otherwise post a card per request into one channel (Slack takes about one a
+second there) and a DM per request to each reviewer. When one cycle has more than the
+burst limit for a channel or a reviewer, those requests become the members of a
+roundup instead (`plan`): their channel cards and DMs are left out, and one message
+stands for them (a summary in the channel, a grouped DM), re-rendered from the members'
+current state whenever one of them changes (`Roundups.publish`). The members stay
+tracked like any request: decided in Cflow, their roundup says so and their submitter
+is told. Digests and reminders are roundups too (bot.followups), of their own kinds.
 """
 
 from __future__ import annotations
@@ -21,11 +22,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from bot.blocks.bursts import BurstItem, grouped_dm, summary_message
+from bot.blocks.roundups import RoundupItem, grouped_dm, summary_message
 from bot.domain.hours import Reach, next_open, preference_for, reach
 from bot.outbound.directory import SlackTarget
 from bot.outbound.pacing import Rank, urgency
-from bot.store.base import BURST, BurstMember, Card, Preference, RequestKey, Store
+from bot.store.base import (
+    LEGACY_ROUNDUP,
+    ROUNDUP,
+    Card,
+    Preference,
+    RequestKey,
+    RoundupMember,
+    Store,
+)
 from bot.sync.changes import Change, Event
 from bot.sync.delivery import Delivery, updatable
 from bot.sync.results import Result, worst
@@ -39,9 +48,9 @@ Clock = Callable[[], datetime]
 
 def plan(
     events: Sequence[Event], channel_of: Callable[[str], str | None], limit: int
-) -> list[BurstMember]:
-    """The bursts of one cycle: per channel its new requests, per reviewer the requests
-    that reach them in this cycle, when they number more than `limit`."""
+) -> list[RoundupMember]:
+    """The roundups of one cycle's burst: per channel its new requests, per reviewer the
+    requests that reach them in this cycle, when they number more than `limit`."""
     by_channel: dict[str, list[Event]] = defaultdict(list)
     by_reviewer: dict[str, list[Event]] = defaultdict(list)
     for event in events:
@@ -49,7 +58,7 @@ def plan(
         if not obs.request.is_pending or obs.decision is not None:
             continue
         if event.change is Change.RETRY:
-            continue  # its event planned its bursts already: a retry finishes them
+            continue  # its event planned its roundups already: a retry finishes them
         channel = channel_of(obs.workflow.id)
         if event.change is Change.NEW and channel:
             by_channel[channel].append(event)
@@ -73,9 +82,9 @@ def plan(
     return members
 
 
-def _member(group: str, event: Event, kind: str, target: str) -> BurstMember:
-    item = BurstItem.of(event.obs.request, event.obs.workflow)
-    return BurstMember(
+def _member(group: str, event: Event, kind: str, target: str) -> RoundupMember:
+    item = RoundupItem.of(event.obs.request, event.obs.workflow)
+    return RoundupMember(
         group_id=group,
         workflow_id=event.obs.workflow.id,
         request_id=event.obs.request.id,
@@ -86,33 +95,33 @@ def _member(group: str, event: Event, kind: str, target: str) -> BurstMember:
     )
 
 
-def _is_dm(member: BurstMember) -> bool:
+def _is_dm(member: RoundupMember) -> bool:
     return member.kind not in CHANNEL_KINDS
 
 
-def grouped_in_channel(members: Iterable[BurstMember], channel: str) -> bool:
+def grouped_in_channel(members: Iterable[RoundupMember], channel: str) -> bool:
     return any(m.kind == "channel" and m.target == channel for m in members)
 
 
-def grouped_reviewers(members: Iterable[BurstMember], visit: int) -> set[str]:
-    """Reviewers whose DM for this visit of the stage is their burst's."""
+def grouped_reviewers(members: Iterable[RoundupMember], visit: int) -> set[str]:
+    """Reviewers whose DM for this visit of the stage is their roundup's."""
     return {m.target for m in members if m.kind == "dm" and m.visit == visit}
 
 
 def current_items(
-    events: Sequence[Event], bursts: Mapping[RequestKey, list[BurstMember]]
+    events: Sequence[Event], roundups: Mapping[RequestKey, list[RoundupMember]]
 ) -> dict[RequestKey, str]:
-    """What the bursts of these events' requests should now show of them."""
+    """What the roundups of these events' requests should now show of them."""
     items = {}
     for event in events:
-        members = bursts.get(event.obs.key)
+        members = roundups.get(event.obs.key)
         if not members:
             continue
         obs = event.obs
         if obs.request.status == GONE:  # nothing left to read but the fact
-            item = replace(BurstItem.from_json(members[0].item), status=GONE)
+            item = replace(RoundupItem.from_json(members[0].item), status=GONE)
         else:
-            item = BurstItem.of(obs.request, obs.workflow)
+            item = RoundupItem.of(obs.request, obs.workflow)
         items[obs.key] = item.to_json()
     return items
 
@@ -127,14 +136,14 @@ class Readers:
 
 @dataclass(frozen=True)
 class Shown:
-    """How bringing one burst's message in line went; LATER: held until `until`."""
+    """How bringing one roundup's message in line went; LATER: held until `until`."""
 
     result: Result = Result.DONE
     until: datetime | None = None
 
 
-class Bursts:
-    """Posts and re-renders bursts' messages, one at a time per burst."""
+class Roundups:
+    """Posts and re-renders roundups' messages, one at a time per roundup."""
 
     def __init__(self, store: Store, delivery: Delivery, clock: Clock) -> None:
         self._store = store
@@ -146,7 +155,7 @@ class Bursts:
     async def publish(
         self, groups: Iterable[str], targets: Callable[[Iterable[str]], Any]
     ) -> dict[str, Shown]:
-        """Bring each burst's message in line with its members (posted if it is not yet);
+        """Bring each roundup's message in line with its members (posted if it is not yet);
         `targets` resolves Cflow usernames to Slack (`Directory.targets`)."""
         wanted = [g for g in dict.fromkeys(groups) if g not in self._queued]
         if not wanted:
@@ -154,7 +163,7 @@ class Bursts:
         # A later call finds these queued and leaves them: this one renders them last.
         self._queued.update(wanted)
         try:
-            members = await self._store.burst_members(wanted)
+            members = await self._store.roundup_members(wanted)
             names = {ms[0].target for ms in members.values() if ms and _is_dm(ms[0])}
             found = (await targets(names)).found if names else {}
             readers = Readers(found, await self._readers_preferences(found))
@@ -174,30 +183,37 @@ class Bursts:
     async def _one(self, group: str, readers: Readers) -> Shown:
         lock = self._turns.setdefault(group, asyncio.Lock())
         async with lock:
-            # Read once its turn has come (two queries a burst, not a request): the newest
+            # Read once its turn has come (two queries a roundup, not a request): the newest
             # state is what gets shown, and a change from now on renders it again.
             self._queued.discard(group)
-            members = (await self._store.burst_members([group]))[group]
-            known = (await self._store.cards_for([(BURST, group)]))[(BURST, group)]
+            members = (await self._store.roundup_members([group]))[group]
+            known = await self._cards_of(group)
             shown = await self._show(group, members, known, readers) if members else Shown()
         if not lock.locked() and group not in self._queued:
             self._turns.pop(group, None)
         return shown
 
+    async def _cards_of(self, group: str) -> list[Card]:
+        """The roundup's message, under today's sentinel or (claimed by a release before
+        0008 while a rolling deploy replaced it) the old one."""
+        keys = [(ROUNDUP, group), (LEGACY_ROUNDUP, group)]
+        found = await self._store.cards_for(keys)
+        return [card for key in keys for card in found[key]]
+
     async def _show(
         self,
         group: str,
-        members: list[BurstMember],
+        members: list[RoundupMember],
         known: list[Card],
         readers: Readers,
     ) -> Shown:
-        items = [BurstItem.from_json(m.item) for m in members]
+        items = [RoundupItem.from_json(m.item) for m in members]
         first, now = members[0], self._clock()
         digest = first.kind in DIGESTS
         target = readers.targets.get(first.target)
         if first.kind in CHANNEL_KINDS:
             payload = summary_message(items, group_id=group, now=now, digest=digest)
-            card = Card(BURST, group, first.target, "burst")
+            card = Card(ROUNDUP, group, first.target, "roundup")
         else:
             if target is None:
                 return Shown()  # nobody in Slack to tell (as for a DM of their own)
@@ -211,12 +227,12 @@ class Bursts:
                 digest=digest,
                 reminder=first.kind == "reminder",
             )
-            card = Card(BURST, group, "", "burst_dm", slack_user_id=target.slack_user_id)
+            card = Card(ROUNDUP, group, "", "roundup_dm", slack_user_id=target.slack_user_id)
         posted = [c for c in known if updatable(c)]
         if posted:  # an edit notifies nobody: it goes at any hour
             with urgency(Rank.THREAD_LINE):
                 return Shown(worst([await self._delivery.update(c, payload) for c in posted]))
-        if card.kind == "burst":
+        if card.kind == "roundup":
             with urgency(Rank.CHANNEL_CARD):
                 return Shown(await self._delivery.post(card, payload, known))
         if target is not None and not digest:  # a digest comes when asked, or when open

@@ -1,4 +1,4 @@
-"""Slack's real limits: pacing, publishing off the poll cycle, and bursts grouped.
+"""Slack's real limits: pacing, publishing off the poll cycle, and a burst in one roundup.
 
 The fake Slack enforces Slack's published limits here as everywhere (429 with
 Retry-After beyond them); these tests show that the bot stays within them, that a
@@ -17,9 +17,14 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.ids import Action
+from bot.blocks.roundups import RoundupItem
 from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn, StoredMessage
 from bot.outbound.pacing import URGENCY, PacedWebClient, Pacer, Rank, Urgency
+from bot.store.base import LEGACY_ROUNDUP, ROUNDUP, Card, RoundupMember
+from bot.sync.delivery import CARD_EVENT
+from bot.sync.results import Result
 from bot.telemetry.metrics import Metrics
+from tests.factories import make_request, make_workflow
 from tests.harness import (
     CHANNEL,
     Bot,
@@ -34,8 +39,9 @@ from tests.harness import (
 
 BACKLOG = 12
 BURST_LIMIT = 5
-# The default limit, which the harness raises, at Slack's real rates
-BURSTS: dict[str, Any] = {"cflow_burst_limit": BURST_LIMIT, "rate_scale": 1.0}
+# The default burst limit, which the harness raises, at Slack's real rates: more new
+# requests at once than that become a roundup (one summary, one grouped DM each)
+ROUNDUPS: dict[str, Any] = {"cflow_burst_limit": BURST_LIMIT, "rate_scale": 1.0}
 
 
 def kind_of(call: SlackCall) -> str | None:
@@ -87,14 +93,14 @@ async def test_a_backlog_at_first_start_is_one_summary_and_one_grouped_dm(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     waiting = backlog(sandbox)
-    async with running_bot(sandbox, http, tmp_path, linked=("U0BOB",), **BURSTS) as bot:
-        summary = await posted(bot.slack, "burst", channel=CHANNEL)
-        dm = await posted(bot.slack, "burst_dm")
+    async with running_bot(sandbox, http, tmp_path, linked=("U0BOB",), **ROUNDUPS) as bot:
+        summary = await posted(bot.slack, "roundup", channel=CHANNEL)
+        dm = await posted(bot.slack, "roundup_dm")
         await bot.cycles(3)
         assert len(channel_posts(bot.slack)) == 1, "one summary, not a card per request"
         text = json.dumps(summary.blocks)
         assert "new requests" in text and "bob" in text
-        assert has_button(summary, Action.BURST_LIST)
+        assert has_button(summary, Action.ROUNDUP_LIST)
         # bob's one DM lists them with Approve per item; nothing else was DMed to him
         assert all(f"#{rid}" in json.dumps(dm.blocks) for rid in waiting[:5])
         assert sum(1 for b in dm.blocks if b.get("type") == "actions") > 5
@@ -111,13 +117,13 @@ async def test_a_backlog_at_first_start_is_one_summary_and_one_grouped_dm(
         assert "cflow_bot_slack_queue_depth" in metrics and "cflow_bot_outbox_depth" in metrics
 
 
-async def test_a_burst_stays_current_and_every_member_stays_decidable(
+async def test_a_roundup_stays_current_and_every_member_stays_decidable(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     waiting = backlog(sandbox)
-    async with running_bot(sandbox, http, tmp_path, linked=("U0BOB",), **BURSTS) as bot:
-        summary = await posted(bot.slack, "burst", channel=CHANNEL)
-        dm = await posted(bot.slack, "burst_dm")
+    async with running_bot(sandbox, http, tmp_path, linked=("U0BOB",), **ROUNDUPS) as bot:
+        summary = await posted(bot.slack, "roundup", channel=CHANNEL)
+        dm = await posted(bot.slack, "roundup_dm")
         total = int((summary.text or "").split(" new requests")[0].split()[-1])
 
         def summary_says(text: str) -> bool:
@@ -150,13 +156,13 @@ async def test_a_burst_stays_current_and_every_member_stays_decidable(
         assert rate_limited(bot.slack) == []
 
 
-async def test_see_them_all_answers_privately_with_the_bursts_requests(
+async def test_see_them_all_answers_privately_with_the_roundups_requests(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     waiting = backlog(sandbox)
-    async with running_bot(sandbox, http, tmp_path, **BURSTS) as bot:
-        summary = await posted(bot.slack, "burst", channel=CHANNEL)
-        await bot.click("U0CAROL", summary, Action.BURST_LIST)
+    async with running_bot(sandbox, http, tmp_path, **ROUNDUPS) as bot:
+        summary = await posted(bot.slack, "roundup", channel=CHANNEL)
+        await bot.click("U0CAROL", summary, Action.ROUNDUP_LIST)
         answer = await bot.slack.wait_for("response_url")
         shown = json.dumps(answer[0].params)
         assert all(f"#{rid}" in shown for rid in waiting[:5])
@@ -168,20 +174,45 @@ async def test_requests_that_arrive_one_by_one_keep_their_own_cards(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     backlog(sandbox, 3)  # with the demo's five pending: a burst at first start
-    async with running_bot(sandbox, http, tmp_path, **BURSTS) as bot:
-        await posted(bot.slack, "burst", channel=CHANNEL)
+    async with running_bot(sandbox, http, tmp_path, **ROUNDUPS) as bot:
+        await posted(bot.slack, "roundup", channel=CHANNEL)
         for _ in range(BURST_LIMIT + 1):
             request_id = new_expense(bot.sandbox)
             card = await bot.channel_card(request_id)
             assert button(card, Action.APPROVE)
-        bursts = [c for c in bot.slack.calls("chat.postMessage") if kind_of(c) == "burst"]
-        assert len(bursts) == 1
+        roundups = [c for c in bot.slack.calls("chat.postMessage") if kind_of(c) == "roundup"]
+        assert len(roundups) == 1
+
+
+async def test_a_roundup_posted_before_its_rename_is_adopted_not_posted_again(bot: Bot) -> None:
+    """A release before 0008 posted this summary (its metadata says "~burst" and "burst")
+    and stopped before recording it; the upgrade renamed its claim. Found in the
+    channel's history by those words, it is the roundup's message: not posted twice."""
+    services, group = bot.services, "g-before"
+    request, workflow = make_request(id="r1", workflowId="1001"), make_workflow(id="1001")
+    item = RoundupItem.of(request, workflow).to_json()
+    await services.store.add_roundup([RoundupMember(group, "1001", "r1", "channel", CHANNEL, item)])
+    await services.store.claim_card(Card(ROUNDUP, group, CHANNEL, "roundup"))
+    then = {"workflow_id": LEGACY_ROUNDUP, "request_id": group, "kind": "burst", "slot": ""}
+    posted = await services.slack.chat_postMessage(
+        channel=CHANNEL,
+        text="1 new request",
+        metadata={"event_type": CARD_EVENT, "event_payload": then},
+    )
+    aged = "UPDATE cards SET created_at = datetime('now', '-10 minutes') WHERE request_id = ?"
+    async with bot.running.services.store.engine.begin() as connection:
+        await connection.exec_driver_sql(aged, (group,))
+    shown = await services.publisher.roundups.publish([group], services.directory.targets)
+    assert shown[group].result is Result.DONE
+    cards = await services.store.cards_for([(ROUNDUP, group)])
+    assert [(c.kind, c.ts) for c in cards[(ROUNDUP, group)]] == [("roundup", posted["ts"])]
+    assert [c for c in bot.slack.calls("chat.postMessage") if kind_of(c) == "roundup"] == []
 
 
 async def test_a_poll_cycle_never_waits_for_slack(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    async with running_bot(sandbox, http, tmp_path, **BURSTS) as bot:
+    async with running_bot(sandbox, http, tmp_path, **ROUNDUPS) as bot:
         await bot.cycles(1)
         bot.slack.set_latency(60.0, "chat.postMessage")  # Slack takes a minute to answer
         request_id = new_expense(bot.sandbox)
@@ -196,7 +227,7 @@ async def test_a_poll_cycle_never_waits_for_slack(
 async def test_a_request_decided_while_its_card_waits_is_never_posted_with_buttons(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    async with running_bot(sandbox, http, tmp_path, **BURSTS) as bot:
+    async with running_bot(sandbox, http, tmp_path, **ROUNDUPS) as bot:
         await decided_while_waiting(bot)
 
 

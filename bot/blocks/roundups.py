@@ -1,9 +1,10 @@
-"""Block Kit for a burst: one channel summary, and one grouped DM per reviewer (pure).
+"""Block Kit for a roundup: a channel's summary, and a reviewer's grouped DM (pure).
 
-When more requests arrive at once than people can read card by card, the bot posts one
-summary in the channel and one DM per reviewer instead, and re-renders them (chat.update)
-whenever a member request changes; so every builder takes the current state of every
-member, as `BurstItem`s, and stays within Block Kit's limits however many there are.
+When more requests arrive at once than people can read card by card (a burst), the bot
+posts one summary in the channel and one DM per reviewer instead; digests and reminders
+are the same messages with their own titles. Each is re-rendered (chat.update) whenever
+a member request changes; so every builder takes the current state of every member, as
+`RoundupItem`s, and stays within Block Kit's limits however many there are.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from bot.cflow.models import PENDING, Request, Workflow
 from bot.domain.refs import MAX_VALUE, RequestRef, updated_mark
 
 # The block_id of an item's buttons: "cflow_burst_item:<request id>", unique per message.
+# The wire value keeps the roundup's earlier name ("burst"), as messages already posted
+# carry it: one name for the items of every roundup, old and new.
 ITEM_BLOCK = "cflow_burst_item"
 
 
@@ -89,8 +92,8 @@ RELINK_TEXT = (
 
 
 @dataclass(frozen=True)
-class BurstItem:
-    """What a group message needs of one request: plain fields, since it is kept as JSON
+class RoundupItem:
+    """What a roundup's message needs of one request: plain fields, since it is kept as JSON
     in the database and the message is re-rendered from it without asking Cflow."""
 
     workflow_id: str
@@ -106,7 +109,7 @@ class BurstItem:
     updated: str | None
 
     @classmethod
-    def of(cls, request: Request, workflow: Workflow) -> BurstItem:
+    def of(cls, request: Request, workflow: Workflow) -> RoundupItem:
         stage = workflow.find_stage(request.current_stage)
         return cls(
             workflow_id=workflow.id,
@@ -144,7 +147,7 @@ class BurstItem:
         return json.dumps(asdict(self) | {"submitted_at": moment}, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str) -> BurstItem:
+    def from_json(cls, text: str) -> RoundupItem:
         """The item `to_json` wrote; ValueError when the text is not one."""
         try:
             data = json.loads(text)
@@ -155,24 +158,24 @@ class BurstItem:
             }
             return cls(**(data | parsed))
         except (KeyError, TypeError) as error:
-            raise ValueError(f"not a burst item: {error}") from error
+            raise ValueError(f"not a roundup item: {error}") from error
 
 
-def oldest_first(items: Iterable[BurstItem]) -> list[BurstItem]:
+def oldest_first(items: Iterable[RoundupItem]) -> list[RoundupItem]:
     """Oldest submission first; items Cflow gave no date go last, in their own order."""
     return sorted(items, key=_age_key)
 
 
-def _age_key(item: BurstItem) -> tuple[bool, float]:
+def _age_key(item: RoundupItem) -> tuple[bool, float]:
     moment = item.submitted_at
     return (moment is None, aware(moment).timestamp() if moment else 0.0)
 
 
-def _when(item: BurstItem, now: datetime) -> str:
+def _when(item: RoundupItem, now: datetime) -> str:
     return age(item.submitted_at, now) if item.submitted_at else "some time ago"
 
 
-def _title(item: BurstItem) -> str:
+def _title(item: RoundupItem) -> str:
     return escaped(item.title, TITLE_PREVIEW, single_line=True)
 
 
@@ -184,13 +187,13 @@ def _list_block(label: str, group_id: str) -> list[Block]:
     """A button that lists the whole group (none when the id cannot ride in a value)."""
     if not 0 < len(group_id) <= MAX_VALUE:
         return []
-    return [{"type": "actions", "elements": [button(label, Action.BURST_LIST, group_id)]}]
+    return [{"type": "actions", "elements": [button(label, Action.ROUNDUP_LIST, group_id)]}]
 
 
 # --- Outcomes -----------------------------------------------------------------------------
 
 
-def outcome(item: BurstItem, reader: str | None = None) -> str:
+def outcome(item: RoundupItem, reader: str | None = None) -> str:
     """What became of an item: its status, or "moved on" when it no longer waits on reader."""
     if item.is_pending and reader is not None and not item.waits_on(reader):
         return MOVED_ON
@@ -201,7 +204,7 @@ def _outcome_word(kind: str) -> str:
     return kind if kind in OUTCOME_MARKS else status_word(kind)
 
 
-def _outcome_line(item: BurstItem, reader: str) -> str:
+def _outcome_line(item: RoundupItem, reader: str) -> str:
     """ "✅ approved · Purchase Order #103" """
     kind = outcome(item, reader)
     return f"{OUTCOME_MARKS.get(kind, '•')} {_outcome_word(kind)} · {_title(item)}"
@@ -222,10 +225,10 @@ def _outcome_counts(kinds: Iterable[str]) -> str:
 
 
 def summary_message(
-    items: Sequence[BurstItem], *, group_id: str, now: datetime, digest: bool = False
+    items: Sequence[RoundupItem], *, group_id: str, now: datetime, digest: bool = False
 ) -> dict[str, Any]:
-    """One message for a burst in a channel: how many wait, where, since when, on whom;
-    with `digest`, the channel's daily summary of what waits."""
+    """A roundup's message in a channel: how many wait, where, since when, on whom; with
+    `digest`, the channel's daily summary of what waits."""
     pending = oldest_first(item for item in items if item.is_pending)
     title = _summary_title(len(pending), len(items), digest)
     blocks: list[Block] = [{"type": "header", "text": plain_text(plain(title, MAX_HEADER))}]
@@ -254,9 +257,9 @@ def _summary_title(pending: int, total: int, digest: bool = False) -> str:
     return f"All {total} handled"
 
 
-def _workflow_lines(items: Sequence[BurstItem], now: datetime) -> str:
+def _workflow_lines(items: Sequence[RoundupItem], now: datetime) -> str:
     """A line per workflow, the one waiting longest first; fully handled ones last."""
-    groups: dict[str, list[BurstItem]] = {}
+    groups: dict[str, list[RoundupItem]] = {}
     for item in oldest_first(items):
         groups.setdefault(item.workflow_id, []).append(item)
     ordered = sorted(groups.values(), key=_group_key)
@@ -265,12 +268,12 @@ def _workflow_lines(items: Sequence[BurstItem], now: datetime) -> str:
     return "\n".join(lines + ([f"…and {rest} more workflows"] if rest else []))
 
 
-def _group_key(group: list[BurstItem]) -> tuple[bool, tuple[bool, float]]:
+def _group_key(group: list[RoundupItem]) -> tuple[bool, tuple[bool, float]]:
     first = next((item for item in group if item.is_pending), None)
     return (first is None, _age_key(first) if first else (True, 0.0))
 
 
-def _workflow_line(group: list[BurstItem], now: datetime) -> str:
+def _workflow_line(group: list[RoundupItem], now: datetime) -> str:
     """ "• *Purchase Order*: 12 of 15 waiting · oldest 3 days ago" (group oldest first)."""
     name = escaped(group[0].workflow_name, NAME_PREVIEW, single_line=True)
     pending = [item for item in group if item.is_pending]
@@ -280,12 +283,12 @@ def _workflow_line(group: list[BurstItem], now: datetime) -> str:
     return f"• *{name}*: {count} waiting · oldest {_when(pending[0], now)}"
 
 
-def _oldest_line(item: BurstItem, now: datetime) -> str:
+def _oldest_line(item: RoundupItem, now: datetime) -> str:
     submitter = person(item.submitted_by) if item.submitted_by else "someone"
     return f"Waiting longest: *{_title(item)}* from {submitter}, {_when(item, now)}"
 
 
-def _waiting_on(pending: Sequence[BurstItem]) -> str:
+def _waiting_on(pending: Sequence[RoundupItem]) -> str:
     """ "Waiting on alice (12), bob (3) and 4 others"; empty when no reviewer is known."""
     counts = Counter(name for item in pending for name in set(item.reviewers))
     ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
@@ -301,7 +304,7 @@ def _waiting_on(pending: Sequence[BurstItem]) -> str:
 
 
 def grouped_dm(
-    items: Sequence[BurstItem],
+    items: Sequence[RoundupItem],
     *,
     reader: str,
     group_id: str,
@@ -312,7 +315,7 @@ def grouped_dm(
     digest: bool = False,
     reminder: bool = False,
 ) -> dict[str, Any]:
-    """One DM for the requests of a burst that wait on `reader` (a Cflow username); with
+    """One DM for the requests of a roundup that wait on `reader` (a Cflow username); with
     `digest`, their digest of everything that waits on them; with `reminder`, those that
     have waited too long, with buttons to snooze the reminder.
 
@@ -376,7 +379,7 @@ def _invite(text: str) -> Block:
 
 
 def _listed_blocks(
-    mine: Sequence[BurstItem], now: datetime, decide: bool, others: int, limit: int
+    mine: Sequence[RoundupItem], now: datetime, decide: bool, others: int, limit: int
 ) -> list[Block]:
     """The first `limit` waiting items, fewer when their blocks would not fit."""
     room = (MAX_BLOCKS - others - 2) // 2  # two blocks an item; "Show more" takes two
@@ -387,7 +390,7 @@ def _listed_blocks(
     return blocks
 
 
-def _unique_block_ids(items: Sequence[BurstItem]) -> list[str]:
+def _unique_block_ids(items: Sequence[RoundupItem]) -> list[str]:
     """ "cflow_burst_item:<request id>", numbered when another item (or a cut) took it."""
     taken: set[str] = set()
     block_ids = []
@@ -400,7 +403,7 @@ def _unique_block_ids(items: Sequence[BurstItem]) -> list[str]:
     return block_ids
 
 
-def _item_blocks(item: BurstItem, now: datetime, block_id: str | None) -> list[Block]:
+def _item_blocks(item: RoundupItem, now: datetime, block_id: str | None) -> list[Block]:
     """The item's line, and its decision buttons when `block_id` is given and it fits."""
     line = section(_item_line(item, now))
     ref = item.ref
@@ -414,7 +417,7 @@ def _item_blocks(item: BurstItem, now: datetime, block_id: str | None) -> list[B
     return [line, {"type": "actions", "block_id": block_id, "elements": elements}]
 
 
-def _item_line(item: BurstItem, now: datetime) -> str:
+def _item_line(item: RoundupItem, now: datetime) -> str:
     """ "*Purchase Order #103* · from dave · 2 days ago · at Finance review"."""
     parts = [f"*{_title(item)}*"]
     if not item.title.startswith(plain(item.workflow_name, NAME_PREVIEW).strip()):
@@ -438,7 +441,7 @@ def _more_blocks(shown: int, total: int, group_id: str) -> list[Block]:
     return [*_list_block("Show more", group_id), context(f"{shown} of {total} shown")]
 
 
-def _handled_blocks(items: Sequence[BurstItem], reader: str) -> list[Block]:
+def _handled_blocks(items: Sequence[RoundupItem], reader: str) -> list[Block]:
     """One line each for items no longer waiting on reader, or counts when there are many."""
     if not items:
         return []
@@ -451,17 +454,17 @@ def _handled_blocks(items: Sequence[BurstItem], reader: str) -> list[Block]:
 # --- "See them all" ---------------------------------------------------------------------------
 
 
-def burst_list(items: Sequence[BurstItem], *, now: datetime, page: int = 1) -> dict[str, Any]:
-    """Every request of a burst, one line each, waiting ones first and oldest first."""
+def roundup_list(items: Sequence[RoundupItem], *, now: datetime, page: int = 1) -> dict[str, Any]:
+    """Every request of a roundup, one line each, waiting ones first and oldest first."""
     ordered = oldest_first(i for i in items if i.is_pending)
     ordered += oldest_first(i for i in items if not i.is_pending)
     lines = [_listed_line(item, now) for item in ordered]
-    listing = lines_message(f"{_requests(len(items))} of this burst", lines, page=page)
+    listing = lines_message(f"{_requests(len(items))} in this roundup", lines, page=page)
     hint = context("`/cflow pending` lists those waiting for you, with Approve and Reject.")
     return listing | {"blocks": [*listing["blocks"], hint][:MAX_BLOCKS]}
 
 
-def _listed_line(item: BurstItem, now: datetime) -> str:
+def _listed_line(item: RoundupItem, now: datetime) -> str:
     if not item.is_pending:
         return (
             f"{OUTCOME_MARKS.get(item.status, '•')} {_title(item)} · {_outcome_word(item.status)}"
