@@ -298,7 +298,7 @@ async def run_users_link(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
 
     from bot.domain.access import same_user
-    from bot.store.base import Link
+    from bot.store.records import Link
 
     settings = _settings(args)
     # CFLOW_USERNAME: to refuse linking anyone to the service account the poller reads with.

@@ -48,7 +48,7 @@ from bot.runtime.server import RunningBot
 from bot.runtime.services import Services
 from bot.settings import HINTS, Settings, load_settings
 from bot.store import open_store
-from bot.store.base import Link
+from bot.store.records import Link
 from bot.telemetry.health import PollerHealth
 
 

@@ -16,7 +16,7 @@ import aiohttp
 from bot.blocks.ids import Action, MoreOption
 from bot.devtools.slack_standin.payloads import as_slack_sends, event_callback, slash_command
 from bot.devtools.slack_standin.slack import SlackStandIn, StoredMessage
-from bot.store.base import request_lock
+from bot.store.records import request_lock
 from tests.harness import CHANNEL, Bot, Sandbox, has_button, mentions, new_expense, running_bot
 from tests.test_roundups import ROUNDUPS, backlog, posted
 

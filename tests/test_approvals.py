@@ -27,7 +27,7 @@ from bot.devtools.slack_standin.payloads import (
 from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.runtime.server import RunningBot, run_socket_mode
 from bot.settings import load_settings
-from bot.store.base import Card, Link
+from bot.store.records import Card, Link
 from bot.sync.delivery import card_metadata
 from tests.harness import (
     CHANNEL,

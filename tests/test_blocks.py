@@ -28,7 +28,7 @@ from bot.blocks.ids import Action, Input, MoreOption, View, ref_from_action
 from bot.blocks.roundups import RoundupItem, grouped_dm, summary_message
 from bot.cflow.models import Request, Stage, Workflow
 from bot.domain.refs import RequestRef
-from bot.store.base import Decision
+from bot.store.records import Decision
 from tests.factories import NOW, make_request, make_workflow
 
 PINGS = ("<!channel>", "<@U123>")

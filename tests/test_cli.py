@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from bot.cflow import CflowClient, CflowUnavailableError, Credentials
 from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.store import open_store
-from bot.store.base import Link, Subscription, WorkflowRoute
+from bot.store.records import Link, Subscription, WorkflowRoute
 from bot.sync.routes import ADOPTED
 from tests.harness import (
     RATE_SCALE,

@@ -250,7 +250,7 @@ async def test_subscriptions_are_for_admins_to_change_and_everyone_to_see(
 
 
 async def test_a_subscribed_workflow_posts_to_its_channel(bot: Bot) -> None:
-    from bot.store.base import Subscription
+    from bot.store.records import Subscription
 
     await bot.running.services.store.subscribe(Subscription("1001", "C0FIN"))
     request_id = new_expense(bot.sandbox)

@@ -21,7 +21,7 @@ from bot.domain.hours import (
     zone,
     zone_name,
 )
-from bot.store.base import Preference
+from bot.store.records import Preference
 from tests.test_blocks import assert_within_limits
 
 PARIS = ZoneInfo("Europe/Paris")

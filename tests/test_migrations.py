@@ -31,8 +31,8 @@ from bot.store import (
     open_store,
     schema,
 )
-from bot.store.base import LEGACY_ROUNDUP, ROUNDUP
 from bot.store.migrations.runner import alembic_config, current_revisions, head_revision
+from bot.store.records import LEGACY_ROUNDUP, ROUNDUP
 
 # The store tests' fixtures: both backends, each test on an emptied database.
 PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"

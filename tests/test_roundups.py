@@ -20,7 +20,7 @@ from bot.blocks.ids import Action
 from bot.blocks.roundups import RoundupItem
 from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn, StoredMessage
 from bot.outbound.pacing import URGENCY, PacedWebClient, Pacer, Rank, Urgency
-from bot.store.base import LEGACY_ROUNDUP, ROUNDUP, Card, RoundupMember
+from bot.store.records import LEGACY_ROUNDUP, ROUNDUP, Card, RoundupMember
 from bot.sync.delivery import CARD_EVENT
 from bot.sync.results import Result
 from bot.telemetry.metrics import Metrics

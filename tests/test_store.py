@@ -38,7 +38,8 @@ from bot.store import (
     open_store,
     schema,
 )
-from bot.store.base import (
+from bot.store.migrations.runner import VERSION_TABLE, head_revision
+from bot.store.records import (
     ChannelDigest,
     Followup,
     LinkedUser,
@@ -47,7 +48,6 @@ from bot.store.base import (
     RoundupMember,
     StageVisit,
 )
-from bot.store.migrations.runner import VERSION_TABLE, head_revision
 
 PLAIN_KEY = "plaintext-user-key-5f3a9c2e71"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -41,7 +41,7 @@ from bot.blocks.primitives import (
 )
 from bot.blocks.text import age, escaped, format_value, plain, truncate
 from bot.cflow.models import DRAFT, PENDING, Request, Stage, Workflow
-from bot.store.base import Decision
+from bot.store.records import Decision
 
 # Slack also refuses a message whose texts add up to more than about 12,000 characters
 # (`msg_blocks_too_long`, undocumented): the card keeps well under it.

@@ -9,7 +9,7 @@ from datetime import datetime
 from bot.blocks.names import person
 from bot.blocks.text import aware
 from bot.cflow.models import DRAFT, Request, Stage, Workflow
-from bot.store.base import Decision
+from bot.store.records import Decision
 
 STATUS_LINES = {"approved": "✅ Approved", "completed": "✔️ Completed", DRAFT: "📝 Draft"}
 

@@ -22,7 +22,7 @@ from bot.blocks.primitives import Block, button, context, link_button_block, pla
 from bot.blocks.text import age, escaped, format_value
 from bot.cflow.models import Request, Workflow
 from bot.domain.refs import RequestRef
-from bot.store.base import Preference
+from bot.store.records import Preference
 
 HOME_ITEM = "cflow_home_item"  # block_id prefix of a waiting request's section
 BULK_BLOCK = "cflow_home_bulk"

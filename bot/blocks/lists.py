@@ -17,7 +17,7 @@ from bot.blocks.primitives import button, context, section
 from bot.blocks.text import age, escaped
 from bot.cflow.models import Request, Role, User, Workflow
 from bot.domain.refs import RequestRef
-from bot.store.base import Subscription
+from bot.store.records import Subscription
 
 # The block_id of a listed request's buttons: "cflow_pending:<n>:<page> <scope>", so a
 # click can list that page again in place of the ephemeral answer it came from.

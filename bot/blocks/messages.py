@@ -17,7 +17,7 @@ from bot.blocks.names import (
 from bot.blocks.primitives import MAX_TEXT, link_button_block, mention, section
 from bot.blocks.text import duration, escaped, truncate
 from bot.cflow.models import Request, Workflow
-from bot.store.base import Decision
+from bot.store.records import Decision
 
 _AUDIT = {  # action: (icon, verb after a Slack user, phrase when seen in Cflow)
     "approved": ("✅", "approved", "Approved in Cflow"),

@@ -14,7 +14,7 @@ from bot.blocks.ids import Action, Input, View
 from bot.blocks.modals import ViewPayload, modal
 from bot.blocks.primitives import Block, button, mention, plain_text, section
 from bot.domain.hours import WEEKDAYS, clock_text, days_text, minutes, zone
-from bot.store.base import EVERY_DAY, NotifyMode, Preference
+from bot.store.records import EVERY_DAY, NotifyMode, Preference
 
 MODES: dict[NotifyMode, str] = {
     "each": "A DM for each request",

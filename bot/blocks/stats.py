@@ -10,7 +10,7 @@ from bot.blocks.names import NAME_PREVIEW, person
 from bot.blocks.primitives import MAX_BLOCKS, context, mention, section
 from bot.blocks.text import duration, escaped
 from bot.domain.stats import StageFigures
-from bot.store.base import StageVisit
+from bot.store.records import StageVisit
 
 LINES_PER_BLOCK = 25
 

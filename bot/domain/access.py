@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from bot.cflow.models import Request, Workflow
 from bot.domain.refs import RequestRef, updated_mark
-from bot.store.base import StageVisit, Subscription, TrackedRequest, WorkflowRoute
+from bot.store.records import StageVisit, Subscription, TrackedRequest, WorkflowRoute
 
 
 def same_user(left: str | None, right: str | None) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.store.base import StageVisit
+from bot.store.records import StageVisit
 
 DECIDED = frozenset({"moved", "approved", "rejected", "completed", "reassigned"})
 LONGEST_SHOWN = 5

@@ -21,12 +21,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.blocks.roundups import RoundupItem
 from bot.cflow import Request, Workflow
 from bot.domain.hours import next_digest
 from bot.outbound.directory import Directory
-from bot.store.base import ChannelDigest, Preference, RoundupKind, RoundupMember, Store
+from bot.store.contracts import DigestStore, LinkStore, RoundupStore
+from bot.store.records import ChannelDigest, Preference, RoundupKind, RoundupMember
 from bot.sync.results import Result
 from bot.sync.roundups import Roundups, Shown
 from bot.telemetry.metrics import Metrics
@@ -38,10 +40,14 @@ HOLD = timedelta(minutes=5)  # how long one instance holds a digest it is sendin
 KEPT = timedelta(days=8)  # digests older than this are no longer re-rendered
 
 
+class DigestsStore(DigestStore, LinkStore, RoundupStore, Protocol):
+    """What digests read and claim: who is linked, the digests due, the roundups they post."""
+
+
 class Digests:
     def __init__(
         self,
-        store: Store,
+        store: DigestsStore,
         roundups: Roundups,
         directory: Directory,
         *,

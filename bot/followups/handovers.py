@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.blocks.text import escape
 from bot.cflow import Request, Workflow
@@ -28,13 +29,19 @@ from bot.domain.hours import is_away, zone
 from bot.domain.refs import RequestRef, updated_mark
 from bot.outbound.pacing import Rank, urgency
 from bot.people.decisions import Decider, Intent
-from bot.store.base import Card, Followup, Link, Preference, Store
+from bot.store.contracts import CardStore, FollowupStore, LinkStore, PreferenceStore, TrackingStore
+from bot.store.records import Card, Followup, Link, Preference
 from bot.sync.delivery import Delivery
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Listed = Sequence[tuple[Workflow, Sequence[Request]]]
+
+
+class HandoversStore(CardStore, FollowupStore, LinkStore, PreferenceStore, TrackingStore, Protocol):
+    """What a hand-over reads and records: the away reviewer's link and preferences, the
+    request's cards and follow-ups."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ def held_line(workflow: Workflow, request: Request, why: str) -> str:
 class Handovers:
     def __init__(
         self,
-        store: Store,
+        store: HandoversStore,
         decider: Decider,
         delivery: Delivery,
         *,

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.blocks.messages import Reviewer, escalation_line, reminder_line
 from bot.blocks.roundups import RoundupItem
@@ -28,15 +29,15 @@ from bot.cflow import Request, Workflow
 from bot.domain.hours import after_working, is_open, next_open, preference_for
 from bot.outbound.directory import Directory, SlackTarget
 from bot.outbound.pacing import Rank, urgency
-from bot.store.base import (
-    Card,
-    Followup,
-    Preference,
-    RequestKey,
-    RoundupMember,
-    Store,
-    WorkflowRules,
+from bot.store.contracts import (
+    CardStore,
+    FollowupStore,
+    PreferenceStore,
+    RoundupStore,
+    RuleStore,
+    TrackingStore,
 )
+from bot.store.records import Card, Followup, Preference, RequestKey, RoundupMember, WorkflowRules
 from bot.sync.delivery import Delivery
 from bot.sync.results import Result
 from bot.sync.roundups import Roundups
@@ -48,6 +49,13 @@ Clock = Callable[[], datetime]
 Listed = Sequence[tuple[Workflow, Sequence[Request]]]
 HOLD = timedelta(minutes=5)  # how long one instance holds the follow-ups it is sending
 UNREAD = timedelta(minutes=10)  # when the request could not be read: look again then
+
+
+class RemindersStore(
+    CardStore, FollowupStore, PreferenceStore, RoundupStore, RuleStore, TrackingStore, Protocol
+):
+    """What reminders and escalations read and claim: the follow-ups due, the rules, the cards
+    and roundups they post."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ class Due:
 class Reminders:
     def __init__(
         self,
-        store: Store,
+        store: RemindersStore,
         roundups: Roundups,
         delivery: Delivery,
         directory: Directory,

@@ -26,7 +26,7 @@ from bot.inbound.common import (
 from bot.inbound.subcommands import Tools
 from bot.outbound.directory import Directory
 from bot.people.decisions import Decider, Intent
-from bot.store.base import Link
+from bot.store.records import Link
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from bot.blocks.messages import error_message, not_linked_message, relink_messag
 from bot.blocks.text import escape
 from bot.cflow import CflowError, CflowUnauthorizedError, CflowUnavailableError
 from bot.domain.errors import AnswerError, KeyRefusedError, NotLinkedError
-from bot.store.base import Store
+from bot.store.contracts import LinkStore
 from bot.store.errors import UnreadableLinkError
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,9 @@ SLACK_FAILURES = (SlackClientError, aiohttp.ClientError, OSError)
 Respond = Callable[..., Awaitable[Any]]
 
 
-async def answer_for(error: Exception, store: Store, slack_user_id: str) -> dict[str, Any] | None:
+async def answer_for(
+    error: Exception, store: LinkStore, slack_user_id: str
+) -> dict[str, Any] | None:
     """The private message for `error`, or None when it is unexpected.
 
     A key Cflow refused, or one that no longer decrypts, is also remembered, so that the
@@ -56,7 +58,7 @@ async def answer_for(error: Exception, store: Store, slack_user_id: str) -> dict
 
 
 async def private_answer(
-    error: Exception, store: Store, slack_user_id: str | None
+    error: Exception, store: LinkStore, slack_user_id: str | None
 ) -> dict[str, Any]:
     """What the person is told about `error`: a domain error's own answer; anything else
     is logged with an id (and its traceback), and they are shown only the id."""
@@ -70,7 +72,7 @@ async def private_answer(
     return error_message(text)
 
 
-async def said(decision: Awaitable[str], store: Store, slack_user_id: str) -> dict[str, Any]:
+async def said(decision: Awaitable[str], store: LinkStore, slack_user_id: str) -> dict[str, Any]:
     """What a decision says to the person who asked: what was done, or why not, in the
     same words as everywhere else (an unexpected failure: its id)."""
     try:

@@ -16,7 +16,7 @@ from bot.blocks.text import escape
 from bot.inbound import followups, preferences, subcommands
 from bot.inbound.common import Track, open_link_modal, say_privately
 from bot.outbound.directory import Directory
-from bot.store.base import Store
+from bot.store.contracts import Store
 
 USAGE = "\n".join(
     (

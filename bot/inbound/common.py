@@ -17,7 +17,7 @@ from bot.blocks.request_forms import done_view
 from bot.inbound.answers import answer_for, private_answer, tell
 from bot.outbound.directory import Directory
 from bot.people.decisions import credentials_for
-from bot.store.base import Store
+from bot.store.contracts import Store
 from bot.store.errors import UnreadableLinkError
 
 # A modal whose metadata we cannot read: not one of ours, or from an older release.

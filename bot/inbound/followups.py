@@ -21,7 +21,7 @@ from bot.domain.hours import day_after, is_away, tomorrow_morning, zone
 from bot.domain.stats import stage_figures, waiting_longest
 from bot.inbound.common import Track, say_privately
 from bot.inbound.subcommands import CommandContext, Tools, admins_only, find_workflow
-from bot.store.base import WorkflowRules
+from bot.store.records import WorkflowRules
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 365  # a year of stage visits is what one answer reads at most

@@ -42,7 +42,8 @@ from bot.cflow import (
 from bot.domain.refs import RequestRef
 from bot.inbound.answers import answer_for
 from bot.inbound.common import NOT_OURS, Track, as_person, say_privately
-from bot.store.base import Link, Store
+from bot.store.contracts import LinkStore
+from bot.store.records import Link
 from bot.sync.publisher import Publisher
 
 # Slack drops a modal submission after 3 s: what Cflow has not answered by then is
@@ -87,7 +88,7 @@ async def submit_form(
     client: AsyncWebClient,
     cflow: CflowClient,
     publisher: Publisher,
-    store: Store,
+    store: LinkStore,
     creds: Credentials,
     link: Link,
 ) -> None:
@@ -125,7 +126,7 @@ class Sent:
 
     cflow: CflowClient
     publisher: Publisher
-    store: Store
+    store: LinkStore
     creds: Credentials
     link: Link
 
@@ -223,7 +224,7 @@ async def open_draft_editor(
     action: dict[str, Any],
     client: AsyncWebClient,
     cflow: CflowClient,
-    store: Store,
+    store: LinkStore,
     creds: Credentials,
     link: Link,
     ref: RequestRef,

@@ -21,7 +21,7 @@ from bot.inbound.answers import answer_for
 from bot.inbound.common import Track, as_person
 from bot.inbound.subcommands import TOO_FAST, Tools
 from bot.people.decisions import Decider, Intent
-from bot.store.base import Link
+from bot.store.records import Link
 
 log = logging.getLogger(__name__)
 BULK_AT_ONCE = 4  # decisions in flight at once: each makes Cflow calls as the person

@@ -22,7 +22,7 @@ from bot.domain.hours import clock_text, minutes, parse_days
 from bot.inbound.common import Track
 from bot.inbound.subcommands import CommandContext, Tools, admins_only, channel_for
 from bot.people.home import oldest_first
-from bot.store.base import Preference
+from bot.store.records import Preference
 from bot.sync.results import Result
 
 NOTIFY_USAGE = (

@@ -11,7 +11,7 @@ from bot.blocks.ids import Action, Input, View
 from bot.blocks.routes import route_modal
 from bot.inbound.common import Track, say_privately, tell_in_dm
 from bot.inbound.subcommands import Tools, membership_note
-from bot.store.base import RouteKind
+from bot.store.records import RouteKind
 from bot.sync.routes import WorkflowRoutes
 
 ADMINS_ONLY = "Only the bot's admins (CFLOW_BOT_ADMINS) choose where a workflow's cards go."

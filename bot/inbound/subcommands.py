@@ -48,7 +48,8 @@ from bot.people.decisions import Decider, Intent, credentials_for
 from bot.people.home import HomeTab, oldest_first
 from bot.people.preferences import NotifySettings
 from bot.settings import Settings
-from bot.store.base import Link, Store
+from bot.store.contracts import Store
+from bot.store.records import Link
 from bot.sync.publisher import Publisher
 from bot.sync.routes import WorkflowRoutes
 from bot.sync.shared_listing import SharedListing

@@ -26,7 +26,7 @@ from bot.inbound.common import NOT_OURS, Track, as_person, tell_in_dm
 from bot.inbound.subcommands import Tools
 from bot.outbound.directory import Directory, same_email
 from bot.people.decisions import Decider, Intent, Verb
-from bot.store.base import Link
+from bot.store.records import Link
 
 REASON_NEEDED = "Please give a reason."
 NOT_LINKED = "They have not linked a Cflow account (/cflow link), so Cflow would not know them."

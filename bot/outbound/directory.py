@@ -22,7 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import CflowClient, CflowError, Credentials, User
-from bot.store.base import Store
+from bot.store.contracts import LinkStore
 
 log = logging.getLogger(__name__)
 EMAILS_KEPT = 10_000
@@ -52,7 +52,7 @@ class Directory:
         cflow: CflowClient,
         service: Credentials,
         slack: AsyncWebClient,
-        store: Store,
+        store: LinkStore,
         *,
         ttl: float = 300.0,
     ) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from bot.blocks.messages import RELINK_TEXT
 from bot.blocks.text import escape
@@ -46,7 +46,8 @@ from bot.domain.errors import (
 )
 from bot.domain.refs import RequestRef, updated_mark
 from bot.people.holds import Hold, lock_seconds
-from bot.store.base import Decision, Link, Store, request_lock
+from bot.store.contracts import LinkStore, LockStore, TrackingStore
+from bot.store.records import Decision, Link, request_lock
 from bot.sync.changes import Observation
 from bot.sync.publisher import Publisher
 from bot.telemetry.logs import request_context
@@ -62,6 +63,11 @@ UNKNOWN_TEXT = (
     "Cflow did not confirm, so it is not known whether this went through. The card will "
     "show it if it did; check the request in Cflow before trying again."
 )
+
+
+class DecisionsStore(LinkStore, LockStore, TrackingStore, Protocol):
+    """What a decision touches: the clicker's link, the request's hold, its tracked state and
+    decisions."""
 
 
 class Accepted(Enum):
@@ -146,7 +152,7 @@ class Decider:
     def __init__(
         self,
         cflow: CflowClient,
-        store: Store,
+        store: DecisionsStore,
         publisher: Publisher,
         service: Credentials,
         metrics: Metrics,

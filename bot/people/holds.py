@@ -8,7 +8,7 @@ import logging
 import time
 
 from bot.cflow import RetryPolicy
-from bot.store.base import Store
+from bot.store.contracts import LockStore
 
 log = logging.getLogger(__name__)
 # Room after the Cflow calls themselves for the store (and the rare busy re-render).
@@ -31,7 +31,7 @@ class Hold:
     lock's time-out: the request's cards catch up seconds after the store is back."""
 
     def __init__(
-        self, store: Store, lock: str, holder: str, ttl: float, retries: set[asyncio.Task[None]]
+        self, store: LockStore, lock: str, holder: str, ttl: float, retries: set[asyncio.Task[None]]
     ) -> None:
         self._store, self._lock, self._holder = store, lock, holder
         self._lapses_at = time.monotonic() + ttl
@@ -40,7 +40,7 @@ class Hold:
 
     @classmethod
     async def take(
-        cls, store: Store, lock: str, holder: str, ttl: float, retries: set[asyncio.Task[None]]
+        cls, store: LockStore, lock: str, holder: str, ttl: float, retries: set[asyncio.Task[None]]
     ) -> Hold | None:
         """The hold, or None while another click (here or on another instance) has it."""
         if not await store.try_lock(lock, holder, ttl):

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -22,8 +23,9 @@ from bot.cflow import Request, Workflow
 from bot.domain.access import submitted_by, waiting_on
 from bot.domain.hours import preference_for
 from bot.outbound.pacing import Rank, urgency
-from bot.store.base import Link, Store
+from bot.store.contracts import HomeStore, LinkStore, PreferenceStore
 from bot.store.errors import UnreadableLinkError
+from bot.store.records import Link
 from bot.sync.shared_listing import SharedListing
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,10 @@ HOME_SETTLE_SECONDS = 3.0  # changes to one person's desk within this refresh it
 KEPT_OPEN = timedelta(days=30)  # a tab opened this recently is kept current
 Clock = Callable[[], datetime]
 Listed = list[tuple[Workflow, Request]]
+
+
+class HomeTabStore(HomeStore, LinkStore, PreferenceStore, Protocol):
+    """What a Home tab reads: who opened theirs and what they ticked, links and preferences."""
 
 
 def oldest_first(items: Listed) -> Listed:
@@ -42,7 +48,7 @@ class HomeTab:
     def __init__(
         self,
         listing: SharedListing,
-        store: Store,
+        store: HomeTabStore,
         slack: AsyncWebClient,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:

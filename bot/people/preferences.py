@@ -10,20 +10,35 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from typing import Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.hours import next_digest, preference_for, zone_name
-from bot.store.base import ChannelDigest, Preference, Store
+from bot.store.contracts import (
+    DigestStore,
+    FollowupStore,
+    LinkStore,
+    PreferenceStore,
+    TrackingStore,
+)
+from bot.store.records import ChannelDigest, Preference
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
+class PreferencesStore(
+    DigestStore, FollowupStore, LinkStore, PreferenceStore, TrackingStore, Protocol
+):
+    """What a person's settings change: their preferences and digest, and the follow-ups put
+    off or due."""
+
+
 class NotifySettings:
-    def __init__(self, store: Store, slack: AsyncWebClient, clock: Clock) -> None:
+    def __init__(self, store: PreferencesStore, slack: AsyncWebClient, clock: Clock) -> None:
         self._store = store
         self._slack = slack
         self._clock = clock

@@ -34,7 +34,7 @@ from bot.inbound.hook import (
 )
 from bot.inbound.subcommands import Tools
 from bot.runtime.services import Services
-from bot.store.base import PollRun
+from bot.store.records import PollRun
 from bot.sync.poller import POLLER_LEASE
 from bot.telemetry.health import STALE_INTERVALS, StoreView
 

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.cflow import CflowClient, CflowError, CflowUnauthorizedError, Credentials, Workflow
 from bot.domain.access import channel_for
 from bot.outbound.channels import CHANNEL_HINT, channel_id_for
-from bot.store.base import Store
+from bot.store.contracts import Store
 from bot.sync.delivery import is_failed_for_good
 from bot.sync.routes import ADOPTED
 

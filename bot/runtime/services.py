@@ -35,7 +35,7 @@ from bot.people.preferences import NotifySettings
 from bot.runtime.listener_tasks import ListenerTasks
 from bot.settings import Settings, SettingsError
 from bot.store import open_store
-from bot.store.base import Store
+from bot.store.contracts import Store
 from bot.sync.hints import Hints
 from bot.sync.liveness import Liveness, beat_period
 from bot.sync.publisher import Publisher

@@ -6,17 +6,7 @@
 
 from __future__ import annotations
 
-from bot.store.base import (
-    Card,
-    CardKind,
-    Decision,
-    Link,
-    PollRun,
-    RequestKey,
-    Store,
-    Subscription,
-    TrackedRequest,
-)
+from bot.store.contracts import Store
 from bot.store.crypto import KeyBox, generate_key
 from bot.store.engine import database_url_for_sqlalchemy, make_engine
 from bot.store.errors import (
@@ -25,6 +15,16 @@ from bot.store.errors import (
     StoreError,
     StoreKeyError,
     UnreadableLinkError,
+)
+from bot.store.records import (
+    Card,
+    CardKind,
+    Decision,
+    Link,
+    PollRun,
+    RequestKey,
+    Subscription,
+    TrackedRequest,
 )
 from bot.store.sql import SqlStore
 

@@ -1,4 +1,4 @@
-"""Records of `bot.store.base` to column values and back, kept apart from the queries.
+"""Records of `bot.store.records` to column values and back, kept apart from the queries.
 
 Columns are named after the records' fields, so one pair of helpers maps every record;
 the conversions that are real (a key to encrypt, a default time, a row's own id) are
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, Row
 
-from bot.store.base import LEGACY_CARD_KINDS, LEGACY_FOLLOWUP_KINDS, Card, Followup, RequestKey
+from bot.store.records import LEGACY_CARD_KINDS, LEGACY_FOLLOWUP_KINDS, Card, Followup, RequestKey
 from bot.store.schema import cards
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def records_of(cls: type[R]) -> Callable[[Row[Any]], R]:
 
 
 def card_from(row: Row[Any]) -> Card:
-    """A card, its kind in today's words whatever release wrote it (bot.store.base)."""
+    """A card, its kind in today's words whatever release wrote it (bot.store.records)."""
     card = record_from(row, Card)
     kind = LEGACY_CARD_KINDS.get(card.kind)
     return card if kind is None else replace(card, kind=kind)

@@ -1,6 +1,6 @@
 """Table layout, shared by SQLite and PostgreSQL.
 
-Only SQLAlchemy Core: the store maps rows to the frozen records of `bot.store.base`
+Only SQLAlchemy Core: the store maps rows to the frozen records of `bot.store.records`
 itself, so no ORM identity map or session state sits between the handlers and the rows.
 A change here comes with an Alembic revision in bot/store/migrations/versions, which is
 what brings databases to this layout (a test compares a migrated database with it).
@@ -94,7 +94,7 @@ cards = Table(
     Column("request_id", ID, primary_key=True),
     Column("channel", ID, primary_key=True),
     Column("slot", String(32), primary_key=True, server_default=""),
-    Column("kind", String(16), nullable=False),  # bot.store.base.CardKind
+    Column("kind", String(16), nullable=False),  # bot.store.records.CardKind
     Column("ts", String(64)),
     Column("slack_user_id", ID),
     Column("created_at", UtcDateTime, nullable=False),
@@ -107,7 +107,7 @@ cards = Table(
 
 # The requests of a roundup: shown in one message (a summary, a grouped DM, a digest, a
 # reminder) instead of a card (or DM) each. The roundup's own message is a card of
-# workflow "~roundup" (bot.store.base.ROUNDUP), request group_id.
+# workflow "~roundup" (bot.store.records.ROUNDUP), request group_id.
 roundup_members = Table(
     "roundup_members",
     metadata,
@@ -219,7 +219,7 @@ workflow_rules = Table(
     Column("updated_by", ID),
 )
 
-# Where each workflow's cards go, as an admin chose (see bot.store.base.WorkflowRoute).
+# Where each workflow's cards go, as an admin chose (see bot.store.records.WorkflowRoute).
 workflow_routes = Table(
     "workflow_routes",
     metadata,

@@ -15,8 +15,8 @@ from datetime import timedelta
 from sqlalchemy import case, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store.base import Card, Decision, PollRun, RequestKey, Subscription, TrackedRequest
 from bot.store.migrations import migrate
+from bot.store.records import Card, Decision, PollRun, RequestKey, Subscription, TrackedRequest
 from bot.store.rows import (
     card_from,
     card_is,

@@ -17,9 +17,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
 
-from bot.store.base import RequestKey
 from bot.store.crypto import KeyBox
 from bot.store.engine import tune_sqlite
+from bot.store.records import RequestKey
 
 T = TypeVar("T")
 CHUNK = 500  # keys per IN list: 1,000 bind parameters, far below SQLite's and asyncpg's caps

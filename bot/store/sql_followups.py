@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, case, delete, or_, select, update
 
-from bot.store.base import Followup, Preference, RequestKey, StageVisit, WorkflowRules
+from bot.store.records import Followup, Preference, RequestKey, StageVisit, WorkflowRules
 from bot.store.rows import followup_from, followup_kinds, record_from, utc_now, values_of
 from bot.store.schema import (
     followups,

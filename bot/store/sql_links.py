@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, select, update
 
-from bot.store.base import Link, LinkedUser, LinkInfo, Reencrypted
 from bot.store.crypto import KeyBox
 from bot.store.errors import MissingSecretKeyError, StoreKeyError, UnreadableLinkError
+from bot.store.records import Link, LinkedUser, LinkInfo, Reencrypted
 from bot.store.rows import record_from, utc_now, values_of
 from bot.store.schema import links
 from bot.store.sql_base import SqlBase, chunks, unique

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store.base import ChannelDigest, Preference
+from bot.store.records import ChannelDigest, Preference
 from bot.store.rows import record_from, values_of
 from bot.store.schema import channel_digests, home_tabs, preferences
 from bot.store.sql_base import SqlBase, chunks, unique

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, delete, select, update
 
-from bot.store.base import RequestKey, RoundupMember
+from bot.store.records import RequestKey, RoundupMember
 from bot.store.rows import group_by_request, record_from, records_of, utc_now, values_of
 from bot.store.schema import roundup_members
 from bot.store.sql_base import SqlBase, chunks, unique

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from bot.store.base import WorkflowRoute
+from bot.store.records import WorkflowRoute
 from bot.store.rows import record_from, values_of
 from bot.store.schema import instances, workflow_routes
 from bot.store.sql_base import SqlBase

@@ -13,7 +13,7 @@ from enum import Enum
 
 from bot.cflow import Request, Workflow
 from bot.domain.refs import updated_mark
-from bot.store.base import Decision, RequestKey, TrackedRequest
+from bot.store.records import Decision, RequestKey, TrackedRequest
 
 
 class Change(Enum):

@@ -30,7 +30,8 @@ from typing import Any
 from cachetools import LRUCache
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.store.base import LEGACY_CARD_KINDS, LEGACY_ROUNDUP, ROUNDUP, Card, Store
+from bot.store.contracts import CardStore
+from bot.store.records import LEGACY_CARD_KINDS, LEGACY_ROUNDUP, ROUNDUP, Card
 from bot.sync.liveness import Liveness
 from bot.sync.results import GONE_MESSAGE_ERRORS, Result, SlackFailure
 from bot.telemetry.metrics import Metrics
@@ -69,7 +70,7 @@ class Delivery:
     def __init__(
         self,
         slack: AsyncWebClient,
-        store: Store,
+        store: CardStore,
         metrics: Metrics,
         clock: Clock,
         liveness: Liveness | None = None,

@@ -27,14 +27,7 @@ from bot.cflow import Request, Workflow
 from bot.domain.hours import Reach, is_away, next_open, preference_for, reach, zone
 from bot.outbound.directory import SlackTarget
 from bot.outbound.pacing import Rank, urgency
-from bot.store.base import (
-    Card,
-    Decision,
-    Preference,
-    RequestKey,
-    RoundupMember,
-    TrackedRequest,
-)
+from bot.store.records import Card, Decision, Preference, RequestKey, RoundupMember, TrackedRequest
 from bot.sync.changes import ANNOUNCED, Change, Event, Observation
 from bot.sync.delivery import Delivery, in_flight, updatable
 from bot.sync.results import Result, worst

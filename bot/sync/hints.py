@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Iterable
 
-from bot.store.base import Store
+from bot.store.contracts import HintStore
 from bot.telemetry.health import PollerHealth
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ STORE_CHECK_SECONDS = 0.5
 
 
 class Hints:
-    def __init__(self, store: Store, health: PollerHealth) -> None:
+    def __init__(self, store: HintStore, health: PollerHealth) -> None:
         self._store = store
         self._health = health
         self._local: set[str] = set()

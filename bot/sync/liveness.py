@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bot.store.base import Store, TrackedRequest
+from bot.store.contracts import InstanceStore
+from bot.store.records import TrackedRequest
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -35,7 +36,7 @@ def utc_now() -> datetime:
 
 class Liveness:
     def __init__(
-        self, store: Store, instance_id: str, *, period: float, clock: Clock = utc_now
+        self, store: InstanceStore, instance_id: str, *, period: float, clock: Clock = utc_now
     ) -> None:
         self.instance_id = instance_id
         self._store = store

@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import Any
 
-from bot.store.base import RequestKey
+from bot.store.records import RequestKey
 from bot.sync.changes import Change, Event
 from bot.telemetry.metrics import Metrics
 

@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.cflow import CflowClient, CflowError, CflowNotFoundError, Credentials, Request, Workflow
 from bot.cflow.models import PENDING
 from bot.cflow.reading import parse_requests
-from bot.store.base import PollRun, RequestKey, Store, TrackedRequest
+from bot.store.contracts import LockStore, PollRunStore, TrackingStore
+from bot.store.records import PollRun, RequestKey, TrackedRequest
 from bot.sync.changes import Observation
 from bot.sync.hints import Hints
 from bot.sync.liveness import Liveness
@@ -38,6 +39,10 @@ LEASE_INTERVALS = 1.5
 # Parallel listRequests calls; the Cflow client's own bound (32) leaves room for clicks.
 POLL_CONCURRENCY = 16
 RETRY_BASE = 1.0  # seconds before the first retry of a failed turn (capped by the interval)
+
+
+class PollerStore(LockStore, PollRunStore, TrackingStore, Protocol):
+    """What a cycle reads and records: the lease, the tracked requests, the run for /healthz."""
 
 
 @dataclass
@@ -63,7 +68,7 @@ class Poller:
         self,
         cflow: CflowClient,
         service: Credentials,
-        store: Store,
+        store: PollerStore,
         publisher: Publisher,
         metrics: Metrics,
         *,

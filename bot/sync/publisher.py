@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -26,19 +26,20 @@ from bot.cflow import Request, Workflow
 from bot.domain.access import channel_for
 from bot.outbound.directory import Directory
 from bot.outbound.pacing import URGENCY, Pacer, Rank, Urgency
-from bot.store.base import (
-    Store,
-    TrackedRequest,
-    request_lock,
+from bot.store.contracts import (
+    LockStore,
+    RouteStore,
+    TrackingStore,
 )
+from bot.store.records import TrackedRequest, request_lock
 from bot.sync.changes import Change, Event, Observation
 from bot.sync.delivery import Delivery
 from bot.sync.effects import Batch, Effects
 from bot.sync.liveness import Liveness
 from bot.sync.outbox import Outbox
 from bot.sync.results import Result
-from bot.sync.roundups import Roundups, Shown, current_items, plan
-from bot.sync.stage_visits import StageVisits, Timing
+from bot.sync.roundups import Roundups, RoundupsStore, Shown, current_items, plan
+from bot.sync.stage_visits import StageVisits, StageVisitsStore, Timing
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,17 @@ SHUTDOWN_GRACE = 5.0
 WATCH_EVERY = 1.0  # seconds between looks for events recorded elsewhere, while delivering
 
 
+class PublisherStore(
+    RoundupsStore, StageVisitsStore, LockStore, RouteStore, TrackingStore, Protocol
+):
+    """What the publisher keeps in the store, with its roundups and stage visits."""
+
+
 class Publisher:
     def __init__(
         self,
         slack: AsyncWebClient,
-        store: Store,
+        store: PublisherStore,
         directory: Directory,
         *,
         request_url: Callable[[str, str], str],

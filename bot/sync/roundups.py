@@ -20,21 +20,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.blocks.roundups import RoundupItem, grouped_dm, summary_message
 from bot.domain.hours import Reach, next_open, preference_for, reach
 from bot.outbound.directory import SlackTarget
 from bot.outbound.pacing import Rank, urgency
-from bot.store.base import (
-    LEGACY_ROUNDUP,
-    ROUNDUP,
-    Card,
-    Preference,
-    RequestKey,
-    RoundupMember,
-    Store,
-)
+from bot.store.contracts import CardStore, PreferenceStore, RoundupStore
+from bot.store.records import LEGACY_ROUNDUP, ROUNDUP, Card, Preference, RequestKey, RoundupMember
 from bot.sync.changes import Change, Event
 from bot.sync.delivery import Delivery, updatable
 from bot.sync.results import Result, worst
@@ -44,6 +37,11 @@ GONE = "deleted"
 DIGESTS = frozenset({"digest", "channel_digest"})  # what waits, not what just arrived
 CHANNEL_KINDS = frozenset({"channel", "channel_digest"})
 Clock = Callable[[], datetime]
+
+
+class RoundupsStore(CardStore, PreferenceStore, RoundupStore, Protocol):
+    """What a roundup's message needs: its members, the cards posted for it, its readers'
+    preferences."""
 
 
 def plan(
@@ -145,7 +143,7 @@ class Shown:
 class Roundups:
     """Posts and re-renders roundups' messages, one at a time per roundup."""
 
-    def __init__(self, store: Store, delivery: Delivery, clock: Clock) -> None:
+    def __init__(self, store: RoundupsStore, delivery: Delivery, clock: Clock) -> None:
         self._store = store
         self._delivery = delivery
         self._clock = clock

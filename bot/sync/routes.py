@@ -15,11 +15,13 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Protocol
 
 from bot.blocks.routes import route_answered, route_question, where_text
 from bot.cflow import Workflow
 from bot.outbound.pacing import Rank, urgency
-from bot.store.base import Card, RouteKind, Store, Subscription, WorkflowRoute
+from bot.store.contracts import CardStore, RouteStore, TrackingStore
+from bot.store.records import Card, RouteKind, Subscription, WorkflowRoute
 from bot.sync.delivery import Delivery
 from bot.sync.results import Result
 
@@ -30,10 +32,15 @@ SHOWN: frozenset[RouteKind] = frozenset({"default", "channel"})  # routes with a
 ADOPTED = "~adopted"  # a route row that says the first cycle has adopted what it found
 
 
+class RoutesStore(CardStore, RouteStore, TrackingStore, Protocol):
+    """Where cards go: the routes and subscriptions, and the cards and requests a change of
+    route moves."""
+
+
 class WorkflowRoutes:
     def __init__(
         self,
-        store: Store,
+        store: RoutesStore,
         delivery: Delivery,
         *,
         admins: Sequence[str],

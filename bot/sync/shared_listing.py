@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from bot.cflow import CflowClient, CflowError, Credentials, Request, Workflow
 from bot.cflow.models import PENDING
-from bot.store.base import RequestKey
+from bot.store.records import RequestKey
 from bot.sync.changes import Observation
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.blocks.names import request_title
-from bot.store.base import Followup, StageVisit, Store, WorkflowRules
+from bot.store.contracts import FollowupStore, PollRunStore, RuleStore, StageVisitStore
+from bot.store.records import Followup, StageVisit, WorkflowRules
 from bot.sync.changes import Change, Event, Observation
 
 Clock = Callable[[], datetime]
@@ -25,6 +27,10 @@ OPEN = -1  # a visit number no visit has: closing "all but OPEN" closes every vi
 # reviewers hear of it first, and are not reminded of all of it in the same minute.
 FIRST_FOLLOWUP = timedelta(hours=1)
 NO_FLOOR = timedelta(0)
+
+
+class StageVisitsStore(FollowupStore, PollRunStore, RuleStore, StageVisitStore, Protocol):
+    """What a stage visit records: the visit itself, the follow-ups it schedules and their rules."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class StageVisits:
     """Records each request's stage visits as events come, and schedules (or cancels) the
     follow-ups they bring."""
 
-    def __init__(self, store: Store, timing: Timing, clock: Clock) -> None:
+    def __init__(self, store: StageVisitsStore, timing: Timing, clock: Clock) -> None:
         self._store = store
         self._timing = timing
         self._clock = clock

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
-from bot.store.base import PollRun
+from bot.store.records import PollRun
 
 STALE_INTERVALS = 3  # no completed cycle for this many intervals: unhealthy
 STORE_PATIENCE = 5.0  # seconds a store call of the loop may wait before it "does not answer"

@@ -35,7 +35,7 @@ from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn
 from bot.outbound.limits import bucket_keys
 from bot.runtime.server import RunningBot
 from bot.store import open_store
-from bot.store.base import Link
+from bot.store.records import Link
 from tests.benchmarks.harness import bot_settings, report
 from tests.harness import cycles_of
 

@@ -30,7 +30,7 @@ from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn
 from bot.domain.hours import next_digest
 from bot.runtime.server import RunningBot
 from bot.store import open_store
-from bot.store.base import Link, Preference
+from bot.store.records import Link, Preference
 from tests.benchmarks.bench_burst import floor_seconds
 from tests.benchmarks.harness import bot_settings, report
 from tests.harness import cycles_of

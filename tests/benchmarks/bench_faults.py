@@ -40,7 +40,7 @@ from bot.devtools.cflow_standin.records import SYSTEM_ACTOR, SandboxError
 from bot.devtools.slack_standin.payloads import block_action, form, sign
 from bot.devtools.slack_standin.slack import SlackStandIn, StoredMessage
 from bot.store import open_store
-from bot.store.base import Link
+from bot.store.records import Link
 from tests.benchmarks.harness import report
 from tests.harness import PEOPLE, BotProcess, Sandbox, free_port, process_cycles, spawn
 from tests.tcp_proxy import TcpProxy

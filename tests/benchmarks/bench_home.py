@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from bot.devtools.slack_standin.payloads import event_callback, sign
 from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.store import open_store
-from bot.store.base import Link
+from bot.store.records import Link
 from tests.benchmarks.harness import SandboxProcess, percentile, report, sandbox_process
 from tests.harness import BotProcess, serving
 

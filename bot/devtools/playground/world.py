@@ -31,15 +31,8 @@ from bot.domain.hours import next_digest
 from bot.runtime.server import RunningBot
 from bot.settings import Settings, load_settings
 from bot.store import open_store
-from bot.store.base import (
-    Followup,
-    Link,
-    Preference,
-    StageVisit,
-    Store,
-    Subscription,
-    WorkflowRules,
-)
+from bot.store.contracts import Store
+from bot.store.records import Followup, Link, Preference, StageVisit, Subscription, WorkflowRules
 
 # Slack's limits, shortened for a demo: pacing still runs, nobody waits for it.
 RATE_SCALE = 20.0

@@ -7,7 +7,7 @@ kind "burst" / "burst_dm" become "roundup" / "roundup_dm", the sentinel workflow
 "~burst" becomes "~roundup" in every table with a workflow id, and follow-ups of kind
 "remind" / "escalate" / "delegate" become "reminder" / "escalation" / "handover".
 Messages already in Slack keep the old words in their metadata and their ids; the code
-reads both (bot.store.base.LEGACY_CARD_KINDS, bot.sync.delivery).
+reads both (bot.store.records.LEGACY_CARD_KINDS, bot.sync.delivery).
 
 Revision ID: 0008
 Revises: 0007
