@@ -7,13 +7,17 @@ last published, the `Change` it amounts to, and the numbered `Event` it becomes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import logging
+import random
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import Enum
 
 from bot.cflow import Request, Workflow
 from bot.domain.refs import updated_mark
 from bot.store.records import Decision, RequestKey, TrackedRequest
+
+log = logging.getLogger(__name__)
 
 
 class Change(Enum):
@@ -104,3 +108,19 @@ class Event:
     def dm_slot(self) -> str:
         """Each visit of a stage DMs its reviewers anew (a post notifies; an edit does not)."""
         return str(self.visit) if self.visit else ""
+
+
+RETRY_BASE_SECONDS = 5.0
+RETRY_MAX_SECONDS = 600.0
+
+
+def retry_later(event: Event, tracked: TrackedRequest, now: datetime) -> TrackedRequest:
+    """`tracked`, due again after a jittered backoff that doubles with each retry of the
+    same change (5 s, 10 s … up to 10 minutes)."""
+    attempts = (event.obs.previous.attempts if event.obs.previous else 0) + 1
+    if event.change is not Change.RETRY:
+        attempts = 1
+    ceiling = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+    delay = random.uniform(ceiling / 2, ceiling)
+    log.info("Some Slack effects of %s will be retried in %.0f s", event.obs.key, delay)
+    return replace(tracked, retry_at=now + timedelta(seconds=delay), attempts=attempts)

@@ -14,9 +14,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,32 +24,17 @@ from bot.blocks.card_view import CardView
 from bot.blocks.messages import audit_line, submitter_message
 from bot.cflow import Request, Workflow
 from bot.domain.hours import Reach, is_away, next_open, preference_for, reach, zone
-from bot.outbound.directory import SlackTarget
 from bot.outbound.pacing import Rank, urgency
-from bot.store.records import Card, Decision, Preference, RequestKey, RoundupMember, TrackedRequest
-from bot.sync.changes import ANNOUNCED, Change, Event, Observation
+from bot.store.records import Card, Decision, TrackedRequest
+from bot.sync.changes import ANNOUNCED, Change, Event, Observation, retry_later
 from bot.sync.delivery import Delivery, in_flight, updatable
+from bot.sync.grouping import grouped_in_channel, grouped_reviewers
+from bot.sync.loading import Batch
 from bot.sync.results import Result, worst
-from bot.sync.roundups import grouped_in_channel, grouped_reviewers
 from bot.telemetry.logs import request_context
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-RETRY_BASE_SECONDS = 5.0
-RETRY_MAX_SECONDS = 600.0
-
-
-@dataclass
-class Batch:
-    """What one sync needs, loaded once for every request in it."""
-
-    cards: dict[RequestKey, list[Card]]
-    decisions: dict[RequestKey, list[Decision]]
-    channels: dict[str, str | None]  # workflow id -> its channel (None: none)
-    targets: dict[str, SlackTarget]  # cflow username -> Slack
-    unreached: frozenset[str] = frozenset()  # their lookup failed for now: DM them later
-    roundups: dict[RequestKey, list[RoundupMember]] = field(default_factory=dict)
-    preferences: dict[str, Preference] = field(default_factory=dict)  # by Slack user id
 
 
 class Held:
@@ -156,21 +140,11 @@ class Effects:
     def _remembered(self, event: Event, result: Result, held: Held) -> TrackedRequest:
         tracked = event.obs.tracked(event.seq, event.visit)
         if result is Result.RETRY:
-            return self.retry_later(event, tracked)
+            return retry_later(event, tracked, self._clock())
         if result is Result.LATER and held.until is not None:
             log.info("DMs of %s wait for their readers until %s", event.obs.key, held.until)
             return replace(tracked, retry_at=held.until, attempts=0)
         return tracked
-
-    def retry_later(self, event: Event, tracked: TrackedRequest) -> TrackedRequest:
-        attempts = (event.obs.previous.attempts if event.obs.previous else 0) + 1
-        if event.change is not Change.RETRY:
-            attempts = 1
-        ceiling = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempts - 1))
-        delay = random.uniform(ceiling / 2, ceiling)
-        log.info("Some Slack effects of %s will be retried in %.0f s", event.obs.key, delay)
-        retry_at = self._clock() + timedelta(seconds=delay)
-        return replace(tracked, retry_at=retry_at, attempts=attempts)
 
     async def _post_channel_card(self, event: Event, batch: Batch) -> Result:
         obs = event.obs

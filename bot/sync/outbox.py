@@ -5,8 +5,11 @@ cycle starts on time however long Slack takes to take it all. Per request only t
 newest change matters: a newer one supersedes an older one still on its way (its
 remaining Slack calls are skipped when their turn comes, bot.outbound.pacing.Superseded), and a
 request's changes go out one after another, so its card is posted before it is
-edited or threaded. What is left at shutdown is not lost: the store marks it as due
-again, and the next cycle (here or on another instance) delivers it.
+edited or threaded. While deliveries are on their way, the store is asked now and then
+whether a newer event of their requests was recorded anywhere (a decision on another
+instance): what that supersedes is skipped too. What is left at shutdown is not lost:
+the store marks it as due again, and the next cycle (here or on another instance)
+delivers it.
 """
 
 from __future__ import annotations
@@ -14,19 +17,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
+from bot.store.contracts import TrackingStore
 from bot.store.records import RequestKey
 from bot.sync.changes import Change, Event
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
+WATCH_EVERY = 1.0  # seconds between looks for events recorded elsewhere, while delivering
 
 
 class Outbox:
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: TrackingStore,
+        metrics: Metrics,
+        *,
+        on_superseded: Callable[[], None] = lambda: None,
+    ) -> None:
+        """`on_superseded` hears that queued work is no longer wanted (Slack's pacer
+        drops what waits for it)."""
+        self._store = store
         self._metrics = metrics
+        self._on_superseded = on_superseded
+        self._watching: asyncio.Task[None] | None = None
         self._newest: dict[RequestKey, int] = {}  # per request, the newest event handed in
         self._turns: dict[RequestKey, asyncio.Lock] = {}
         self._open: dict[RequestKey, int] = {}  # accepted events not yet done, per request
@@ -95,6 +111,22 @@ class Outbox:
         self._metrics.outbox_depth.set(len(self._tasks))
         task.add_done_callback(self._finished)
 
+    def watch(self) -> None:
+        """Look in the store for newer events of what is on its way, until it is out."""
+        if self._watching is None or self._watching.done():
+            self._watching = asyncio.create_task(self._watch_store())
+
+    async def _watch_store(self) -> None:
+        while self.depth:
+            await asyncio.sleep(WATCH_EVERY)
+            try:
+                stored = await self._store.tracked_for(self.open_keys())
+            except Exception as error:  # the next look, or the next cycle, will do
+                log.info("Could not look for newer events (%s)", type(error).__name__)
+                continue
+            if self.supersede({key: row.seq for key, row in stored.items()}):
+                self._on_superseded()
+
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         self._metrics.outbox_depth.set(len(self._tasks))
@@ -116,7 +148,10 @@ class Outbox:
 
     async def close(self, grace: float) -> None:
         """Stop at the next Slack call (what is left is due again in the store)."""
+        if self._watching is not None:
+            self._watching.cancel()
         self.closing()
+        self._on_superseded()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace)
         for task in list(self._tasks):

@@ -1,14 +1,20 @@
 """Bring Slack in line with what Cflow says: post, update and DM the cards of requests.
 
 The poller and the listeners both end here, so "update every card of this request" is
-written once. Each change is an *event* with a number (`seq`), recorded in the store
-before anything is sent: a listener's `sync()` then delivers it at once, and the
-poller's `enqueue()` hands it to the outbox (bot.sync.outbox) so that its cycle never waits
-for Slack. A batch of events loads what it needs in a constant number of store queries;
-each event's Slack effects are bot.sync.effects', and the roundups among them
-bot.sync.roundups'. The request is remembered whatever happened; when an effect is to be
-retried, the request is looked at again after a backoff, and only what is missing is
-done then.
+written once, as one pipeline that runs one way, each stage in its module:
+
+1. record (bot.sync.recording): number each change against the store and save it as
+   due, its grouping (bot.sync.grouping) and stage visit with it, before anything is sent;
+2. queue (bot.sync.outbox): per request the newest event only, one delivery at a time;
+   a listener's `sync()` delivers at once, the poller's `enqueue()` in the background so
+   that its cycle never waits for Slack;
+3. load (bot.sync.loading): what the batch needs, in a constant number of queries;
+4. send: each event's own messages (bot.sync.effects) and the roundups they are in
+   (bot.sync.roundups), each message on its own (bot.sync.delivery);
+5. settle (bot.sync.settling): what each request leaves to retry, and a request that
+   changed elsewhere meanwhile looked at again.
+
+The publisher only calls the stages in that order; none of them calls back into it.
 """
 
 from __future__ import annotations
@@ -17,44 +23,60 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cflow import Request, Workflow
-from bot.domain.access import channel_for
 from bot.outbound.directory import Directory
 from bot.outbound.pacing import URGENCY, Pacer, Rank, Urgency
 from bot.store.contracts import (
+    CardStore,
+    FollowupStore,
     LockStore,
+    PollRunStore,
+    PreferenceStore,
+    RoundupStore,
     RouteStore,
+    RuleStore,
+    StageVisitStore,
     TrackingStore,
 )
-from bot.store.records import TrackedRequest, request_lock
+from bot.store.records import TrackedRequest
 from bot.sync.changes import Change, Event, Observation
 from bot.sync.delivery import Delivery
-from bot.sync.effects import Batch, Effects
+from bot.sync.effects import Effects
+from bot.sync.grouping import current_items
 from bot.sync.liveness import Liveness
+from bot.sync.loading import Batch, Loader
 from bot.sync.outbox import Outbox
-from bot.sync.results import Result
-from bot.sync.roundups import Roundups, RoundupsStore, Shown, current_items, plan
-from bot.sync.stage_visits import StageVisits, StageVisitsStore, Timing
+from bot.sync.recording import Recorder
+from bot.sync.roundups import Roundups
+from bot.sync.routes import ChannelOf, channel_lookup
+from bot.sync.settling import Settler
+from bot.sync.stage_visits import StageVisits, Timing
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-# A change recorded but not yet delivered is due again after this (a process that stopped
-# mid-delivery leaves it to the next cycle, here or on another instance).
-DELIVERY_GRACE = timedelta(minutes=2)
 SHUTDOWN_GRACE = 5.0
-WATCH_EVERY = 1.0  # seconds between looks for events recorded elsewhere, while delivering
 
 
 class PublisherStore(
-    RoundupsStore, StageVisitsStore, LockStore, RouteStore, TrackingStore, Protocol
+    CardStore,
+    FollowupStore,
+    LockStore,
+    PollRunStore,
+    PreferenceStore,
+    RoundupStore,
+    RouteStore,
+    RuleStore,
+    StageVisitStore,
+    TrackingStore,
+    Protocol,
 ):
-    """What the publisher keeps in the store, with its roundups and stage visits."""
+    """What the stages of publishing keep in the store, all together."""
 
 
 class Publisher:
@@ -76,22 +98,28 @@ class Publisher:
         liveness: Liveness | None = None,
     ) -> None:
         """`on_people` hears the Slack users whose view of the requests a batch changed
-        (their reviewers, before and after, and the submitter): their Home tabs."""
+        (their reviewers, before and after, and the submitter): their Home tabs;
+        `on_observed` hears requests as recorded now (the shared listing)."""
         self._on_people = on_people
-        self._on_observed = on_observed  # the shared listing: requests as recorded now
+        self._on_observed = on_observed
         self._store = store
         self._directory = directory
         self.request_url = request_url
         self.default_channel = default_channel
-        self._clock = clock
-        self._burst_limit = burst_limit
         self._pacer = pacer
+        visits = StageVisits(store, timing or Timing(), clock)
+        self._recorder = Recorder(
+            store,
+            visits,
+            default_channel=default_channel,
+            roundup_limit=burst_limit,
+            clock=clock,
+            liveness=liveness,
+        )
+        self._outbox = Outbox(store, metrics, on_superseded=self._drop_unwanted)
+        self._loader = Loader(store, directory, default_channel)
         # Claims age in real time, whatever `clock` says (Slack's ts are real).
-        self._liveness = liveness
         self._delivery = Delivery(slack, store, metrics, lambda: datetime.now(UTC), liveness)
-        self._outbox = Outbox(metrics)
-        self._watching: asyncio.Task[None] | None = None
-        self._roundups = Roundups(store, self._delivery, clock)
         self._effects = Effects(
             self._delivery,
             request_url=request_url,
@@ -99,17 +127,22 @@ class Publisher:
             is_current=self._outbox.is_current,
             clock=clock,
         )
+        self._roundups = Roundups(store, self._delivery, clock)
+        self._settler = Settler(store, clock)
         self.card_view = self._effects.card_view  # what a card of a request shows now
-        self._visits = StageVisits(store, timing or Timing(), clock)
 
     @property
     def roundups(self) -> Roundups:
-        """The roundups' messages (a burst's summary and grouped DMs, digests, reminders)."""
+        """The roundups' messages (digests and reminders are roundups too)."""
         return self._roundups
 
     @property
     def delivery(self) -> Delivery:
         return self._delivery
+
+    async def channel_of(self) -> ChannelOf:
+        """Where each workflow's cards go now (bot.sync.routes)."""
+        return await channel_lookup(self._store, self.default_channel)
 
     async def sync(
         self,
@@ -135,17 +168,13 @@ class Publisher:
         events = await self._record(observations)
         if events:
             self._outbox.start(self._deliver_later(events))
-            self._watch()
+            self._outbox.watch()
         return len(events)
 
     def start(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` in the background like a delivery: `delivered()` waits for it, and
         shutdown stops it at its next Slack call."""
         self._outbox.start(work)
-
-    async def _deliver_later(self, events: Sequence[Event]) -> None:
-        URGENCY.set(Urgency(Rank.REVIEWER_DM))  # this task's own context: nobody clicked
-        await self._deliver(events)
 
     @property
     def queued(self) -> int:
@@ -157,53 +186,29 @@ class Publisher:
         await self._outbox.idle()
 
     async def close(self) -> None:
-        if self._watching is not None:
-            self._watching.cancel()
-        self._outbox.closing()
-        self._drop_unwanted()
         await self._outbox.close(SHUTDOWN_GRACE)
 
-    def _drop_unwanted(self) -> None:
-        if self._pacer is not None:
-            self._pacer.drop_unwanted()
+    # The pipeline, stage by stage
 
     async def _record(self, observations: Sequence[Observation]) -> list[Event]:
-        """Number the changes and store them as due, before any of them is sent."""
+        """Stages 1 and 2: recorded in the store, then queued (what is worth sending)."""
         self._on_observed(observations)
-        now = self._clock()
-        changed = [(obs, obs.change(now)) for obs in observations]
-        changed = [(obs, change) for obs, change in changed if change is not Change.SAME]
-        events = await self._current(changed)
-        for event in events:
-            if event.obs.decision is not None:
-                await self._store.record_decision(event.obs.decision)
-        if len(events) > self._burst_limit:
-            await self._store.add_roundup(plan(events, await self.channel_of(), self._burst_limit))
-        await self._visits.record(events)
-        due = now + DELIVERY_GRACE
-        fresh = [e for e in events if e.change is not Change.RETRY]
-        owner = self._liveness.instance_id if self._liveness is not None else None
-        await self._store.save_tracked(
-            [replace(e.obs.tracked(e.seq, e.visit), retry_at=due, owner=owner) for e in fresh]
-        )
-        accepted = self._outbox.accept(events)
+        accepted = self._outbox.accept(await self._recorder.record(observations))
         if any(e.change is not Change.NEW for e in accepted):
             self._drop_unwanted()  # what these supersede stops waiting for Slack
         return accepted
 
-    async def channel_of(self) -> Callable[[str], str | None]:
-        """Where each workflow's cards go: only where an admin routed it (bot.domain.access)."""
-        subscriptions = await self._store.subscriptions()
-        routes = await self._store.workflow_routes()
-        return lambda workflow_id: channel_for(
-            workflow_id, subscriptions, routes, self.default_channel
-        )
+    async def _deliver_later(self, events: Sequence[Event]) -> None:
+        URGENCY.set(Urgency(Rank.REVIEWER_DM))  # this task's own context: nobody clicked
+        await self._deliver(events)
 
     async def _deliver(self, events: Sequence[Event]) -> None:
+        """Stages 3 to 5: loaded, sent (each request in its turn, and its roundups),
+        settled."""
         if not events:
             return
         try:
-            batch = await self._load([event.obs for event in events])
+            batch = await self._loader.load([event.obs for event in events])
             await self._store.update_roundup_items(current_items(events, batch.roundups))
         except BaseException:
             self._outbox.release(events)
@@ -214,47 +219,10 @@ class Publisher:
             self._roundups.publish(groups, self._directory.targets),
         )
         self._on_people(_concerned(events, batch))
-        by_key = {event.obs.key: event for event in events}
-        await self._store.save_tracked(
-            [self._roundup_due(by_key[r.key], r, batch, shown) for r in remembered if r is not None]
-        )
-        await self._correct_overtaken(events)
-
-    async def _correct_overtaken(self, events: Sequence[Event]) -> None:
-        """A newer event recorded elsewhere while these were delivered (a decision on
-        another instance) may have loaded the cards before these posted theirs: such a
-        request is looked at again now, so that every card, the new ones too, shows the
-        newest state (and a decided request keeps no live button)."""
-        delivered = {event.obs.key: event.seq for event in events}
-        stored = await self._store.tracked_for(delivered)
-        now = self._clock()
-        overtaken = [
-            replace(row, retry_at=now)
-            for key, row in stored.items()
-            if row.seq > delivered[key] and (row.retry_at is None or row.retry_at > now)
-        ]
-        if overtaken:
-            log.info("%d requests changed elsewhere during their delivery", len(overtaken))
-            await self._store.save_tracked(overtaken)
-
-    def _roundup_due(
-        self, event: Event, tracked: TrackedRequest, batch: Batch, shown: dict[str, Shown]
-    ) -> TrackedRequest:
-        """A member of a roundup whose message is to be retried, or held for its reader's
-        quiet hours, is looked at again then (its own effects may want that sooner)."""
-        outcomes = [
-            shown[m.group_id] for m in batch.roundups.get(tracked.key, []) if m.group_id in shown
-        ]
-        if any(o.result is Result.RETRY for o in outcomes) and tracked.retry_at is None:
-            return self._effects.retry_later(event, tracked)
-        held = [o.until for o in outcomes if o.result is Result.LATER and o.until is not None]
-        if held:
-            due = min([*held, *([tracked.retry_at] if tracked.retry_at else [])])
-            return replace(tracked, retry_at=due)
-        return tracked
+        await self._settler.settle(events, remembered, batch, shown)
 
     async def _in_turn(self, event: Event, batch: Batch) -> TrackedRequest | None:
-        """Publish `event` once the request's earlier events are out, unless superseded."""
+        """Send `event` once the request's earlier events are out, unless superseded."""
         async with self._outbox.turn(event) as waited:
             if not self._outbox.is_current(event):
                 return None
@@ -264,58 +232,9 @@ class Publisher:
                 )
             return await self._effects.publish(event, batch)
 
-    async def _current(self, changed: list[tuple[Observation, Change]]) -> list[Event]:
-        """Number each change against what is stored now, and drop what others publish.
-
-        The poller may list a request while someone's click is moving it: that click
-        holds the request's lock, and afterwards has recorded what it published.
-        """
-        if not changed:
-            return []
-        keys = [obs.key for obs, _ in changed]
-        polled = [obs.key for obs, _ in changed if obs.decision is None]
-        locked = await self._store.held_locks(request_lock(key) for key in polled)
-        stored = {k: self._due(t) for k, t in (await self._store.tracked_for(keys)).items()}
-        now, events = self._clock(), []
-        for obs, change in changed:
-            fresh = stored.get(obs.key)
-            if obs.decision is not None:
-                # The click compares with what it saw; the numbering is the store's.
-                seen = obs.previous
-                if seen is not None and fresh is not None:
-                    obs = replace(obs, previous=replace(seen, seq=fresh.seq, visit=fresh.visit))
-            elif request_lock(obs.key) in locked:
-                continue
-            else:
-                obs = replace(obs, previous=fresh)
-                change = obs.change(now)
-                if change is Change.SAME:
-                    continue
-            events.append(Event.of(obs, change))
-        return events
-
-    def _due(self, tracked: TrackedRequest) -> TrackedRequest:
-        """Due now when the instance delivering it has stopped (bot.sync.liveness)."""
-        return self._liveness.due(tracked) if self._liveness is not None else tracked
-
-    def _watch(self) -> None:
-        """While deliveries are on their way, the store is asked now and then whether a
-        newer event of their requests was recorded anywhere (a decision on another
-        instance): what it supersedes is then skipped when its turn comes."""
-        if self._watching is None or self._watching.done():
-            self._watching = asyncio.create_task(self._watch_store())
-
-    async def _watch_store(self) -> None:
-        while self._outbox.depth:
-            await asyncio.sleep(WATCH_EVERY)
-            keys = self._outbox.open_keys()
-            try:
-                stored = await self._store.tracked_for(keys)
-            except Exception as error:  # the next look, or the next cycle, will do
-                log.info("Could not look for newer events (%s)", type(error).__name__)
-                continue
-            if self._outbox.supersede({key: row.seq for key, row in stored.items()}):
-                self._drop_unwanted()
+    def _drop_unwanted(self) -> None:
+        if self._pacer is not None:
+            self._pacer.drop_unwanted()
 
     async def refresh(
         self,
@@ -326,9 +245,9 @@ class Publisher:
         busy: str | None = None,
     ) -> None:
         """Re-render every card of a request as it is now (e.g. after a refused click);
-        with `busy`, without buttons and with that line instead."""
+        with `busy`, without buttons and with that line instead. Nothing is recorded."""
         obs = Observation(workflow, request, None)
-        batch = await self._load([obs])
+        batch = await self._loader.load([obs])
         stored = await self._store.tracked_for([obs.key])
         visit = stored[obs.key].visit if obs.key in stored else 0
         # DMs of a visit may be posted before the cycle that posted them stores it.
@@ -340,28 +259,6 @@ class Publisher:
             await self._store.update_roundup_items(current_items([event], batch.roundups))
             groups = [m.group_id for m in batch.roundups[obs.key]]
             await self._roundups.publish(groups, self._directory.targets)
-
-    # Loading
-
-    async def _load(self, observations: Sequence[Observation]) -> Batch:
-        keys = [obs.key for obs in observations]
-        people = {name for obs in observations for name in obs.request.reviewers(obs.workflow)}
-        people |= {obs.request.submitted_by for obs in observations if obs.request.submitted_by}
-        # Those a change takes a request from: their Home tabs change too.
-        people |= {n for obs in observations if obs.previous for n in obs.previous.reviewers}
-        channel_of = await self.channel_of()
-        channels = {obs.workflow.id: channel_of(obs.workflow.id) for obs in observations}
-        reach = await self._directory.targets(people)
-        readers = [target.slack_user_id for target in reach.found.values()]
-        return Batch(
-            cards=await self._store.cards_for(keys),
-            decisions=await self._store.decisions_for(keys),
-            channels=channels,
-            targets=reach.found,
-            unreached=reach.unknown,
-            roundups=await self._store.roundups_for(keys),
-            preferences=await self._store.preferences_for(readers),
-        )
 
 
 def _concerned(events: Sequence[Event], batch: Batch) -> set[str]:

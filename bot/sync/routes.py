@@ -19,6 +19,7 @@ from typing import Protocol
 
 from bot.blocks.routes import route_answered, route_question, where_text
 from bot.cflow import Workflow
+from bot.domain.access import channel_for
 from bot.outbound.pacing import Rank, urgency
 from bot.store.contracts import CardStore, RouteStore, TrackingStore
 from bot.store.records import Card, RouteKind, Subscription, WorkflowRoute
@@ -30,6 +31,17 @@ Clock = Callable[[], datetime]
 ROUTE_CARD = "~route"  # the cards' request id: an admin's DM is about a workflow
 SHOWN: frozenset[RouteKind] = frozenset({"default", "channel"})  # routes with a channel
 ADOPTED = "~adopted"  # a route row that says the first cycle has adopted what it found
+
+
+ChannelOf = Callable[[str], str | None]  # workflow id -> its channel (None: DMs only)
+
+
+async def channel_lookup(store: RouteStore, default_channel: str | None) -> ChannelOf:
+    """Where each workflow's cards go now: only where an admin routed it
+    (bot.domain.access), read in two queries for a whole batch."""
+    subscriptions = await store.subscriptions()
+    routes = await store.workflow_routes()
+    return lambda workflow_id: channel_for(workflow_id, subscriptions, routes, default_channel)
 
 
 class RoutesStore(CardStore, RouteStore, TrackingStore, Protocol):
