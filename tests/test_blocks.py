@@ -25,7 +25,8 @@ from bot.blocks.card import TEXT_BUDGET, request_card
 from bot.blocks.card_actions import card_ref
 from bot.blocks.card_view import CardView
 from bot.blocks.ids import Action, Input, MoreOption, View, ref_from_action
-from bot.blocks.roundups import RoundupItem, grouped_dm, summary_message
+from bot.blocks.roundup_items import RoundupItem
+from bot.blocks.roundups import grouped_dm, summary_message
 from bot.cflow.models import Request, Stage, Workflow
 from bot.domain.refs import RequestRef
 from bot.store.records import Decision

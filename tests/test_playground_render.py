@@ -25,7 +25,8 @@ from bot.blocks.ids import Action, Input, MoreOption, View
 from bot.blocks.modals import link_modal, reassign_modal, reject_modal
 from bot.blocks.primitives import button, section
 from bot.blocks.request_forms import FormTarget, request_form
-from bot.blocks.roundups import RoundupItem, grouped_dm
+from bot.blocks.roundup_items import RoundupItem
+from bot.blocks.roundups import grouped_dm
 from bot.devtools.playground.mrkdwn import Names, mrkdwn_html, plain_text_html
 from bot.devtools.playground.render import blocks_html, message_html, view_html
 from bot.domain.refs import RequestRef

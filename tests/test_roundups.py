@@ -17,7 +17,7 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.ids import Action
-from bot.blocks.roundups import RoundupItem
+from bot.blocks.roundup_items import RoundupItem
 from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn, StoredMessage
 from bot.outbound.pacing import URGENCY, PacedWebClient, Pacer, Rank, Urgency
 from bot.store.records import LEGACY_ROUNDUP, ROUNDUP, Card, RoundupMember

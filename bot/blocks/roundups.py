@@ -9,10 +9,8 @@ a member request changes; so every builder takes the current state of every memb
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +18,7 @@ from bot.blocks.card import TEXT_BUDGET
 from bot.blocks.card_actions import approve_confirm
 from bot.blocks.ids import Action
 from bot.blocks.lists import lines_message
-from bot.blocks.names import NAME_PREVIEW, person, request_title, status_word
+from bot.blocks.names import NAME_PREVIEW, person, status_word
 from bot.blocks.primitives import (
     LINK_LABEL,
     MAX_BLOCKS,
@@ -33,9 +31,9 @@ from bot.blocks.primitives import (
     section,
     text_size,
 )
-from bot.blocks.text import age, aware, escaped, plain
-from bot.cflow.models import PENDING, Request, Workflow
-from bot.domain.refs import MAX_VALUE, RequestRef, updated_mark
+from bot.blocks.roundup_items import RoundupItem, age_key, oldest_first
+from bot.blocks.text import age, escaped, plain
+from bot.domain.refs import MAX_VALUE
 
 # The block_id of an item's buttons: "cflow_burst_item:<request id>", unique per message.
 # The wire value keeps the roundup's earlier name ("burst"), as messages already posted
@@ -89,86 +87,6 @@ RELINK_TEXT = (
     "You're a reviewer of these requests, but Cflow no longer accepts your linked user "
     "key. Link your Cflow account again to approve or reject them here."
 )
-
-
-@dataclass(frozen=True)
-class RoundupItem:
-    """What a roundup's message needs of one request: plain fields, since it is kept as JSON
-    in the database and the message is re-rendered from it without asking Cflow."""
-
-    workflow_id: str
-    request_id: str
-    workflow_name: str
-    title: str
-    submitted_by: str | None
-    submitted_at: datetime | None
-    status: str
-    stage: str | None
-    stage_name: str | None
-    reviewers: tuple[str, ...]
-    updated: str | None
-
-    @classmethod
-    def of(cls, request: Request, workflow: Workflow) -> RoundupItem:
-        stage = workflow.find_stage(request.current_stage)
-        return cls(
-            workflow_id=workflow.id,
-            request_id=request.id,
-            workflow_name=workflow.label,
-            title=request_title(request, workflow),
-            submitted_by=request.submitted_by,
-            submitted_at=request.created_at,
-            status=request.status or "unknown",
-            stage=request.current_stage,
-            stage_name=stage.label if stage else None,
-            reviewers=tuple(request.reviewers(workflow)),
-            updated=updated_mark(request.updated_at),
-        )
-
-    @property
-    def is_pending(self) -> bool:
-        return self.status == PENDING
-
-    @property
-    def ref(self) -> RequestRef:
-        """The same ref as the request's card carries, so one listener serves both."""
-        return RequestRef(
-            workflow_id=self.workflow_id,
-            request_id=self.request_id,
-            stage=self.stage,
-            updated=self.updated,
-        )
-
-    def waits_on(self, reader: str) -> bool:
-        return self.is_pending and reader in self.reviewers
-
-    def to_json(self) -> str:
-        moment = self.submitted_at.isoformat() if self.submitted_at else None
-        return json.dumps(asdict(self) | {"submitted_at": moment}, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> RoundupItem:
-        """The item `to_json` wrote; ValueError when the text is not one."""
-        try:
-            data = json.loads(text)
-            moment = data["submitted_at"]
-            parsed = {
-                "submitted_at": datetime.fromisoformat(moment) if moment else None,
-                "reviewers": tuple(data["reviewers"]),
-            }
-            return cls(**(data | parsed))
-        except (KeyError, TypeError) as error:
-            raise ValueError(f"not a roundup item: {error}") from error
-
-
-def oldest_first(items: Iterable[RoundupItem]) -> list[RoundupItem]:
-    """Oldest submission first; items Cflow gave no date go last, in their own order."""
-    return sorted(items, key=_age_key)
-
-
-def _age_key(item: RoundupItem) -> tuple[bool, float]:
-    moment = item.submitted_at
-    return (moment is None, aware(moment).timestamp() if moment else 0.0)
 
 
 def _when(item: RoundupItem, now: datetime) -> str:
@@ -270,7 +188,7 @@ def _workflow_lines(items: Sequence[RoundupItem], now: datetime) -> str:
 
 def _group_key(group: list[RoundupItem]) -> tuple[bool, tuple[bool, float]]:
     first = next((item for item in group if item.is_pending), None)
-    return (first is None, _age_key(first) if first else (True, 0.0))
+    return (first is None, age_key(first) if first else (True, 0.0))
 
 
 def _workflow_line(group: list[RoundupItem], now: datetime) -> str:

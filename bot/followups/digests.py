@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.blocks.roundups import RoundupItem
+from bot.blocks.roundup_items import RoundupItem
 from bot.cflow import Request, Workflow
 from bot.domain.hours import next_digest
 from bot.outbound.directory import Directory

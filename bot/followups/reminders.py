@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.blocks.messages import Reviewer, escalation_line, reminder_line
-from bot.blocks.roundups import RoundupItem
+from bot.blocks.roundup_items import RoundupItem
 from bot.cflow import Request, Workflow
 from bot.domain.hours import after_working, is_open, next_open, preference_for
 from bot.outbound.directory import Directory, SlackTarget

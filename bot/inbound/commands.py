@@ -11,7 +11,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.command_text import CommandText, parse
 from bot.blocks.ids import Action
 from bot.blocks.primitives import MAX_BLOCKS, section
-from bot.blocks.roundups import RoundupItem, roundup_list
+from bot.blocks.roundup_items import RoundupItem
+from bot.blocks.roundups import roundup_list
 from bot.blocks.text import escape
 from bot.inbound import followups, preferences, subcommands
 from bot.inbound.common import Track, open_link_modal, say_privately

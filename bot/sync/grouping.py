@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from bot.blocks.roundups import RoundupItem
+from bot.blocks.roundup_items import RoundupItem
 from bot.store.records import RequestKey, RoundupMember
 from bot.sync.changes import Change, Event
 

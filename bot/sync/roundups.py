@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.blocks.roundups import RoundupItem, grouped_dm, summary_message
+from bot.blocks.roundup_items import RoundupItem
+from bot.blocks.roundups import grouped_dm, summary_message
 from bot.domain.hours import Reach, next_open, preference_for, reach
 from bot.outbound.directory import SlackTarget
 from bot.outbound.pacing import Rank, urgency
