@@ -67,36 +67,16 @@ class SlackStandIn(Workspace):
         self,
         bot_token: str = "xoxb-test-token",
         *,
-        app_token: str = "xapp-test-token",
-        team_id: str = "T0TEST",
-        team_name: str = "Test Team",
-        team_domain: str = "test-team",
-        bot_user_id: str = "UBOT",
-        bot_id: str = "BBOT",
-        bot_name: str = "cflow",
-        app_id: str = "ATEST",
-        bot_channels: set[str] | None = None,
-        strict_membership: bool = False,
         latency: float = 0.0,
         rate_limits: bool = True,
         rate_scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        **workspace: Any,
     ) -> None:
         """`rate_limits` enforces Slack's published limits (bot/outbound/limits.py), each
-        rate times `rate_scale`: 429 with Retry-After beyond them, as Slack answers."""
-        super().__init__(
-            bot_token,
-            app_token=app_token,
-            team_id=team_id,
-            team_name=team_name,
-            team_domain=team_domain,
-            bot_user_id=bot_user_id,
-            bot_id=bot_id,
-            bot_name=bot_name,
-            app_id=app_id,
-            bot_channels=bot_channels,
-            strict_membership=strict_membership,
-        )
+        rate times `rate_scale`: 429 with Retry-After beyond them, as Slack answers;
+        `workspace` names the team and the app (bot.devtools.slack_standin.workspace)."""
+        super().__init__(bot_token, **workspace)
         self.failures = Failures(
             latency=latency, rate_limits=rate_limits, rate_scale=rate_scale, clock=clock
         )
