@@ -8,14 +8,14 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, select, update
 
 from bot.store.base import BurstMember, RequestKey
-from bot.store.rows import group_by_request, record_from, utc_now, values_of
+from bot.store.rows import group_by_request, record_from, values_of
 from bot.store.schema import burst_members
 from bot.store.sql_base import SqlBase, chunks, unique
 
 
 class SqlBursts(SqlBase):
     async def add_burst(self, members: Iterable[BurstMember]) -> None:
-        now = utc_now()
+        now = self._clock()  # the bot's clock, which forget_bursts' `before` is read by
         rows = [values_of(m, created_at=m.created_at or now) for m in members]
         if rows:
             # A second try of a digest adds what the first had not (same group, same ids).

@@ -66,9 +66,11 @@ class Publisher:
         timing: Timing | None = None,
         clock: Clock = lambda: datetime.now(UTC),
         liveness: Liveness | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """`on_people` hears the Slack users whose view of the requests a batch changed
-        (their reviewers, before and after, and the submitter): their Home tabs."""
+        (their reviewers, before and after, and the submitter): their Home tabs. `sleep`
+        is how a delivery waits (a step test's is virtual, like its `clock`)."""
         self._on_people = on_people
         self._on_observed = on_observed  # the shared listing: requests as recorded now
         self._store = store
@@ -80,7 +82,9 @@ class Publisher:
         self._pacer = pacer
         # Claims age in real time, whatever `clock` says (Slack's ts are real).
         self._liveness = liveness
-        self._delivery = Delivery(slack, store, metrics, lambda: datetime.now(UTC), liveness)
+        self._delivery = Delivery(
+            slack, store, metrics, lambda: datetime.now(UTC), liveness, sleep=sleep
+        )
         self._outbox = Outbox(metrics)
         self._watching: asyncio.Task[None] | None = None
         self._bursts = Bursts(store, self._delivery, clock)
