@@ -192,7 +192,7 @@ class Pacer:
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         """`scale` multiplies Slack's rates, for a stand-in whose limits are other;
-        `clock` and `sleep` are real time but in the step tests (tests/virtual_time.py)."""
+        `clock` and `sleep` are real time except in the step tests (tests/virtual_time.py)."""
         self._metrics = metrics
         pace = RATE_MARGIN * scale
         self._limits = {
