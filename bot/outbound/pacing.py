@@ -25,7 +25,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -40,6 +40,7 @@ from bot.outbound.shared_pace import SharedPace, SharedSlots
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
+Sleep = Callable[[float], Awaitable[None]]
 RATE_MARGIN = 0.95  # of Slack's rate
 BURST_MARGIN = 1  # tokens
 DEFAULT_RETRY_AFTER = 1.0
@@ -94,11 +95,14 @@ class Lane:
     reserved in the store (`SharedSlots`); its own bucket again while the store does
     not answer."""
 
-    def __init__(self, limit: Limit, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, limit: Limit, clock: Callable[[], float], sleep: Sleep = asyncio.sleep
+    ) -> None:
         self.limit = limit
         self.shared: SharedSlots | None = None
         self._bucket = limit.bucket()
         self._clock = clock
+        self._sleep = sleep
         self._waiting: list[tuple[Urgency, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._pump: asyncio.Task[None] | None = None
@@ -141,7 +145,7 @@ class Lane:
             now = self._clock()
             wait = self._not_before - now if now < self._not_before else await self._until_token()
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
             elif self._drop_gone():  # its caller may have gone while the store answered
                 heapq.heappop(self._waiting)[2].set_result(None)
 
@@ -185,8 +189,10 @@ class Pacer:
         limits: Mapping[str, tuple[Limit, ...]] = LIMITS,
         scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
-        """`scale` multiplies Slack's rates, for a stand-in whose limits are other."""
+        """`scale` multiplies Slack's rates, for a stand-in whose limits are other;
+        `clock` and `sleep` are real time except in the step tests (tests/virtual_time.py)."""
         self._metrics = metrics
         pace = RATE_MARGIN * scale
         self._limits = {
@@ -194,6 +200,7 @@ class Pacer:
             for method, given in limits.items()
         }
         self._clock = clock
+        self._sleep = sleep
         self._lanes: dict[BucketKey, Lane] = {}
         self._shared: SharedPace | None = None
 
@@ -235,7 +242,7 @@ class Pacer:
         lanes = []
         for key, limit in bucket_keys(method, channel, self._limits):
             if key not in self._lanes:
-                lane = self._lanes[key] = Lane(limit, self._clock)
+                lane = self._lanes[key] = Lane(limit, self._clock, self._sleep)
                 if self._shared is not None:
                     lane.shared = self._shared.slots(key, limit, self._clock)
             lanes.append(self._lanes[key])

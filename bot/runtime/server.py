@@ -9,7 +9,7 @@ from types import TracebackType
 from aiohttp import web
 
 from bot.runtime.app import create_bolt_app, create_web_app
-from bot.runtime.services import Clock, Services, build_services, utc_now
+from bot.runtime.services import Clock, Services, Timebase, build_services, utc_now
 from bot.settings import Settings
 from bot.sync.poller import Poller
 
@@ -56,9 +56,12 @@ class RunningBot:
         port: int | None = None,
         poll: bool = True,
         clock: Clock = utc_now,
+        timebase: Timebase | None = None,
     ) -> None:
+        """`clock` and `timebase`: see `build_services` (a test's time)."""
         self.settings = settings
         self.clock = clock
+        self.timebase = timebase
         self.host = host
         self.port = settings.port if port is None else port
         self.poll = poll
@@ -74,7 +77,7 @@ class RunningBot:
         return f"http://{host}:{port}"
 
     async def __aenter__(self) -> RunningBot:
-        self.services = await build_services(self.settings, self.clock)
+        self.services = await build_services(self.settings, self.clock, timebase=self.timebase)
         try:
             web_app = create_web_app(create_bolt_app(self.services), self.services)
             self._runner = web.AppRunner(web_app, shutdown_timeout=SHUTDOWN_GRACE)

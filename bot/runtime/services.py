@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -48,11 +50,38 @@ from bot.telemetry.metrics import Metrics
 log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "CFLOW_NOTIFY_CHANNEL"
 NOT_REPEATABLE = frozenset({"chat.postMessage", "chat.postEphemeral"})
+# Each person: 10 reads at once (Home tab opens, lists, commands), then one every 2 s.
+PERSON_RATE, PERSON_BURST = 0.5, 10
 Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class Timebase(Protocol):
+    """Where the bot reads the time and waits for it: real time (`RealTime`), or a step
+    test's virtual time (tests/virtual_time.py), in which Slack's limits and hours-long
+    reminders pass in no wall time."""
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class RealTime:
+    """Production's timebase: the wall clock, and asyncio's own sleep."""
+
+    def now(self) -> datetime:
+        return utc_now()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 @dataclass
@@ -81,8 +110,9 @@ class Services:
     poller_health: PollerHealth = field(default_factory=PollerHealth)
     store_snapshot: StoreSnapshot = field(default_factory=StoreSnapshot)  # without a poller
     hook_limits: TokenBuckets = field(default_factory=lambda: TokenBuckets(RATE, BURST))
-    # Each person: 10 reads at once (Home tab opens, lists, commands), then one every 2 s.
-    person_limits: TokenBuckets = field(default_factory=lambda: TokenBuckets(0.5, 10))
+    person_limits: TokenBuckets = field(
+        default_factory=lambda: TokenBuckets(PERSON_RATE, PERSON_BURST)
+    )
     _stop_beating: asyncio.Event = field(default_factory=asyncio.Event)
     _beating: asyncio.Task[None] | None = None
     pace: SharedPace | None = None  # Slack's limits shared with the other instances
@@ -134,44 +164,66 @@ class RepeatableConnectionRetry(AsyncConnectionErrorRetryHandler):
 
 
 def slack_client(
-    settings: Settings, http: aiohttp.ClientSession, metrics: Metrics
+    settings: Settings,
+    http: aiohttp.ClientSession,
+    metrics: Metrics,
+    timebase: Timebase | None = None,
 ) -> PacedWebClient:
     """Every Slack call of the process goes through this client's pacing (429s included)."""
     assert settings.slack_bot_token is not None
+    ticks = timebase or RealTime()
+    pacer = Pacer(
+        metrics, scale=settings.slack_rate_scale, clock=ticks.monotonic, sleep=ticks.sleep
+    )
     return PacedWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_base,
         session=http,
         retry_handlers=[RepeatableConnectionRetry()],
-        pacer=Pacer(metrics, scale=settings.slack_rate_scale),
+        pacer=pacer,
         metrics=metrics,
     )
 
 
-async def build_services(settings: Settings, clock: Clock = utc_now) -> Services:
+async def build_services(
+    settings: Settings, clock: Clock = utc_now, *, timebase: Timebase | None = None
+) -> Services:
     """Open the HTTP session and the store; the caller owns `close()`. `clock` is the
-    time people are told by (their digests and quiet hours): a test's own."""
+    time people are told by (their digests and quiet hours): a test's own. A `timebase`
+    (the step tests' virtual time) is that clock and more: Slack's pacing, the per-person
+    and hook limits, the store's locks, the shared listing's age and the waits of
+    deliveries and Cflow retries follow it too. Heartbeats and claims on Slack messages
+    stay in real time: Slack's ts are real, and they matter only between instances."""
+    ticks = timebase or RealTime()
+    store_clock = utc_now if timebase is None else timebase.now
+    if timebase is not None:
+        clock = timebase.now
     http = create_session()
     metrics = Metrics()
-    slack = slack_client(settings, http, metrics)
+    slack = slack_client(settings, http, metrics, timebase)
     try:
         settings = await _with_channel_ids(settings, slack)
-        store = await open_store(settings.database_url, settings.secret_keys)
+        store = await open_store(settings.database_url, settings.secret_keys, clock=store_clock)
     except BaseException:
         await http.close()
         raise
-    if (pace := across_instances(settings.database_url, metrics)) is not None:
+    # The shared pace keeps the database's clock: a test's timebase paces alone.
+    pace = across_instances(settings.database_url, metrics) if timebase is None else None
+    if pace is not None:
         slack.pacer.share(pace)  # one pace per workspace, with every other instance
     cflow = CflowClient(
         http,
         str(settings.cflow_base_url),
         timeout=settings.cflow_timeout,
         on_error=lambda error: metrics.cflow_errors.labels(type(error).__name__).inc(),
+        sleep=ticks.sleep,
     )
     service = settings.service_credentials()
     directory = Directory(cflow, service, slack, store)
     # Two intervals: the polling instance hands one over each cycle; another reads its own.
-    listing = SharedListing(cflow, service, max_age=2 * settings.cflow_poll_interval)
+    listing = SharedListing(
+        cflow, service, max_age=2 * settings.cflow_poll_interval, clock=ticks.monotonic
+    )
     home = HomeTab(listing, store, slack, clock=clock)
     instance_id, health = uuid.uuid4().hex[:12], PollerHealth()
     liveness = Liveness(store, instance_id, period=beat_period(settings.cflow_poll_interval))
@@ -196,6 +248,7 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
         timing=timing,
         clock=clock,
         liveness=liveness,
+        sleep=ticks.sleep,
     )
     decider = Decider(
         cflow,
@@ -264,6 +317,8 @@ async def build_services(settings: Settings, clock: Clock = utc_now) -> Services
         clock=clock,
         instance_id=instance_id,
         poller_health=health,
+        hook_limits=TokenBuckets(RATE, BURST, ticks.monotonic),
+        person_limits=TokenBuckets(PERSON_RATE, PERSON_BURST, ticks.monotonic),
         pace=pace,
     )
     services.start_beating()

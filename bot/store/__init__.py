@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from bot.store.contracts import Store
 from bot.store.crypto import KeyBox, generate_key
 from bot.store.engine import database_url_for_sqlalchemy, make_engine
@@ -26,6 +29,7 @@ from bot.store.records import (
     Subscription,
     TrackedRequest,
 )
+from bot.store.rows import utc_now
 from bot.store.sql import SqlStore
 
 __all__ = [
@@ -52,12 +56,15 @@ __all__ = [
 ]
 
 
-async def open_store(database_url: str, secret_keys: list[str]) -> SqlStore:
+async def open_store(
+    database_url: str, secret_keys: list[str], *, clock: Callable[[], datetime] = utc_now
+) -> SqlStore:
     """Connect, migrate, and return the store; with no keys, links can be neither saved
-    nor read, but everything else works (e.g. the poller's health check)."""
+    nor read, but everything else works (e.g. the poller's health check). `clock` is when
+    its locks lapse (see `SqlBase`)."""
     keys = [key for key in secret_keys if key.strip()]
     box = KeyBox(keys) if keys else None
-    store = SqlStore(make_engine(database_url), box)
+    store = SqlStore(make_engine(database_url), box, clock=clock)
     try:
         await store.init()
     except BaseException:

@@ -220,7 +220,7 @@ class SqlStore(SqlLinks, SqlRoundups, SqlPreferences, SqlFollowups, SqlRoutes):
         "Now" comes from this process's clock, on every backend alike; instances sharing a
         database are assumed to agree on the time to well within a lock's ttl.
         """
-        now = utc_now()
+        now = self._clock()
         stmt = self._insert(locks).values(
             name=name, holder=holder, expires_at=now + timedelta(seconds=ttl)
         )
@@ -240,13 +240,15 @@ class SqlStore(SqlLinks, SqlRoundups, SqlPreferences, SqlFollowups, SqlRoutes):
             async with self._begin() as conn:
                 for chunk in chunks(wanted):
                     query = select(locks.c.name).where(
-                        locks.c.name.in_(chunk), locks.c.expires_at > utc_now()
+                        locks.c.name.in_(chunk), locks.c.expires_at > self._clock()
                     )
                     held.update((await conn.execute(query)).scalars())
         return held
 
     async def lock_holder(self, name: str) -> str | None:
-        query = select(locks.c.holder).where(locks.c.name == name, locks.c.expires_at > utc_now())
+        query = select(locks.c.holder).where(
+            locks.c.name == name, locks.c.expires_at > self._clock()
+        )
         async with self._begin() as conn:
             return (await conn.execute(query)).scalar()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Column, ColumnElement, Row, Table, select, tuple_
@@ -20,6 +21,7 @@ from sqlalchemy.pool import StaticPool
 from bot.store.crypto import KeyBox
 from bot.store.engine import tune_sqlite
 from bot.store.records import RequestKey
+from bot.store.rows import utc_now
 
 T = TypeVar("T")
 CHUNK = 500  # keys per IN list: 1,000 bind parameters, far below SQLite's and asyncpg's caps
@@ -45,7 +47,16 @@ def request_in(table: Table, keys: Sequence[RequestKey]) -> ColumnElement[bool]:
 class SqlBase:
     """The engine and the few helpers every query goes through; it owns the engine."""
 
-    def __init__(self, engine: AsyncEngine, keys: KeyBox | None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        keys: KeyBox | None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        """`clock` is when locks lapse and bursts were made: this process's real time,
+        but a step test's virtual time (tests/virtual_time.py), which the bot's follow-ups
+        and the locks they take must agree on."""
         dialect = engine.dialect.name
         if dialect not in INSERTS:
             raise ValueError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
@@ -53,6 +64,7 @@ class SqlBase:
             tune_sqlite(engine)
         self.engine = engine
         self._keys = keys
+        self._clock = clock
         self._insert = INSERTS[dialect]
         # One shared connection (in-memory SQLite) cannot hold two transactions at once.
         shared = isinstance(engine.pool, StaticPool)

@@ -9,14 +9,14 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, select, update
 
 from bot.store.records import RequestKey, RoundupMember
-from bot.store.rows import group_by_request, record_from, records_of, utc_now, values_of
+from bot.store.rows import group_by_request, record_from, records_of, values_of
 from bot.store.schema import roundup_members
 from bot.store.sql_base import SqlBase, chunks, unique
 
 
 class SqlRoundups(SqlBase):
     async def add_roundup(self, members: Iterable[RoundupMember]) -> None:
-        now = utc_now()
+        now = self._clock()  # the bot's clock, which forget_roundups' `before` is read by
         rows = [values_of(m, created_at=m.created_at or now) for m in members]
         if rows:
             # A second try of a digest adds what the first had not (same group, same ids).

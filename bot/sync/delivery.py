@@ -74,10 +74,14 @@ class Delivery:
         metrics: Metrics,
         clock: Clock,
         liveness: Liveness | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """`liveness` says which instances are alive: a claim left by one that stopped is
-        settled in seconds (and one of this process's own whose answer was lost at once)."""
+        settled in seconds (and one of this process's own whose answer was lost at once);
+        `sleep` waits before a lost answer is looked for (a step test's is virtual)."""
         self._slack = slack
+        self._sleep = sleep
         self._store = store
         self._metrics = metrics
         self._clock = clock
@@ -162,7 +166,7 @@ class Delivery:
         history cannot be read, the claim stays for whoever settles it later."""
         self._count(failure)
         log.warning("The answer to a %s post in %s was lost (%s)", card.kind, card.channel, failure)
-        await asyncio.sleep(LOST_ANSWER_PAUSE)
+        await self._sleep(LOST_ANSWER_PAUSE)
         claim = replace(card, created_at=card.created_at or self._clock())
         try:
             found = await self._history_find(claim)

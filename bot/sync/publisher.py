@@ -96,10 +96,12 @@ class Publisher:
         timing: Timing | None = None,
         clock: Clock = lambda: datetime.now(UTC),
         liveness: Liveness | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """`on_people` hears the Slack users whose view of the requests a batch changed
         (their reviewers, before and after, and the submitter): their Home tabs;
-        `on_observed` hears requests as recorded now (the shared listing)."""
+        `on_observed` hears requests as recorded now (the shared listing); `sleep` is how
+        a delivery waits (a step test's is virtual, like its `clock`)."""
         self._on_people = on_people
         self._on_observed = on_observed
         self._store = store
@@ -119,7 +121,9 @@ class Publisher:
         self._outbox = Outbox(store, metrics, on_superseded=self._drop_unwanted)
         self._loader = Loader(store, directory, default_channel)
         # Claims age in real time, whatever `clock` says (Slack's ts are real).
-        self._delivery = Delivery(slack, store, metrics, lambda: datetime.now(UTC), liveness)
+        self._delivery = Delivery(
+            slack, store, metrics, lambda: datetime.now(UTC), liveness, sleep=sleep
+        )
         self._effects = Effects(
             self._delivery,
             request_url=request_url,
