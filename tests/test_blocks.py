@@ -564,6 +564,7 @@ def card_views(draw: st.DrawFn) -> CardView:
 SLOW = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 
+@pytest.mark.slow
 @SLOW
 @given(card_views())
 def test_any_card_is_within_limits_and_pings_nobody(view: CardView) -> None:
@@ -572,6 +573,7 @@ def test_any_card_is_within_limits_and_pings_nobody(view: CardView) -> None:
     assert_no_pings(payload)
 
 
+@pytest.mark.slow
 @SLOW
 @given(card_views())
 def test_any_card_ref_round_trips(view: CardView) -> None:
@@ -1242,6 +1244,7 @@ def bursts_of(draw: st.DrawFn) -> list[BurstItem]:
     return [drawn[index % len(drawn)] for index in range(count)]
 
 
+@pytest.mark.slow
 @SLOW
 @given(bursts_of(), st.sampled_from(["g1", "g" * 2001, ""]))
 def test_any_summary_is_within_limits(items: list[BurstItem], group_id: str) -> None:
@@ -1250,6 +1253,7 @@ def test_any_summary_is_within_limits(items: list[BurstItem], group_id: str) -> 
     assert_no_pings(payload)
 
 
+@pytest.mark.slow
 @SLOW
 @given(
     bursts_of(),
