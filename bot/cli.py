@@ -169,8 +169,12 @@ async def run_sandbox(args: argparse.Namespace) -> int:
     state = demo_state(now=datetime.now(UTC))
     state.latency = args.latency
     state.failure_rate = args.failure_rate
-    print(describe_credentials(state, f"http://{args.host}:{args.port}"), flush=True)
-    await serve_sandbox(state, args.host, args.port)
+    await serve_sandbox(
+        state,
+        args.host,
+        args.port,
+        ready=lambda url: print(describe_credentials(state, url), flush=True),
+    )
     return 0
 
 

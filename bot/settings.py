@@ -159,7 +159,10 @@ class Settings(BaseSettings):
         default_factory=list, description="comma-separated Slack user ids, e.g. U012ABC,U034DEF"
     )
     port: int = Field(
-        default=3000, ge=1, le=65535, description="the HTTP port to listen on, 1-65535"
+        default=3000,
+        ge=0,
+        le=65535,
+        description="the HTTP port to listen on, 1-65535 (0: any free port, logged at start)",
     )
     metrics_token: SecretStr | None = Field(
         default=None,

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aiohttp
 import asyncpg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from bot.cflow import CflowClient
 from bot.devtools.cflow_standin.seed import demo_state
@@ -64,18 +67,63 @@ async def bot(sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path) -> 
         yield started
 
 
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A database of its own for this test, dropped afterwards."""
-    base = os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
+@pytest.fixture(scope="session")
+def postgres_base() -> str:
+    """TEST_DATABASE_URL, whose database name starts the name of every database the tests
+    make on that server (its own, this worker's, each test's)."""
+    return os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
+
+
+@pytest.fixture(scope="session")
+def worker_database(postgres_base: str) -> str:
+    """This pytest process's database: TEST_DATABASE_URL's own in a run without workers,
+    else `<its name>_<worker id>` (`test_gw0` …), created when missing, so that tests
+    running side by side never see each other's tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return postgres_base
+    url = sibling(postgres_base, worker)
+    with ThreadPoolExecutor(1) as apart:  # its own event loop, not the test's
+        problem = apart.submit(asyncio.run, _create_if_missing(postgres_base, url)).result()
+    if problem is not None:
+        postgres_unreachable(postgres_base, problem)
+    return url
+
+
+def sibling(base: str, suffix: str) -> str:
+    """The URL of the database named like `base`'s with `_<suffix>`, on the same server."""
+    parsed = make_url(base)
+    return parsed.set(database=f"{parsed.database}_{suffix}").render_as_string(hide_password=False)
+
+
+async def _create_if_missing(base: str, url: str) -> str | None:
+    """Create `url`'s database through `base`'s server; None, or why it could not."""
+    name = make_url(url).database
     try:
         admin = await asyncpg.connect(base, timeout=5)
     except (OSError, asyncpg.PostgresError) as error:
-        postgres_unreachable(base, str(error))
-    name = f"cflowbot_{uuid.uuid4().hex[:12]}"
+        return str(error)
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):  # a twin run's worker
+                await admin.execute(f'CREATE DATABASE "{name}"')
+        return None
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def postgres_url(postgres_base: str) -> AsyncIterator[str]:
+    """A database of its own for this test, dropped afterwards."""
+    try:
+        admin = await asyncpg.connect(postgres_base, timeout=5)
+    except (OSError, asyncpg.PostgresError) as error:
+        postgres_unreachable(postgres_base, str(error))
+    url = sibling(postgres_base, uuid.uuid4().hex[:12])
+    name = make_url(url).database
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield base.rsplit("/", 1)[0] + "/" + name
+        yield url
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -127,7 +175,7 @@ async def database_url(
 ) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
-    url = os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
+    url: str = request.getfixturevalue("worker_database")
     if url not in probes:
         probes[url] = await _probe(url)
     problem = probes[url]

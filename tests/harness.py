@@ -13,13 +13,16 @@ machine and too long on an idle one.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
+import re
+import shutil
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -241,11 +244,35 @@ async def running_bot(
             cflow_bot_secret_key=Fernet.generate_key().decode(),
         )
         config = load_settings(None, **(options | settings))
+        if "database_url" not in settings:
+            await migrated_store(tmp_path / "bot.db")
         if linked:
             await _link_before_start(config, sandbox, linked)
         timed = {"clock": clock} if clock is not None else {}
         async with RunningBot(config, host="127.0.0.1", port=0, poll=poll, **timed) as running:
             yield Bot(running, slack, sandbox, http)
+
+
+_migrated: dict[str, Path] = {}  # this process's store at the newest revision
+
+
+async def migrated_store(path: Path) -> None:
+    """Put an SQLite store at the newest revision at `path`, unless a file is there (a
+    restarted bot's): migrated once a process, then copied. Alembic takes tens of ms a
+    store, several seconds a run; the bot still runs its upgrade at start, which finds the
+    head and does nothing (tests/test_migrations.py and test_store.py migrate their own)."""
+    if "template" not in _migrated:
+        folder = Path(tempfile.mkdtemp(prefix="cflow-bot-store-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        template = folder / "head.db"
+        await (await open_store(f"sqlite:///{template}", [])).close()
+        _migrated["template"] = template
+    await asyncio.to_thread(_copy_unless_there, _migrated["template"], path)
+
+
+def _copy_unless_there(template: Path, path: Path) -> None:
+    if not path.exists():
+        shutil.copyfile(template, path)
 
 
 @contextlib.asynccontextmanager
@@ -354,13 +381,6 @@ async def _grown_by(
 # Processes: `python -m bot …` as a person or a platform runs it
 
 
-def free_port() -> int:
-    """A port free now, for a process that must be told its port before it starts."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def cli_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """This environment without any of the bot's settings, plus `env`.
 
@@ -430,6 +450,53 @@ async def spawn(
     )
 
 
+SERVING = re.compile(r"Serving Slack on (http://\S+?)/slack/events")
+
+
+class Stderr:
+    """A process's stderr, read as it comes: copied on to `sink` (a file open in binary
+    mode; PIPE and DEVNULL: nowhere), kept whole, and watched for the line of the bot's
+    log that says where it serves."""
+
+    def __init__(self, stream: asyncio.StreamReader, sink: Stream) -> None:
+        self._chunks: list[bytes] = []
+        self._url: str | None = None
+        self._news = asyncio.Event()
+        self._reading = asyncio.create_task(self._read(stream, sink))
+
+    async def _read(self, stream: asyncio.StreamReader, sink: Stream) -> None:
+        while chunk := await stream.read(65536):
+            self._chunks.append(chunk)
+            if sink is not None and not isinstance(sink, int):
+                sink.write(chunk)
+                sink.flush()
+            if self._url is None and (found := SERVING.search(self.text())):
+                self._url = found[1]
+            self._news.set()
+        self._news.set()
+
+    def text(self) -> str:
+        return b"".join(self._chunks).decode(errors="replace")
+
+    async def served_at(self, timeout: float) -> str:  # noqa: ASYNC109
+        """The URL the process serves on, once its log has said it."""
+        deadline = time.monotonic() + timeout
+        while self._url is None:
+            if self._reading.done():
+                raise AssertionError(f"the bot ended before it served:\n{self.text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the bot did not serve in {timeout} s:\n{self.text()}")
+            self._news.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._news.wait(), max(0.0, deadline - time.monotonic()))
+        return self._url
+
+    async def whole(self) -> str:
+        """Everything, once the process has closed it (it has ended)."""
+        await self._reading
+        return self.text()
+
+
 @dataclass
 class BotProcess:
     """A `cflow-bot serve` process: its process, its URL, and what its /healthz says."""
@@ -437,6 +504,7 @@ class BotProcess:
     process: asyncio.subprocess.Process
     url: str
     http: aiohttp.ClientSession
+    stderr: Stderr
 
     async def health(self) -> tuple[int, dict[str, Any]]:
         async with self.http.get(self.url + "/healthz") as response:
@@ -464,9 +532,44 @@ class BotProcess:
         """SIGTERM, as a platform stops it; its exit status and whatever it wrote to stderr."""
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(self.process.communicate(), 30)
+        await asyncio.wait_for(self.process.wait(), 30)
+        err = await asyncio.wait_for(self.stderr.whole(), 30)
         assert self.process.returncode is not None
-        return self.process.returncode, (err or b"").decode()
+        return self.process.returncode, err
+
+
+async def start_serving(
+    env: Mapping[str, str],
+    cwd: Path,
+    http: aiohttp.ClientSession,
+    *,
+    stdout: Stream = subprocess.DEVNULL,
+    stderr: Stream = subprocess.DEVNULL,
+    timeout: float = 60.0,  # noqa: ASYNC109
+) -> BotProcess:
+    """`cflow-bot serve` on a port the system picks (PORT=0, so no two tests running side
+    by side can want the same one), once its log has said which; its stderr goes on to
+    `stderr` as it comes. The caller stops it."""
+    process = await spawn(
+        "serve",
+        "--host",
+        "127.0.0.1",
+        env={**env, "PORT": "0"},
+        cwd=cwd,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    read = Stderr(process.stderr, stderr)
+    served = BotProcess(process, "", http, read)
+    try:
+        served.url = await read.served_at(timeout)
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+        await served.stop()
+        raise
+    return served
 
 
 @contextlib.asynccontextmanager
@@ -478,23 +581,12 @@ async def serving(
     stdout: Stream = subprocess.DEVNULL,
     stderr: Stream = subprocess.DEVNULL,
 ) -> AsyncIterator[BotProcess]:
-    """`cflow-bot serve` on a free port, stopped by SIGTERM on exit unless it has ended."""
-    port = free_port()
-    process = await spawn(
-        "serve",
-        "--host",
-        "127.0.0.1",
-        env={**env, "PORT": str(port)},
-        cwd=cwd,
-        stdout=stdout,
-        stderr=stderr,
-    )
-    served = BotProcess(process, f"http://127.0.0.1:{port}", http)
+    """`start_serving`, stopped by SIGTERM on exit unless it has ended."""
+    served = await start_serving(env, cwd, http, stdout=stdout, stderr=stderr)
     try:
         yield served
     finally:
-        if process.returncode is None:
-            await served.stop()
+        await served.stop()
 
 
 async def process_cycles(

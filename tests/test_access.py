@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.blocks.ids import Action, MoreOption
 from bot.devtools.slack_standin.payloads import as_slack_sends, event_callback, slash_command
@@ -112,6 +113,7 @@ def dms_of(bot: Bot, user: str, text: str) -> list[StoredMessage]:
     return [m for m in bot.slack.messages(bot.slack.dm_channel(user)) if text in (m.text or "")]
 
 
+@pytest.mark.slow
 async def test_a_workflow_created_after_start_waits_for_an_admin_to_route_it(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:

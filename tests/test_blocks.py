@@ -565,6 +565,7 @@ def card_views(draw: st.DrawFn) -> CardView:
 SLOW = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 
+@pytest.mark.slow
 @SLOW
 @given(card_views())
 def test_any_card_is_within_limits_and_pings_nobody(view: CardView) -> None:
@@ -573,6 +574,7 @@ def test_any_card_is_within_limits_and_pings_nobody(view: CardView) -> None:
     assert_no_pings(payload)
 
 
+@pytest.mark.slow
 @SLOW
 @given(card_views())
 def test_any_card_ref_round_trips(view: CardView) -> None:
@@ -1243,6 +1245,7 @@ def roundups_of(draw: st.DrawFn) -> list[RoundupItem]:
     return [drawn[index % len(drawn)] for index in range(count)]
 
 
+@pytest.mark.slow
 @SLOW
 @given(roundups_of(), st.sampled_from(["g1", "g" * 2001, ""]))
 def test_any_summary_is_within_limits(items: list[RoundupItem], group_id: str) -> None:
@@ -1251,6 +1254,7 @@ def test_any_summary_is_within_limits(items: list[RoundupItem], group_id: str) -
     assert_no_pings(payload)
 
 
+@pytest.mark.slow
 @SLOW
 @given(
     roundups_of(),

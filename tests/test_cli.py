@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import sqlite3
 import subprocess
 from pathlib import Path
 
 import aiohttp
+import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
@@ -21,12 +23,13 @@ from bot.sync.routes import ADOPTED
 from tests.harness import (
     RATE_SCALE,
     Sandbox,
-    free_port,
     run_cli,
     run_cli_async,
     serving,
     spawn,
 )
+
+pytestmark = pytest.mark.slow  # each test runs the command line: a real process, or several
 
 
 def test_missing_settings_are_named_with_exit_2_and_no_traceback(tmp_path: Path) -> None:
@@ -121,11 +124,10 @@ async def test_check_says_when_cflow_is_unreachable(tmp_path: Path) -> None:
 async def test_sandbox_command_serves_and_stops_on_sigterm(
     http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    port = free_port()
     process = await spawn(
         "sandbox",
         "--port",
-        str(port),
+        "0",  # any free port: it prints the one it serves on
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -134,12 +136,14 @@ async def test_sandbox_command_serves_and_stops_on_sigterm(
         assert process.stdout is not None
         printed = await asyncio.wait_for(process.stdout.readuntil(b"CFLOW_USER_KEY="), 30)
         assert b"CFLOW_API_KEY=sandbox-api-key" in printed and b"bob" in printed
+        served = re.search(rb"CFLOW_BASE_URL=http://127\.0\.0\.1:([1-9][0-9]*)\n", printed)
+        assert served, printed
         creds = Credentials(
             api_key=SecretStr("sandbox-api-key"),
             username="cflow-bot",
             user_key=SecretStr("cflow-bot-key"),
         )
-        client = CflowClient(http, f"http://127.0.0.1:{port}")
+        client = CflowClient(http, f"http://127.0.0.1:{int(served[1])}")
         workflows = await wait_until_served(client, creds)
         assert len(workflows) >= 4
     finally:
@@ -151,11 +155,10 @@ async def test_sandbox_command_serves_and_stops_on_sigterm(
 async def test_playground_needs_no_settings_and_stops_cleanly_on_ctrl_c(
     http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    port = free_port()
     process = await spawn(
         "playground",
         "--port",
-        str(port),
+        "0",  # any free port: it prints the one it serves on
         "--no-open",
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -164,7 +167,9 @@ async def test_playground_needs_no_settings_and_stops_cleanly_on_ctrl_c(
     try:
         assert process.stdout is not None
         printed = await asyncio.wait_for(process.stdout.readline(), 60)
-        assert f"http://127.0.0.1:{port}/".encode() in printed
+        served = re.search(rb"http://127\.0\.0\.1:([1-9][0-9]*)/", printed)
+        assert served, printed
+        port = int(served[1])
         async with http.get(f"http://127.0.0.1:{port}/") as page:
             assert page.status == 200 and "cflow-bot playground" in await page.text()
         async with http.get(f"http://127.0.0.1:{port}/api/world") as world:
@@ -185,7 +190,7 @@ async def test_playground_off_loopback_warns(tmp_path: Path) -> None:
         "--host",
         "0.0.0.0",
         "--port",
-        str(free_port()),
+        "0",
         "--no-open",
         cwd=tmp_path,
         stdout=subprocess.PIPE,

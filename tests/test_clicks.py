@@ -48,6 +48,7 @@ def edits_of(bot: Bot, card: StoredMessage) -> list[SlackCall]:
     return [c for c in bot.slack.calls("chat.update") if c.params.get("ts") == card.ts]
 
 
+@pytest.mark.slow
 async def test_a_click_on_a_request_someone_is_deciding_leaves_the_card_alone(
     bot: Bot,
 ) -> None:
@@ -70,6 +71,7 @@ async def test_a_click_on_a_request_someone_is_deciding_leaves_the_card_alone(
     assert len(bot.sandbox.calls("approveRequest")) == 1
 
 
+@pytest.mark.slow
 async def test_a_click_as_the_decision_goes_out_to_slack_ends_in_the_outcome(bot: Bot) -> None:
     await bot.link("U0BOB")
     await bot.link("U0ALICE")
@@ -157,6 +159,7 @@ async def test_a_result_dm_slack_refuses_is_logged_and_the_rejection_stands(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
+@pytest.mark.slow
 async def test_a_click_while_the_database_is_away_is_acknowledged_and_answered(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path, postgres_url: str
 ) -> None:
@@ -183,6 +186,7 @@ async def test_a_click_while_the_database_is_away_is_acknowledged_and_answered(
         assert "Approved" in await answer_to(bot, "U0BOB", count=2)
 
 
+@pytest.mark.slow
 async def test_a_decision_the_store_missed_shows_seconds_after_the_store_is_back(
     sandbox: Sandbox,
     http: aiohttp.ClientSession,

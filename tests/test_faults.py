@@ -74,6 +74,7 @@ async def assert_each_card_once(bot: Bot, request_ids: list[str]) -> None:
         assert len(bot.cards_posted(request_id, CHANNEL)) == 1, request_id
 
 
+@pytest.mark.slow
 async def test_postgres_going_away_for_seconds_stalls_nothing_and_repeats_nothing(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path, postgres_url: str
 ) -> None:
@@ -104,6 +105,7 @@ async def test_postgres_going_away_for_seconds_stalls_nothing_and_repeats_nothin
         assert body["poller_loop"]["failures"], "the failures were counted"
 
 
+@pytest.mark.slow
 async def test_sqlite_locked_by_another_process_stalls_then_recovers(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -199,6 +201,7 @@ async def test_a_clicker_cflow_will_not_show_the_request_to_gets_the_buttons_bac
     assert bot.sandbox.calls("approveRequest") == []
 
 
+@pytest.mark.slow
 async def test_a_user_key_changed_in_cflow_asks_to_link_again(bot: Bot) -> None:
     await bot.link("U0BOB")
     request_id = new_expense(bot.sandbox)
@@ -316,6 +319,7 @@ async def add_shared_workflow(bot: Bot) -> str:
     return bot.sandbox.state.add_request("2001", {"System": "VPN"}, "dave").id
 
 
+@pytest.mark.slow
 async def test_one_undeliverable_dm_blocks_nobody_and_repeats_no_thread_line(bot: Bot) -> None:
     bot.slack.refuse("U0BOB", "user_disabled")
     request_id = await add_shared_workflow(bot)
@@ -334,6 +338,7 @@ async def test_one_undeliverable_dm_blocks_nobody_and_repeats_no_thread_line(bot
     assert len(again) == opened, "refused for good: not tried again every cycle"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("error", ["is_archived", "not_in_channel", "invalid_blocks"])
 async def test_a_card_slack_will_not_update_leaves_the_rest_of_the_request_alone(
     bot: Bot, error: str
@@ -350,6 +355,7 @@ async def test_a_card_slack_will_not_update_leaves_the_rest_of_the_request_alone
     assert [(c.channel, c.failure) for c in failed] == [(CHANNEL, error)]
 
 
+@pytest.mark.slow
 async def test_a_dropped_connection_is_retried_without_repeating_what_was_done(bot: Bot) -> None:
     request_id = await add_shared_workflow(bot)
     card = await bot.channel_card(request_id)
@@ -366,6 +372,7 @@ async def test_a_dropped_connection_is_retried_without_repeating_what_was_done(b
     assert len(dms_to(bot, "U0ALICE", request_id)) == 1
 
 
+@pytest.mark.slow
 async def test_a_request_sent_back_to_pending_is_announced_again(bot: Bot) -> None:
     await bot.link("U0BOB")
     request_id = new_expense(bot.sandbox)
@@ -402,6 +409,7 @@ async def test_a_request_sent_back_to_pending_is_announced_again(bot: Bot) -> No
     assert len(dms_to(bot, "U0DAVE", request_id)) == told + 1, "the submitter hears the end"
 
 
+@pytest.mark.slow
 async def test_a_request_missing_from_one_listing_is_not_declared_deleted(bot: Bot) -> None:
     request_id = new_expense(bot.sandbox)
     card = await bot.channel_card(request_id)
@@ -450,6 +458,7 @@ async def test_a_notify_channel_name_that_does_not_resolve_names_the_setting(
     assert "#nowhere" in str(raised.value)
 
 
+@pytest.mark.slow
 async def test_a_thread_line_whose_answer_was_lost_is_posted_once(bot: Bot) -> None:
     request_id = new_expense(bot.sandbox)
     card = await bot.channel_card(request_id)
@@ -474,6 +483,7 @@ async def test_a_thread_line_whose_answer_was_lost_is_posted_once(bot: Bot) -> N
     assert all(c.ts for c in cards if c.kind == "audit")
 
 
+@pytest.mark.slow
 async def test_a_reviewer_slack_could_not_look_up_for_now_is_dmed_later(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -492,6 +502,7 @@ async def test_a_reviewer_slack_could_not_look_up_for_now_is_dmed_later(
         assert len(dms_to(bot, "U0ALICE", "105")) == 1
 
 
+@pytest.mark.slow
 async def test_a_card_clicked_before_its_post_was_recorded_still_shows_the_outcome(
     bot: Bot,
 ) -> None:

@@ -68,6 +68,7 @@ def reminders_to(bot: Bot, user: str, request_id: str) -> list[SlackCall]:
     )
 
 
+@pytest.mark.slow
 async def test_25_working_hours_remind_once_never_at_night_or_on_sunday(
     bot: Bot, clock: Clock
 ) -> None:
@@ -93,6 +94,7 @@ async def test_25_working_hours_remind_once_never_at_night_or_on_sunday(
     assert len(reminders_to(bot, "U0BOB", request_id)) == 1
 
 
+@pytest.mark.slow
 async def test_a_reminder_can_be_put_off_for_an_hour(bot: Bot, clock: Clock) -> None:
     request_id = new_expense(bot.sandbox, Description="Taxi")
     await bot.channel_card(request_id)
@@ -111,6 +113,7 @@ async def test_a_reminder_can_be_put_off_for_an_hour(bot: Bot, clock: Clock) -> 
     assert len(reminders_to(bot, "U0BOB", request_id)) == 2
 
 
+@pytest.mark.slow
 async def test_an_escalation_mentions_the_contacts_once(bot: Bot, clock: Clock) -> None:
     bot.slack.add_user_group("S0FINANCE", "finance")
     answer = await command(bot, "U0ALICE", "escalate Expense @carol @finance after 48")
@@ -142,6 +145,7 @@ async def test_an_escalation_mentions_the_contacts_once(bot: Bot, clock: Clock) 
     assert 'cflow_bot_followups_total{how="thread",kind="escalation"} 1.0' in metrics
 
 
+@pytest.mark.slow
 async def test_stats_show_the_medians_of_what_was_decided(
     bot: Bot, clock: Clock, tmp_path: Path
 ) -> None:
@@ -169,6 +173,7 @@ async def stats_answer(bot: Bot, user: str, text: str) -> dict:
     return bot.slack.calls("response_url")[-1].params
 
 
+@pytest.mark.slow
 async def test_an_away_reviewers_request_goes_to_their_delegate_as_them(
     bot: Bot, clock: Clock
 ) -> None:
@@ -215,6 +220,7 @@ async def test_a_delegate_never_makes_a_loop_nor_is_oneself(bot: Bot) -> None:
     assert "YYYY-MM-DD" in await command(bot, "U0BOB", "away until next week")
 
 
+@pytest.mark.slow
 async def test_a_delegates_own_delegate_is_never_followed(bot: Bot) -> None:
     """bob away -> carol, carol away -> dave: bob's request is never dave's (bob never
     named him, and dave submitted it); it waits, and bob's DM says why."""
@@ -259,9 +265,13 @@ async def test_a_request_is_never_handed_to_its_own_submitter(bot: Bot) -> None:
     assert [c for c in bot.sandbox.calls("approveRequest") if request_id in c.path] == []
     mine = bot.sandbox.state.add_request("1001", {"Amount": 5}, "alice").id
     await bot.channel_card(mine)
-    await bot.slack.wait_for(  # alice's request does go to dave, as bob chose
+    # Alice's request does go to dave, as bob chose. Not timed: on a busy machine (four
+    # test processes on two cores) it was once seen to take the slower way, through
+    # Slack's history and the delivery's retries (up to 5, 10, 20 s apart), past 20 s.
+    await bot.slack.wait_for(
         "chat.postMessage",
         predicate=lambda c: "Handed to dave for bob" in c.params.get("text", ""),
+        timeout=60,
     )
     assert bot.sandbox.state.get_request("1001", mine).current_reviewers == ["dave"]
 
@@ -285,6 +295,7 @@ async def test_away_to_at_bob_works_as_the_manifest_makes_slack_send_it(bot: Bot
     assert (await bot.services.notify.of("U0CAROL")).delegate == "U0BOB"
 
 
+@pytest.mark.slow
 async def test_without_a_delegate_their_dms_wait_and_the_card_says_so(
     bot: Bot, clock: Clock
 ) -> None:
@@ -324,6 +335,7 @@ async def test_out_of_office_from_the_home_tab(bot: Bot) -> None:
     assert stored.delegate == "U0CAROL" and stored.away_until == la(11, 0).astimezone(UTC)
 
 
+@pytest.mark.slow
 async def test_a_workflow_can_have_its_own_reminder_time(bot: Bot, clock: Clock) -> None:
     answer = await command(bot, "U0ALICE", "remind Expense 2")
     assert "reminded after 2 working hours" in answer
@@ -345,6 +357,7 @@ async def test_a_workflow_can_have_its_own_reminder_time(bot: Bot, clock: Clock)
     assert len(reminders_to(bot, "U0BOB", request_id)) == 1, "nor the next of the first one"
 
 
+@pytest.mark.slow
 async def test_someone_who_takes_no_dms_is_reminded_in_the_cards_thread(
     bot: Bot, clock: Clock
 ) -> None:

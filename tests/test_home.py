@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from cryptography.fernet import Fernet
 
 from bot.blocks.home import BULK_BLOCK, HOME_ITEM
@@ -88,6 +89,7 @@ def waiting_on(sandbox: Sandbox, name: str) -> list[str]:
     return [r.id for r in sorted(found, key=lambda r: r.created_at)]
 
 
+@pytest.mark.slow
 async def test_a_reviewer_sees_everything_waiting_and_approves_five_in_one_confirm(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -164,6 +166,7 @@ async def test_submitted_requests_show_where_they_stand(bot: Bot) -> None:
     assert "`/cflow drafts`" in home, "drafts only dave's own key reads, on asking"
 
 
+@pytest.mark.slow
 async def test_an_opened_home_tab_follows_what_changes_on_the_desk(bot: Bot) -> None:
     await bot.link("U0BOB")
     home = await open_home(bot, "U0BOB")
@@ -190,6 +193,7 @@ async def test_an_opened_home_tab_follows_what_changes_on_the_desk(bot: Bot) -> 
     assert before <= {b["block_id"] for b in items(bot.slack.home_view("U0BOB") or {})}
 
 
+@pytest.mark.slow
 async def test_ticks_survive_a_refresh_of_the_tab(bot: Bot) -> None:
     await bot.link("U0BOB")
     home = await open_home(bot, "U0BOB")
@@ -210,6 +214,7 @@ async def test_ticks_survive_a_refresh_of_the_tab(bot: Bot) -> None:
     assert "Approve 2 selected" in bulk["elements"][0]["text"]["text"]
 
 
+@pytest.mark.slow
 async def test_a_tab_opened_before_a_restart_is_still_kept_current(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:

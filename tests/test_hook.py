@@ -16,7 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.inbound.hook import BURST
+from bot.domain.buckets import TokenBuckets
+from bot.inbound.hook import BURST, RATE
 from bot.runtime.server import RunningBot
 from tests.harness import Bot, Sandbox, mentions, new_expense, running_bot
 
@@ -87,7 +88,15 @@ async def test_forged_or_malformed_calls_make_no_cflow_call(bot: Bot) -> None:
     assert read.count("listRequests") == 1, read
 
 
+def refilled_by_nothing(bot: Bot) -> None:
+    """The hook's limits as they are, on a clock that stands still: a flood is then a flood
+    however slowly a busy machine sends it (at RATE a second, a refill would let a slow
+    one through). What these tests show is whose bucket a call draws from."""
+    bot.services.hook_limits = TokenBuckets(RATE, BURST, clock=lambda: 0.0)
+
+
 async def test_a_flood_from_one_source_is_limited(bot: Bot) -> None:
+    refilled_by_nothing(bot)
     statuses = [(await hook(bot, http=bot.http, json={"workflowId": "1001"}))[0] for _ in range(40)]
     assert statuses[:20] == [202] * 20 and 429 in statuses
 
@@ -107,6 +116,7 @@ async def test_sources_behind_a_trusted_proxy_are_limited_each_on_its_own(
 ) -> None:
     proxies = "10.9.8.7, 127.0.0.0/8"  # the bot's callers here come from 127.0.0.1
     async with running_bot(sandbox, http, tmp_path, **SLOW, cflow_trusted_proxies=proxies) as bot:
+        refilled_by_nothing(bot)
         first = await flood(bot, 2 * BURST, lambda n: "203.0.113.1")
         # Whatever a caller writes left of the address the proxy saw is not its source.
         spoofed = await flood(bot, 10, lambda n: f"198.51.100.{n}, 203.0.113.1")
@@ -122,6 +132,7 @@ async def test_an_untrusted_peer_cannot_pick_its_bucket_by_x_forwarded_for(
     async with running_bot(
         sandbox, http, tmp_path, **SLOW, cflow_trusted_proxies="10.0.0.0/8"
     ) as bot:
+        refilled_by_nothing(bot)
         statuses = await flood(bot, 3 * BURST, lambda n: f"203.0.113.{n}")
     assert 429 in statuses and statuses.count(202) < 2 * BURST, statuses
 

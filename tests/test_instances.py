@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from cryptography.fernet import Fernet
 
 from bot.devtools.slack_standin.payloads import block_action, form, sign
@@ -27,6 +28,8 @@ from tests.harness import (
     run_cli_async,
     serving,
 )
+
+pytestmark = pytest.mark.slow  # every test here takes seconds
 
 SECRET = "multi-instance-secret"
 INTERVAL = 0.5

@@ -166,6 +166,7 @@ async def test_a_fresh_database_is_exactly_the_schema_module(database_url: str, 
         await store.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", [1, 2, 3])
 async def test_a_previous_release_database_is_upgraded_keeping_its_data(
     database_url: str, key: str, version: int

@@ -105,6 +105,7 @@ def is_digest(call: SlackCall) -> bool:
     return "Cflow digest" in json.dumps(call.params)
 
 
+@pytest.mark.slow
 async def test_a_reviewer_in_quiet_hours_is_told_when_they_are_back(bot: Bot, clock: Clock) -> None:
     answer = await command(bot, "U0BOB", "notify quiet 22:00-07:00")
     assert "quiet 22:00–07:00" in answer and "America/Los_Angeles" in answer
@@ -145,6 +146,7 @@ async def test_off_means_no_dm_but_the_channel_card(bot: Bot, clock: Clock) -> N
     assert len(dms_to(bot, "U0BOB", about(request_id))) == 1
 
 
+@pytest.mark.slow
 async def test_a_digest_reviewer_gets_one_dm_at_nine_and_none_per_request(
     bot: Bot, clock: Clock
 ) -> None:

@@ -20,6 +20,8 @@ from playwright.async_api import Browser, Locator, Page, async_playwright, expec
 from bot.devtools.playground.page import page_app
 from bot.devtools.playground.world import World, running_world
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "playground.png"
 WAIT = 20_000  # ms: a poll cycle, then Slack's pacing

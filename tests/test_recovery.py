@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.blocks.ids import Action
 from bot.devtools.slack_standin.payloads import sign, slash_command
@@ -31,6 +32,8 @@ from tests.harness import (
     serving,
 )
 from tests.test_cli import bot_env
+
+pytestmark = pytest.mark.slow  # every test here takes seconds
 
 INTERVAL = 2.0
 

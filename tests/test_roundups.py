@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.ids import Action
@@ -170,6 +171,7 @@ async def test_see_them_all_answers_privately_with_the_roundups_requests(
         assert not answer[0].params.get("replace_original"), "the summary stays for everyone"
 
 
+@pytest.mark.slow
 async def test_requests_that_arrive_one_by_one_keep_their_own_cards(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -209,6 +211,7 @@ async def test_a_roundup_posted_before_its_rename_is_adopted_not_posted_again(bo
     assert [c for c in bot.slack.calls("chat.postMessage") if kind_of(c) == "roundup"] == []
 
 
+@pytest.mark.slow
 async def test_a_poll_cycle_never_waits_for_slack(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -224,6 +227,7 @@ async def test_a_poll_cycle_never_waits_for_slack(
         assert bot.services.publisher.queued > 0
 
 
+@pytest.mark.slow
 async def test_a_request_decided_while_its_card_waits_is_never_posted_with_buttons(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -252,6 +256,7 @@ async def decided_while_waiting(bot: Bot) -> None:
     assert rate_limited(bot.slack) == []
 
 
+@pytest.mark.slow
 async def test_paced_calls_stay_within_slacks_limits_most_urgent_first() -> None:
     async with SlackStandIn("xoxb-pace", rate_scale=10) as fake, aiohttp.ClientSession() as http:
         fake.add_channel("C1", "one")
@@ -279,6 +284,7 @@ async def test_paced_calls_stay_within_slacks_limits_most_urgent_first() -> None
     assert last_urgent < len(texts) - 10, "the urgent edits jumped the queue"
 
 
+@pytest.mark.slow
 async def test_a_429_is_waited_out_and_the_call_made_once() -> None:
     async with (
         SlackStandIn("xoxb-pace", rate_limits=False) as fake,

@@ -281,6 +281,7 @@ async def test_concurrent_claims_have_one_winner(make_store: MakeStore) -> None:
     assert won.count(True) == 1
 
 
+@pytest.mark.slow
 async def test_cards_for_many_requests_channel_cards_first(store: SqlStore) -> None:
     keys = _keys(600)
     for n, (workflow_id, request_id) in enumerate(keys):

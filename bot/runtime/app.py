@@ -50,6 +50,9 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
     if not socket_mode:
         settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     app = AsyncApp(
+        # Named, or Bolt names it after its caller's file through inspect.stack(), which
+        # reads the source of every frame: tens of ms a start under a deep stack (tests).
+        name="cflow-bot",
         client=services.slack,
         signing_secret=secret.get_secret_value() if secret else None,
         # Socket Mode messages arrive over our own authenticated websocket, unsigned.

@@ -42,7 +42,7 @@ from bot.devtools.slack_standin.slack import SlackStandIn, StoredMessage
 from bot.store import open_store
 from bot.store.records import Link
 from tests.benchmarks.harness import report
-from tests.harness import PEOPLE, BotProcess, Sandbox, free_port, process_cycles, spawn
+from tests.harness import PEOPLE, BotProcess, Sandbox, process_cycles, start_serving
 from tests.tcp_proxy import TcpProxy
 from tests.test_faults import through
 
@@ -141,13 +141,14 @@ class World:
     http: aiohttp.ClientSession
 
 
-def open_log(port: int) -> IO[str] | None:
-    """The file an instance's stderr goes to when `BENCH_FAULT_LOGS` names a folder."""
+def open_log(started: int) -> IO[bytes] | None:
+    """The file the `started`-th instance's stderr goes to when `BENCH_FAULT_LOGS` names a
+    folder."""
     folder = os.environ.get("BENCH_FAULT_LOGS")
     if not folder:
         return None
     Path(folder).mkdir(parents=True, exist_ok=True)
-    return open(Path(folder) / f"serve-{port}.log", "a")  # the process writes it until it ends
+    return open(Path(folder) / f"serve-{started}.log", "ab")  # written until the process ends
 
 
 @dataclass
@@ -158,19 +159,12 @@ class Instances:
     cwd: Path
     http: aiohttp.ClientSession
     running: list[BotProcess] = field(default_factory=list)
+    started: int = 0
 
     async def start(self) -> BotProcess:
-        port = free_port()
-        log = open_log(port)
-        process = await spawn(
-            "serve",
-            "--host",
-            "127.0.0.1",
-            env=self.env | {"PORT": str(port)},
-            cwd=self.cwd,
-            stderr=log or subprocess.DEVNULL,
-        )
-        bot = BotProcess(process, f"http://127.0.0.1:{port}", self.http)
+        self.started += 1
+        log = open_log(self.started)
+        bot = await start_serving(self.env, self.cwd, self.http, stderr=log or subprocess.DEVNULL)
         await bot.healthy(timeout=60)
         self.running.append(bot)
         return bot

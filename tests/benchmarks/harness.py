@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import os
 import platform
+import re
 import resource
 import statistics
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from sqlalchemy import event
 from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.settings import Settings, load_settings
 from bot.store.sql import SqlStore
-from tests.harness import free_port, spawn
+from tests.harness import spawn
 
 
 @dataclass
@@ -41,16 +43,14 @@ class SandboxProcess:
 
 @contextlib.asynccontextmanager
 async def sandbox_process(http: aiohttp.ClientSession) -> AsyncIterator[SandboxProcess]:
-    port = free_port()
-    process = await spawn("sandbox", "--port", str(port))
-    sandbox = SandboxProcess(f"http://127.0.0.1:{port}", http)
+    """`cflow-bot sandbox` on a port the system picks, which it prints once it serves."""
+    process = await spawn("sandbox", "--port", "0", stdout=subprocess.PIPE)
     try:
-        for _ in range(600):
-            with contextlib.suppress(aiohttp.ClientError):
-                await sandbox.control("GET", "config")
-                break
-            await asyncio.sleep(0.05)
-        yield sandbox
+        assert process.stdout is not None
+        printed = await asyncio.wait_for(process.stdout.readuntil(b"CFLOW_USER_KEY="), 60)
+        served = re.search(rb"CFLOW_BASE_URL=(http://\S+)", printed)
+        assert served, printed
+        yield SandboxProcess(served[1].decode(), http)
     finally:
         process.terminate()
         await process.wait()

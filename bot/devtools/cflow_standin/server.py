@@ -358,10 +358,18 @@ async def start_sandbox(
     return runner, f"http://{shown}:{bound_port}"
 
 
-async def run_sandbox(state: SandboxState, host: str, port: int) -> None:
-    """Serve until cancelled, then shut the server down cleanly."""
+async def run_sandbox(
+    state: SandboxState,
+    host: str,
+    port: int,
+    *,
+    ready: Callable[[str], object] = lambda base_url: None,
+) -> None:
+    """Serve until cancelled, then shut the server down cleanly; `ready` is told the URL
+    once it is served (with port 0, the port the system gave)."""
     runner, base_url = await start_sandbox(state, host, port)
     logger.info("Cflow sandbox listening on %s", base_url)
+    ready(base_url)
     try:
         await asyncio.Event().wait()
     finally:
