@@ -283,7 +283,7 @@ async def pending(ctx: CommandContext, page: int | None = None) -> None:
         title = "Waiting for you"
     waiting = oldest_first(waiting)
     number = page if page is not None else _page(ctx.text, 0)
-    now = datetime.now(UTC)
+    now = ctx.tools.clock()
     await ctx.say(pending_message(waiting, title=title, now=now, page=number, scope=scope))
 
 

@@ -159,7 +159,9 @@ class Decider:
         *,
         cflow_timeout: float,
         instance_id: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`clock` stamps each decision (what stats and the audit read)."""
         self._cflow = cflow
         self._store = store
         self._publisher = publisher
@@ -167,6 +169,7 @@ class Decider:
         self._metrics = metrics
         self._lock_ttl = lock_seconds(cflow_timeout)
         self._instance_id = instance_id
+        self._clock = clock
         self._release_retries: set[asyncio.Task[None]] = set()  # kept: asyncio holds tasks weakly
 
     async def decide(
@@ -251,7 +254,7 @@ class Decider:
             stage=before.current_stage,
             action=intent.action,
             cflow_username=creds.username,
-            at=datetime.now(UTC),
+            at=self._clock(),
             slack_user_id=actor,
             comment=intent.comment,
             reassigned_to=intent.reassign_to,

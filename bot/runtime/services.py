@@ -258,6 +258,7 @@ async def build_services(
         metrics,
         cflow_timeout=settings.cflow_timeout,
         instance_id=instance_id,
+        clock=clock,
     )
     digests = Digests(
         store,
