@@ -54,7 +54,7 @@ class SqlBase:
         *,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        """`clock` is when locks lapse and bursts were made: this process's real time,
+        """`clock` is when locks lapse and roundups were made: this process's real time,
         but a step test's virtual time (tests/virtual_time.py), which the bot's follow-ups
         and the locks they take must agree on."""
         dialect = engine.dialect.name

@@ -4,7 +4,7 @@ A burst of new requests (a first start on an account with a backlog, a bulk impo
 would otherwise post a card per request into one channel (Slack takes about one a
 second there) and a DM per request to each reviewer. When one cycle has more than the
 burst limit for a channel or a reviewer, those requests become the members of a
-roundup instead (`plan`): their channel cards and DMs are left out, and one message
+roundup instead (bot.sync.grouping): their channel cards and DMs are left out, and one message
 stands for them (a summary in the channel, a grouped DM), re-rendered from the members'
 current state whenever one of them changes (`Roundups.publish`). The members stay
 tracked like any request: decided in Cflow, their roundup says so and their submitter
