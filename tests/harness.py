@@ -196,6 +196,27 @@ def has_button(message: StoredMessage, action_id: str) -> bool:
     return f'"action_id": "{action_id}"' in json.dumps(message.blocks)
 
 
+def connected_to(sandbox: Sandbox, slack: SlackStandIn, database: Path) -> dict[str, Any]:
+    """The settings of a bot that talks to this Cflow stand-in and this Slack stand-in,
+    with its store at `database`. Reminders and escalations are off: the demo's requests
+    are days old, and they would follow them in every test; the tests of follow-ups set
+    them (tests/test_followups.py, tests/step/test_followups.py)."""
+    return dict(
+        cflow_base_url=sandbox.url,
+        cflow_api_key=sandbox.state.api_key,
+        cflow_username="cflow-bot",
+        cflow_user_key="cflow-bot-key",
+        slack_bot_token=slack.bot_token,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack.api_url,
+        cflow_notify_channel=CHANNEL,
+        cflow_remind_after=0,
+        cflow_escalate_after=0,
+        database_url=f"sqlite:///{database}",
+        cflow_bot_secret_key=Fernet.generate_key().decode(),
+    )
+
+
 @contextlib.asynccontextmanager
 async def running_bot(
     sandbox: Sandbox,
@@ -222,26 +243,12 @@ async def running_bot(
     async with _slack_stand_in(slack, rate_scale) as slack:
         if before_start is not None:
             before_start(slack)
-        options: dict[str, Any] = dict(
-            cflow_base_url=sandbox.url,
-            cflow_api_key=sandbox.state.api_key,
-            cflow_username="cflow-bot",
-            cflow_user_key="cflow-bot-key",
-            slack_bot_token=slack.bot_token,
-            slack_signing_secret=SECRET,
-            slack_api_url=slack.api_url,
-            cflow_notify_channel=CHANNEL,
+        options = connected_to(sandbox, slack, tmp_path / "bot.db") | dict(
             cflow_poll_interval=0.2,
             # The demo data's six pending requests get cards of their own, as most tests
             # expect; tests of roundups set the burst limit (default 5) themselves.
             cflow_burst_limit=10,
-            # The demo's requests are days old: reminders and escalations would follow
-            # them in every test; tests of those set them (tests/test_followups.py).
-            cflow_remind_after=0,
-            cflow_escalate_after=0,
             slack_rate_scale=rate_scale,
-            database_url=f"sqlite:///{tmp_path / 'bot.db'}",
-            cflow_bot_secret_key=Fernet.generate_key().decode(),
         )
         config = load_settings(None, **(options | settings))
         if "database_url" not in settings:

@@ -195,7 +195,6 @@ async def build_services(
     deliveries and Cflow retries follow it too. Heartbeats and claims on Slack messages
     stay in real time: Slack's ts are real, and they matter only between instances."""
     ticks = timebase or RealTime()
-    store_clock = utc_now if timebase is None else timebase.now
     if timebase is not None:
         clock = timebase.now
     http = create_session()
@@ -203,7 +202,7 @@ async def build_services(
     slack = slack_client(settings, http, metrics, timebase)
     try:
         settings = await _with_channel_ids(settings, slack)
-        store = await open_store(settings.database_url, settings.secret_keys, clock=store_clock)
+        store = await open_store(settings.database_url, settings.secret_keys, clock=ticks.now)
     except BaseException:
         await http.close()
         raise

@@ -23,7 +23,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from cryptography.fernet import Fernet
 
 from bot.devtools.cflow_standin.seed import DEMO_API_KEY, ROLES, USERS
 from bot.devtools.cflow_standin.state import SandboxState
@@ -34,7 +33,7 @@ from bot.settings import load_settings
 from bot.store.records import PollRun
 from bot.sync.poller import Poller
 from bot.telemetry.metrics import Metrics
-from tests.harness import CHANNEL, PEOPLE, SECRET, Bot, Sandbox, mentions
+from tests.harness import CHANNEL, PEOPLE, Bot, Sandbox, connected_to, mentions
 from tests.virtual_time import VirtualTime
 
 LA = ZoneInfo("America/Los_Angeles")  # where the stand-in's people live
@@ -207,22 +206,7 @@ async def stepping_bot(
         for user, name in PEOPLE.items():
             slack.add_user(user, f"{name}@example.com", name)
         slack.add_channel(CHANNEL, "approvals")
-        options: dict[str, Any] = dict(
-            cflow_base_url=sandbox.url,
-            cflow_api_key=sandbox.state.api_key,
-            cflow_username="cflow-bot",
-            cflow_user_key="cflow-bot-key",
-            slack_bot_token=slack.bot_token,
-            slack_signing_secret=SECRET,
-            slack_api_url=slack.api_url,
-            cflow_notify_channel=CHANNEL,
-            cflow_bot_admins="U0ALICE",
-            # Follow-ups only where a test sets them (tests/step/test_followups.py).
-            cflow_remind_after=0,
-            cflow_escalate_after=0,
-            database_url=f"sqlite:///{database}",
-            cflow_bot_secret_key=Fernet.generate_key().decode(),
-        )
+        options = connected_to(sandbox, slack, database) | dict(cflow_bot_admins="U0ALICE")
         config = load_settings(None, **(options | settings))
         running = RunningBot(config, host="127.0.0.1", port=0, poll=False, timebase=vt)
         await running.__aenter__()
