@@ -22,6 +22,7 @@ from bot.store.records import (
     Link,
     LinkedUser,
     LinkInfo,
+    PolicyChange,
     PollRun,
     Preference,
     Reencrypted,
@@ -30,6 +31,7 @@ from bot.store.records import (
     StageVisit,
     Subscription,
     TrackedRequest,
+    WorkflowPolicy,
     WorkflowRoute,
     WorkflowRules,
 )
@@ -223,6 +225,21 @@ class RuleStore(Protocol):
     async def save_workflow_rules(self, rules: WorkflowRules) -> None: ...
 
 
+class PolicyStore(Protocol):
+    """Each workflow's decision policy (bot.domain.policy), and the log of its changes."""
+
+    async def policies_for(self, workflow_ids: Iterable[str]) -> dict[str, WorkflowPolicy]:
+        """The stored policies of these workflows; a missing one has the defaults."""
+
+    async def save_policy(self, policy: WorkflowPolicy, changes: Iterable[PolicyChange]) -> None:
+        """Replace the workflow's policy and log `changes`, in one transaction."""
+
+    async def policy_changes(
+        self, workflow_id: str | None = None, since: datetime | None = None
+    ) -> list[PolicyChange]:
+        """The changes, oldest first (of one workflow, or of all; since a time)."""
+
+
 class RouteStore(Protocol):
     """Where each workflow's cards go, and the channels subscribed to it."""
 
@@ -326,6 +343,7 @@ class Store(
     StageVisitStore,
     FollowupStore,
     RuleStore,
+    PolicyStore,
     RouteStore,
     HintStore,
     InstanceStore,

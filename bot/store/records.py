@@ -235,6 +235,44 @@ class WorkflowRules:
     updated_by: str | None = None
 
 
+CommentRule = Literal["reject", "approve", "both", "off"]
+SelfApproval = Literal["allow", "block"]
+WebOnlyOp = Literal[">", ">=", "<", "<=", "="]
+
+
+@dataclass(frozen=True)
+class WorkflowPolicy:
+    """The rules a workflow's decisions follow, as an admin set them with `/cflow policy`
+    (bot.domain.policy says what each means); a workflow without a row has the defaults,
+    which are the bot's behaviour before policies existed.
+
+    `web_only_value` is kept as the admin wrote the number (compared as a Decimal), and
+    `channel_fields` is None for every field, () for none.
+    """
+
+    workflow_id: str
+    comment: CommentRule = "reject"
+    self_approval: SelfApproval = "allow"
+    web_only_field: str | None = None
+    web_only_op: WebOnlyOp | None = None
+    web_only_value: str | None = None
+    undo_seconds: int = 0
+    channel_fields: tuple[str, ...] | None = None
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """One change of a workflow's policy: which setting, to what (as shown), by whom."""
+
+    workflow_id: str
+    setting: str
+    value: str
+    changed_by: str
+    at: datetime
+
+
 @dataclass(frozen=True)
 class TrackedRequest:
     """What the bot last published about a request; the poller diffs Cflow against it.

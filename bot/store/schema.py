@@ -67,6 +67,19 @@ class JsonList(TypeDecorator[tuple[str, ...]]):
         return tuple(json.loads(value)) if value else ()
 
 
+class OptionalJsonList(TypeDecorator[tuple[str, ...] | None]):
+    """Like JsonList, but None (NULL) stays apart from an empty tuple ("[]")."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Sequence[str] | None, dialect: Dialect) -> str | None:
+        return None if value is None else json.dumps(list(value))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> tuple[str, ...] | None:
+        return None if value is None else tuple(json.loads(value))
+
+
 metadata = MetaData()
 
 ID = String(255)
@@ -217,6 +230,34 @@ workflow_rules = Table(
     Column("escalate_after", Float),
     Column("escalate_to", JsonList, nullable=False),
     Column("updated_by", ID),
+)
+
+# A workflow's decision policy, as an admin set it (bot.store.records.WorkflowPolicy),
+# and every change of it, with who made it and when (shown, and in the export).
+workflow_policies = Table(
+    "workflow_policies",
+    metadata,
+    Column("workflow_id", ID, primary_key=True),
+    Column("comment", String(8), nullable=False),  # reject | approve | both | off
+    Column("self_approval", String(8), nullable=False),  # allow | block
+    Column("web_only_field", Text),
+    Column("web_only_op", String(2)),
+    Column("web_only_value", String(64)),
+    Column("undo_seconds", Integer, nullable=False),
+    Column("channel_fields", OptionalJsonList),  # NULL: every field
+    Column("updated_by", ID),
+    Column("updated_at", UtcDateTime),
+)
+
+policy_changes = Table(
+    "policy_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workflow_id", ID, nullable=False, index=True),
+    Column("setting", String(32), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("changed_by", ID, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
 )
 
 # Where each workflow's cards go, as an admin chose (see bot.store.records.WorkflowRoute).
