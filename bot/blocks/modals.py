@@ -123,14 +123,18 @@ def modal_target(metadata: str | None) -> tuple[RequestRef | None, ListOrigin | 
     return RequestRef.decode(metadata), None
 
 
-def reject_modal(ref: RequestRef, title: str, origin: ListOrigin | None = None) -> ViewPayload:
-    """Asks for the reason: Cflow keeps it and the submitter is told it."""
+def reject_modal(
+    ref: RequestRef, title: str, origin: ListOrigin | None = None, *, required: bool = True
+) -> ViewPayload:
+    """Asks for the reason: Cflow keeps it and the submitter is told it. Optional only
+    where the workflow's policy asks no comment at all (`comment off`)."""
     blocks = [
         _named(title, "Reject"),
         text_input(
             Input.REASON,
             "Reason",
             multiline=True,
+            optional=not required,
             max_length=MAX_INPUT,
             placeholder="Tell the submitter why",
         ),
@@ -138,12 +142,18 @@ def reject_modal(ref: RequestRef, title: str, origin: ListOrigin | None = None) 
     return modal(View.REJECT, "Reject request", blocks, submit="Reject", **_meta(ref, origin))
 
 
-def approve_comment_modal(ref: RequestRef, title: str) -> ViewPayload:
+def approve_comment_modal(
+    ref: RequestRef, title: str, origin: ListOrigin | None = None
+) -> ViewPayload:
+    """Approve with a comment (required: it is what this modal is for, and what the
+    workflow's policy may ask of every approval, `comment approve|both`)."""
     blocks = [
         _named(title, "Approve"),
         text_input(Input.COMMENT, "Comment", multiline=True, max_length=MAX_INPUT),
     ]
-    return modal(View.APPROVE_COMMENT, "Approve request", blocks, submit="Approve", **_meta(ref))
+    return modal(
+        View.APPROVE_COMMENT, "Approve request", blocks, submit="Approve", **_meta(ref, origin)
+    )
 
 
 def reassign_modal(ref: RequestRef, title: str) -> ViewPayload:

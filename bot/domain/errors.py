@@ -71,3 +71,15 @@ class NotReviewerError(DecisionError):
     """The person is not among the reviewers of the request's current stage."""
 
     kind = "not_reviewer"
+
+
+class PolicyRefusedError(DecisionError):
+    """The workflow's policy keeps this decision out of Slack (web-only, own request)."""
+
+    kind = "policy"
+
+
+class CommentRequiredError(DecisionError):
+    """The workflow's policy asks a comment for this decision, and none was given."""
+
+    kind = "comment_required"

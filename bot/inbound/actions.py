@@ -13,7 +13,8 @@ from bot.blocks.ids import Action, MoreOption, more_option
 from bot.blocks.lists import listed_page
 from bot.blocks.modals import ListOrigin, approve_comment_modal, reassign_modal, reject_modal
 from bot.blocks.text import escape
-from bot.domain.errors import DecisionError, NotReviewerError
+from bot.domain.errors import DecisionError, NotReviewerError, PolicyRefusedError
+from bot.domain.policy import comment_required
 from bot.domain.refs import RequestRef
 from bot.inbound.answers import SLACK_FAILURES, said
 from bot.inbound.commands import list_again
@@ -26,7 +27,7 @@ from bot.inbound.common import (
 from bot.inbound.subcommands import Tools
 from bot.outbound.directory import Directory
 from bot.people.decisions import Decider, Intent
-from bot.store.records import Link
+from bot.store.records import Link, WorkflowPolicy
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,15 @@ async def approve(
     ref: RequestRef,
 ) -> None:
     user = link.slack_user_id
-    if not await _may_decide(decider, link, Intent(ref, "approve"), respond):
+    policy = await _may_decide(decider, link, Intent(ref, "approve"), respond)
+    if policy is None:
         return
     page_scope = _listed_in(body, action)
+    if comment_required(policy, "approve"):  # the comment first, in a modal
+        origin = ListOrigin(body["response_url"], page_scope) if page_scope is not None else None
+        view = approve_comment_modal(ref, _title(ref), origin)
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+        return
     if page_scope is not None:  # an ephemeral `/cflow pending` answer: replaced at once
         await respond(text=f"⏳ Approving #{escape(ref.request_id)} as you…", replace_original=True)
         decision = decider.decide(user, link, Intent(ref, "approve"))
@@ -85,11 +92,12 @@ async def open_reject_modal(
     link: Link,
     ref: RequestRef,
 ) -> None:
-    if not await _may_decide(decider, link, Intent(ref, "reject"), respond):
+    policy = await _may_decide(decider, link, Intent(ref, "reject"), respond)
+    if policy is None:
         return
     page_scope = _listed_in(body, action)
     origin = ListOrigin(body["response_url"], page_scope) if page_scope is not None else None
-    view = reject_modal(ref, _title(ref), origin)
+    view = reject_modal(ref, _title(ref), origin, required=comment_required(policy, "reject"))
     await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
@@ -102,7 +110,7 @@ async def open_more_modal(
     link: Link,
     ref: RequestRef,
 ) -> None:
-    if not await _may_decide(decider, link, Intent(ref, "approve"), respond):
+    if await _may_decide(decider, link, Intent(ref, "approve"), respond) is None:
         return
     if more_option(action) is MoreOption.REASSIGN:  # a Slack member, never Cflow's directory
         view = reassign_modal(ref, _title(ref))
@@ -123,15 +131,17 @@ async def just_ack(ack: AsyncAck) -> None:
     await ack()
 
 
-async def _may_decide(decider: Decider, link: Link, intent: Intent, respond: AsyncRespond) -> bool:
-    """False, with a private answer, for someone plainly not a reviewer: the shared card
-    stays as it was, and neither a lock nor Cflow is touched."""
+async def _may_decide(
+    decider: Decider, link: Link, intent: Intent, respond: AsyncRespond
+) -> WorkflowPolicy | None:
+    """The workflow's policy; None, with a private answer, for someone plainly not a
+    reviewer or whom the policy keeps from deciding it here (their own request, a
+    web-only one): the shared card stays as it was, and no lock or decision is made."""
     try:
-        await decider.check(link, intent)
-    except NotReviewerError as refused:
+        return await decider.check(link, intent)
+    except (NotReviewerError, PolicyRefusedError) as refused:
         await say_privately(respond, {"text": refused.text})
-        return False
-    return True
+        return None
 
 
 class BusyCard:

@@ -15,7 +15,7 @@ from bot.blocks.ids import Action
 from bot.blocks.modals import details_modal
 from bot.blocks.text import escape
 from bot.cflow import Credentials
-from bot.domain.errors import StaleCardError
+from bot.domain.errors import CommentRequiredError, PolicyRefusedError, StaleCardError
 from bot.domain.refs import RequestRef
 from bot.inbound.answers import answer_for
 from bot.inbound.common import Track, as_person
@@ -111,6 +111,8 @@ async def _outcome(decider: Decider, tools: Tools, link: Link, ref: RequestRef) 
         done = await decider.decide(link.slack_user_id, link, Intent(ref, "approve"))
     except StaleCardError:
         return f"↪️ {name}: already decided or moved on; nothing was done."
+    except (PolicyRefusedError, CommentRequiredError) as skipped:  # its policy: not in bulk
+        return f"⏭️ {name}: skipped. {skipped.text}"
     except Exception as error:  # one failure stops no other approval
         answer = await answer_for(error, tools.store, link.slack_user_id)
         if answer is None:

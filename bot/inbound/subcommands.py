@@ -38,7 +38,7 @@ from bot.cflow import (
 )
 from bot.domain.access import same_user, takes_part, waiting_on
 from bot.domain.buckets import TokenBuckets
-from bot.domain.errors import AnswerError, NotLinkedError
+from bot.domain.errors import AnswerError, CommentRequiredError, NotLinkedError
 from bot.domain.refs import RequestRef
 from bot.followups.digests import Digests
 from bot.inbound.answers import answer_for
@@ -248,10 +248,14 @@ async def approve(ctx: CommandContext) -> None:
 
 
 async def reject(ctx: CommandContext) -> None:
-    reason = ctx.text.rest(1)
-    if len(ctx.text.args) < 1 or not reason:
-        raise AnswerError("A reason is required: `/cflow reject <request> <reason>`")
-    await _decide(ctx, "reject", reason)
+    await _decide(ctx, "reject", ctx.text.rest(1) or None)
+
+
+COMMENT_USAGE = {
+    "approve": "This workflow asks a comment with every approval:"
+    " `/cflow approve <request> <comment>`",
+    "reject": "A reason is required: `/cflow reject <request> <reason>`",
+}
 
 
 async def _decide(ctx: CommandContext, verb: Any, comment: str | None) -> None:
@@ -261,7 +265,10 @@ async def _decide(ctx: CommandContext, verb: Any, comment: str | None) -> None:
     creds = credentials_for(ctx.tools.service, link)
     workflow, request = await find_request(ctx, creds, ctx.text.args[0])
     ref = RequestRef(workflow_id=workflow.id, request_id=request.id, stage=request.current_stage)
-    done = await ctx.tools.decider.decide(ctx.user, link, Intent(ref, verb, comment=comment))
+    try:
+        done = await ctx.tools.decider.decide(ctx.user, link, Intent(ref, verb, comment=comment))
+    except CommentRequiredError:
+        raise AnswerError(COMMENT_USAGE[verb]) from None
     await ctx.say({"text": done})
 
 

@@ -20,15 +20,17 @@ from bot.blocks.modals import (
 )
 from bot.cflow import CflowError, CflowUnauthorizedError, Credentials
 from bot.domain.access import same_user
+from bot.domain.policy import comment_required
 from bot.inbound.answers import said, tell
 from bot.inbound.commands import list_again
 from bot.inbound.common import NOT_OURS, Track, as_person, tell_in_dm
 from bot.inbound.subcommands import Tools
 from bot.outbound.directory import Directory, same_email
 from bot.people.decisions import Decider, Intent, Verb
-from bot.store.records import Link
+from bot.store.records import Link, WorkflowPolicy
 
 REASON_NEEDED = "Please give a reason."
+COMMENT_NEEDED = "Please write a comment."
 NOT_LINKED = "They have not linked a Cflow account (/cflow link), so Cflow would not know them."
 SERVICE_ACCOUNT = "This is the bot's own Cflow account: nobody acts as it. Give your own."
 
@@ -48,7 +50,9 @@ async def submit_decision(
     tools: Tools,
 ) -> None:
     """Reject with a reason, approve with a comment, or hand over: one submission path."""
-    asked = _asked(view["callback_id"], values_of(view["state"]["values"]))
+    ref, origin = modal_target(view.get("private_metadata"))
+    policy = await decider.policy(ref.workflow_id) if ref is not None else None
+    asked = _asked(view["callback_id"], values_of(view["state"]["values"]), policy)
     if view["callback_id"] == View.REASSIGN and not isinstance(asked, Problem):
         target = await _handed_to(tools, link, reassign_choice(view["state"]))
         asked = target if isinstance(target, Problem) else ("approve", asked[1] | target)
@@ -58,7 +62,6 @@ async def submit_decision(
     await ack()  # the modal closes; the outcome is told where the person started
     verb, options = asked
     user = link.slack_user_id
-    ref, origin = modal_target(view.get("private_metadata"))
     if ref is None:
         await tell_in_dm(client, user, NOT_OURS)
         return
@@ -80,13 +83,20 @@ class Problem:
 
 
 def _asked(
-    callback_id: str, values: dict[str, str | None]
+    callback_id: str, values: dict[str, str | None], policy: WorkflowPolicy | None
 ) -> tuple[Verb, dict[str, Any]] | Problem:
-    """What the modal asks for, or the input that needs fixing first."""
-    comment = values.get(Input.COMMENT)
+    """What the modal asks for, or the input that needs fixing first: a blank reason
+    where the workflow's policy asks one (always, without a policy), a blank comment in
+    the approve-with-comment modal (Slack lets one of spaces through)."""
+    comment = (values.get(Input.COMMENT) or "").strip() or None
     if callback_id == View.REJECT:
         reason = (values.get(Input.REASON) or "").strip()
-        return ("reject", {"comment": reason}) if reason else Problem(Input.REASON, REASON_NEEDED)
+        required = policy is None or comment_required(policy, "reject")
+        if required and not reason:
+            return Problem(Input.REASON, REASON_NEEDED)
+        return "reject", {"comment": reason or None}
+    if callback_id == View.APPROVE_COMMENT and comment is None:
+        return Problem(Input.COMMENT, COMMENT_NEEDED)
     return "approve", {"comment": comment}
 
 

@@ -37,17 +37,20 @@ from bot.domain.access import plainly_not_a_reviewer
 from bot.domain.errors import (
     BusyError,
     CflowRefusedError,
+    CommentRequiredError,
     DecisionError,
     KeyRefusedError,
     NotReviewerError,
+    PolicyRefusedError,
     StaleCardError,
     UnknownOutcomeError,
     UnreadableRequestError,
 )
+from bot.domain.policy import comment_required, policy_of, refusal
 from bot.domain.refs import RequestRef, updated_mark
 from bot.people.holds import Hold, lock_seconds
-from bot.store.contracts import LinkStore, LockStore, TrackingStore
-from bot.store.records import Decision, Link, request_lock
+from bot.store.contracts import LinkStore, LockStore, PolicyStore, TrackingStore
+from bot.store.records import Decision, Link, WorkflowPolicy, request_lock
 from bot.sync.changes import Observation
 from bot.sync.publisher import Publisher
 from bot.telemetry.logs import request_context
@@ -65,9 +68,9 @@ UNKNOWN_TEXT = (
 )
 
 
-class DecisionsStore(LinkStore, LockStore, TrackingStore, Protocol):
+class DecisionsStore(LinkStore, LockStore, TrackingStore, PolicyStore, Protocol):
     """What a decision touches: the clicker's link, the request's hold, its tracked state and
-    decisions."""
+    decisions, and the workflow's policy."""
 
 
 class Accepted(Enum):
@@ -137,6 +140,18 @@ def _done(intent: Intent, workflow: Workflow, after: Request | None) -> str:
     return f"{verb} {name} ({_where(workflow, after)})."
 
 
+def needs_comment(policy: WorkflowPolicy, intent: Intent) -> bool:
+    """Whether the policy asks a comment that `intent` lacks (a hand-over decides nothing)."""
+    if intent.reassign_to:
+        return False
+    return comment_required(policy, intent.verb) and not (intent.comment or "").strip()
+
+
+def comment_needed(intent: Intent) -> str:
+    what = "a reason to reject" if intent.verb == "reject" else "a comment to approve"
+    return f"This workflow's policy asks for {what} this request. Nothing was done."
+
+
 def credentials_for(service: Credentials, link: Link) -> Credentials:
     """The person's own Cflow identity, under the account's API key; the service
     account never acts for anyone."""
@@ -183,29 +198,42 @@ class Decider:
         """Carry out `intent` for Slack user `actor`: what was done, as the person is told
         it; a `DecisionError` says why not. Either way it is counted.
 
-        `when_held` runs once this click holds the request, before Cflow is called, and
-        not at all when someone else is deciding it (BusyError): where a listener shows
-        the clicked card busy, so that a click that changes nothing changes no card."""
+        `when_held` runs once this click holds the request and the request, as Cflow shows
+        it now, may be decided by this person under the workflow's policy, before Cflow is
+        asked to decide: where a listener shows the clicked card busy, so that a click that
+        changes nothing changes no card."""
         ref = intent.ref
         kind = "done"
         try:
             with request_context(f"{ref.workflow_id}/{ref.request_id}"):
                 await self._ensure_reviewer(link, ref)
-                return await self._decide_once(actor, link, intent, when_held)
+                policy = await self.policy(ref.workflow_id)
+                if needs_comment(policy, intent):
+                    raise CommentRequiredError(comment_needed(intent))
+                return await self._decide_once(actor, link, intent, policy, when_held)
         except DecisionError as error:
             kind = error.kind
             raise
         finally:
             self._metrics.actions.labels(intent.action, kind).inc()
 
-    async def check(self, link: Link, intent: Intent) -> None:
-        """Raise NotReviewerError, before anything shows on a shared card, when the bot's
-        own record says `link` is not a reviewer of the stage the click saw."""
+    async def policy(self, workflow_id: str) -> WorkflowPolicy:
+        """The workflow's decision policy (its defaults where none is set)."""
+        return policy_of(await self._store.policies_for([workflow_id]), workflow_id)
+
+    async def check(self, link: Link, intent: Intent) -> WorkflowPolicy:
+        """Raise, before anything shows on a shared card or a modal opens: NotReviewerError
+        when the bot's own record says `link` is not a reviewer of the stage the click saw,
+        PolicyRefusedError when the workflow's policy keeps the decision out of Slack.
+        The workflow's policy otherwise (what the listener asks for: a comment?)."""
         try:
             await self._ensure_reviewer(link, intent.ref)
-        except NotReviewerError:
-            self._metrics.actions.labels(intent.action, NotReviewerError.kind).inc()
+            policy = await self.policy(intent.ref.workflow_id)
+            await self._ensure_allowed(link, intent.ref, policy)
+        except DecisionError as error:
+            self._metrics.actions.labels(intent.action, error.kind).inc()
             raise
+        return policy
 
     async def _ensure_reviewer(self, link: Link, ref: RequestRef) -> None:
         # No lock, no Cflow call: a stranger's click must not show "Approving as …" to all.
@@ -215,8 +243,27 @@ class Decider:
         if plainly_not_a_reviewer(link.cflow_username, ref, known):
             raise NotReviewerError(NOT_A_REVIEWER)
 
+    async def _ensure_allowed(self, link: Link, ref: RequestRef, policy: WorkflowPolicy) -> None:
+        """Read with the person's own link, and only where the policy looks at the request
+        (its submitter, a field): the decision itself checks again, under its hold."""
+        if policy.self_approval != "block" and not policy.web_only_field:
+            return
+        creds = credentials_for(self._service, link)
+        try:
+            request = await self._cflow.get_request(creds, ref.workflow_id, ref.request_id)
+        except CflowError:
+            return  # the decision reads it again, and tells why it cannot
+        refused = refusal(policy, request, link.cflow_username)
+        if refused is not None:
+            raise PolicyRefusedError(escape(refused.text))
+
     async def _decide_once(
-        self, actor: str, link: Link, intent: Intent, when_held: Callable[[], Awaitable[None]]
+        self,
+        actor: str,
+        link: Link,
+        intent: Intent,
+        policy: WorkflowPolicy,
+        when_held: Callable[[], Awaitable[None]],
     ) -> str:
         ref = intent.ref
         lock = request_lock((ref.workflow_id, ref.request_id))
@@ -225,13 +272,20 @@ class Decider:
         if hold is None:
             raise BusyError(BUSY_TEXT)
         try:
-            await when_held()
             creds = credentials_for(self._service, link)
-            return await self._decide_held(actor, creds, intent, hold)
+            return await self._decide_held(actor, creds, intent, policy, hold, when_held)
         finally:
             await hold.release()
 
-    async def _decide_held(self, actor: str, creds: Credentials, intent: Intent, hold: Hold) -> str:
+    async def _decide_held(
+        self,
+        actor: str,
+        creds: Credentials,
+        intent: Intent,
+        policy: WorkflowPolicy,
+        hold: Hold,
+        when_held: Callable[[], Awaitable[None]],
+    ) -> str:
         ref = intent.ref
         try:
             workflow, before = await self._read(creds, ref)
@@ -243,6 +297,10 @@ class Decider:
                 f"This request has moved on since the card was posted ({where}). Nothing was done."
             )
             raise StaleCardError(text, card_restored=await self._shown(workflow, before, hold))
+        refused = refusal(policy, before, creds.username)
+        if refused is not None:  # nothing was shown: the card stays as it was
+            raise PolicyRefusedError(escape(refused.text))
+        await when_held()
         try:
             after = await self._call(actor, creds, intent, before)
         except DecisionError as error:
