@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.blocks.command_text import parse
+from bot.blocks.policy_text import policy_message
 from bot.domain.policy_edits import (
     POLICY_USAGE,
     ChannelFields,
@@ -242,6 +245,21 @@ def test_the_decision_log_merges_policy_changes_by_time() -> None:
     assert rows[1]["workflow"] == "Expense Claim" and rows[1]["outcome"] == "policy: undo = 10 s"
     assert rows[3]["workflow"] == "Leave" and rows[3]["outcome"] == "policy: comment = =cmd()"
     assert decision_log_csv([]).splitlines() == [",".join(CSV_COLUMNS)]
+
+
+def test_the_show_form_keeps_the_newest_changes_within_slacks_limits() -> None:
+    names = tuple(f"Field <{n}> " + "x" * 150 for n in range(50))
+    policy = WorkflowPolicy("1001", web_only_field=names[0], web_only_op=">", web_only_value="1")
+    policy = replace(policy, channel_fields=names, comment="both")
+    changes = [
+        PolicyChange("1001", "channel-fields", ", ".join(names), f"U0{n}", START) for n in range(13)
+    ]
+    message = policy_message("Expense <!channel>", policy, changes)
+    texts = [block["text"]["text"] for block in message["blocks"]]
+    assert all(len(text) < 3000 for text in texts), "none cut at the cap"
+    assert "…and 3 earlier" in texts[-1] and texts[-1].count("set channel-fields") == 10
+    assert texts[-1].rstrip().endswith("`") and "<@U012>" in texts[-1], "the newest is kept"
+    assert "<!channel>" not in json.dumps(message) and "<0>" not in json.dumps(message)
 
 
 def test_parsing_reads_names_with_spaces_and_forgiving_words() -> None:

@@ -16,7 +16,10 @@ from bot.store.records import PolicyChange, WorkflowPolicy
 CHANGES_SHOWN = 10
 FIELDS_LISTED = 40
 NAME = 200  # characters of a workflow's name shown
-VALUE = 600  # characters of a setting's value shown (a list of fields)
+# Characters of a setting's value shown (a list of fields can be long): five settings,
+# each value shown twice at most, and ten changes each fit one section's 3,000.
+VALUE = 300
+LOGGED = 150
 
 LABELS = {
     "comment": "Comment",
@@ -90,7 +93,7 @@ def change_log(changes: Sequence[PolicyChange]) -> str:
 
 
 def change_line(change: PolicyChange) -> str:
-    value = escaped(change.value, VALUE, single_line=True)
+    value = escaped(change.value, LOGGED, single_line=True)
     setting = escaped(change.setting, 40, single_line=True)
     return f"• {when(change.at)} {mention(change.changed_by)} set {setting} to `{value}`"
 
