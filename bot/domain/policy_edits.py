@@ -89,10 +89,6 @@ class PolicyCommand:
     workflow: str
     edit: Edit | None = None  # None: show the policy
 
-    @property
-    def setting(self) -> str | None:
-        return setting_of(self.edit) if self.edit is not None else None
-
 
 def setting_of(edit: Edit) -> str:
     """The setting's word, as typed and as the change log names it."""
