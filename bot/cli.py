@@ -87,10 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     poll.set_defaults(run=run_poll)
 
     export = commands.add_parser(
-        "export", help="print the decision log (each request's stay at each stage) as CSV"
+        "export",
+        help="print the decision log (each request's stay at each stage, and each policy"
+        " change) as CSV",
     )
     export.add_argument(
-        "--since", required=True, type=_day, help="YYYY-MM-DD: stays that ended since then"
+        "--since",
+        required=True,
+        type=_day,
+        help="YYYY-MM-DD: stays that ended since then, and policy changes made since then",
     )
     export.set_defaults(run=run_export)
 
@@ -278,9 +283,12 @@ async def run_export(args: argparse.Namespace) -> int:
     store = await _admin_store(args)
     try:
         visits = await store.stage_visits(args.since)
+        changes = await store.policy_changes(since=args.since)
+        routes = await store.workflow_routes()
     finally:
         await store.close()
-    sys.stdout.write(decision_log_csv(visits))
+    names = {workflow_id: route.name for workflow_id, route in routes.items() if route.name}
+    sys.stdout.write(decision_log_csv(visits, changes, names))
     return 0
 
 

@@ -8,14 +8,15 @@ longest now. No Cflow call: the visits are what the bot saw (bot.sync.stage_visi
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.store.records import StageVisit
+from bot.store.records import PolicyChange, StageVisit
 
 DECIDED = frozenset({"moved", "approved", "rejected", "completed", "reassigned"})
 LONGEST_SHOWN = 5
@@ -77,33 +78,59 @@ CSV_COLUMNS = (
     "outcome",
     "decided_by",
     "waited_hours",
+    "kind",  # last, so that the columns before it keep their places: "stage" or "policy"
 )
 
 
-def decision_log_csv(visits: Iterable[StageVisit]) -> str:
-    """Every visit as a CSV row (text from Cflow kept as it is; a spreadsheet formula
-    is defused with a leading quote)."""
+def decision_log_csv(
+    visits: Iterable[StageVisit],
+    changes: Iterable[PolicyChange] = (),
+    names: Mapping[str, str] | None = None,
+) -> str:
+    """Every visit as a CSV row, and every policy change merged in by time (text from
+    Cflow kept as it is; a spreadsheet formula is defused with a leading quote).
+
+    A change's row has its workflow, its time as `arrived_at`, "policy: <setting> =
+    <value>" as `outcome` and the admin's Slack id as `decided_by`; its workflow's name
+    is the visits' or else `names`' (the routes')."""
+    visits = list(visits)
+    known = {**(names or {}), **{v.workflow_id: v.workflow_name for v in visits}}
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    for v in visits:
-        waited = (v.left_at - v.arrived_at).total_seconds() / 3600 if v.left_at else None
-        row = [
-            v.workflow_id,
-            v.workflow_name,
-            v.request_id,
-            v.title or "",
-            v.submitted_by or "",
-            v.stage_name or v.stage or "",
-            " ".join(v.reviewers),
-            v.arrived_at.isoformat(),
-            v.left_at.isoformat() if v.left_at else "",
-            v.outcome or "",
-            v.decided_by or "",
-            f"{waited:.2f}" if waited is not None else "",
-        ]
+    rows = heapq.merge(
+        ((v.arrived_at, _visit_row(v)) for v in visits),
+        ((c.at, _change_row(c, known.get(c.workflow_id, ""))) for c in changes),
+        key=lambda timed: timed[0],
+    )
+    for _, row in rows:
         writer.writerow([_defused(str(cell)) for cell in row])
     return out.getvalue()
+
+
+def _visit_row(v: StageVisit) -> list[str]:
+    waited = (v.left_at - v.arrived_at).total_seconds() / 3600 if v.left_at else None
+    return [
+        v.workflow_id,
+        v.workflow_name,
+        v.request_id,
+        v.title or "",
+        v.submitted_by or "",
+        v.stage_name or v.stage or "",
+        " ".join(v.reviewers),
+        v.arrived_at.isoformat(),
+        v.left_at.isoformat() if v.left_at else "",
+        v.outcome or "",
+        v.decided_by or "",
+        f"{waited:.2f}" if waited is not None else "",
+        "stage",
+    ]
+
+
+def _change_row(c: PolicyChange, workflow_name: str) -> list[str]:
+    when = c.at.isoformat()
+    outcome = f"policy: {c.setting} = {c.value}"
+    return [c.workflow_id, workflow_name, *[""] * 5, when, "", outcome, c.changed_by, "", "policy"]
 
 
 def _defused(cell: str) -> str:

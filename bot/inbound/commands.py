@@ -14,7 +14,7 @@ from bot.blocks.primitives import MAX_BLOCKS, section
 from bot.blocks.roundup_items import RoundupItem
 from bot.blocks.roundups import roundup_list
 from bot.blocks.text import escape
-from bot.inbound import followups, preferences, subcommands
+from bot.inbound import followups, policies, preferences, subcommands
 from bot.inbound.common import Track, open_link_modal, say_privately
 from bot.outbound.directory import Directory
 from bot.store.contracts import Store
@@ -40,6 +40,15 @@ USAGE = "\n".join(
         "`/cflow stats [workflow] [days]` — how long approvals take",
         "`/cflow remind <workflow> <hours | off>`, `/cflow escalate <workflow> @who …"
         " [after <hours>] | off` — reminders and escalation (admins)",
+        # Entities, not `<…>`: Slack reads an angle bracket as markup.
+        "`/cflow policy &lt;workflow&gt; [&lt;setting&gt; &lt;value&gt;]` — a workflow's"
+        " decision rules, and who changed them (admins). The settings, and their defaults:",
+        "• `comment reject|approve|both|off` — which decisions need a comment (reject)",
+        "• `self-approval allow|block` — may submitters decide their own requests (allow)",
+        "• `web-only &lt;field&gt; &lt;op&gt; &lt;number&gt; | off` — such requests are decided"
+        " in Cflow (off)",
+        "• `undo &lt;0-60&gt;` — seconds a decision can be undone before it reaches Cflow (0)",
+        "• `channel-fields &lt;field, …&gt; | all | none` — what channels show of a request (all)",
         "`/cflow link`, `/cflow unlink`, `/cflow whoami` — your Cflow account",
         "A request is `workflowId/requestId`, or its id alone when unique.",
     )
@@ -74,6 +83,7 @@ SUBCOMMANDS = {
     "away": followups.away,
     "back": followups.back,
     "stats": followups.stats,
+    "policy": policies.policy,
 }
 
 
