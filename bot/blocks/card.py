@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.blocks.card_actions import actions_block, busy_block, invite_block, relink_block
+from bot.blocks.card_actions import (
+    actions_block,
+    busy_block,
+    invite_block,
+    refused_note,
+    relink_block,
+)
 from bot.blocks.card_view import ALL_DONE, STATUS_LINES, CardView, by_line, latest
 from bot.blocks.names import (
     NAME_PREVIEW,
@@ -72,7 +78,7 @@ def _status_line(view: CardView) -> str:
     if status == PENDING:
         return _waiting_line(view.request, view.workflow)
     if status == "rejected":
-        return "❌ Rejected" + _rejection(view.decisions)
+        return "❌ Rejected" + _rejection(view.decisions, view.shows_comments)
     if status in STATUS_LINES:
         return STATUS_LINES[status]
     shown = escaped(status, NAME_PREVIEW, single_line=True) if status else "unknown"
@@ -91,13 +97,15 @@ def _waiting_line(request: Request, workflow: Workflow) -> str:
     return line if line != "⏳ Waiting" else "⏳ Waiting for review"
 
 
-def _rejection(decisions: Sequence[Decision]) -> str:
-    """ " by *bob*" and the reason as a quote, when the bot knows who rejected it."""
+def _rejection(decisions: Sequence[Decision], with_reason: bool = True) -> str:
+    """ " by *bob*" and the reason as a quote (where it may be shown), when the bot knows
+    who rejected it."""
     decision = latest(decisions, ["rejected"])
     if not decision:
         return ""
     who = f" by *{person(decision.cflow_username)}*" if decision.cflow_username else ""
-    return who + (f"\n{quote(decision.comment)}" if decision.comment else "")
+    reason = decision.comment if with_reason else None
+    return who + (f"\n{quote(reason)}" if reason else "")
 
 
 def _submitted_line(request: Request, now: datetime) -> str | None:
@@ -135,28 +143,28 @@ def _stop_index(view: CardView, stages: Sequence[Stage]) -> int | None:
 def _stage_line(view: CardView, stage: Stage, state: str) -> str:
     label = stage_label(stage)
     if state == "done":
-        return f"✓ {label}{_done_detail(view.decisions, stage)}"
+        return f"✓ {label}{_done_detail(view.decisions, stage, view.shows_comments)}"
     if state == "rejected":
-        return f"✗ *{label}*{_rejected_detail(view.decisions, stage)}"
+        return f"✗ *{label}*{_rejected_detail(view.decisions, stage, view.shows_comments)}"
     if state == "current":
         return f"▶ *{label}*{_current_detail(view)}"
     return f"○ {label}"
 
 
-def _done_detail(decisions: Sequence[Decision], stage: Stage) -> str:
+def _done_detail(decisions: Sequence[Decision], stage: Stage, comments: bool) -> str:
     """ " — approved by bob: “Looks good”" from what the bot saw at this stage."""
     decision = latest(decisions, ["approved", "moved", "final"], stage)
     if not decision:
         return ""
     verb = "approved" if decision.action == "approved" else "approved in Cflow"
-    return f" — {verb}{by_line(decision)}{_stage_comment(decision)}"
+    return f" — {verb}{by_line(decision)}{_stage_comment(decision) if comments else ''}"
 
 
-def _rejected_detail(decisions: Sequence[Decision], stage: Stage) -> str:
+def _rejected_detail(decisions: Sequence[Decision], stage: Stage, comments: bool) -> str:
     decision = latest(decisions, ["rejected"], stage) or latest(decisions, ["rejected"])
     if not decision:
         return ""
-    return f" — rejected{by_line(decision)}{_stage_comment(decision)}"
+    return f" — rejected{by_line(decision)}{_stage_comment(decision) if comments else ''}"
 
 
 def _current_detail(view: CardView) -> str:
@@ -246,7 +254,7 @@ def request_card(view: CardView) -> dict[str, Any]:
     tail = _tail_blocks(view)
     room = MAX_BLOCKS - len(head) - len(tail)
     budget = TEXT_BUDGET - text_size(head) - text_size(tail)
-    fields = _field_blocks(view.request.fields, room, budget)
+    fields = _field_blocks(view.fields, room, budget)
     return {"text": notification_text(view), "blocks": [*head, *fields, *tail]}
 
 
@@ -267,6 +275,10 @@ def _tail_blocks(view: CardView) -> list[Block]:
         blocks.append(context(truncate(f"🌴 Away: {gone}", NOTICE_PREVIEW)))
     if view.notice:
         blocks.append(context(truncate(view.notice, NOTICE_PREVIEW)))
+    if view.refused:
+        blocks.append(refused_note(view.refused))
+    if view.rules:
+        blocks.append(context("📋 " + escaped(view.rules, NOTICE_PREVIEW, single_line=True)))
     if view.busy:
         blocks.append(busy_block(view.busy))
     if view.invite_to_link:

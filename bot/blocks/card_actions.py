@@ -30,7 +30,9 @@ from bot.blocks.primitives import (
 )
 from bot.blocks.text import escaped, plain
 from bot.cflow.models import Request, Workflow
+from bot.domain.policy import comment_required
 from bot.domain.refs import MAX_VALUE, RequestRef, updated_mark
+from bot.store.records import WorkflowPolicy
 
 BUSY_BLOCK = "cflow_busy"
 
@@ -50,7 +52,7 @@ def card_ref(request: Request, workflow: Workflow) -> RequestRef:
 
 def can_decide(view: CardView, ref: RequestRef) -> bool:
     pending = view.request.is_pending and view.actionable and not view.invite_to_relink
-    return pending and view.busy is None and ref.fits(MAX_VALUE)
+    return pending and view.busy is None and not view.refused and ref.fits(MAX_VALUE)
 
 
 def actions_block(view: CardView) -> Block | None:
@@ -70,13 +72,25 @@ def actions_block(view: CardView) -> Block | None:
 def _decision_elements(view: CardView, ref: RequestRef) -> list[dict[str, Any]]:
     value = ref.encode()
     title = request_title(view.request, view.workflow)
-    elements = [
-        button("Approve", Action.APPROVE, value, style="primary", confirm=approve_confirm(title)),
-        button("Reject", Action.REJECT, value, style="danger"),
-    ]
+    elements = decision_buttons(value, title, view.policy)
     if len(value) <= MAX_ID:
         elements.append(_more_menu())
     return elements
+
+
+def decision_buttons(value: str, title: str, policy: WorkflowPolicy | None) -> list[dict[str, Any]]:
+    """Approve (asking first, unless a comment modal will) and Reject, on every surface."""
+    asks_comment = policy is not None and comment_required(policy, "approve")
+    confirm = None if asks_comment else approve_confirm(title)
+    return [
+        button("Approve", Action.APPROVE, value, style="primary", confirm=confirm),
+        button("Reject", Action.REJECT, value, style="danger"),
+    ]
+
+
+def refused_note(refused: str) -> Block:
+    """Why a request shows no decision buttons here (`refused` plain text, escaped)."""
+    return context("🌐 " + escaped(refused, 500, single_line=True))
 
 
 def approve_confirm(title: str) -> dict[str, Any]:

@@ -8,12 +8,12 @@ so the bulk button's confirm dialog can say how many, without asking Cflow again
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.blocks.card_actions import approve_confirm, card_ref
+from bot.blocks.card_actions import card_ref, decision_buttons, refused_note
 from bot.blocks.ids import Action
 from bot.blocks.messages import RELINK_TEXT
 from bot.blocks.names import person, request_title, status_word
@@ -21,8 +21,9 @@ from bot.blocks.preferences import settings_blocks
 from bot.blocks.primitives import Block, button, context, link_button_block, plain_text, section
 from bot.blocks.text import age, escaped, format_value
 from bot.cflow.models import Request, Workflow
+from bot.domain.policy import refusal
 from bot.domain.refs import RequestRef
-from bot.store.records import Preference
+from bot.store.records import Preference, WorkflowPolicy
 
 HOME_ITEM = "cflow_home_item"  # block_id prefix of a waiting request's section
 BULK_BLOCK = "cflow_home_bulk"
@@ -46,6 +47,7 @@ class HomeDesk:
     page: int = 1
     notice: Sequence[str] = field(default_factory=tuple)  # mrkdwn lines, already escaped
     preference: Preference | None = None  # how they are told; None: not shown
+    policies: Mapping[str, WorkflowPolicy] = field(default_factory=dict)  # by workflow id
 
 
 def home_view(desk: HomeDesk) -> dict[str, Any]:
@@ -90,7 +92,8 @@ def _waiting_blocks(desk: HomeDesk) -> list[Block]:
         bulk_block(0),
     ]
     for workflow, request in shown:
-        blocks += _item_blocks(workflow, request, desk.now)
+        policy = desk.policies.get(workflow.id)
+        blocks += _item_blocks(workflow, request, desk.now, policy, desk.username)
     if page < pages:
         more = button("Show more", Action.HOME_PAGE, str(page + 1))
         blocks += [{"type": "actions", "elements": [more]}, context(f"Page {page} of {pages}.")]
@@ -122,8 +125,17 @@ def bulk_block(selected: int) -> Block:
     }
 
 
-def _item_blocks(workflow: Workflow, request: Request, now: datetime) -> list[Block]:
+def _item_blocks(
+    workflow: Workflow,
+    request: Request,
+    now: datetime,
+    policy: WorkflowPolicy | None = None,
+    reader: str | None = None,
+) -> list[Block]:
+    """One waiting request: ticked for bulk approval and decided here, unless its
+    workflow's policy keeps it (or this reader) out of Slack: then why, and its details."""
     ref = card_ref(request, workflow)
+    found = refusal(policy, request, reader) if policy else None
     title = request_title(request, workflow)
     when = age(request.created_at, now) if request.created_at else "some time ago"
     stage = workflow.find_stage(request.current_stage)
@@ -140,6 +152,10 @@ def _item_blocks(workflow: Workflow, request: Request, now: datetime) -> list[Bl
         lines.append(" · ".join(shown))
     item = section("\n".join(lines)) | {"block_id": f"{HOME_ITEM}:{request.id}"[:255]}
     value = ref.encode()
+    if found is not None:
+        details = button("Details", Action.HOME_DETAILS, value) if ref.fits() else None
+        actions = [{"type": "actions", "elements": [details]}] if details else []
+        return [item, refused_note(found.text), *actions]
     if len(value) <= MAX_OPTION_VALUE:
         option = {"text": plain_text("Select"), "value": value}
         item["accessory"] = {
@@ -150,8 +166,7 @@ def _item_blocks(workflow: Workflow, request: Request, now: datetime) -> list[Bl
     if not ref.fits():
         return [item]
     actions = [
-        button("Approve", Action.APPROVE, value, style="primary", confirm=approve_confirm(title)),
-        button("Reject", Action.REJECT, value, style="danger"),
+        *decision_buttons(value, title, policy),
         button("Details", Action.HOME_DETAILS, value),
     ]
     return [item, {"type": "actions", "elements": actions}]

@@ -6,18 +6,19 @@ and a "Show more" button (or the command for the next page) says what is left.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.blocks.card_actions import approve_confirm
+from bot.blocks.card_actions import decision_buttons, refused_note
 from bot.blocks.ids import Action
 from bot.blocks.names import request_title
 from bot.blocks.primitives import button, context, section
 from bot.blocks.text import age, escaped
 from bot.cflow.models import Request, Role, User, Workflow
+from bot.domain.policy import refusal
 from bot.domain.refs import RequestRef
-from bot.store.records import Subscription
+from bot.store.records import Subscription, WorkflowPolicy
 
 # The block_id of a listed request's buttons: "cflow_pending:<n>:<page> <scope>", so a
 # click can list that page again in place of the ephemeral answer it came from.
@@ -86,9 +87,17 @@ def subscription_line(subscription: Subscription, workflow: Workflow | None) -> 
 
 
 def pending_message(
-    items: Sequence[tuple[Workflow, Request]], *, title: str, now: datetime, page: int, scope: str
+    items: Sequence[tuple[Workflow, Request]],
+    *,
+    title: str,
+    now: datetime,
+    page: int,
+    scope: str,
+    policies: Mapping[str, WorkflowPolicy] | None = None,
+    reader: str | None = None,
 ) -> dict[str, Any]:
-    """Requests, oldest first, each with Approve and Reject; paged with "Show more"."""
+    """Requests, oldest first, each with Approve and Reject (or why it is decided in Cflow,
+    under its workflow's policy, for `reader`); paged with "Show more"."""
     if not items:
         return {"text": f"{title}: nothing.", "blocks": [section(f"*{title}*: nothing waiting.")]}
     shown, pages = _page(items, page, PAGE_SIZE)
@@ -96,7 +105,8 @@ def pending_message(
     blocks: list[dict[str, Any]] = [section(f"*{title}* ({len(items)})")]
     for index, (workflow, request) in enumerate(shown):
         listed_as = f"{PENDING_BLOCK}:{index}:{page} {scope}"[:MAX_BLOCK_ID]
-        blocks += _pending_item(workflow, request, now, listed_as)
+        policy = (policies or {}).get(workflow.id)
+        blocks += _pending_item(workflow, request, now, listed_as, policy, reader)
     if page < pages:
         more = button("Show more", Action.SHOW_MORE, f"{page + 1} {scope}"[:2000])
         blocks.append({"type": "actions", "elements": [more]})
@@ -111,7 +121,12 @@ def listed_page(block_id: str | None) -> str | None:
 
 
 def _pending_item(
-    workflow: Workflow, request: Request, now: datetime, block_id: str
+    workflow: Workflow,
+    request: Request,
+    now: datetime,
+    block_id: str,
+    policy: WorkflowPolicy | None = None,
+    reader: str | None = None,
 ) -> list[dict[str, Any]]:
     stage = workflow.find_stage(request.current_stage)
     when = age(request.created_at, now) if request.created_at else "some time ago"
@@ -121,14 +136,12 @@ def _pending_item(
         f" · at {escaped(stage.label if stage else request.current_stage or '?', 80)}"
     )
     ref = RequestRef(workflow_id=workflow.id, request_id=request.id, stage=request.current_stage)
+    found = refusal(policy, request, reader) if policy else None
+    if found is not None:
+        return [section(text), refused_note(found.text)]
     if not ref.fits():
         return [section(text)]
-    value = ref.encode()
-    confirm = approve_confirm(request_title(request, workflow))
-    actions = [
-        button("Approve", Action.APPROVE, value, style="primary", confirm=confirm),
-        button("Reject", Action.REJECT, value, style="danger"),
-    ]
+    actions = decision_buttons(ref.encode(), request_title(request, workflow), policy)
     return [section(text), {"type": "actions", "block_id": block_id, "elements": actions}]
 
 

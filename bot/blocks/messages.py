@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.blocks.names import (
@@ -30,8 +31,11 @@ _AUDIT = {  # action: (icon, verb after a Slack user, phrase when seen in Cflow)
 }
 
 
-def audit_line(decision: Decision, slack_user_id: str | None) -> str:
-    """One line for the card's thread: who did what, where, and what they said."""
+def audit_line(decision: Decision, slack_user_id: str | None, *, with_comment: bool = True) -> str:
+    """One line for the card's thread: who did what, where, and what they said (unless
+    the channel may not see it: its workflow's `channel-fields none`)."""
+    if not with_comment:
+        decision = replace(decision, comment=None)
     icon, verb, seen = _AUDIT.get(decision.action, ("•", None, None))
     verb = verb or escaped(decision.action, NAME_PREVIEW, single_line=True)
     if slack_user_id:

@@ -11,7 +11,10 @@ from datetime import datetime
 from bot.blocks.names import request_title
 from bot.blocks.text import aware
 from bot.cflow.models import PENDING, Request, Workflow
+from bot.domain.access import same_user
+from bot.domain.policy import OWN_REQUEST, web_only_reason
 from bot.domain.refs import RequestRef, updated_mark
+from bot.store.records import WorkflowPolicy
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,15 @@ class RoundupItem:
     stage_name: str | None
     reviewers: tuple[str, ...]
     updated: str | None
+    web_only: str | None = None  # why it is decided in Cflow only (its workflow's policy)
+    no_self_approval: bool = False  # its submitter may not decide it (its workflow's policy)
 
     @classmethod
-    def of(cls, request: Request, workflow: Workflow) -> RoundupItem:
+    def of(
+        cls, request: Request, workflow: Workflow, policy: WorkflowPolicy | None = None
+    ) -> RoundupItem:
+        """The item as its message shows it, under its workflow's policy (kept with it, as
+        the message is re-rendered from the item alone)."""
         stage = workflow.find_stage(request.current_stage)
         return cls(
             workflow_id=workflow.id,
@@ -46,7 +55,16 @@ class RoundupItem:
             stage_name=stage.label if stage else None,
             reviewers=tuple(request.reviewers(workflow)),
             updated=updated_mark(request.updated_at),
+            web_only=web_only_reason(policy, request) if policy else None,
+            no_self_approval=policy is not None and policy.self_approval == "block",
         )
+
+    def refused_for(self, reader: str | None) -> str | None:
+        """Why `reader` (a Cflow username) may not decide it from this message, if so."""
+        if self.web_only:
+            return self.web_only
+        own = reader and self.submitted_by and same_user(reader, self.submitted_by)
+        return OWN_REQUEST if self.no_self_approval and own else None
 
     @property
     def is_pending(self) -> bool:

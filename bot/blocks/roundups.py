@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.blocks.card import TEXT_BUDGET
-from bot.blocks.card_actions import approve_confirm
+from bot.blocks.card_actions import approve_confirm, refused_note
 from bot.blocks.ids import Action
 from bot.blocks.lists import lines_message
 from bot.blocks.names import NAME_PREVIEW, person, status_word
@@ -248,7 +248,8 @@ def grouped_dm(
     if mine and not (linked and key_works):
         head.append(_invite(RELINK_TEXT if linked else LINK_TEXT))
     tail = _handled_blocks(others, reader)
-    listed = _listed_blocks(mine, now, linked and key_works, len(head) + len(tail), limit)
+    decide = reader if linked and key_works else None
+    listed = _listed_blocks(mine, now, decide, len(head) + len(tail), limit)
     shown = sum(1 for block in listed if block["type"] == "section")
     budget = TEXT_BUDGET - MORE_TEXT - text_size(head) - text_size(tail)
     while listed and text_size(listed) > budget:
@@ -297,14 +298,19 @@ def _invite(text: str) -> Block:
 
 
 def _listed_blocks(
-    mine: Sequence[RoundupItem], now: datetime, decide: bool, others: int, limit: int
+    mine: Sequence[RoundupItem], now: datetime, decider: str | None, others: int, limit: int
 ) -> list[Block]:
-    """The first `limit` waiting items, fewer when their blocks would not fit."""
+    """The first `limit` waiting items, fewer when their blocks would not fit; with their
+    buttons where `decider` (the reader, when they can act) may decide them here."""
     room = (MAX_BLOCKS - others - 2) // 2  # two blocks an item; "Show more" takes two
     block_ids = _unique_block_ids(mine[: max(1, min(limit, room))])
     blocks: list[Block] = []
     for item, block_id in zip(mine, block_ids, strict=False):
-        blocks += _item_blocks(item, now, block_id if decide else None)
+        refused = item.refused_for(decider) if decider else None
+        if refused:
+            blocks += [section(_item_line(item, now)), refused_note(refused)]
+        else:
+            blocks += _item_blocks(item, now, block_id if decider else None)
     return blocks
 
 

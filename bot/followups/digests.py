@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -27,11 +27,19 @@ from bot.blocks.roundup_items import RoundupItem
 from bot.cflow import Request, Workflow
 from bot.domain.hours import next_digest
 from bot.outbound.directory import Directory
-from bot.store.contracts import DigestStore, LinkStore, RoundupStore
-from bot.store.records import ChannelDigest, Preference, RoundupKind, RoundupMember
+from bot.store.contracts import DigestStore, LinkStore, PolicyStore, RoundupStore
+from bot.store.records import (
+    ChannelDigest,
+    Preference,
+    RoundupKind,
+    RoundupMember,
+    WorkflowPolicy,
+)
 from bot.sync.results import Result
 from bot.sync.roundups import Roundups, Shown
 from bot.telemetry.metrics import Metrics
+
+Policies = Mapping[str, WorkflowPolicy]
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -40,7 +48,7 @@ HOLD = timedelta(minutes=5)  # how long one instance holds a digest it is sendin
 KEPT = timedelta(days=8)  # digests older than this are no longer re-rendered
 
 
-class DigestsStore(DigestStore, LinkStore, RoundupStore, Protocol):
+class DigestsStore(DigestStore, LinkStore, RoundupStore, PolicyStore, Protocol):
     """What digests read and claim: who is linked, the digests due, the roundups they post."""
 
 
@@ -70,9 +78,9 @@ class Digests:
         if not people and not channels:
             return 0
         pending = [(w, r) for w, requests in listed for r in requests if r.is_pending]
-        members = await self._people_members(people, pending) + await self._channel_members(
-            channels, pending
-        )
+        policies = await self._store.policies_for({w.id for w, _ in pending})
+        members = await self._people_members(people, pending, policies)
+        members += await self._channel_members(channels, pending, policies)
         await self._store.add_roundup(members)
         shown = await self._roundups.publish({m.group_id for m in members}, self._directory.targets)
         sent = {m.group_id for m in members if _out(shown.get(m.group_id))}
@@ -90,7 +98,9 @@ class Digests:
     async def send_now(self, reader: str, waiting: Iterable[tuple[Workflow, Request]]) -> Shown:
         """A digest of `waiting` for the Cflow user `reader`, asked for now."""
         group = f"digest-{reader}-{uuid.uuid4().hex[:8]}"
-        members = [_member(group, "digest", reader, w, r) for w, r in waiting]
+        waiting = list(waiting)
+        policies = await self._store.policies_for({w.id for w, _ in waiting})
+        members = [_member(group, "digest", reader, w, r, policies) for w, r in waiting]
         if not members:
             return Shown()
         await self._store.add_roundup(members)
@@ -98,7 +108,10 @@ class Digests:
         return shown.get(group, Shown())
 
     async def _people_members(
-        self, people: list[Preference], pending: list[tuple[Workflow, Request]]
+        self,
+        people: list[Preference],
+        pending: list[tuple[Workflow, Request]],
+        policies: Policies,
     ) -> list[RoundupMember]:
         waiting_on: dict[str, list[tuple[Workflow, Request]]] = defaultdict(list)
         for workflow, request in pending:
@@ -112,11 +125,16 @@ class Digests:
             if pref.mode != "digest" or reader is None:
                 continue  # no longer on digest, or nothing of theirs is pending
             group = _group(pref)
-            members += [_member(group, "digest", reader, w, r) for w, r in waiting_on[reader]]
+            members += [
+                _member(group, "digest", reader, w, r, policies) for w, r in waiting_on[reader]
+            ]
         return members
 
     async def _channel_members(
-        self, channels: list[ChannelDigest], pending: list[tuple[Workflow, Request]]
+        self,
+        channels: list[ChannelDigest],
+        pending: list[tuple[Workflow, Request]],
+        policies: Policies,
     ) -> list[RoundupMember]:
         """A channel's digest covers exactly the workflows whose cards go there: never
         another workflow's requests, even on a day when none of its own waits."""
@@ -127,14 +145,21 @@ class Digests:
         for digest in channels:
             own = [(w, r) for w, r in pending if channel_of(w.id) == digest.channel_id]
             group = _group(digest)
-            members += [_member(group, "channel_digest", digest.channel_id, w, r) for w, r in own]
+            members += [
+                _member(group, "channel_digest", digest.channel_id, w, r, policies) for w, r in own
+            ]
         return members
 
 
 def _member(
-    group: str, kind: RoundupKind, target: str, workflow: Workflow, request: Request
+    group: str,
+    kind: RoundupKind,
+    target: str,
+    workflow: Workflow,
+    request: Request,
+    policies: Policies,
 ) -> RoundupMember:
-    item = RoundupItem.of(request, workflow).to_json()
+    item = RoundupItem.of(request, workflow, policies.get(workflow.id)).to_json()
     return RoundupMember(group, workflow.id, request.id, kind, target, item)
 
 

@@ -19,7 +19,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -32,12 +32,21 @@ from bot.outbound.pacing import Rank, urgency
 from bot.store.contracts import (
     CardStore,
     FollowupStore,
+    PolicyStore,
     PreferenceStore,
     RoundupStore,
     RuleStore,
     TrackingStore,
 )
-from bot.store.records import Card, Followup, Preference, RequestKey, RoundupMember, WorkflowRules
+from bot.store.records import (
+    Card,
+    Followup,
+    Preference,
+    RequestKey,
+    RoundupMember,
+    WorkflowPolicy,
+    WorkflowRules,
+)
 from bot.sync.delivery import Delivery
 from bot.sync.results import Result
 from bot.sync.roundups import Roundups
@@ -52,7 +61,14 @@ UNREAD = timedelta(minutes=10)  # when the request could not be read: look again
 
 
 class RemindersStore(
-    CardStore, FollowupStore, PreferenceStore, RoundupStore, RuleStore, TrackingStore, Protocol
+    CardStore,
+    FollowupStore,
+    PreferenceStore,
+    RoundupStore,
+    RuleStore,
+    TrackingStore,
+    PolicyStore,
+    Protocol,
 ):
     """What reminders and escalations read and claim: the follow-ups due, the rules, the cards
     and roundups they post."""
@@ -66,6 +82,7 @@ class Due:
     targets: Mapping[str, SlackTarget]  # by Cflow username
     preferences: Mapping[str, Preference]  # by Slack user id
     rules: Mapping[str, WorkflowRules]
+    policies: Mapping[str, WorkflowPolicy] = field(default_factory=dict)
 
     def preference(self, name: str) -> Preference | None:
         target = self.targets.get(name)
@@ -147,7 +164,8 @@ class Reminders:
         names |= {n for f in live if f.kind == "escalation" for n in _names(pending[f.key])}
         found = (await self._directory.targets(names)).found if names else {}
         preferences = await self._store.preferences_for(t.slack_user_id for t in found.values())
-        return Due(pending, found, preferences, await self._store.workflow_rules())
+        policies = await self._store.policies_for({w.id for w, _ in pending.values()})
+        return Due(pending, found, preferences, await self._store.workflow_rules(), policies)
 
     # Reminders
 
@@ -286,7 +304,7 @@ def _names(found: tuple[Workflow, Request]) -> list[str]:
 
 def _item(due: Due, key: RequestKey) -> str:
     workflow, request = due.pending[key]
-    return RoundupItem.of(request, workflow).to_json()
+    return RoundupItem.of(request, workflow, due.policies.get(workflow.id)).to_json()
 
 
 def _digest(parts: Iterable[str]) -> str:

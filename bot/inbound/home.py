@@ -78,7 +78,8 @@ async def show_details(
         tools.cflow.get_workflow(creds, ref.workflow_id),
         tools.cflow.get_request(creds, ref.workflow_id, ref.request_id),
     )
-    view = tools.publisher.card_view(workflow, request)
+    policy = await tools.decider.policy(workflow.id)
+    view = tools.publisher.card_view(workflow, request, reader=creds.username, policy=policy)
     await client.views_open(trigger_id=body["trigger_id"], view=details_modal(view))
 
 

@@ -239,7 +239,8 @@ async def show(ctx: CommandContext) -> None:
         raise AnswerError("Which request? `/cflow show <workflowId/requestId>`")
     creds = await ctx.creds()
     workflow, request = await find_request(ctx, creds, ctx.text.args[0])
-    view = ctx.tools.publisher.card_view(workflow, request, reader=creds.username)
+    policy = await ctx.tools.decider.policy(workflow.id)
+    view = ctx.tools.publisher.card_view(workflow, request, reader=creds.username, policy=policy)
     await ctx.say(request_card(view))
 
 
@@ -291,7 +292,18 @@ async def pending(ctx: CommandContext, page: int | None = None) -> None:
     waiting = oldest_first(waiting)
     number = page if page is not None else _page(ctx.text, 0)
     now = ctx.tools.clock()
-    await ctx.say(pending_message(waiting, title=title, now=now, page=number, scope=scope))
+    policies = await ctx.tools.store.policies_for({w.id for w, _ in waiting})
+    await ctx.say(
+        pending_message(
+            waiting,
+            title=title,
+            now=now,
+            page=number,
+            scope=scope,
+            policies=policies,
+            reader=name,
+        )
+    )
 
 
 async def new(ctx: CommandContext) -> None:

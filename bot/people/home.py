@@ -23,7 +23,7 @@ from bot.cflow import Request, Workflow
 from bot.domain.access import submitted_by, waiting_on
 from bot.domain.hours import preference_for
 from bot.outbound.pacing import Rank, urgency
-from bot.store.contracts import HomeStore, LinkStore, PreferenceStore
+from bot.store.contracts import HomeStore, LinkStore, PolicyStore, PreferenceStore
 from bot.store.errors import UnreadableLinkError
 from bot.store.records import Link
 from bot.sync.shared_listing import SharedListing
@@ -35,8 +35,9 @@ Clock = Callable[[], datetime]
 Listed = list[tuple[Workflow, Request]]
 
 
-class HomeTabStore(HomeStore, LinkStore, PreferenceStore, Protocol):
-    """What a Home tab reads: who opened theirs and what they ticked, links and preferences."""
+class HomeTabStore(HomeStore, LinkStore, PreferenceStore, PolicyStore, Protocol):
+    """What a Home tab reads: who opened theirs and what they ticked, links and preferences,
+    and the policies of the workflows it lists."""
 
 
 def oldest_first(items: Listed) -> Listed:
@@ -138,10 +139,12 @@ class HomeTab:
         seen = await self._listing.current()
         mine = [(w, r) for w, r in submitted_by(name, seen.items()) if r.status != "draft"]
         mine.sort(key=lambda item: item[1].updated_at or now, reverse=True)
+        waiting = oldest_first(waiting_on(name, seen.items()))
         return HomeDesk(
             now,
             name,
-            waiting=oldest_first(waiting_on(name, seen.items())),
+            waiting=waiting,
+            policies=await self._store.policies_for({w.id for w, _ in waiting}),
             submitted=mine,
             unreadable=seen.partial,
             page=page,

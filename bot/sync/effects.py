@@ -24,8 +24,9 @@ from bot.blocks.card_view import CardView
 from bot.blocks.messages import audit_line, submitter_message
 from bot.cflow import Request, Workflow
 from bot.domain.hours import Reach, is_away, next_open, preference_for, reach, zone
+from bot.domain.policy import channel_sees_reasons
 from bot.outbound.pacing import Rank, urgency
-from bot.store.records import Card, Decision, TrackedRequest
+from bot.store.records import Card, Decision, TrackedRequest, WorkflowPolicy
 from bot.sync.changes import ANNOUNCED, Change, Event, Observation, retry_later
 from bot.sync.delivery import Delivery, in_flight, updatable
 from bot.sync.grouping import grouped_in_channel, grouped_reviewers
@@ -73,9 +74,12 @@ class Effects:
         reader: str | None = None,
         notice: str | None = None,
         busy: str | None = None,
+        policy: WorkflowPolicy | None = None,
+        in_channel: bool = False,
     ) -> CardView:
-        """What a card of this request shows now; with `reader` (a Cflow username), with
-        buttons only if they review its current stage."""
+        """What a card of this request shows now, under its workflow's `policy`; with
+        `reader` (a Cflow username), with buttons only if they review its current stage
+        (and the policy lets them decide it); `in_channel`, only what a channel may see."""
         return CardView(
             request=request,
             workflow=workflow,
@@ -85,6 +89,9 @@ class Effects:
             notice=notice,
             busy=busy,
             actionable=reader is None or reader in request.reviewers(workflow),
+            policy=policy,
+            reader=reader,
+            in_channel=in_channel,
         )
 
     # Publishing one request
@@ -219,7 +226,9 @@ class Effects:
         if parent is None:
             return Result.DONE  # no channel card, no thread
         decision = obs.decision or self._observed_decision(event)
-        payload = {"text": audit_line(decision, decision.slack_user_id)}
+        policy = batch.policies.get(obs.workflow.id)
+        shown = policy is None or channel_sees_reasons(policy)
+        payload = {"text": audit_line(decision, decision.slack_user_id, with_comment=shown)}
         line = Card(
             obs.workflow.id,
             obs.request.id,
@@ -270,7 +279,15 @@ class Effects:
     ) -> dict[str, Any]:
         obs = event.obs
         decisions = batch.decisions.get(obs.key, [])
-        view = self.card_view(obs.workflow, obs.request, decisions, notice=notice, busy=busy)
+        view = self.card_view(
+            obs.workflow,
+            obs.request,
+            decisions,
+            notice=notice,
+            busy=busy,
+            policy=batch.policies.get(obs.workflow.id),
+            in_channel=card.kind == "channel",
+        )
         view = replace(view, away=self._away(obs, batch))
         if card.kind == "dm":
             view = self._dm_view(view, card, event, batch)
@@ -295,6 +312,7 @@ class Effects:
         target = next((t for t in mine if t.slack_user_id == card.slack_user_id), None)
         if target is None or card.slot != event.dm_slot:
             return replace(view, actionable=False)
+        view = replace(view, reader=target.cflow_username)
         if target.linked and not target.key_works:
             return replace(view, invite_to_relink=True)
         return replace(view, invite_to_link=not target.linked)

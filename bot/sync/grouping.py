@@ -11,14 +11,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from bot.blocks.roundup_items import RoundupItem
-from bot.store.records import RequestKey, RoundupMember
+from bot.store.records import RequestKey, RoundupMember, WorkflowPolicy
 from bot.sync.changes import Change, Event
 
 GONE = "deleted"
 
 
 def plan(
-    events: Sequence[Event], channel_of: Callable[[str], str | None], limit: int
+    events: Sequence[Event],
+    channel_of: Callable[[str], str | None],
+    limit: int,
+    policies: Mapping[str, WorkflowPolicy],
 ) -> list[RoundupMember]:
     """The roundups of one cycle's burst: per channel its new requests, per reviewer the
     requests that reach them in this cycle, when they number more than `limit`."""
@@ -37,14 +40,14 @@ def plan(
             for name in obs.request.reviewers(obs.workflow):
                 by_reviewer[name].append(event)
     members = [
-        _member(group, event, "channel", channel)
+        _member(group, event, "channel", channel, policies)
         for channel, group_events in by_channel.items()
         if len(group_events) > limit
         for group in [uuid.uuid4().hex]
         for event in group_events
     ]
     members += [
-        _member(group, event, "dm", name)
+        _member(group, event, "dm", name, policies)
         for name, group_events in by_reviewer.items()
         if len(group_events) > limit
         for group in [uuid.uuid4().hex]
@@ -53,8 +56,12 @@ def plan(
     return members
 
 
-def _member(group: str, event: Event, kind: str, target: str) -> RoundupMember:
-    item = RoundupItem.of(event.obs.request, event.obs.workflow)
+def _member(
+    group: str, event: Event, kind: str, target: str, policies: Mapping[str, WorkflowPolicy]
+) -> RoundupMember:
+    item = RoundupItem.of(
+        event.obs.request, event.obs.workflow, policies.get(event.obs.workflow.id)
+    )
     return RoundupMember(
         group_id=group,
         workflow_id=event.obs.workflow.id,
@@ -76,7 +83,9 @@ def grouped_reviewers(members: Iterable[RoundupMember], visit: int) -> set[str]:
 
 
 def current_items(
-    events: Sequence[Event], roundups: Mapping[RequestKey, list[RoundupMember]]
+    events: Sequence[Event],
+    roundups: Mapping[RequestKey, list[RoundupMember]],
+    policies: Mapping[str, WorkflowPolicy],
 ) -> dict[RequestKey, str]:
     """What the roundups of these events' requests should now show of them."""
     items = {}
@@ -88,6 +97,6 @@ def current_items(
         if obs.request.status == GONE:  # nothing left to read but the fact
             item = replace(RoundupItem.from_json(members[0].item), status=GONE)
         else:
-            item = RoundupItem.of(obs.request, obs.workflow)
+            item = RoundupItem.of(obs.request, obs.workflow, policies.get(obs.workflow.id))
         items[obs.key] = item.to_json()
     return items

@@ -8,14 +8,30 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.outbound.directory import Directory, SlackTarget
-from bot.store.contracts import CardStore, PreferenceStore, RoundupStore, RouteStore, TrackingStore
-from bot.store.records import Card, Decision, Preference, RequestKey, RoundupMember
+from bot.store.contracts import (
+    CardStore,
+    PolicyStore,
+    PreferenceStore,
+    RoundupStore,
+    RouteStore,
+    TrackingStore,
+)
+from bot.store.records import (
+    Card,
+    Decision,
+    Preference,
+    RequestKey,
+    RoundupMember,
+    WorkflowPolicy,
+)
 from bot.sync.changes import Observation
 from bot.sync.routes import channel_lookup
 
 
-class LoadingStore(CardStore, TrackingStore, RoundupStore, PreferenceStore, RouteStore, Protocol):
-    """What a batch reads: cards, decisions, roundups, preferences, routes."""
+class LoadingStore(
+    CardStore, TrackingStore, RoundupStore, PreferenceStore, RouteStore, PolicyStore, Protocol
+):
+    """What a batch reads: cards, decisions, roundups, preferences, routes, policies."""
 
 
 @dataclass
@@ -29,6 +45,7 @@ class Batch:
     unreached: frozenset[str] = frozenset()  # their lookup failed for now: DM them later
     roundups: dict[RequestKey, list[RoundupMember]] = field(default_factory=dict)
     preferences: dict[str, Preference] = field(default_factory=dict)  # by Slack user id
+    policies: dict[str, WorkflowPolicy] = field(default_factory=dict)  # by workflow id
 
 
 class Loader:
@@ -57,4 +74,5 @@ class Loader:
             unreached=reach.unknown,
             roundups=await self._store.roundups_for(keys),
             preferences=await self._store.preferences_for(readers),
+            policies=await self._store.policies_for(channels),
         )

@@ -35,6 +35,7 @@ from bot.store.contracts import (
     CardStore,
     FollowupStore,
     LockStore,
+    PolicyStore,
     PollRunStore,
     PreferenceStore,
     RoundupStore,
@@ -67,6 +68,7 @@ class PublisherStore(
     CardStore,
     FollowupStore,
     LockStore,
+    PolicyStore,
     PollRunStore,
     PreferenceStore,
     RoundupStore,
@@ -213,7 +215,9 @@ class Publisher:
             return
         try:
             batch = await self._loader.load([event.obs for event in events])
-            await self._store.update_roundup_items(current_items(events, batch.roundups))
+            await self._store.update_roundup_items(
+                current_items(events, batch.roundups, batch.policies)
+            )
         except BaseException:
             self._outbox.release(events)
             raise
@@ -260,7 +264,9 @@ class Publisher:
         event = Event(obs, Change.SAME, 0, max([visit, *posted]))
         await self._effects.update_cards(event, batch, notice=notice, busy=busy)
         if batch.roundups.get(obs.key):  # a click in a grouped DM took its buttons off
-            await self._store.update_roundup_items(current_items([event], batch.roundups))
+            await self._store.update_roundup_items(
+                current_items([event], batch.roundups, batch.policies)
+            )
             groups = [m.group_id for m in batch.roundups[obs.key]]
             await self._roundups.publish(groups, self._directory.targets)
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.store.contracts import LockStore, RoundupStore, RouteStore, TrackingStore
+from bot.store.contracts import LockStore, PolicyStore, RoundupStore, RouteStore, TrackingStore
 from bot.store.records import TrackedRequest, request_lock
 from bot.sync.changes import Change, Event, Observation
 from bot.sync.grouping import plan
@@ -28,7 +28,7 @@ Clock = Callable[[], datetime]
 DELIVERY_GRACE = timedelta(minutes=2)
 
 
-class RecordingStore(LockStore, RoundupStore, RouteStore, TrackingStore, Protocol):
+class RecordingStore(LockStore, RoundupStore, RouteStore, TrackingStore, PolicyStore, Protocol):
     """What recording reads and writes: the locks clicks hold, the tracked requests and
     their decisions, the roundups planned, the routes that plan them."""
 
@@ -62,7 +62,9 @@ class Recorder:
                 await self._store.record_decision(event.obs.decision)
         if len(events) > self._roundup_limit:
             channel_of = await channel_lookup(self._store, self._default_channel)
-            await self._store.add_roundup(plan(events, channel_of, self._roundup_limit))
+            policies = await self._store.policies_for({e.obs.workflow.id for e in events})
+            planned = plan(events, channel_of, self._roundup_limit, policies)
+            await self._store.add_roundup(planned)
         await self._visits.record(events)
         due = now + DELIVERY_GRACE
         fresh = [e for e in events if e.change is not Change.RETRY]
