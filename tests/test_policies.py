@@ -16,8 +16,11 @@ import pytest
 
 from bot.blocks.home import BULK_BLOCK, HOME_ITEM
 from bot.blocks.ids import Action, Input, View
+from bot.cflow.models import Request
 from bot.devtools.slack_standin.slack import SlackCall, StoredMessage
+from bot.domain.policy import rules_line, web_only_reason
 from bot.domain.refs import RequestRef
+from bot.store.records import WorkflowPolicy
 from tests.harness import (
     CHANNEL,
     Bot,
@@ -247,3 +250,43 @@ async def test_bulk_approve_skips_what_a_policy_keeps_out_and_says_why(bot: Bot)
     assert f"#{large}: skipped" in done and "decide in Cflow" in done
     assert f"#{leave}: skipped" in done and "comment" in done
     assert [c.path.split("/")[-2] for c in bot.sandbox.calls("approveRequest")] == [plain]
+
+
+# What each setting means (pure)
+
+
+@pytest.mark.parametrize(
+    ("value", "matches"),
+    [
+        (10_001, True),
+        ("10,001", True),
+        (" 10001.5 ", True),
+        (10_000, False),
+        ("10000", False),
+        (True, False),  # a bool is not a number
+        ("NaN", False),
+        ("Infinity", False),
+        ("ten thousand", False),
+        (None, False),
+        ([10_001], False),
+    ],
+)
+def test_web_only_matches_numbers_and_strings_that_parse_as_one(
+    value: object, matches: bool
+) -> None:
+    policy = WorkflowPolicy("w", web_only_field="Amount", web_only_op=">", web_only_value="10000")
+    request = Request(id="1", status="pending", fields={"amount": value})
+    assert (web_only_reason(policy, request) is not None) is matches
+
+
+def test_a_missing_field_never_matches_and_the_reason_names_the_limit() -> None:
+    policy = WorkflowPolicy("w", web_only_field="Amount", web_only_op=">=", web_only_value="10000")
+    assert web_only_reason(policy, Request(id="1", fields={})) is None
+    reason = web_only_reason(policy, Request(id="1", fields={"Amount": 10_000}))
+    assert reason == "Amount at least 10,000: decide in Cflow"
+
+
+def test_the_rules_line_names_what_differs_from_the_defaults() -> None:
+    assert rules_line(WorkflowPolicy("w")) is None
+    both = WorkflowPolicy("w", comment="both", self_approval="block", undo_seconds=10)
+    assert rules_line(both) == "Comment required · No self-approval · Undo 10 s"
