@@ -31,7 +31,8 @@ class SqlPending(SqlBase):
     async def pending_for(
         self, keys: Iterable[RequestKey]
     ) -> dict[RequestKey, list[PendingDecision]]:
-        table, found = pending_decisions, {}
+        table = pending_decisions
+        found: dict[RequestKey, list[PendingDecision]] = {}
         async with self._begin() as conn:
             for chunk in chunks(unique(keys)):
                 query = select(table).where(request_in(table, list(chunk))).order_by(table.c.id)
