@@ -40,6 +40,7 @@ from bot.blocks.primitives import (
     text_size,
 )
 from bot.blocks.text import age, escaped, format_value, plain, truncate
+from bot.blocks.undo import undo_block
 from bot.cflow.models import DRAFT, PENDING, Request, Stage, Workflow
 from bot.store.records import Decision
 
@@ -269,6 +270,8 @@ def _tail_blocks(view: CardView) -> list[Block]:
         blocks.append(context(truncate(view.notice, NOTICE_PREVIEW)))
     if view.busy:
         blocks.append(busy_block(view.busy))
+    if view.undo:
+        blocks.append(undo_block(view.undo))
     if view.invite_to_link:
         blocks.append(invite_block())
     if view.invite_to_relink and view.request.is_pending and view.actionable:

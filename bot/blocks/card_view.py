@@ -32,6 +32,7 @@ class CardView:
     notice: str | None = None
     actionable: bool = True  # False on a DM whose reader is not a reviewer of this stage
     away: Sequence[tuple[str, str]] = ()  # (reviewer's Cflow username, back when, as text)
+    undo: str | None = None  # a decision in its undo window: the Undo button's value
 
 
 def matches(decision: Decision, stage: Stage) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 from bot.blocks.card import request_card
 from bot.blocks.card_view import CardView
 from bot.blocks.messages import audit_line, submitter_message
+from bot.blocks.undo import pending_view
 from bot.cflow import Request, Workflow
 from bot.domain.hours import Reach, is_away, next_open, preference_for, reach, zone
 from bot.outbound.pacing import Rank, urgency
@@ -272,6 +273,7 @@ class Effects:
         decisions = batch.decisions.get(obs.key, [])
         view = self.card_view(obs.workflow, obs.request, decisions, notice=notice, busy=busy)
         view = replace(view, away=self._away(obs, batch))
+        view = pending_view(view, batch.pending.get(obs.key, ()), self._clock())
         if card.kind == "dm":
             view = self._dm_view(view, card, event, batch)
         return request_card(view)

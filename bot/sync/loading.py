@@ -8,14 +8,31 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.outbound.directory import Directory, SlackTarget
-from bot.store.contracts import CardStore, PreferenceStore, RoundupStore, RouteStore, TrackingStore
-from bot.store.records import Card, Decision, Preference, RequestKey, RoundupMember
+from bot.store.contracts import (
+    CardStore,
+    PendingStore,
+    PreferenceStore,
+    RoundupStore,
+    RouteStore,
+    TrackingStore,
+)
+from bot.store.records import (
+    Card,
+    Decision,
+    PendingDecision,
+    Preference,
+    RequestKey,
+    RoundupMember,
+)
 from bot.sync.changes import Observation
 from bot.sync.routes import channel_lookup
 
 
-class LoadingStore(CardStore, TrackingStore, RoundupStore, PreferenceStore, RouteStore, Protocol):
-    """What a batch reads: cards, decisions, roundups, preferences, routes."""
+class LoadingStore(
+    CardStore, TrackingStore, RoundupStore, PreferenceStore, RouteStore, PendingStore, Protocol
+):
+    """What a batch reads: cards, decisions, roundups, preferences, routes, and the
+    decisions waiting out their undo window."""
 
 
 @dataclass
@@ -29,6 +46,8 @@ class Batch:
     unreached: frozenset[str] = frozenset()  # their lookup failed for now: DM them later
     roundups: dict[RequestKey, list[RoundupMember]] = field(default_factory=dict)
     preferences: dict[str, Preference] = field(default_factory=dict)  # by Slack user id
+    # Decisions in their undo window: their cards show it (bot.blocks.undo.pending_view)
+    pending: dict[RequestKey, list[PendingDecision]] = field(default_factory=dict)
 
 
 class Loader:
@@ -57,4 +76,5 @@ class Loader:
             unreached=reach.unknown,
             roundups=await self._store.roundups_for(keys),
             preferences=await self._store.preferences_for(readers),
+            pending=await self._store.pending_for(keys),
         )
