@@ -399,8 +399,8 @@ class Decider:
         name = f"{escape(workflow.label)} #{escape(before.id)}"
         verb = ACTIVE[intent.verb]
         text = (
-            f"⏳ {verb} {name} in {seconds_left(due, now)} s: Undo, on its card, stops it "
-            "before it reaches Cflow."
+            f"⏳ {verb} {name} in {seconds_left(due, now)} s: Undo stops it before it "
+            "reaches Cflow."
         )
         return Deferred(text, stored)
 
