@@ -8,7 +8,9 @@ past it, and "nothing was made" is read after a completed pass of the undo windo
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,21 +18,28 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 
 from bot.blocks.ids import Action
 from bot.blocks.undo import UNDO_BLOCK
+from bot.devtools.slack_standin.payloads import block_action, form, sign
 from bot.devtools.slack_standin.slack import SlackStandIn, StoredMessage
-from bot.store.records import WorkflowPolicy
+from bot.store import open_store
+from bot.store.records import Link, WorkflowPolicy
 from tests.harness import (
     CHANNEL,
     PEOPLE,
     RATE_SCALE,
     Bot,
+    BotProcess,
     Sandbox,
     has_button,
     new_expense,
+    process_cycles,
     running_bot,
+    serving,
 )
+from tests.test_cli import bot_env
 from tests.test_faults import snapshot
 from tests.test_home import click as click_home
 from tests.test_home import items, open_home, published, ticked
@@ -307,3 +316,103 @@ async def _published_with(bot: Bot, user: str, before: int, text: str) -> dict[s
     assert fresh, f"no tab with {text!r} after the click"
     view: dict[str, Any] = fresh[0].params["view"]
     return view | {"id": "V0HOME"}
+
+
+async def click_process(
+    process: BotProcess, slack: SlackStandIn, user: str, card: StoredMessage, action_id: str
+) -> None:
+    """A signed click on `card`, sent to a `cflow-bot serve` process."""
+    element = next(
+        e | {"block_id": b.get("block_id")}
+        for b in card.blocks or []
+        for e in b.get("elements", [])
+        if e.get("action_id") == action_id
+    )
+    action = {"action_id": action_id, "block_id": element["block_id"], "type": "button"}
+    payload = block_action(
+        user,
+        action | {"value": element["value"]},
+        channel=card.channel,
+        message={"ts": card.ts, "text": card.text, "blocks": card.blocks},
+        response_url=slack.response_url(user),
+    )
+    body = form(payload)
+    headers = sign(body, KILL_SECRET)
+    async with process.http.post(process.url + "/slack/events", data=body, headers=headers) as r:
+        assert r.status == 200
+
+
+KILL_SECRET = "undo-kill-secret"
+
+
+async def _prepared(sandbox: Sandbox, env: dict[str, str]) -> None:
+    """bob linked, and a 5 s undo window on Expense Claim, before the bot starts."""
+    store = await open_store(env["DATABASE_URL"], [env["CFLOW_BOT_SECRET_KEY"]])
+    try:
+        key = SecretStr(sandbox.state.users["bob"].user_key)
+        await store.save_link(Link("U0BOB", "bob", key))
+        await store.save_policy(WorkflowPolicy("1001", undo_seconds=5), [])
+    finally:
+        await store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("killed", ["in the window", "during the Cflow call"])
+async def test_a_sigkill_in_the_undo_window_makes_one_approval_at_most_once(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path, killed: str
+) -> None:
+    request_id = new_expense(sandbox, Description="Killed in its window")
+    async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
+        for user, name in PEOPLE.items():
+            slack.add_user(user, f"{name}@example.com", name)
+        slack.add_channel(CHANNEL, "approvals")
+        env = bot_env(sandbox, slack, tmp_path, CFLOW_POLL_INTERVAL="1")
+        env |= {"SLACK_SIGNING_SECRET": KILL_SECRET, "CFLOW_BURST_LIMIT": "100"}
+        await _prepared(sandbox, env)
+        async with serving(env, tmp_path, http) as first:
+            posted = await slack.wait_for(
+                "chat.postMessage",
+                predicate=lambda c: (
+                    c.params.get("channel") == CHANNEL
+                    and f"#{request_id}" in json.dumps(c.params)
+                    and not c.failed
+                ),
+                timeout=30,
+            )
+            card = snapshot(slack.message(CHANNEL, posted[0].response["ts"]))
+            await process_cycles(1, first)
+            await click_process(first, slack, "U0BOB", card, Action.APPROVE)
+            await slack.wait_for(
+                "chat.update",
+                predicate=lambda c: (
+                    c.params.get("ts") == card.ts and Action.UNDO in json.dumps(c.params)
+                ),
+            )
+            if killed == "during the Cflow call":
+                sandbox.state.delay_after_commit = 5.0  # Cflow decides; its answer is late
+                await sandbox.state.calls.wait_for("approveRequest", timeout=30)
+            first.process.kill()  # SIGKILL: no clean-up of any kind
+            await first.process.wait()
+        sandbox.state.delay_after_commit = 0.0
+        async with serving(env, tmp_path, http) as second:
+            await second.healthy(timeout=30)
+            await sandbox.state.calls.wait_for("approveRequest", timeout=30)
+            await _until_settled(env["DATABASE_URL"])
+            await process_cycles(2, second)
+            final = slack.message(CHANNEL, card.ts)
+        approvals = sandbox.calls("approveRequest")
+    assert [c.username for c in approvals] == ["bob"], "once, never twice"
+    assert sandbox.state.get_request("1001", request_id).status != "pending"
+    shown = json.dumps(final.blocks if final else [])
+    assert "Approved" in shown and Action.APPROVE not in shown and Action.UNDO not in shown
+
+
+async def _until_settled(database_url: str) -> None:
+    """Wait until no pending decision is left in the store (made, or found made)."""
+    path = database_url.removeprefix("sqlite:///")
+    for _ in range(300):
+        with sqlite3.connect(path) as db:
+            if db.execute("SELECT count(*) FROM pending_decisions").fetchone()[0] == 0:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("a pending decision was left in the store")

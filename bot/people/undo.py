@@ -33,7 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.text import escape
 from bot.blocks.undo import read_undo
 from bot.cflow import CflowClient, CflowError, Credentials, Request, Workflow
-from bot.domain.errors import BusyError, DecisionError, StaleCardError
+from bot.domain.errors import BusyError, DecisionError
 from bot.domain.pending import moved_on, noun, too_late
 from bot.domain.refs import RequestRef
 from bot.people.decisions import Decider, Intent, Verb
@@ -241,7 +241,7 @@ class UndoWindows:
     async def _refused_text(self, pending: PendingDecision, refused: DecisionError) -> str | None:
         """What its clicker hears of a decision Cflow was not asked for, or None when a
         restart only interrupted it after it was made (its decision is recorded)."""
-        if pending.attempts > 1 and isinstance(refused, StaleCardError):
+        if pending.attempts > 1:  # taken over: the first try may have reached Cflow
             key = (pending.workflow_id, pending.request_id)
             made = (await self._store.decisions_for([key])).get(key, [])
             if any(
