@@ -43,6 +43,7 @@ from bot.store.records import (
     ChannelDigest,
     Followup,
     LinkedUser,
+    PendingDecision,
     Preference,
     Reencrypted,
     RoundupMember,
@@ -727,3 +728,48 @@ async def test_stage_visits_close_when_a_request_moves_on(store: SqlStore) -> No
         (3, left, None, None),
     ]
     assert [v.visit for v in await store.stage_visits(left + timedelta(hours=1))] == [3]
+
+
+def _pending(request_id: str, due: datetime, **fields: Any) -> PendingDecision:
+    ref = f'{{"w":"1001","r":"{request_id}"}}'
+    return PendingDecision(
+        "1001", request_id, ref, "approve", "U0BOB", due, due - timedelta(seconds=10), **fields
+    )
+
+
+async def test_a_pending_decision_is_claimed_once_undone_only_by_its_clicker(
+    make_store: MakeStore,
+) -> None:
+    first, second = await make_store(), await make_store()
+    now = datetime.now(UTC)
+    a = await first.add_pending(_pending("1", now - timedelta(seconds=1), cflow_username="bob"))
+    b = await first.add_pending(_pending("2", now + timedelta(seconds=30), batch_id="B1"))
+    c = await first.add_pending(_pending("3", now + timedelta(seconds=30), batch_id="B1"))
+    assert a.id is not None and a.cflow_username == "bob" and a.attempts == 0
+    assert await first.next_pending_due() == a.due_at
+    assert sorted((await first.pending_for([("1001", "1"), ("1001", "2")])).keys()) == [
+        ("1001", "1"),
+        ("1001", "2"),
+    ]
+    await first.beat("one", now)
+    await first.beat("two", now)
+    taken = await asyncio.gather(
+        first.claim_pending("one", now, now - timedelta(seconds=5)),
+        second.claim_pending("two", now, now - timedelta(seconds=5)),
+    )
+    assert sorted(len(t) for t in taken) == [0, 1], "one instance takes it"
+    [claimed] = taken[0] or taken[1]
+    assert claimed.id == a.id and claimed.attempts == 1 and claimed.claimed_at is not None
+    assert await first.cancel_pending("U0BOB", pending_id=a.id) == [], "claimed: too late"
+    assert await second.claim_pending("three", now, now) == [], "its claimer is alive"
+    later = now + timedelta(seconds=20)
+    again = await second.claim_pending("three", later, later - timedelta(seconds=5))
+    assert [p.id for p in again] == [a.id] and again[0].attempts == 2, "its claimer died"
+    assert [p.id for p in again] and again[0].claimed_at == claimed.claimed_at
+    assert await first.cancel_pending("U0ALICE", batch_id="B1") == [], "not hers to undo"
+    undone = await first.cancel_pending("U0BOB", batch_id="B1")
+    assert sorted(p.id for p in undone) == sorted([b.id, c.id])
+    assert await first.find_pending(batch_id="B1") == []
+    await first.pending_done([a.id or 0])
+    assert await first.find_pending(pending_id=a.id) == []
+    assert await first.next_pending_due() is None

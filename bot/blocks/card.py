@@ -46,6 +46,7 @@ from bot.blocks.primitives import (
     text_size,
 )
 from bot.blocks.text import age, escaped, format_value, plain, truncate
+from bot.blocks.undo import undo_block
 from bot.cflow.models import DRAFT, PENDING, Request, Stage, Workflow
 from bot.store.records import Decision
 
@@ -281,6 +282,8 @@ def _tail_blocks(view: CardView) -> list[Block]:
         blocks.append(context("📋 " + escaped(view.rules, NOTICE_PREVIEW, single_line=True)))
     if view.busy:
         blocks.append(busy_block(view.busy))
+    if view.undo:
+        blocks.append(undo_block(view.undo))
     if view.invite_to_link:
         blocks.append(invite_block())
     if view.invite_to_relink and view.request.is_pending and view.actionable:

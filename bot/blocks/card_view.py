@@ -33,6 +33,7 @@ class CardView:
     notice: str | None = None
     actionable: bool = True  # False on a DM whose reader is not a reviewer of this stage
     away: Sequence[tuple[str, str]] = ()  # (reviewer's Cflow username, back when, as text)
+    undo: str | None = None  # a decision in its undo window: the Undo button's value
     policy: WorkflowPolicy | None = None  # the workflow's rules (None: the defaults)
     reader: str | None = None  # the Cflow username of the one person it is shown to, if one
     in_channel: bool = False  # shown in a channel: only the fields its policy lets it see

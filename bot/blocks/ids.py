@@ -46,6 +46,9 @@ class Action(StrEnum):
     ROUTE_DEFAULT = "cflow_route_default"
     ROUTE_CHOOSE = "cflow_route_choose"  # opens a modal to pick a channel
     ROUTE_DMS = "cflow_route_dms"
+    # A decision waiting out its undo window: "p:<pending id>", or "b:<batch id>" (a bulk
+    # approval's, on the Home tab)
+    UNDO = "cflow_undo"
 
 
 class MoreOption(StrEnum):

@@ -16,7 +16,7 @@ from bot.blocks.text import escape
 from bot.domain.errors import DecisionError, NotReviewerError, PolicyRefusedError
 from bot.domain.policy import comment_required
 from bot.domain.refs import RequestRef
-from bot.inbound.answers import SLACK_FAILURES, said
+from bot.inbound.answers import SLACK_FAILURES, said, said_with_undo
 from bot.inbound.commands import list_again
 from bot.inbound.common import (
     Track,
@@ -67,8 +67,9 @@ async def approve(
         await list_again(tools, client, respond, user, page_scope, answer)
         return
     if _on_home(body):  # the tab itself says what was done, and shows what is left
-        answer = await said(decider.decide(user, link, Intent(ref, "approve")), tools.store, user)
-        await tools.home.publish(user, notice=[answer.get("text", "")])
+        decision = decider.decide(user, link, Intent(ref, "approve"))
+        answer, undo = await said_with_undo(decision, tools.store, user)
+        await tools.home.publish(user, notice=[answer.get("text", "")], undo=undo)
         return
     busy = BusyCard(client, body, "Approving as", user)
     try:

@@ -20,8 +20,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.messages import error_message, not_linked_message, relink_message
 from bot.blocks.text import escape
+from bot.blocks.undo import undo_value
 from bot.cflow import CflowError, CflowUnauthorizedError, CflowUnavailableError
 from bot.domain.errors import AnswerError, KeyRefusedError, NotLinkedError
+from bot.people.decisions import Deferred
 from bot.store.contracts import LinkStore
 from bot.store.errors import UnreadableLinkError
 
@@ -79,6 +81,18 @@ async def said(decision: Awaitable[str], store: LinkStore, slack_user_id: str) -
         return {"text": await decision}
     except Exception as error:
         return await private_answer(error, store, slack_user_id)
+
+
+async def said_with_undo(
+    decision: Awaitable[str], store: LinkStore, slack_user_id: str
+) -> tuple[dict[str, Any], str | None]:
+    """`said`, and the Undo button's value where the decision waits out its window."""
+    try:
+        done = await decision
+    except Exception as error:
+        return await private_answer(error, store, slack_user_id), None
+    undo = undo_value(pending_id=done.pending.id) if isinstance(done, Deferred) else None
+    return {"text": done}, undo
 
 
 async def tell(

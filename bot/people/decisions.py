@@ -19,7 +19,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Final, Literal, Protocol
 
@@ -46,11 +46,12 @@ from bot.domain.errors import (
     UnknownOutcomeError,
     UnreadableRequestError,
 )
+from bot.domain.pending import ACTIVE, moved_on, seconds_left, waiting
 from bot.domain.policy import comment_required, policy_of, refusal
 from bot.domain.refs import RequestRef, updated_mark
 from bot.people.holds import Hold, lock_seconds
-from bot.store.contracts import LinkStore, LockStore, PolicyStore, TrackingStore
-from bot.store.records import Decision, Link, WorkflowPolicy, request_lock
+from bot.store.contracts import LinkStore, LockStore, PendingStore, PolicyStore, TrackingStore
+from bot.store.records import Decision, Link, PendingDecision, WorkflowPolicy, request_lock
 from bot.sync.changes import Observation
 from bot.sync.publisher import Publisher
 from bot.telemetry.logs import request_context
@@ -68,9 +69,9 @@ UNKNOWN_TEXT = (
 )
 
 
-class DecisionsStore(LinkStore, LockStore, TrackingStore, PolicyStore, Protocol):
+class DecisionsStore(LinkStore, LockStore, TrackingStore, PolicyStore, PendingStore, Protocol):
     """What a decision touches: the clicker's link, the request's hold, its tracked state and
-    decisions, and the workflow's policy."""
+    decisions, the workflow's policy, and the decisions waiting out their undo window."""
 
 
 class Accepted(Enum):
@@ -80,10 +81,33 @@ class Accepted(Enum):
 
 
 ACCEPTED: Final = Accepted.ACCEPTED
+# What happens once a decision holds its request and may be made: made, or parked.
+Then = Callable[[str, Credentials, Workflow, Request, Hold], Awaitable[str]]
 
 
 async def _nothing() -> None:
     return None
+
+
+class Deferred(str):
+    """What a decision held back by its undo window says (a str, as every answer), with
+    the decision as stored."""
+
+    pending: PendingDecision
+
+    def __new__(cls, text: str, pending: PendingDecision) -> Deferred:
+        made = super().__new__(cls, text)
+        made.pending = pending
+        return made
+
+
+@dataclass(frozen=True)
+class Window:
+    """One undo window for several decisions (a bulk approval): when it ends, and the
+    batch that one Undo undoes."""
+
+    due_at: datetime
+    batch_id: str
 
 
 @dataclass(frozen=True)
@@ -101,14 +125,8 @@ class Intent:
 
 
 def is_stale(now: Request, ref: RequestRef) -> bool:
-    """Whether the request is no longer where the clicked card showed it.
-
-    The stage alone is not enough (a request can loop back to a stage, and two stages
-    can share a name): where the card knew Cflow's `updatedAt`, any change since counts.
-    """
-    if not now.is_pending or now.current_stage != ref.stage:
-        return True
-    return ref.updated is not None and ref.updated != updated_mark(now.updated_at)
+    """Whether the request is no longer where the clicked card showed it."""
+    return moved_on(now, ref)
 
 
 def _state(request: Request) -> tuple[Any, ...]:
@@ -186,6 +204,7 @@ class Decider:
         self._instance_id = instance_id
         self._clock = clock
         self._release_retries: set[asyncio.Task[None]] = set()  # kept: asyncio holds tasks weakly
+        self.on_parked: Callable[[], None] = lambda: None  # a decision waits: bot.people.undo
 
     async def decide(
         self,
@@ -194,6 +213,8 @@ class Decider:
         intent: Intent,
         *,
         when_held: Callable[[], Awaitable[None]] = _nothing,
+        window: Window | None = None,
+        pending: PendingDecision | None = None,
     ) -> str:
         """Carry out `intent` for Slack user `actor`: what was done, as the person is told
         it; a `DecisionError` says why not. Either way it is counted.
@@ -201,7 +222,12 @@ class Decider:
         `when_held` runs once this click holds the request and the request, as Cflow shows
         it now, may be decided by this person under the workflow's policy, before Cflow is
         asked to decide: where a listener shows the clicked card busy, so that a click that
-        changes nothing changes no card."""
+        changes nothing changes no card.
+
+        Where the workflow's policy has an undo window (or a bulk approval gives its
+        `window`), an approval or rejection that passes every check is not made now but
+        stored, and its cards show it with Undo (bot.people.undo makes it when the window
+        ends, as `pending`): the answer is then `Deferred`, and `when_held` does not run."""
         ref = intent.ref
         kind = "done"
         try:
@@ -210,12 +236,31 @@ class Decider:
                 policy = await self.policy(ref.workflow_id)
                 if needs_comment(policy, intent):
                     raise CommentRequiredError(comment_needed(intent))
-                return await self._decide_once(actor, link, intent, policy, when_held)
+                due = None if pending is not None else self._window_end(intent, policy, window)
+                if due is None:
+                    make = self._maker(intent, policy, when_held)
+                    return await self._decide_once(actor, link, intent, policy, make)
+                kind = "deferred"
+                park = self._parker(intent, due, window.batch_id if window else None)
+                return await self._decide_once(actor, link, intent, policy, park)
         except DecisionError as error:
             kind = error.kind
             raise
         finally:
             self._metrics.actions.labels(intent.action, kind).inc()
+
+    def _window_end(
+        self, intent: Intent, policy: WorkflowPolicy, window: Window | None
+    ) -> datetime | None:
+        """When an undo window for `intent` ends; None where it is made at once (a
+        hand-over decides nothing, and is not held back)."""
+        if intent.reassign_to:
+            return None
+        if window is not None:
+            return window.due_at
+        if policy.undo_seconds <= 0:
+            return None
+        return self._clock() + timedelta(seconds=policy.undo_seconds)
 
     async def policy(self, workflow_id: str) -> WorkflowPolicy:
         """The workflow's decision policy (its defaults where none is set)."""
@@ -258,12 +303,7 @@ class Decider:
             raise PolicyRefusedError(escape(refused.text))
 
     async def _decide_once(
-        self,
-        actor: str,
-        link: Link,
-        intent: Intent,
-        policy: WorkflowPolicy,
-        when_held: Callable[[], Awaitable[None]],
+        self, actor: str, link: Link, intent: Intent, policy: WorkflowPolicy, then: Then
     ) -> str:
         ref = intent.ref
         lock = request_lock((ref.workflow_id, ref.request_id))
@@ -273,19 +313,16 @@ class Decider:
             raise BusyError(BUSY_TEXT)
         try:
             creds = credentials_for(self._service, link)
-            return await self._decide_held(actor, creds, intent, policy, hold, when_held)
+            workflow, before = await self._checked(actor, creds, intent, policy, hold)
+            return await then(actor, creds, workflow, before, hold)
         finally:
             await hold.release()
 
-    async def _decide_held(
-        self,
-        actor: str,
-        creds: Credentials,
-        intent: Intent,
-        policy: WorkflowPolicy,
-        hold: Hold,
-        when_held: Callable[[], Awaitable[None]],
-    ) -> str:
+    async def _checked(
+        self, actor: str, creds: Credentials, intent: Intent, policy: WorkflowPolicy, hold: Hold
+    ) -> tuple[Workflow, Request]:
+        """The request as Cflow shows it now, held, once it may be decided as clicked: by
+        this person, under the workflow's policy, with no other decision waiting on it."""
         ref = intent.ref
         try:
             workflow, before = await self._read(creds, ref)
@@ -300,7 +337,83 @@ class Decider:
         refused = refusal(policy, before, creds.username)
         if refused is not None:  # nothing was shown: the card stays as it was
             raise PolicyRefusedError(escape(refused.text))
-        await when_held()
+        key = (ref.workflow_id, ref.request_id)
+        other = waiting((await self._store.pending_for([key])).get(key, []), before)
+        if other is not None:  # its cards show it, with its clicker's Undo
+            who = escape(other.cflow_username or "someone")
+            raise BusyError(f"{who}'s decision on this request waits out its undo window.")
+        return workflow, before
+
+    def _maker(
+        self, intent: Intent, policy: WorkflowPolicy, when_held: Callable[[], Awaitable[None]]
+    ) -> Then:
+        async def make(
+            actor: str, creds: Credentials, workflow: Workflow, before: Request, hold: Hold
+        ) -> str:
+            await when_held()
+            return await self._made(actor, creds, intent, workflow, before, hold)
+
+        return make
+
+    def _parker(self, intent: Intent, due: datetime, batch_id: str | None) -> Then:
+        async def park(
+            actor: str, creds: Credentials, workflow: Workflow, before: Request, hold: Hold
+        ) -> str:
+            return await self._parked(actor, creds, intent, workflow, before, hold, due, batch_id)
+
+        return park
+
+    async def _parked(
+        self,
+        actor: str,
+        creds: Credentials,
+        intent: Intent,
+        workflow: Workflow,
+        before: Request,
+        hold: Hold,
+        due: datetime,
+        batch_id: str | None,
+    ) -> str:
+        """Store the decision to be made when its window ends; its cards then show it."""
+        now = self._clock()
+        stored = await self._store.add_pending(
+            PendingDecision(
+                workflow_id=workflow.id,
+                request_id=before.id,
+                ref=intent.ref.encode(),
+                verb=intent.verb,
+                slack_user_id=actor,
+                due_at=due,
+                created_at=now,
+                comment=intent.comment,
+                cflow_username=creds.username,
+                batch_id=batch_id,
+            )
+        )
+        await hold.release()  # the window holds it now: a click meanwhile is told so
+        self.on_parked()
+        try:
+            await self._publisher.refresh(workflow, before)
+        except Exception:  # stored: it is made, or undone, whatever Slack shows now
+            log.exception("Could not show the undo window of %s", intent.ref)
+        name = f"{escape(workflow.label)} #{escape(before.id)}"
+        verb = ACTIVE[intent.verb]
+        text = (
+            f"⏳ {verb} {name} in {seconds_left(due, now)} s: Undo stops it before it "
+            "reaches Cflow."
+        )
+        return Deferred(text, stored)
+
+    async def _made(
+        self,
+        actor: str,
+        creds: Credentials,
+        intent: Intent,
+        workflow: Workflow,
+        before: Request,
+        hold: Hold,
+    ) -> str:
+        """Cflow's call, as this person, and its outcome recorded and published."""
         try:
             after = await self._call(actor, creds, intent, before)
         except DecisionError as error:
@@ -320,7 +433,7 @@ class Decider:
         try:
             await self._publish(workflow, before, after, decision, intent, hold)
         except Exception:  # Cflow decided: the person hears that, the poller does the rest
-            log.exception("%s %s in Cflow, but not published yet", _past(intent), ref)
+            log.exception("%s %s in Cflow, but not published yet", _past(intent), intent.ref)
         return _done(intent, workflow, after if isinstance(after, Request) else None)
 
     async def _publish(

@@ -19,6 +19,7 @@ from typing import Protocol
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.home import HomeDesk, home_view, with_selection
+from bot.blocks.undo import with_undo
 from bot.cflow import Request, Workflow
 from bot.domain.access import submitted_by, waiting_on
 from bot.domain.hours import preference_for
@@ -31,6 +32,7 @@ from bot.sync.shared_listing import SharedListing
 log = logging.getLogger(__name__)
 HOME_SETTLE_SECONDS = 3.0  # changes to one person's desk within this refresh it once
 KEPT_OPEN = timedelta(days=30)  # a tab opened this recently is kept current
+MAX_HOME_BLOCKS = 100
 Clock = Callable[[], datetime]
 Listed = list[tuple[Workflow, Request]]
 
@@ -97,8 +99,11 @@ class HomeTab:
         await self._store.home_opened(user, self._clock())
         await self.publish(user)
 
-    async def publish(self, user: str, *, page: int = 1, notice: Sequence[str] = ()) -> None:
-        """Publish `user`'s Home tab as Cflow shows it to them now, with what they ticked."""
+    async def publish(
+        self, user: str, *, page: int = 1, notice: Sequence[str] = (), undo: str | None = None
+    ) -> None:
+        """Publish `user`'s Home tab as Cflow shows it to them now, with what they ticked;
+        with `undo`, an Undo button (its value) under the notice."""
         desk = await self.desk(user, page=page, notice=notice)
         ticked = (await self._store.home_tabs_for([user], datetime.min.replace(tzinfo=UTC))).get(
             user
@@ -106,6 +111,9 @@ class HomeTab:
         view = home_view(desk)
         if ticked:
             view = view | {"blocks": with_selection(view["blocks"], set(ticked))}
+        if undo is not None:
+            shown = with_undo(view["blocks"], undo, notice[0] if notice else "")
+            view = view | {"blocks": shown[:MAX_HOME_BLOCKS]}
         await self._slack.views_publish(user_id=user, view=view)
 
     async def refresh(self, user: str, *, notice: Sequence[str] = ()) -> None:

@@ -21,7 +21,17 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from bot.inbound import actions, commands, followups, forms, home, preferences, routes, views
+from bot.inbound import (
+    actions,
+    commands,
+    followups,
+    forms,
+    home,
+    preferences,
+    routes,
+    undo,
+    views,
+)
 from bot.inbound.answers import private_answer, tell
 from bot.inbound.common import answered, person_of
 from bot.inbound.hook import (
@@ -88,12 +98,13 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
             directory=services.directory,
             service=services.service,
             routes=services.routes,
+            undo=services.undo,
         )
         await next()
 
     app.use(inject_services)
     app.error(report_error)
-    for module in (actions, commands, followups, forms, home, preferences, routes, views):
+    for module in (actions, commands, followups, forms, home, preferences, routes, undo, views):
         module.register(app, lambda listener: services.listener_tasks.track(answered(listener)))
     return app
 

@@ -86,6 +86,8 @@ class RunningBot:
         except BaseException:
             await self.services.close()
             raise
+        if self.timebase is None:  # in virtual time, the test makes what comes due
+            self.services.start_undoing()
         if self.poll:
             self._poller = asyncio.create_task(make_poller(self.services).run(self._stop))
         log.info("Serving Slack on %s/slack/events", self.url)
@@ -113,6 +115,7 @@ async def run_socket_mode(settings: Settings, *, poll: bool = True) -> None:
 
     assert settings.slack_app_token is not None
     services = await build_services(settings)
+    services.start_undoing()
     stop = asyncio.Event()
     poller = asyncio.create_task(make_poller(services).run(stop)) if poll else None
     handler = AsyncSocketModeHandler(

@@ -34,6 +34,7 @@ from bot.outbound.shared_pace import SharedPace, across_instances
 from bot.people.decisions import Decider
 from bot.people.home import HomeTab
 from bot.people.preferences import NotifySettings
+from bot.people.undo import UndoWindows
 from bot.runtime.listener_tasks import ListenerTasks
 from bot.settings import Settings, SettingsError
 from bot.store import open_store
@@ -53,6 +54,7 @@ NOT_REPEATABLE = frozenset({"chat.postMessage", "chat.postEphemeral"})
 # Each person: 10 reads at once (Home tab opens, lists, commands), then one every 2 s.
 PERSON_RATE, PERSON_BURST = 0.5, 10
 Clock = Callable[[], datetime]
+UNDO_GRACE = 10.0  # seconds a pass making decisions may take to end at a stop
 
 
 def utc_now() -> datetime:
@@ -104,6 +106,7 @@ class Services:
     routes: WorkflowRoutes
     listing: SharedListing
     liveness: Liveness
+    undo: UndoWindows
     clock: Clock = utc_now
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     listener_tasks: ListenerTasks = field(default_factory=ListenerTasks)
@@ -116,6 +119,8 @@ class Services:
     _stop_beating: asyncio.Event = field(default_factory=asyncio.Event)
     _beating: asyncio.Task[None] | None = None
     pace: SharedPace | None = None  # Slack's limits shared with the other instances
+    _stop_undoing: asyncio.Event = field(default_factory=asyncio.Event)
+    _undoing: asyncio.Task[None] | None = None
 
     def is_admin(self, slack_user_id: str) -> bool:
         return slack_user_id in self.settings.cflow_bot_admins
@@ -124,6 +129,7 @@ class Services:
         """What is still on its way to Slack stops first (the store has it as due); then
         this instance says goodbye, so that another takes what is left at once."""
         self.home.close()
+        await self.stop_undoing()
         self._stop_beating.set()
         if self._beating is not None:
             await self._beating
@@ -137,6 +143,24 @@ class Services:
     def start_beating(self) -> None:
         """The heartbeat (bot.sync.liveness), until `close()`."""
         self._beating = asyncio.create_task(self.liveness.run(self._stop_beating))
+
+    def start_undoing(self) -> None:
+        """Make decisions as their undo windows end (bot.people.undo), until `close()`:
+        on every instance that serves Slack. A step test drives `undo.run_due()` itself."""
+        self._undoing = asyncio.create_task(self.undo.run(self._stop_undoing))
+
+    async def stop_undoing(self) -> None:
+        """Stop after the pass under way: what is left waits in the store for the next
+        instance (or this one, restarted)."""
+        self._stop_undoing.set()
+        if self._undoing is not None:
+            try:
+                await asyncio.wait_for(self._undoing, UNDO_GRACE)
+            except (TimeoutError, asyncio.CancelledError):
+                log.warning("The undo windows' pass did not end within %.0f s", UNDO_GRACE)
+            except Exception:
+                log.exception("The undo windows' task had failed")
+            self._undoing = None
 
 
 class RepeatableConnectionRetry(AsyncConnectionErrorRetryHandler):
@@ -259,6 +283,18 @@ async def build_services(
         instance_id=instance_id,
         clock=clock,
     )
+    undo = UndoWindows(
+        store,
+        decider,
+        publisher,
+        cflow,
+        service,
+        slack,
+        home,
+        liveness,
+        clock=clock,
+    )
+    decider.on_parked = undo.wake
     digests = Digests(
         store,
         publisher.roundups,
@@ -314,6 +350,7 @@ async def build_services(
         ),
         listing,
         liveness,
+        undo,
         clock=clock,
         instance_id=instance_id,
         poller_health=health,

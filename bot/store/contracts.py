@@ -22,6 +22,7 @@ from bot.store.records import (
     Link,
     LinkedUser,
     LinkInfo,
+    PendingDecision,
     PolicyChange,
     PollRun,
     Preference,
@@ -240,6 +241,42 @@ class PolicyStore(Protocol):
         """The changes, oldest first (of one workflow, or of all; since a time)."""
 
 
+class PendingStore(Protocol):
+    """Decisions waiting out their undo window (bot.people.undo), each made once."""
+
+    async def add_pending(self, pending: PendingDecision) -> PendingDecision:
+        """Store it; as stored, with its id."""
+
+    async def pending_for(
+        self, keys: Iterable[RequestKey]
+    ) -> dict[RequestKey, list[PendingDecision]]:
+        """The pending decisions of these requests, claimed or not (one query)."""
+
+    async def find_pending(
+        self, *, pending_id: int | None = None, batch_id: str | None = None
+    ) -> list[PendingDecision]:
+        """The one of that id, or those of that batch."""
+
+    async def cancel_pending(
+        self, slack_user_id: str, *, pending_id: int | None = None, batch_id: str | None = None
+    ) -> list[PendingDecision]:
+        """Delete the one of that id (or those of that batch) that `slack_user_id` made
+        and no instance has claimed yet: what was undone."""
+
+    async def claim_pending(
+        self, instance_id: str, now: datetime, alive_since: datetime
+    ) -> list[PendingDecision]:
+        """Take every pending decision due by `now` that nobody takes care of: unclaimed,
+        claimed by `instance_id` itself, or by an instance with no beat since
+        `alive_since`. A decision taken here is taken by no other live instance."""
+
+    async def pending_done(self, pending_ids: Iterable[int]) -> None:
+        """Made, refused or dropped: gone."""
+
+    async def next_pending_due(self) -> datetime | None:
+        """When the next unclaimed pending decision comes due (None: none waits)."""
+
+
 class RouteStore(Protocol):
     """Where each workflow's cards go, and the channels subscribed to it."""
 
@@ -344,6 +381,7 @@ class Store(
     FollowupStore,
     RuleStore,
     PolicyStore,
+    PendingStore,
     RouteStore,
     HintStore,
     InstanceStore,

@@ -348,3 +348,28 @@ class PollRun:
     workflows: int = 0
     pending: int = 0
     errors: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PendingDecision:
+    """A decision waiting out its workflow's undo window (bot.people.undo): made once
+    when `due_at` comes unless its clicker undoes it first. `ref` is the clicked
+    `RequestRef.encode()` (its `updated` mark is what the decision is checked against
+    then); `batch_id` ties the requests of one bulk approval together, one window and one
+    Undo for all. `claimed_by` is the instance making it (from `claimed_at`), `attempts`
+    how often it was claimed."""
+
+    workflow_id: str
+    request_id: str
+    ref: str
+    verb: str  # approve | reject
+    slack_user_id: str
+    due_at: datetime
+    created_at: datetime
+    comment: str | None = None
+    cflow_username: str | None = None  # the clicker's, shown on the cards
+    batch_id: str | None = None
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    attempts: int = 0
+    id: int | None = None  # the store's

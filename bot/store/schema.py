@@ -260,6 +260,28 @@ policy_changes = Table(
     Column("at", UtcDateTime, nullable=False),
 )
 
+# Decisions waiting out their workflow's undo window (bot.people.undo): made once when
+# due unless undone; claimed by the instance making them (its heartbeat: instances).
+pending_decisions = Table(
+    "pending_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("workflow_id", ID, nullable=False),
+    Column("request_id", ID, nullable=False),
+    Column("ref", Text, nullable=False),  # the clicked RequestRef, encoded
+    Column("verb", String(8), nullable=False),  # approve | reject
+    Column("comment", Text),
+    Column("slack_user_id", ID, nullable=False),
+    Column("cflow_username", ID),
+    Column("batch_id", String(64), index=True),
+    Column("due_at", UtcDateTime, nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("claimed_by", ID),
+    Column("claimed_at", UtcDateTime),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Index("ix_pending_decisions_request", "workflow_id", "request_id"),
+)
+
 # Where each workflow's cards go, as an admin chose (see bot.store.records.WorkflowRoute).
 workflow_routes = Table(
     "workflow_routes",

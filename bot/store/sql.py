@@ -40,6 +40,7 @@ from bot.store.schema import (
 from bot.store.sql_base import chunks, request_in, unique
 from bot.store.sql_followups import SqlFollowups
 from bot.store.sql_links import SqlLinks
+from bot.store.sql_pending import SqlPending
 from bot.store.sql_policies import SqlPolicies
 from bot.store.sql_preferences import SqlPreferences
 from bot.store.sql_roundups import SqlRoundups
@@ -49,7 +50,9 @@ PING_TIMEOUT = 5.0
 MIGRATION_LOCK_ID = 0x63666C6F77626F74  # "cflowbot": pg_advisory_xact_lock's key
 
 
-class SqlStore(SqlLinks, SqlRoundups, SqlPreferences, SqlFollowups, SqlRoutes, SqlPolicies):
+class SqlStore(
+    SqlLinks, SqlRoundups, SqlPreferences, SqlFollowups, SqlRoutes, SqlPolicies, SqlPending
+):
     """The `Store` protocol on SQLite or PostgreSQL; it owns (and disposes of) its engine."""
 
     # Lifecycle

@@ -22,6 +22,7 @@ from typing import Any
 from bot.blocks.card import request_card
 from bot.blocks.card_view import CardView
 from bot.blocks.messages import audit_line, submitter_message
+from bot.blocks.undo import pending_view
 from bot.cflow import Request, Workflow
 from bot.domain.hours import Reach, is_away, next_open, preference_for, reach, zone
 from bot.domain.policy import channel_sees_reasons
@@ -289,6 +290,7 @@ class Effects:
             in_channel=card.kind == "channel",
         )
         view = replace(view, away=self._away(obs, batch))
+        view = pending_view(view, batch.pending.get(obs.key, ()), self._clock())
         if card.kind == "dm":
             view = self._dm_view(view, card, event, batch)
         return request_card(view)

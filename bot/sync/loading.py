@@ -10,6 +10,7 @@ from typing import Protocol
 from bot.outbound.directory import Directory, SlackTarget
 from bot.store.contracts import (
     CardStore,
+    PendingStore,
     PolicyStore,
     PreferenceStore,
     RoundupStore,
@@ -19,6 +20,7 @@ from bot.store.contracts import (
 from bot.store.records import (
     Card,
     Decision,
+    PendingDecision,
     Preference,
     RequestKey,
     RoundupMember,
@@ -29,9 +31,17 @@ from bot.sync.routes import channel_lookup
 
 
 class LoadingStore(
-    CardStore, TrackingStore, RoundupStore, PreferenceStore, RouteStore, PolicyStore, Protocol
+    CardStore,
+    TrackingStore,
+    RoundupStore,
+    PreferenceStore,
+    RouteStore,
+    PolicyStore,
+    PendingStore,
+    Protocol,
 ):
-    """What a batch reads: cards, decisions, roundups, preferences, routes, policies."""
+    """What a batch reads: cards, decisions, roundups, preferences, routes, policies, and
+    the decisions waiting out their undo window."""
 
 
 @dataclass
@@ -46,6 +56,8 @@ class Batch:
     roundups: dict[RequestKey, list[RoundupMember]] = field(default_factory=dict)
     preferences: dict[str, Preference] = field(default_factory=dict)  # by Slack user id
     policies: dict[str, WorkflowPolicy] = field(default_factory=dict)  # by workflow id
+    # Decisions in their undo window: their cards show it (bot.blocks.undo.pending_view)
+    pending: dict[RequestKey, list[PendingDecision]] = field(default_factory=dict)
 
 
 class Loader:
@@ -75,4 +87,5 @@ class Loader:
             roundups=await self._store.roundups_for(keys),
             preferences=await self._store.preferences_for(readers),
             policies=await self._store.policies_for(channels),
+            pending=await self._store.pending_for(keys),
         )
