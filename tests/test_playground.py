@@ -8,6 +8,7 @@ commands reach the bot as signed Slack payloads.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -234,3 +235,110 @@ async def test_the_oldest_purchase_order_is_escalated_in_its_thread(page: Page) 
     await order.locator("[data-thread]").click()
     await expect(page.locator("#thread-messages")).to_contain_text("Waiting 3 days", timeout=WAIT)
     await expect(page.locator("#thread-messages")).to_contain_text("alice")
+
+
+# Purchase orders' demo policy: over 10,000 decided in Cflow only, no self-approval, a
+# reason to reject, undo 10 s (seeded by alice; bot.devtools.playground.world).
+RULES = "No self-approval · Undo 10 s"
+OWN = "You cannot approve or reject your own request"
+
+
+async def test_purchase_orders_over_10000_are_decided_in_cflow(page: Page) -> None:
+    await page.click(".conv[data-conversation='C0PURCHASING']")
+    large = card(page, "Purchase Order · #108")
+    await expect(large).to_be_visible(timeout=WAIT)
+    await expect(large).to_contain_text("🌐 Amount over 10,000: decide in Cflow")
+    await expect(large).to_contain_text(RULES)
+    await expect(large.locator("a.bk-button", has_text="Open in Cflow")).to_be_visible()
+    await expect(large.locator(".bk-button", has_text="Approve")).to_have_count(0)
+    await expect(large.locator(".bk-button", has_text="Reject")).to_have_count(0)
+    small = card(page, "Purchase Order · #104")
+    await expect(small).to_contain_text(RULES)
+    await expect(small).not_to_contain_text("decide in Cflow")
+    await expect(small.locator("button.bk-button", has_text="Approve")).to_be_visible()
+    await expect(small.locator("button.bk-button", has_text="Reject")).to_be_visible()
+
+
+async def test_rejecting_a_purchase_order_needs_a_reason(page: Page, world: World) -> None:
+    await act_as(page, "bob")
+    await page.click(".conv[data-conversation='C0PURCHASING']")
+    order = card(page, "Purchase Order · #104")
+    await expect(order).to_contain_text(RULES, timeout=WAIT)
+    await order.locator("button.bk-button", has_text="Reject").click()
+    modal = page.locator("#modal-layer form.modal")
+    await expect(modal).to_be_visible(timeout=WAIT)
+    reason = modal.locator("textarea")
+    await expect(modal.locator(".bk-optional")).to_have_count(0)
+    await modal.locator("[data-view-action='submit']").click()  # blank: as Slack, no send
+    assert await reason.evaluate("element => element.validity.valueMissing")
+    await expect(modal).to_be_visible()
+    await reason.fill("   ")  # what the browser lets through, the bot refuses in the modal
+    await modal.locator("[data-view-action='submit']").click()
+    await expect(modal.locator(".bk-error")).to_be_visible(timeout=WAIT)
+    assert world.sandbox.get_request("1002", "104").status == "pending"
+    await reason.fill("Order it from the framework supplier")
+    await modal.locator("[data-view-action='submit']").click()
+    await expect(page.locator("#modal-layer")).to_be_hidden(timeout=WAIT)
+    await expect(order).to_contain_text("Rejected", timeout=WAIT)
+    request = world.sandbox.get_request("1002", "104")
+    assert request.status == "rejected"
+    assert any(entry.comment == "Order it from the framework supplier" for entry in request.history)
+
+
+async def test_carol_cannot_decide_her_own_purchase_order(page: Page, world: World) -> None:
+    await act_as(page, "carol")
+    await page.click(".conv[data-conversation='C0PURCHASING']")
+    own = card(page, "Purchase Order · #109")
+    await expect(own).to_contain_text(RULES, timeout=WAIT)
+    before = await own.inner_text()
+    await own.locator("button.bk-button", has_text="Approve").click()
+    await expect(page.locator("#confirm")).to_be_visible()
+    await page.click("#confirm-yes")
+    answer = page.locator("#messages article.bk-ephemeral").filter(has_text=OWN)
+    await expect(answer).to_have_count(1, timeout=WAIT)
+    await expect(answer).to_contain_text("Only visible to you")
+    await own.locator("button.bk-button", has_text="Reject").click()  # no reason asked
+    await expect(answer).to_have_count(2, timeout=WAIT)
+    await expect(page.locator("#modal-layer form.modal")).to_have_count(0)
+    assert await own.inner_text() == before, "the card is as it was"
+    request = world.sandbox.get_request("1002", "109")
+    assert request.status == "pending"
+    assert [entry.action for entry in request.history] == ["submitted", "approved"]
+    await act_as(page, "alice")  # the answer was carol's alone
+    await expect(page.locator("#messages")).not_to_contain_text(OWN)
+
+
+async def test_an_admin_sees_the_purchase_order_policy_and_who_set_it(page: Page) -> None:
+    await page.fill("#line", "/cflow policy Purchase Order")
+    await page.press("#line", "Enter")
+    answer = page.locator("#messages article.bk-ephemeral").filter(has_text="Policy of").last
+    await expect(answer).to_contain_text("Policy of Purchase Order", timeout=WAIT)
+    for shown in ("Amount > 10,000", "block", "10 s", "reject"):
+        await expect(answer).to_contain_text(shown)
+    for setting in ("self-approval to block", "web-only to Amount > 10,000", "undo to 10 s"):
+        await expect(answer).to_contain_text(f"@alice set {setting}")
+    await act_as(page, "bob")
+    await page.fill("#line", "/cflow policy Purchase Order")
+    await page.press("#line", "Enter")
+    refused = page.locator("#messages article.bk-ephemeral").last
+    await expect(refused).to_contain_text("Only the bot's admins", timeout=WAIT)
+
+
+async def test_hostile_field_names_in_a_policy_render_as_text(page: Page, world: World) -> None:
+    field = "<b>Total</b> & <!channel>"  # a field name from Cflow, typed by the admin
+    world.sandbox.add_request("1001", {"Title": "Known field", field: 1}, "dave")
+    await expect(card(page, "Known field")).to_be_visible(timeout=WAIT)
+    await page.fill("#line", f"/cflow policy Expense Claim web-only {field} > 5")
+    await page.press("#line", "Enter")
+    changed = page.locator("#messages article.bk-ephemeral").filter(has_text="web-only is now")
+    await expect(changed).to_contain_text(f"{field} > 5", timeout=WAIT)
+    made = world.sandbox.add_request("1001", {"Title": "Over the limit", field: 50}, "dave")
+    over = card(page, f"Expense Claim · #{made.id}")
+    await expect(over).to_contain_text(
+        "<b>total</b> & <!channel> over 5: decide in Cflow", timeout=WAIT
+    )
+    await expect(over.locator("button.bk-button", has_text="Approve")).to_have_count(0)
+    made_bold = page.locator("#messages b").filter(has_text=re.compile(r"^total$", re.I))
+    assert await made_bold.count() == 0, "the field's <b> stays text"
+    assert "&lt;b&gt;total&lt;/b&gt; &amp; &lt;!channel&gt;" in await over.inner_html()
+    assert await page.locator("#messages .mention", has_text="@channel").count() == 0

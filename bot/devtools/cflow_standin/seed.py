@@ -122,6 +122,53 @@ def _request_script(anchor: datetime) -> list[tuple[float, Callable[[SandboxStat
     ]
 
 
+def add_policy_orders(state: SandboxState, *, now: datetime) -> None:
+    """Two more purchase orders for the playground's demo policy, made in the half day
+    before `now` (after `demo_state`'s last event): 108, dave's order of 18,500, past
+    bob and carol and now at Director approval (alice), over the web-only limit; 109,
+    carol's own order of 1,850, past bob and now at her Finance review, where the policy
+    blocks self-approval. Not part of `demo_state`: the tests' sandbox keeps its seven."""
+    timeline = _Timeline(now)
+    state.clock = timeline.now
+    try:
+        for days_ago, action in _policy_script():
+            timeline.moment = now - timedelta(days=days_ago)
+            action(state)
+    finally:
+        state.clock = utc_now
+
+
+def _policy_script() -> list[tuple[float, Callable[[SandboxState], Any]]]:
+    """(days before now, event) pairs, oldest first; ids come out 108 and 109."""
+    return [
+        (0.45, lambda s: s.add_request("1002", _servers(), "dave")),
+        (0.4, lambda s: s.approve("1002", "108", "bob", "Needed for the new region.")),
+        (0.35, lambda s: s.approve("1002", "108", "carol", "Within the hardware budget.")),
+        (0.3, lambda s: s.add_request("1002", _accounting_software(), "carol")),
+        (0.25, lambda s: s.approve("1002", "109", "bob")),
+    ]
+
+
+def _servers() -> dict[str, Any]:
+    """Request 108 (Purchase Order, at Director approval: over the web-only limit)."""
+    return {
+        "Vendor": "Dell Technologies",
+        "Amount": 18500.0,
+        "Currency": "USD",
+        "Description": "2x PowerEdge R760 servers for the new region",
+    }
+
+
+def _accounting_software() -> dict[str, Any]:
+    """Request 109 (Purchase Order by carol, at her own Finance review)."""
+    return {
+        "Vendor": "Intuit",
+        "Amount": 1850.0,
+        "Currency": "USD",
+        "Description": "QuickBooks licences for the finance team",
+    }
+
+
 def _day_formatter(anchor: datetime) -> Callable[[int], str]:
     """Dates in field values, relative to the anchor, as YYYY-MM-DD."""
     return lambda offset: (anchor + timedelta(days=offset)).date().isoformat()

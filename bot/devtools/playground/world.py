@@ -7,6 +7,9 @@ demo people are linked already, and a second channel is subscribed to one workfl
 bob has four requests waiting, the oldest four days old and due a reminder; the
 oldest purchase order is due an escalation; carol takes a daily digest instead of a DM
 each, and alice has quiet hours (each person's settings are on their Home tab).
+Purchase orders have a policy, set by alice: over 10,000 they are decided in Cflow
+only, a submitter may not decide their own (carol's order waits on her), a rejection
+needs a reason, and the undo window is 10 s.
 """
 
 from __future__ import annotations
@@ -23,16 +26,26 @@ from typing import Any
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from bot.devtools.cflow_standin.seed import demo_state
+from bot.devtools.cflow_standin.seed import add_policy_orders, demo_state
 from bot.devtools.cflow_standin.server import start_sandbox
 from bot.devtools.cflow_standin.state import SandboxState
 from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.domain.hours import next_digest
+from bot.domain.policy_edits import SETTINGS, is_default, shown
 from bot.runtime.server import RunningBot
 from bot.settings import Settings, load_settings
 from bot.store import open_store
 from bot.store.contracts import Store
-from bot.store.records import Followup, Link, Preference, StageVisit, Subscription, WorkflowRules
+from bot.store.records import (
+    Followup,
+    Link,
+    PolicyChange,
+    Preference,
+    StageVisit,
+    Subscription,
+    WorkflowPolicy,
+    WorkflowRules,
+)
 
 # Slack's limits, shortened for a demo: pacing still runs, nobody waits for it.
 RATE_SCALE = 20.0
@@ -48,6 +61,17 @@ DEMO_PREFERENCES = (
     Preference("U0CAROL", mode="digest", digest_at=9 * 60, tz=ZONE),
     Preference("U0ALICE", quiet_from=20 * 60, quiet_to=8 * 60, work_days="12345", tz=ZONE),
 )
+# As alice would type it: `/cflow policy Purchase Order web-only Amount > 10,000`, and so on.
+DEMO_POLICY = WorkflowPolicy(
+    PURCHASE_ORDERS,
+    comment="reject",
+    self_approval="block",
+    web_only_field="Amount",
+    web_only_op=">",
+    web_only_value="10,000",
+    undo_seconds=10,
+)
+POLICY_SET_AGO = timedelta(days=7)
 
 
 @dataclass
@@ -70,7 +94,9 @@ class World:
 @contextlib.asynccontextmanager
 async def running_world(*, poll_interval: float = POLL_INTERVAL) -> AsyncIterator[World]:
     """Start everything on free loopback ports; stop it all on exit."""
-    state = demo_state(now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    state = demo_state(now=now)
+    add_policy_orders(state, now=now)
     runner, sandbox_url = await start_sandbox(state)
     try:
         async with SlackStandIn(rate_scale=RATE_SCALE) as slack:
@@ -126,6 +152,7 @@ async def _prepare_store(settings: Settings, state: SandboxState) -> None:
             )
             await store.save_preference(replace(preference, next_run_at=due))
         await _seed_followups(store, state)
+        await _seed_policy(store)
     finally:
         await store.close()
 
@@ -147,6 +174,20 @@ async def _seed_followups(store: Store, state: SandboxState) -> None:
             Followup(PURCHASE_ORDERS, "104", 1, "escalation", "", purchase.created_at, soon),
         ]
     )
+
+
+async def _seed_policy(store: Store) -> None:
+    """Purchase orders' policy, set by alice a week ago one setting at a time, as her
+    change log shows (the comment rule is the default's, which `/cflow policy` logs no
+    change for)."""
+    start = datetime.now(UTC) - POLICY_SET_AGO
+    settings = [s for s in SETTINGS if not is_default(DEMO_POLICY, s)]
+    changes = [
+        PolicyChange(PURCHASE_ORDERS, setting, shown(DEMO_POLICY, setting), "U0ALICE", at)
+        for setting, at in ((s, start + timedelta(minutes=i)) for i, s in enumerate(settings))
+    ]
+    policy = replace(DEMO_POLICY, updated_by="U0ALICE", updated_at=changes[-1].at)
+    await store.save_policy(policy, changes)
 
 
 def past_visits(state: SandboxState) -> list[StageVisit]:
