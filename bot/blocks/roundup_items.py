@@ -11,8 +11,7 @@ from datetime import datetime
 from bot.blocks.names import request_title
 from bot.blocks.text import aware
 from bot.cflow.models import PENDING, Request, Workflow
-from bot.domain.access import same_user
-from bot.domain.policy import OWN_REQUEST, web_only_reason
+from bot.domain.policy import OWN_REQUEST, own_blocked, web_only_reason
 from bot.domain.refs import RequestRef, updated_mark
 from bot.store.records import WorkflowPolicy
 
@@ -63,8 +62,8 @@ class RoundupItem:
         """Why `reader` (a Cflow username) may not decide it from this message, if so."""
         if self.web_only:
             return self.web_only
-        own = reader and self.submitted_by and same_user(reader, self.submitted_by)
-        return OWN_REQUEST if self.no_self_approval and own else None
+        own = own_blocked(self.no_self_approval, reader, self.submitted_by)
+        return OWN_REQUEST if own else None
 
     @property
     def is_pending(self) -> bool:

@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
 from bot.cflow.models import Request
+from bot.domain.access import same_user
 from bot.store.records import WorkflowPolicy
 
 Verb = Literal["approve", "reject"]
@@ -52,10 +53,14 @@ def comment_required(policy: WorkflowPolicy, verb: Verb) -> bool:
 
 def blocks_own(policy: WorkflowPolicy, username: str | None, request: Request) -> bool:
     """Whether `username` (a Cflow username) may not decide `request`: they submitted it
-    and the policy blocks self-approval. Cflow's usernames compare without case."""
-    if policy.self_approval != "block" or not username or not request.submitted_by:
-        return False
-    return username.casefold() == request.submitted_by.casefold()
+    and the policy blocks self-approval."""
+    return own_blocked(policy.self_approval == "block", username, request.submitted_by)
+
+
+def own_blocked(blocked: bool, username: str | None, submitted_by: str | None) -> bool:
+    """Whether self-approval is `blocked` and `username` is `submitted_by`, as Cflow
+    compares usernames (bot.domain.access.same_user): also for what a roundup item kept."""
+    return blocked and same_user(username, submitted_by)
 
 
 def as_number(value: Any) -> Decimal | None:

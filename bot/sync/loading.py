@@ -86,6 +86,6 @@ class Loader:
             unreached=reach.unknown,
             roundups=await self._store.roundups_for(keys),
             preferences=await self._store.preferences_for(readers),
-            policies=await self._store.policies_for(channels),
+            policies=await self._store.policies_for(channels.keys()),  # by workflow id
             pending=await self._store.pending_for(keys),
         )
