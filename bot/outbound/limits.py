@@ -68,6 +68,8 @@ LIMITS: dict[str, tuple[Limit, ...]] = {
     "views.update": (TIER_4,),
     "views.publish": (TIER_4,),
     "auth.test": (TIER_4,),
+    "functions.completeSuccess": (TIER_3,),
+    "functions.completeError": (TIER_3,),
 }
 
 BucketKey = tuple[str, str, str]  # method, limit's tier, channel ("" when per workspace)

@@ -35,6 +35,7 @@ from bot.store.records import (
     WorkflowPolicy,
     WorkflowRoute,
     WorkflowRules,
+    WorkflowStep,
 )
 
 
@@ -277,6 +278,30 @@ class PendingStore(Protocol):
         """When the next unclaimed pending decision comes due (None: none waits)."""
 
 
+class StepStore(Protocol):
+    """Workflow Builder steps waiting for their request's outcome, each completed once."""
+
+    async def add_step(self, step: WorkflowStep) -> bool:
+        """Store it (its token encrypted); False when that execution is stored already."""
+
+    async def step_for(self, function_execution_id: str) -> WorkflowStep | None: ...
+
+    async def open_steps(self) -> list[WorkflowStep]:
+        """Steps not completed yet, oldest first (a bounded number)."""
+
+    async def claim_step(
+        self, step_id: int, instance_id: str, now: datetime, alive_since: datetime
+    ) -> WorkflowStep | None:
+        """Take this open step unless a live instance (one that beat since `alive_since`)
+        other than `instance_id` holds it: taken here, by no other live instance."""
+
+    async def finish_step(self, step_id: int, outcome: str, at: datetime) -> None:
+        """Completed, failed, or refused by Slack for good: never taken again."""
+
+    async def release_steps(self, step_ids: Iterable[int], instance_id: str) -> None:
+        """Slack could not be told for now: the next cycle takes them again."""
+
+
 class RouteStore(Protocol):
     """Where each workflow's cards go, and the channels subscribed to it."""
 
@@ -382,6 +407,7 @@ class Store(
     RuleStore,
     PolicyStore,
     PendingStore,
+    StepStore,
     RouteStore,
     HintStore,
     InstanceStore,

@@ -373,3 +373,24 @@ class PendingDecision:
     claimed_at: datetime | None = None
     attempts: int = 0
     id: int | None = None  # the store's
+
+
+@dataclass(frozen=True)
+class WorkflowStep:
+    """A Workflow Builder step waiting for its request's outcome (bot.followups.steps):
+    completed once, by whichever instance claims it when the request is decided. `token`
+    is the short-lived token Slack sent with the step (encrypted at rest); `outcome` is
+    how it ended: "completed", "failed", or Slack's reason for refusing it for good."""
+
+    function_execution_id: str
+    token: SecretStr
+    workflow_id: str
+    request_id: str
+    submitter: str  # the Slack user who ran it
+    created_at: datetime
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    completed_at: datetime | None = None
+    outcome: str | None = None
+    attempts: int = 0
+    id: int | None = None  # the store's

@@ -282,6 +282,27 @@ pending_decisions = Table(
     Index("ix_pending_decisions_request", "workflow_id", "request_id"),
 )
 
+# Workflow Builder steps waiting for their request's outcome (bot.followups.steps): each
+# completed once, by the instance that claims it (its heartbeat: instances); the step's
+# own short-lived Slack token is kept encrypted, like a user key.
+workflow_steps = Table(
+    "workflow_steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("function_execution_id", ID, nullable=False, unique=True),
+    Column("token_encrypted", Text, nullable=False),
+    Column("workflow_id", ID, nullable=False),
+    Column("request_id", ID, nullable=False),
+    Column("submitter", ID, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("claimed_by", ID),
+    Column("claimed_at", UtcDateTime),
+    Column("completed_at", UtcDateTime, index=True),
+    Column("outcome", String(64)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Index("ix_workflow_steps_request", "workflow_id", "request_id"),
+)
+
 # Where each workflow's cards go, as an admin chose (see bot.store.records.WorkflowRoute).
 workflow_routes = Table(
     "workflow_routes",

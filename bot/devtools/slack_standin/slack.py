@@ -27,6 +27,8 @@ from bot.devtools.faults import CallLog, anywhere
 from bot.devtools.slack_standin.chat import Chat
 from bot.devtools.slack_standin.conversations import Conversations
 from bot.devtools.slack_standin.failures import Failures
+from bot.devtools.slack_standin.functions import METHODS as FUNCTION_METHODS
+from bot.devtools.slack_standin.functions import Functions
 from bot.devtools.slack_standin.records import (
     Channel,
     Handler,
@@ -55,6 +57,8 @@ SEEN_CHANGES = frozenset(
         "views.update",
         "views.publish",
         "response_url",
+        "functions.completeSuccess",
+        "functions.completeError",
     }
 )
 JSON_PARAMS = frozenset({"blocks", "attachments", "view", "metadata", "user_auth_blocks"})
@@ -86,6 +90,7 @@ class SlackStandIn(Workspace):
         self.views = Views(self)
         self.responses = Responses(self, self.chat, lambda: self.base_url)
         self.socket_mode = SocketMode(self, lambda: self.base_url)
+        self.functions = Functions(self)
         self.log: CallLog[SlackCall] = CallLog()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -342,6 +347,10 @@ class SlackStandIn(Workspace):
         return web.json_response(body, status=status, headers=headers)
 
     def _dispatch(self, call: SlackCall) -> Params:
+        if call.method in FUNCTION_METHODS:  # called with the step's own token
+            if call.token is None:
+                raise StandInError("not_authed")
+            return self.functions.answer(call)
         handler = self._handlers.get(call.method)
         if handler is None:
             raise StandInError("unknown_method")

@@ -1,0 +1,112 @@
+"""The Workflow Builder steps' part of the SQL store: steps waiting for their outcome.
+
+A step is completed by one instance only: `claim_step` is one UPDATE … RETURNING that
+takes it when it is still open and nobody live holds it (unclaimed, claimed by the
+caller, or by an instance whose heartbeat stopped: bot.sync.liveness). The step's Slack
+token is encrypted at rest with the links' keys (bot.store.crypto).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.store.crypto import KeyBox
+from bot.store.errors import MissingSecretKeyError
+from bot.store.records import WorkflowStep
+from bot.store.rows import record_from, values_of
+from bot.store.schema import instances, workflow_steps
+from bot.store.sql_base import SqlBase
+
+OPEN_STEPS = 500  # looked at per cycle, oldest first: the rest wait for the next
+
+
+class SqlSteps(SqlBase):
+    def _step_box(self) -> KeyBox:
+        if self._keys is None:
+            raise MissingSecretKeyError()
+        return self._keys
+
+    def _step(self, row: Row[Any]) -> WorkflowStep:
+        token = self._step_box().decrypt(row.token_encrypted)
+        return record_from(row, WorkflowStep, token=token)
+
+    async def add_step(self, step: WorkflowStep) -> bool:
+        values = values_of(
+            step, skip=("id", "token"), token_encrypted=self._step_box().encrypt(step.token)
+        )
+        try:
+            async with self._begin() as conn:
+                await conn.execute(workflow_steps.insert().values(values))
+        except IntegrityError:
+            return False  # Slack delivered the same execution twice: it is there already
+        return True
+
+    async def step_for(self, function_execution_id: str) -> WorkflowStep | None:
+        table = workflow_steps
+        query = select(table).where(table.c.function_execution_id == function_execution_id)
+        async with self._begin() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else self._step(row)
+
+    async def open_steps(self) -> list[WorkflowStep]:
+        table = workflow_steps
+        query = (
+            select(table)
+            .where(table.c.completed_at.is_(None))
+            .order_by(table.c.id)
+            .limit(OPEN_STEPS)
+        )
+        async with self._begin() as conn:
+            rows = (await conn.execute(query)).all()
+        return [self._step(row) for row in rows]
+
+    async def claim_step(
+        self, step_id: int, instance_id: str, now: datetime, alive_since: datetime
+    ) -> WorkflowStep | None:
+        table = workflow_steps
+        live = select(instances.c.instance_id).where(instances.c.beat_at >= alive_since)
+        unattended = or_(
+            table.c.claimed_by.is_(None),
+            table.c.claimed_by == instance_id,
+            table.c.claimed_by.not_in(live.scalar_subquery()),
+        )
+        stmt = (
+            update(table)
+            .where(table.c.id == step_id, table.c.completed_at.is_(None), unattended)
+            .values(
+                claimed_by=instance_id,
+                claimed_at=func.coalesce(table.c.claimed_at, now),
+                attempts=table.c.attempts + 1,
+            )
+            .returning(*table.c)
+        )
+        async with self._begin() as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else self._step(row)
+
+    async def finish_step(self, step_id: int, outcome: str, at: datetime) -> None:
+        stmt = (
+            update(workflow_steps)
+            .where(workflow_steps.c.id == step_id)
+            .values(completed_at=at, outcome=outcome[:64])
+        )
+        async with self._begin() as conn:
+            await conn.execute(stmt)
+
+    async def release_steps(self, step_ids: Iterable[int], instance_id: str) -> None:
+        ids = sorted(set(step_ids))
+        if not ids:
+            return
+        table = workflow_steps
+        stmt = (
+            update(table)
+            .where(table.c.id.in_(ids), table.c.claimed_by == instance_id)
+            .values(claimed_by=None, claimed_at=None)
+        )
+        async with self._begin() as conn:
+            await conn.execute(stmt)
