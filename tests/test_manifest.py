@@ -18,6 +18,8 @@ import pytest
 import yaml
 from jsonschema.validators import validator_for
 
+from bot.blocks.steps import CALLBACK_ID, FIELDS, OUTPUTS, SUBMITTER, WORKFLOW
+from bot.devtools.slack_standin.functions import SEND_FOR_APPROVAL
 from bot.devtools.slack_standin.payloads import manifest_escapes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,8 +153,37 @@ def test_events_and_interactivity(manifest: dict[str, Any]) -> None:
     assert "app_home_opened" in settings["event_subscriptions"]["bot_events"]
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["socket_mode_enabled"] is False
-    assert settings["org_deploy_enabled"] is False
+    assert settings["org_deploy_enabled"] is True  # Slack requires it for custom steps
     assert settings["token_rotation_enabled"] is False
+
+
+def test_the_workflow_step_is_declared_as_slack_runs_custom_steps(
+    manifest: dict[str, Any],
+) -> None:
+    """One function, the one the bot listens for, with the inputs it reads and the
+    outputs it completes with; the stand-in and the playground run the same one."""
+    assert manifest["settings"]["function_runtime"] == "remote"
+    functions = manifest["functions"]
+    assert set(functions) == {CALLBACK_ID}
+    step = functions[CALLBACK_ID]
+    assert set(step["input_parameters"]) == {WORKFLOW, FIELDS, SUBMITTER}
+    assert step["input_parameters"][SUBMITTER]["type"] == "slack#/types/user_id"
+    assert step["input_parameters"][FIELDS]["type"] == "string"
+    assert tuple(step["output_parameters"]) == OUTPUTS
+    assert {p["type"] for p in step["output_parameters"].values()} == {"string"}
+    assert step == SEND_FOR_APPROVAL
+    # function_executed cannot be subscribed to: Slack sends it to the app that declares it.
+    assert "function_executed" not in manifest["settings"]["event_subscriptions"]["bot_events"]
+
+
+def test_schema_validation_catches_a_broken_step(manifest: dict[str, Any]) -> None:
+    validator = _validator(_schema_for(manifest))
+    broken = copy.deepcopy(manifest)
+    step = broken["functions"][CALLBACK_ID]
+    del step["title"]  # required
+    step["input_parameters"][SUBMITTER]["type"] = "user"  # not a Slack type
+    errors = _errors(validator, broken)
+    assert len(errors) == 2, errors
 
 
 def test_scopes_are_exactly_the_minimal_set(manifest: dict[str, Any]) -> None:

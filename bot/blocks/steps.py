@@ -157,3 +157,11 @@ def refusal(message: str) -> str:
 
 def failure(text: str) -> str:
     return truncate(text, MAX_ERROR)
+
+
+def submitted_text(request_id: str, workflow: str, url: str) -> str:
+    """What the submitter reads in the bot's DM: the request a workflow sent as them."""
+    return (
+        f"A workflow sent <{url}|request #{escape(request_id)}> to "
+        f"*{escape(workflow)}* in Cflow as you (Workflow Builder: Send for Cflow approval)."
+    )

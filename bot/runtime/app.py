@@ -29,6 +29,7 @@ from bot.inbound import (
     home,
     preferences,
     routes,
+    steps,
     undo,
     views,
 )
@@ -99,12 +100,14 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
             service=services.service,
             routes=services.routes,
             undo=services.undo,
+            steps=services.steps,
         )
         await next()
 
     app.use(inject_services)
     app.error(report_error)
-    for module in (actions, commands, followups, forms, home, preferences, routes, undo, views):
+    listeners = (actions, commands, followups, forms, home, preferences, routes, steps, undo, views)
+    for module in listeners:
         module.register(app, lambda listener: services.listener_tasks.track(answered(listener)))
     return app
 

@@ -8,6 +8,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from bot.followups.steps import Listed
 from bot.runtime.app import create_bolt_app, create_web_app
 from bot.runtime.services import Clock, Services, Timebase, build_services, utc_now
 from bot.settings import Settings
@@ -28,11 +29,18 @@ def make_poller(services: Services) -> Poller:
         holder=services.instance_id,
         health=services.poller_health,
         hints=services.hints,
-        after_cycle=services.after_cycle.start,
+        after_cycle=lambda listed: after_cycle(services, listed),
         routes=services.routes,
         listing=services.listing,
         liveness=services.liveness,
     )
+
+
+def after_cycle(services: Services, listed: Listed) -> None:
+    """What each cycle starts once it has listed Cflow: follow-ups, and the workflow
+    steps whose request was decided."""
+    services.after_cycle.start(listed)
+    services.steps.start(listed)
 
 
 async def stop_poller(poller: asyncio.Task[None]) -> None:

@@ -26,6 +26,7 @@ from bot.followups.after_cycle import AfterCycle
 from bot.followups.digests import Digests
 from bot.followups.handovers import Handovers
 from bot.followups.reminders import Reminders
+from bot.followups.steps import WorkflowSteps
 from bot.inbound.hook import BURST, RATE
 from bot.outbound.channels import CHANNEL_HINT, channel_id_for
 from bot.outbound.directory import Directory
@@ -107,6 +108,7 @@ class Services:
     listing: SharedListing
     liveness: Liveness
     undo: UndoWindows
+    steps: WorkflowSteps
     clock: Clock = utc_now
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     listener_tasks: ListenerTasks = field(default_factory=ListenerTasks)
@@ -351,6 +353,7 @@ async def build_services(
         listing,
         liveness,
         undo,
+        WorkflowSteps(cflow, service, store, slack, publisher, liveness, metrics, clock=clock),
         clock=clock,
         instance_id=instance_id,
         poller_health=health,

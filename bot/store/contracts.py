@@ -281,13 +281,17 @@ class PendingStore(Protocol):
 class StepStore(Protocol):
     """Workflow Builder steps waiting for their request's outcome, each completed once."""
 
-    async def add_step(self, step: WorkflowStep) -> bool:
-        """Store it (its token encrypted); False when that execution is stored already."""
+    async def add_step(self, step: WorkflowStep) -> WorkflowStep | None:
+        """Store it (its token encrypted): as stored, with its id; None when that
+        execution is stored already (Slack delivered its event twice)."""
+
+    async def attach_request(self, step_id: int, request_id: str) -> None:
+        """The request Cflow created for it."""
 
     async def step_for(self, function_execution_id: str) -> WorkflowStep | None: ...
 
     async def open_steps(self) -> list[WorkflowStep]:
-        """Steps not completed yet, oldest first (a bounded number)."""
+        """Steps with a request and not completed yet, oldest first (a bounded number)."""
 
     async def claim_step(
         self, step_id: int, instance_id: str, now: datetime, alive_since: datetime

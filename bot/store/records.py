@@ -385,9 +385,9 @@ class WorkflowStep:
     function_execution_id: str
     token: SecretStr
     workflow_id: str
-    request_id: str
-    submitter: str  # the Slack user who ran it
+    submitter: str  # the Slack user the request is sent as
     created_at: datetime
+    request_id: str | None = None  # None until Cflow has created it
     claimed_by: str | None = None
     claimed_at: datetime | None = None
     completed_at: datetime | None = None

@@ -292,7 +292,7 @@ workflow_steps = Table(
     Column("function_execution_id", ID, nullable=False, unique=True),
     Column("token_encrypted", Text, nullable=False),
     Column("workflow_id", ID, nullable=False),
-    Column("request_id", ID, nullable=False),
+    Column("request_id", ID),  # NULL until Cflow has created it
     Column("submitter", ID, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("claimed_by", ID),

@@ -9,14 +9,16 @@ token is encrypted at rest with the links' keys (bot.store.crypto).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.crypto import KeyBox
-from bot.store.errors import MissingSecretKeyError
+from bot.store.errors import MissingSecretKeyError, StoreKeyError
 from bot.store.records import WorkflowStep
 from bot.store.rows import record_from, values_of
 from bot.store.schema import instances, workflow_steps
@@ -32,19 +34,27 @@ class SqlSteps(SqlBase):
         return self._keys
 
     def _step(self, row: Row[Any]) -> WorkflowStep:
-        token = self._step_box().decrypt(row.token_encrypted)
+        """A step whose token no configured key decrypts any more comes with an empty
+        token (Slack would refuse it anyway), so that it never stops the others."""
+        try:
+            token = self._step_box().decrypt(row.token_encrypted)
+        except MissingSecretKeyError:
+            raise
+        except StoreKeyError:
+            token = SecretStr("")
         return record_from(row, WorkflowStep, token=token)
 
-    async def add_step(self, step: WorkflowStep) -> bool:
+    async def add_step(self, step: WorkflowStep) -> WorkflowStep | None:
         values = values_of(
             step, skip=("id", "token"), token_encrypted=self._step_box().encrypt(step.token)
         )
+        stmt = workflow_steps.insert().values(values).returning(workflow_steps.c.id)
         try:
             async with self._begin() as conn:
-                await conn.execute(workflow_steps.insert().values(values))
+                step_id = (await conn.execute(stmt)).scalar_one()
         except IntegrityError:
-            return False  # Slack delivered the same execution twice: it is there already
-        return True
+            return None  # Slack delivered the same execution twice: it is there already
+        return replace(step, id=step_id)
 
     async def step_for(self, function_execution_id: str) -> WorkflowStep | None:
         table = workflow_steps
@@ -53,11 +63,16 @@ class SqlSteps(SqlBase):
             row = (await conn.execute(query)).first()
         return None if row is None else self._step(row)
 
+    async def attach_request(self, step_id: int, request_id: str) -> None:
+        stmt = update(workflow_steps).where(workflow_steps.c.id == step_id)
+        async with self._begin() as conn:
+            await conn.execute(stmt.values(request_id=request_id))
+
     async def open_steps(self) -> list[WorkflowStep]:
         table = workflow_steps
         query = (
             select(table)
-            .where(table.c.completed_at.is_(None))
+            .where(table.c.completed_at.is_(None), table.c.request_id.is_not(None))
             .order_by(table.c.id)
             .limit(OPEN_STEPS)
         )

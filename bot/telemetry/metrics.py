@@ -102,6 +102,19 @@ class Metrics:
             registry=reg,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 3),
         )
+        self.workflow_steps = Counter(
+            f"{PREFIX}_workflow_steps",
+            "Workflow Builder steps: started, completed (decided), failed (told why), "
+            "refused (Slack refused the step's token or execution for good), retry",
+            ["outcome"],
+            registry=reg,
+        )
+        self.workflow_step_refusals = Counter(
+            f"{PREFIX}_workflow_step_refusals",
+            "Steps Slack would not let the bot end, by Slack's reason (token_revoked …)",
+            ["reason"],
+            registry=reg,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("function_execution_id", ID, nullable=False, unique=True),
         sa.Column("token_encrypted", sa.Text, nullable=False),
         sa.Column("workflow_id", ID, nullable=False),
-        sa.Column("request_id", ID, nullable=False),
+        sa.Column("request_id", ID),
         sa.Column("submitter", ID, nullable=False),
         sa.Column("created_at", AT, nullable=False),
         sa.Column("claimed_by", ID),
