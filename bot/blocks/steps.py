@@ -59,7 +59,7 @@ def parse_fields(text: str | None) -> dict[str, Any]:
     given = (text or "").strip()
     if not given:
         raise StepInputError("The step's fields are empty: give at least one `name: value`.")
-    if given.startswith("{"):
+    if given[0] in "{[":
         return _json_fields(given)
     fields: dict[str, Any] = {}
     for number, line in enumerate(given.splitlines(), 1):

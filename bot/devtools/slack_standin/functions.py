@@ -91,12 +91,17 @@ class Functions:
 
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
-        self.definitions: dict[str, Params] = {}
+        # The app as manifest.yml declares it; `define` adds or replaces one.
+        self.definitions: dict[str, Params] = {"send_for_approval": SEND_FOR_APPROVAL}
         self.executions: dict[str, Execution] = {}
 
     def define(self, callback_id: str, definition: Params) -> None:
         """Declare a function as manifest.yml's `functions.<callback_id>` does."""
         self.definitions[callback_id] = definition
+
+    def latest(self) -> Execution:
+        """The execution started last."""
+        return list(self.executions.values())[-1]
 
     def execute(self, callback_id: str, inputs: Params) -> str:
         """A workflow reached this step: the event Slack sends (JSON), with a new token."""
