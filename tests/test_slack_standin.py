@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from slack_sdk.errors import SlackApiError
@@ -329,3 +331,114 @@ def test_signed_requests_pass_the_check_bolt_makes() -> None:
     assert SignatureVerifier("test-signing-secret").is_valid_request(body, headers)
     assert not SignatureVerifier("another-secret").is_valid_request(body, headers)
     assert headers["Content-Type"] == "application/json"
+
+
+STEP_INPUTS = {"workflow": "1001", "fields": "Amount: 1", "submitter": "U0DAVE"}
+STEP_OUTPUTS = {
+    "request_id": "7",
+    "status": "approved",
+    "decided_by": "bob",
+    "comment": "",
+    "url": "https://cflow.example/7",
+}
+
+
+def test_function_executed_is_the_event_slack_documents(fake: SlackStandIn) -> None:
+    """Shape of docs.slack.dev/reference/events/function_executed, and Bolt reads the
+    execution's id, inputs and token from it (the `app.function` listener's arguments)."""
+    from slack_bolt.request.internals import (
+        extract_function_bot_access_token,
+        extract_function_execution_id,
+        extract_function_inputs,
+    )
+    from slack_bolt.request.payload_utils import is_function
+
+    body = json.loads(fake.functions.execute("send_for_approval", STEP_INPUTS))
+    execution = fake.functions.latest()
+    assert body["type"] == "event_callback" and is_function(body)
+    event = body["event"]
+    assert event["function"]["callback_id"] == "send_for_approval"
+    assert {p["name"] for p in event["function"]["input_parameters"]} == set(STEP_INPUTS)
+    assert event["workflow_execution_id"].startswith("Wx")
+    assert extract_function_execution_id(body) == execution.id
+    assert extract_function_inputs(body) == STEP_INPUTS
+    assert extract_function_bot_access_token(body) == execution.token != TOKEN
+    with pytest.raises(ValueError, match="submitter is required"):
+        fake.functions.execute("send_for_approval", {"workflow": "1", "fields": "a: 1"})
+
+
+@pytest.fixture
+async def unlimited() -> AsyncIterator[SlackStandIn]:
+    """A stand-in that lets a test make more calls of a method than its burst."""
+    async with SlackStandIn(TOKEN, rate_limits=False) as server:
+        yield server
+
+
+async def test_functions_complete_only_with_the_executions_own_token(
+    unlimited: SlackStandIn,
+) -> None:
+    fake, client = unlimited, AsyncWebClient(token=TOKEN, base_url=unlimited.api_url)
+    fake.functions.execute("send_for_approval", STEP_INPUTS)
+    execution = fake.functions.latest()
+
+    async def success(token: str, **given: Any) -> str | None:
+        arguments = {"function_execution_id": execution.id, "outputs": STEP_OUTPUTS} | given
+        try:
+            await client.functions_completeSuccess(token=token, **arguments)
+        except SlackApiError as error:
+            return str(error.response["error"])
+        return None
+
+    assert await success(TOKEN) == "access_denied"  # the bot's own token
+    assert await success("xwfp-made-up") == "invalid_auth"
+    assert (
+        await success(execution.token, function_execution_id="Fx0")
+        == "function_execution_not_found"
+    )
+    assert await success(execution.token, outputs={"status": "approved"}) == (
+        "parameter_validation_failed"
+    )
+    assert fake.calls()[-1].response["response_metadata"]["messages"]  # Slack says which
+    assert await success(execution.token, outputs=STEP_OUTPUTS | {"status": 1}) == (
+        "parameter_validation_failed"
+    )
+    assert execution.state == "running"
+    assert await success(execution.token) is None
+    assert (execution.state, execution.outputs) == ("completed", STEP_OUTPUTS)
+    assert fake.calls()[-1].token == execution.token  # sent as the Authorization header
+    assert await success(execution.token) == "token_revoked"  # it ended with its step
+
+
+async def test_functions_complete_error_and_a_tokens_end(
+    fake: SlackStandIn, client: AsyncWebClient
+) -> None:
+    executions = []
+    for _ in range(3):
+        fake.functions.execute("send_for_approval", STEP_INPUTS)
+        executions.append(fake.functions.latest())
+    failed, revoked, expired = executions
+    with pytest.raises(SlackApiError, match="invalid_arguments"):
+        await client.functions_completeError(
+            token=failed.token, function_execution_id=failed.id, error=" "
+        )
+    await client.functions_completeError(
+        token=failed.token, function_execution_id=failed.id, error="Cflow refused"
+    )
+    assert (failed.state, failed.error) == ("failed", "Cflow refused")
+    fake.functions.revoke(revoked.id)
+    fake.functions.expire(expired.id)
+    for execution, error in ((revoked, "token_revoked"), (expired, "token_expired")):
+        with pytest.raises(SlackApiError, match=error):
+            await client.functions_completeError(
+                token=execution.token, function_execution_id=execution.id, error="x"
+            )
+        assert execution.state == "running"
+    with pytest.raises(SlackApiError, match="not_authed"):
+        await AsyncWebClient(base_url=fake.api_url).functions_completeError(
+            function_execution_id=revoked.id, error="x"
+        )
+
+
+async def test_functions_are_held_to_tier_3() -> None:
+    assert LIMITS["functions.completeSuccess"] == (TIER_3,)
+    assert LIMITS["functions.completeError"] == (TIER_3,)

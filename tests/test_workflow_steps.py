@@ -20,8 +20,10 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
+from bot.blocks.ids import Action, Input, View
 from bot.blocks.steps import CALLBACK_ID
 from bot.devtools.slack_standin.functions import Execution
+from bot.devtools.slack_standin.payloads import form, view_submission
 from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn
 from bot.store import open_store
 from bot.store.records import WorkflowStep
@@ -101,11 +103,20 @@ async def test_the_step_completes_once_with_the_approval_made_in_cflow(step_bot:
 async def test_a_rejection_in_slack_ends_the_step_with_the_reviewers_reason(
     step_bot: Bot,
 ) -> None:
-    """bob rejects in Slack, on the channel card: the step says rejected, by bob, why."""
+    """bob rejects on the channel card, with a reason: the step says rejected, by bob, why."""
     execution = await run_step(step_bot, workflow=EXPENSE, fields='{"Amount": 80}')
     step = await sent(step_bot, execution)
+    assert step.request_id is not None
     assert step_bot.sandbox.state.requests[EXPENSE][step.request_id].fields == {"Amount": 80}
-    step_bot.sandbox.state.reject(EXPENSE, step.request_id, "bob", comment="No receipt")
+    card = await step_bot.channel_card(step.request_id)
+    await step_bot.click("U0BOB", card, Action.REJECT)
+    [opened] = await step_bot.slack.wait_for("views.open")
+    modal = opened.params["view"]
+    reason = {Input.REASON: {"type": "plain_text_input", "value": "No receipt"}}
+    payload = view_submission(
+        "U0BOB", View.REJECT, reason, private_metadata=modal["private_metadata"]
+    )
+    assert (await step_bot.post(form(payload))).status == 200
     await step_bot.slack.wait_for("functions.completeSuccess")
     assert execution.outputs is not None
     assert execution.outputs["status"] == "rejected"
