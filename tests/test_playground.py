@@ -342,3 +342,48 @@ async def test_hostile_field_names_in_a_policy_render_as_text(page: Page, world:
     assert await made_bold.count() == 0, "the field's <b> stays text"
     assert "&lt;b&gt;total&lt;/b&gt; &amp; &lt;!channel&gt;" in await over.inner_html()
     assert await page.locator("#messages .mention", has_text="@channel").count() == 0
+
+
+STEP_SCREENSHOT = SCREENSHOT.parent / "workflow-step.png"
+
+
+async def test_the_workflow_builder_panel_runs_the_step_until_bob_decides(
+    page: Page, world: World
+) -> None:
+    """The step as a workflow runs it: dave's request goes to Cflow, the run waits, bob
+    approves on the card in Slack, and the run shows the outputs the bot completed with."""
+    await page.click("#open-steps")
+    await page.fill("#step-workflow", "expense claim")
+    await page.fill("#step-fields", "Title: Conference ticket\nAmount: 420")
+    await page.select_option("#step-submitter", label="dave")
+    await page.click("#run-step button[type='submit']")
+    runs = page.locator("#step-runs li")
+    await expect(runs.first).to_contain_text("waiting for the decision", timeout=WAIT)
+    ticket = card(page, "Conference ticket")
+    await act_as(page, "bob")
+    await page.click(".conv[data-conversation='C0APPROVALS']")
+    await expect(ticket).to_be_visible(timeout=WAIT)
+    await ticket.locator("button.bk-button", has_text="Approve").click()
+    await expect(page.locator("#confirm")).to_be_visible()
+    await page.click("#confirm-yes")
+    await expect(runs.first).to_contain_text("completed", timeout=WAIT)
+    await expect(runs.first).to_contain_text("status: approved")
+    await expect(runs.first).to_contain_text("decided_by: bob")
+    request_id = world.slack.functions.latest().outputs["request_id"]  # type: ignore[index]
+    assert world.sandbox.get_request("1001", request_id).submitted_by == "dave"
+    shot = await page.screenshot()  # the README's picture of the step: kept when asked
+    assert shot.startswith(b"\x89PNG")
+    if os.environ.get("UPDATE_SCREENSHOT") == "1" or not STEP_SCREENSHOT.exists():
+        STEP_SCREENSHOT.write_bytes(shot)
+
+
+async def test_the_workflow_builder_panel_shows_why_a_step_failed(page: Page) -> None:
+    await page.click("#open-steps")
+    await page.fill("#step-workflow", "Purchase Order")
+    await page.fill("#step-fields", "Amount: 300")
+    await page.click("#run-step button[type='submit']")
+    runs = page.locator("#step-runs li")
+    await expect(runs.first).to_contain_text("failed", timeout=WAIT)
+    await expect(runs.first).to_contain_text(
+        "error: Cflow refused the request: Field 'Vendor' is required"
+    )

@@ -25,6 +25,7 @@ from aiohttp import web
 from bot.devtools.playground.cflow_panel import cflow_routes, json_body
 from bot.devtools.playground.mrkdwn import Names
 from bot.devtools.playground.render import message_html, view_html
+from bot.devtools.playground.steps_panel import steps_routes
 from bot.devtools.playground.world import World
 from bot.devtools.slack_standin.payloads import (
     as_slack_sends,
@@ -63,6 +64,7 @@ def page_app(world: World) -> web.Application:
     app.router.add_post("/api/command", _command)
     app.router.add_post("/api/home", _open_home)
     cflow_routes(app.router, lambda request: request.app[WORLD])
+    steps_routes(app.router, lambda request: request.app[WORLD], _send)
     return app
 
 

@@ -8,6 +8,7 @@ const page = {
   conversation: null,
   thread: null,
   cflowOpen: false,
+  stepsOpen: false,
 };
 const $ = (id) => document.getElementById(id);
 
@@ -43,6 +44,7 @@ async function refresh() {
         again = false;
         await draw();
         if (page.cflowOpen) { await drawCflow(); }
+        if (page.stepsOpen) { await drawSteps(); }
       } while (again);
     } finally {
       refreshing = null;
@@ -365,6 +367,64 @@ $("faults").addEventListener("submit", (event) => {
   cflowSaid(() => api("/api/cflow/config", {
     latency: Number($("latency").value), fail_next: Number($("fail-next").value),
   }));
+});
+
+// -- the Workflow Builder panel: a workflow reaches the bot's custom step ---------------
+
+$("open-steps").addEventListener("click", () => {
+  page.stepsOpen = true;
+  $("steps").hidden = false;
+  drawSteps();
+});
+$("close-steps").addEventListener("click", () => { page.stepsOpen = false; $("steps").hidden = true; });
+
+async function drawSteps() {
+  const submitter = $("step-submitter");
+  if (!submitter.options.length) {
+    const world = await api("/api/world");
+    for (const person of world.people) {
+      const option = document.createElement("option");
+      option.value = person.id;
+      option.textContent = person.name;
+      submitter.append(option);
+    }
+    submitter.value = "U0DAVE";
+  }
+  const steps = await api("/api/steps");
+  $("step-runs").replaceChildren(...steps.runs.map(runItem));
+}
+
+function runItem(run) {
+  const item = document.createElement("li");
+  item.dataset.run = run.id;
+  const head = document.createElement("div");
+  const states = { running: "waiting for the decision", completed: "completed", failed: "failed" };
+  head.textContent = `${run.id} · ${run.workflow} for ${run.submitter} — ${states[run.state] || run.state}`;
+  item.append(head);
+  const lines = run.outputs ? Object.entries(run.outputs).map(([k, v]) => `${k}: ${v}`) : [];
+  if (run.error) { lines.push(`error: ${run.error}`); }
+  for (const line of lines) {
+    const detail = document.createElement("div");
+    detail.className = "hint step-output";
+    detail.textContent = line;
+    item.append(detail);
+  }
+  return item;
+}
+
+$("run-step").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await api("/api/steps", {
+      workflow: $("step-workflow").value,
+      fields: $("step-fields").value,
+      submitter: $("step-submitter").value,
+    });
+    $("steps-said").textContent = "Slack ran the step: the bot sends the request to Cflow.";
+  } catch (error) {
+    $("steps-said").textContent = "Workflow Builder said: " + error.message;
+  }
+  drawSteps();
 });
 
 start();
