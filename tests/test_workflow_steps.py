@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from bot.blocks.ids import Action, Input, View
 from bot.blocks.steps import CALLBACK_ID
 from bot.devtools.slack_standin.functions import Execution
-from bot.devtools.slack_standin.payloads import form, view_submission
+from bot.devtools.slack_standin.payloads import form, slash_command, view_submission
 from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn
 from bot.store import open_store
 from bot.store.records import WorkflowStep
@@ -121,6 +121,30 @@ async def test_a_rejection_in_slack_ends_the_step_with_the_reviewers_reason(
     assert execution.outputs is not None
     assert execution.outputs["status"] == "rejected"
     assert (execution.outputs["decided_by"], execution.outputs["comment"]) == ("bob", "No receipt")
+
+
+async def test_a_decision_made_in_slack_ends_the_step_without_waiting_for_a_poll(
+    sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """The publisher records bob's `/cflow approve` and the step ends then: this bot
+    polls once at its start and not again for an hour."""
+    async with running_bot(
+        sandbox, http, tmp_path, linked=("U0DAVE", "U0BOB"), cflow_poll_interval=3600
+    ) as bot:
+        await cycles_of(1, bot.services.poller_health)
+        execution = await run_step(bot)
+        step = await sent(bot, execution)
+        cycles = bot.services.poller_health.cycles
+        typed = slash_command(
+            "U0BOB",
+            f"approve {EXPENSE}/{step.request_id}",
+            response_url=bot.slack.response_url("U0BOB"),
+        )
+        assert (await bot.post(typed)).status == 200
+        await bot.slack.wait_for("functions.completeSuccess")
+        assert bot.services.poller_health.cycles == cycles
+        assert execution.outputs is not None
+        assert (execution.outputs["status"], execution.outputs["decided_by"]) == ("approved", "bob")
 
 
 async def test_a_cflow_refusal_fails_the_step_with_cflows_words(step_bot: Bot) -> None:

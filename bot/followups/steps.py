@@ -5,7 +5,8 @@ step names, with their own link, and stores the step with the short-lived token 
 sent with it; what stops it (no link, inputs that cannot be read, Cflow's refusal) ends
 the step at once with `functions.completeError`, in words the person can act on.
 
-`start` (after each poll cycle, on the polling instance) ends the steps whose request
+`observed` (the publisher's records: a decision made here, a change a poll found) and
+`start` (after each poll cycle, on the polling instance) end the steps whose request
 was decided: the request as the cycle listed it (or read, when it was not listed: it
 ended before the bot saw it pending, or its listing failed), then the step claimed in
 the store, so that one instance alone calls `functions.completeSuccess`, with the
@@ -58,7 +59,8 @@ from bot.outbound.pacing import URGENCY, Rank, Urgency
 from bot.people.decisions import credentials_for
 from bot.store.contracts import LinkStore, StepStore, TrackingStore
 from bot.store.errors import UnreadableLinkError
-from bot.store.records import WorkflowStep
+from bot.store.records import RequestKey, WorkflowStep
+from bot.sync.changes import Observation
 from bot.sync.liveness import Liveness
 from bot.sync.publisher import Publisher
 from bot.telemetry.metrics import Metrics
@@ -197,7 +199,19 @@ class WorkflowSteps:
         log.warning("Workflow step %s could not be ended: Slack did not answer", execution_id)
         self._metrics.workflow_steps.labels("retry").inc()
 
-    # Ending: after each poll cycle
+    # Ending: as soon as a decision is seen, and after each poll cycle
+
+    def observed(self, observations: Sequence[Observation]) -> None:
+        """The publisher recorded these (a click here, a poll): the steps of those that
+        ended are ended now, in the background, rather than at the next cycle."""
+        ended = {obs.key: obs.request for obs in observations if not obs.request.is_pending}
+        if ended:
+            self._publisher.start(self._end_seen(ended))
+
+    async def _end_seen(self, ended: dict[RequestKey, Request]) -> None:
+        URGENCY.set(Urgency(Rank.THREAD_LINE))
+        for step in await self._store.open_steps_for(ended):
+            await self._end_if_decided(step, ended[(step.workflow_id, step.request_id or "")])
 
     def start(self, listed: Listed) -> None:
         """End the steps whose request the cycle saw decided, in the background like a
@@ -248,7 +262,7 @@ class WorkflowSteps:
             return None
 
     async def _end_if_decided(self, step: WorkflowStep, request: Request) -> bool:
-        if request.status == "deleted":
+        if request.status in ("deleted", None):
             return await self._end_claimed(step, error=GONE)
         decisions = await self._store.decisions_for([(step.workflow_id, request.id)])
         outcome = outcome_of(request, decisions.get((step.workflow_id, request.id), []))

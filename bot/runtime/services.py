@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -40,6 +40,7 @@ from bot.runtime.listener_tasks import ListenerTasks
 from bot.settings import Settings, SettingsError
 from bot.store import open_store
 from bot.store.contracts import Store
+from bot.sync.changes import Observation
 from bot.sync.hints import Hints
 from bot.sync.liveness import Liveness, beat_period
 from bot.sync.publisher import Publisher
@@ -259,6 +260,13 @@ async def build_services(
         remind_max=settings.cflow_remind_max,
         escalate_after=settings.cflow_escalate_after,
     )
+    # Who hears of requests as the publisher records them (the steps join below).
+    watchers: list[Callable[[Sequence[Observation]], None]] = [listing.observed]
+
+    def observed(observations: Sequence[Observation]) -> None:
+        for see in watchers:
+            see(observations)
+
     publisher = Publisher(
         slack,
         store,
@@ -269,7 +277,7 @@ async def build_services(
         burst_limit=settings.cflow_burst_limit,
         pacer=slack.pacer,
         on_people=home.changed,
-        on_observed=listing.observed,
+        on_observed=observed,
         timing=timing,
         clock=clock,
         liveness=liveness,
@@ -327,6 +335,8 @@ async def build_services(
             clock=clock,
         ),
     )
+    steps = WorkflowSteps(cflow, service, store, slack, publisher, liveness, metrics, clock=clock)
+    watchers.append(steps.observed)
     services = Services(
         settings,
         http,
@@ -353,7 +363,7 @@ async def build_services(
         listing,
         liveness,
         undo,
-        WorkflowSteps(cflow, service, store, slack, publisher, liveness, metrics, clock=clock),
+        steps,
         clock=clock,
         instance_id=instance_id,
         poller_health=health,

@@ -293,6 +293,9 @@ class StepStore(Protocol):
     async def open_steps(self) -> list[WorkflowStep]:
         """Steps with a request and not completed yet, oldest first (a bounded number)."""
 
+    async def open_steps_for(self, keys: Iterable[RequestKey]) -> list[WorkflowStep]:
+        """The steps of these requests not completed yet (one query a chunk)."""
+
     async def claim_step(
         self, step_id: int, instance_id: str, now: datetime, alive_since: datetime
     ) -> WorkflowStep | None:

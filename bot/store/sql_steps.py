@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store.crypto import KeyBox
 from bot.store.errors import MissingSecretKeyError, StoreKeyError
-from bot.store.records import WorkflowStep
+from bot.store.records import RequestKey, WorkflowStep
 from bot.store.rows import record_from, values_of
 from bot.store.schema import instances, workflow_steps
-from bot.store.sql_base import SqlBase
+from bot.store.sql_base import SqlBase, chunks, request_in, unique
 
 OPEN_STEPS = 500  # looked at per cycle, oldest first: the rest wait for the next
 
@@ -79,6 +79,15 @@ class SqlSteps(SqlBase):
         async with self._begin() as conn:
             rows = (await conn.execute(query)).all()
         return [self._step(row) for row in rows]
+
+    async def open_steps_for(self, keys: Iterable[RequestKey]) -> list[WorkflowStep]:
+        table, found = workflow_steps, []
+        async with self._begin() as conn:
+            for chunk in chunks(unique(keys)):
+                query = select(table).where(request_in(table, list(chunk)))
+                query = query.where(table.c.completed_at.is_(None)).order_by(table.c.id)
+                found += [self._step(row) for row in await conn.execute(query)]
+        return found
 
     async def claim_step(
         self, step_id: int, instance_id: str, now: datetime, alive_since: datetime
