@@ -77,6 +77,8 @@ def ends(slack: SlackStandIn) -> list[SlackCall]:
 async def test_the_step_completes_once_with_the_approval_made_in_cflow(step_bot: Bot) -> None:
     execution = await run_step(step_bot)
     step = await sent(step_bot, execution)
+    [told] = [c for c in step_bot.slack.calls("chat.postMessage") if _told(c, "U0DAVE")]
+    assert told.token == step_bot.slack.bot_token  # the bot's own calls keep its token
     request = step_bot.sandbox.state.requests[EXPENSE][step.request_id]
     assert request.submitted_by == "dave"  # sent with dave's own link
     assert request.fields == {"Amount": "120", "Purpose": "Team lunch"}

@@ -68,6 +68,9 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
         signing_secret=secret.get_secret_value() if secret else None,
         # Socket Mode messages arrive over our own authenticated websocket, unsigned.
         request_verification_enabled=not socket_mode,
+        # A workflow step's token is given per call (bot.followups.steps): Bolt's own
+        # middleware would set it on the request's client, shared here by every call.
+        attaching_function_token_enabled=False,
     )
 
     tools = Tools(
