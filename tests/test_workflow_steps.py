@@ -160,6 +160,17 @@ async def test_a_cflow_refusal_fails_the_step_with_cflows_words(step_bot: Bot) -
     assert len(ends(step_bot.slack)) == 1
 
 
+async def test_a_request_deleted_in_cflow_fails_the_step(step_bot: Bot) -> None:
+    execution = await run_step(step_bot)
+    step = await sent(step_bot, execution)
+    assert step.request_id is not None
+    step_bot.sandbox.state.delete(EXPENSE, step.request_id)
+    await step_bot.slack.wait_for("functions.completeError")
+    assert execution.error == "The request was deleted in Cflow before anyone decided it."
+    stored = await step_bot.services.store.step_for(execution.id)
+    assert stored is not None and stored.outcome == "failed"
+
+
 async def test_an_unlinked_submitter_is_told_to_link_first(step_bot: Bot) -> None:
     before = len(step_bot.sandbox.calls("createRequest"))
     execution = await run_step(step_bot, submitter="U0CAROL")

@@ -59,7 +59,7 @@ from bot.outbound.pacing import URGENCY, Rank, Urgency
 from bot.people.decisions import credentials_for
 from bot.store.contracts import LinkStore, StepStore, TrackingStore
 from bot.store.errors import UnreadableLinkError
-from bot.store.records import RequestKey, WorkflowStep
+from bot.store.records import Decision, RequestKey, WorkflowStep
 from bot.sync.changes import Observation
 from bot.sync.liveness import Liveness
 from bot.sync.publisher import Publisher
@@ -72,6 +72,7 @@ READS_AT_ONCE = 4  # getRequest calls for steps whose request the cycle did not 
 # Slack's answers that may go another way next time; every other refusal is for good.
 PASSING = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 FAIL_TRIES = (0.0, 1.0, 2.0)  # seconds before each try of failing a step at once
+DELETED = "deleted"  # how the poller and `_read` show a request Cflow no longer has
 GONE = "The request was deleted in Cflow before anyone decided it."
 NO_RECORD = (
     "Cflow accepted the request without saying which one it is, so this step cannot "
@@ -92,8 +93,8 @@ class Began:
     request: Request
 
 
-class Ended(Exception):
-    """Slack would not let the step end (its token or execution): never tried again."""
+class StepRefusedError(Exception):
+    """Slack refused the step's token or execution for good: never tried again."""
 
 
 class WorkflowSteps:
@@ -190,7 +191,7 @@ class WorkflowSteps:
             await asyncio.sleep(pause)
             try:
                 await self._end(execution_id, token, error=text)
-            except Ended:
+            except StepRefusedError:
                 return
             except (SlackApiError, aiohttp.ClientError, TimeoutError):
                 continue
@@ -210,8 +211,8 @@ class WorkflowSteps:
 
     async def _end_seen(self, ended: dict[RequestKey, Request]) -> None:
         URGENCY.set(Urgency(Rank.THREAD_LINE))
-        for step in await self._store.open_steps_for(ended):
-            await self._end_if_decided(step, ended[(step.workflow_id, step.request_id or "")])
+        steps = await self._store.open_steps_for(ended)
+        await self._end_all([(s, ended[(s.workflow_id, s.request_id or "")]) for s in steps])
 
     def start(self, listed: Listed) -> None:
         """End the steps whose request the cycle saw decided, in the background like a
@@ -240,14 +241,29 @@ class WorkflowSteps:
         known = {(w.id, r.id): r for w, requests in listed for r in requests}
         slots = asyncio.Semaphore(READS_AT_ONCE)
 
-        async def one(step: WorkflowStep) -> bool:
+        async def read(step: WorkflowStep) -> Request | None:
             request = known.get((step.workflow_id, step.request_id or ""))
-            if request is None:
-                async with slots:
-                    request = await self._read(step)
-            return request is not None and await self._end_if_decided(step, request)
+            if request is not None:
+                return request
+            async with slots:
+                return await self._read(step)
 
-        return sum(await asyncio.gather(*(one(step) for step in steps)))
+        requests = await asyncio.gather(*(read(step) for step in steps))
+        return await self._end_all(list(zip(steps, requests, strict=True)))
+
+    async def _end_all(self, seen: Sequence[tuple[WorkflowStep, Request | None]]) -> int:
+        """End the steps whose request ended (who decided read in one query)."""
+        ended = [(s, r) for s, r in seen if r is not None and not r.is_pending]
+        if not ended:
+            return 0
+        decisions = await self._store.decisions_for({(s.workflow_id, r.id) for s, r in ended})
+        done = [
+            await self._end_if_decided(
+                step, request, decisions.get((step.workflow_id, request.id), [])
+            )
+            for step, request in ended
+        ]
+        return sum(done)
 
     async def _read(self, step: WorkflowStep) -> Request | None:
         """The request as Cflow has it now (the service account only reads); a deleted
@@ -256,18 +272,19 @@ class WorkflowSteps:
         try:
             return await self._cflow.get_request(self._service, step.workflow_id, step.request_id)
         except CflowNotFoundError:
-            return Request(id=step.request_id, workflowId=step.workflow_id, status="deleted")
+            return Request(id=step.request_id, workflowId=step.workflow_id, status=DELETED)
         except CflowError as error:
             log.info("Request of step %s unreadable for now (%s)", step.id, type(error).__name__)
             return None
 
-    async def _end_if_decided(self, step: WorkflowStep, request: Request) -> bool:
-        if request.status in ("deleted", None):
+    async def _end_if_decided(
+        self, step: WorkflowStep, request: Request, decisions: Sequence[Decision]
+    ) -> bool:
+        if request.status == DELETED:
             return await self._end_claimed(step, error=GONE)
-        decisions = await self._store.decisions_for([(step.workflow_id, request.id)])
-        outcome = outcome_of(request, decisions.get((step.workflow_id, request.id), []))
+        outcome = outcome_of(request, decisions)
         if outcome is None:
-            return False  # still waiting
+            return False  # still waiting (a draft again, or a status Cflow did not send)
         url = self._publisher.request_url(step.workflow_id, request.id)
         return await self._end_claimed(step, outputs=outputs(request.id, outcome, url))
 
@@ -288,7 +305,7 @@ class WorkflowSteps:
             return False  # another instance is ending it
         try:
             await self._end(claimed.function_execution_id, claimed.token, outputs, error)
-        except Ended as refused:
+        except StepRefusedError as refused:
             await self._store.finish_step(step.id, str(refused), self._clock())
             return False
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as problem:
@@ -309,12 +326,12 @@ class WorkflowSteps:
         outputs: dict[str, str] | None = None,
         error: str | None = None,
     ) -> None:
-        """One call to Slack, with the step's own token (never the bot's); `Ended` when
-        Slack refuses the token or the execution for good."""
+        """One call to Slack, with the step's own token (never the bot's);
+        `StepRefusedError` when Slack refuses the token or the execution for good."""
         secret = token.get_secret_value()
         try:
             if not secret:
-                raise Ended("token_unreadable")
+                raise StepRefusedError("token_unreadable")
             if outputs is not None:
                 await self._slack.functions_completeSuccess(
                     token=secret, function_execution_id=execution_id, outputs=outputs
@@ -330,7 +347,7 @@ class WorkflowSteps:
             log.warning("Slack refused to end workflow step %s for good: %s", execution_id, reason)
             self._metrics.workflow_steps.labels("refused").inc()
             self._metrics.workflow_step_refusals.labels(reason).inc()
-            raise Ended(reason) from None
+            raise StepRefusedError(reason) from None
 
 
 def _text(value: Any) -> str | None:
