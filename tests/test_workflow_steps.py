@@ -240,6 +240,29 @@ async def test_slacks_passing_trouble_is_retried_at_the_next_cycle(step_bot: Bot
     assert len(ends(step_bot.slack)) == 2
 
 
+async def test_a_step_left_while_cflow_was_creating_its_request_fails_saying_so(
+    step_bot: Bot,
+) -> None:
+    """An instance stopped between storing the step and hearing Cflow's answer: whether
+    the request exists is not known, so the step is not sent again but fails, once."""
+    step_bot.slack.functions.execute(
+        CALLBACK_ID, {"workflow": "1001", "fields": "a: 1", "submitter": "U0DAVE"}
+    )
+    execution = step_bot.slack.functions.latest()  # Slack ran it; the bot's answer was lost
+    long_ago = datetime.now(UTC) - timedelta(minutes=6)
+    left = WorkflowStep(execution.id, SecretStr(execution.token), EXPENSE, "U0DAVE", long_ago)
+    await step_bot.services.store.add_step(left)
+    before = len(step_bot.sandbox.calls("createRequest"))
+    await step_bot.slack.wait_for("functions.completeError")
+    assert (
+        execution.error is not None
+        and "not known whether the request was created" in execution.error
+    )
+    await step_bot.cycles(2)
+    assert len(ends(step_bot.slack)) == 1
+    assert len(step_bot.sandbox.calls("createRequest")) == before
+
+
 async def test_a_pending_step_survives_a_restart(
     sandbox: Sandbox, http: aiohttp.ClientSession, tmp_path: Path, database_url: str
 ) -> None:

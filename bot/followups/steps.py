@@ -23,7 +23,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import aiohttp
@@ -71,6 +71,7 @@ Listed = Sequence[tuple[Workflow, Sequence[Request]]]
 READS_AT_ONCE = 4  # getRequest calls for steps whose request the cycle did not list
 # Slack's answers that may go another way next time; every other refusal is for good.
 PASSING = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+UNSENT_AFTER = timedelta(minutes=5)  # far beyond Cflow's timeout: its sender has stopped
 FAIL_TRIES = (0.0, 1.0, 2.0)  # seconds before each try of failing a step at once
 DELETED = "deleted"  # how the poller and `_read` show a request Cflow no longer has
 GONE = "The request was deleted in Cflow before anyone decided it."
@@ -242,14 +243,24 @@ class WorkflowSteps:
         slots = asyncio.Semaphore(READS_AT_ONCE)
 
         async def read(step: WorkflowStep) -> Request | None:
-            request = known.get((step.workflow_id, step.request_id or ""))
+            if step.request_id is None:
+                return None  # still being sent, or left unsent: `_end_unsent`
+            request = known.get((step.workflow_id, step.request_id))
             if request is not None:
                 return request
             async with slots:
                 return await self._read(step)
 
         requests = await asyncio.gather(*(read(step) for step in steps))
-        return await self._end_all(list(zip(steps, requests, strict=True)))
+        unsent = [await self._end_unsent(step) for step in steps if step.request_id is None]
+        return sum(unsent) + await self._end_all(list(zip(steps, requests, strict=True)))
+
+    async def _end_unsent(self, step: WorkflowStep) -> bool:
+        """A step whose instance stopped while Cflow was creating its request: whether
+        Cflow did is not known, so the step fails saying so (never sent twice)."""
+        if self._clock() - step.created_at < UNSENT_AFTER:
+            return False
+        return await self._end_claimed(step, error=UNCONFIRMED)
 
     async def _end_all(self, seen: Sequence[tuple[WorkflowStep, Request | None]]) -> int:
         """End the steps whose request ended (who decided read in one query)."""

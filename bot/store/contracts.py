@@ -291,7 +291,7 @@ class StepStore(Protocol):
     async def step_for(self, function_execution_id: str) -> WorkflowStep | None: ...
 
     async def open_steps(self) -> list[WorkflowStep]:
-        """Steps with a request and not completed yet, oldest first (a bounded number)."""
+        """Steps not completed yet, oldest first (a bounded number)."""
 
     async def open_steps_for(self, keys: Iterable[RequestKey]) -> list[WorkflowStep]:
         """The steps of these requests not completed yet (one query a chunk)."""

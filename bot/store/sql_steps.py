@@ -72,7 +72,7 @@ class SqlSteps(SqlBase):
         table = workflow_steps
         query = (
             select(table)
-            .where(table.c.completed_at.is_(None), table.c.request_id.is_not(None))
+            .where(table.c.completed_at.is_(None))
             .order_by(table.c.id)
             .limit(OPEN_STEPS)
         )
