@@ -376,9 +376,12 @@ async def run_users_reencrypt(args: argparse.Namespace) -> int:
     store = await _admin_store(args)
     try:
         done = await store.reencrypt_links()
+        steps = await store.reencrypt_steps()
     finally:
         await store.close()
     print(f"Re-encrypted {done.rewrapped} keys with the newest CFLOW_BOT_SECRET_KEY.")
+    if steps:
+        print(f"Re-encrypted the tokens of {steps} waiting Workflow Builder steps.")
     for slack_user_id in done.unreadable:
         print(f"{slack_user_id}: no key in CFLOW_BOT_SECRET_KEY reads it; they must link again.")
     return EXIT_FAILED if done.unreadable else 0

@@ -378,3 +378,24 @@ async def _workspace() -> AsyncIterator[SlackStandIn]:
             slack.add_user(user, f"{name}@example.com", name)
         slack.add_channel(CHANNEL, "approvals")
         yield slack
+
+
+async def test_reencrypting_rewraps_the_waiting_steps_tokens(database_url: str) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    store = await open_store(database_url, [old])
+    try:
+        step = WorkflowStep("Fx3", SecretStr("xwfp-3"), "1001", "U0DAVE", datetime.now(UTC))
+        await store.add_step(step)
+    finally:
+        await store.close()
+    store = await open_store(database_url, [new, old])
+    try:
+        assert await store.reencrypt_steps() == 1
+    finally:
+        await store.close()
+    store = await open_store(database_url, [new])  # the old key is gone
+    try:
+        kept = await store.step_for("Fx3")
+    finally:
+        await store.close()
+    assert kept is not None and kept.token.get_secret_value() == "xwfp-3"

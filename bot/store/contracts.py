@@ -308,6 +308,9 @@ class StepStore(Protocol):
     async def release_steps(self, step_ids: Iterable[int], instance_id: str) -> None:
         """Slack could not be told for now: the next cycle takes them again."""
 
+    async def reencrypt_steps(self) -> int:
+        """Rewrap the open steps' tokens with the newest secret key: how many."""
+
 
 class RouteStore(Protocol):
     """Where each workflow's cards go, and the channels subscribed to it."""

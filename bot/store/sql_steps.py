@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import Row, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.crypto import KeyBox
@@ -134,3 +134,28 @@ class SqlSteps(SqlBase):
         )
         async with self._begin() as conn:
             await conn.execute(stmt)
+
+    async def reencrypt_steps(self) -> int:
+        """Rewrap the open steps' tokens with the newest secret key (as `reencrypt_links`
+        does the user keys); a token no key reads is left, and its step fails when due."""
+        box, table = self._step_box(), workflow_steps
+        query = select(table.c.id, table.c.token_encrypted).where(table.c.completed_at.is_(None))
+        async with self._begin() as conn:
+            rows = (await conn.execute(query)).all()
+        changes = []
+        for row in rows:
+            try:
+                new = box.rotate(row.token_encrypted)
+            except StoreKeyError:
+                continue
+            changes.append({"step": row.id, "old": row.token_encrypted, "new": new})
+        if changes:
+            stmt = (
+                update(table)
+                .where(table.c.id == bindparam("step"))
+                .where(table.c.token_encrypted == bindparam("old"))
+                .values(token_encrypted=bindparam("new"))
+            )
+            async with self._begin() as conn:
+                await conn.execute(stmt, changes)
+        return len(changes)
