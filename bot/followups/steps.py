@@ -341,8 +341,8 @@ class WorkflowSteps:
         `StepRefusedError` when Slack refuses the token or the execution for good."""
         secret = token.get_secret_value()
         try:
-            if not secret:
-                raise StepRefusedError("token_unreadable")
+            if not secret:  # no configured secret key decrypts it any more
+                raise StepRefusedError(self._refused(execution_id, "token_unreadable"))
             if outputs is not None:
                 await self._slack.functions_completeSuccess(
                     token=secret, function_execution_id=execution_id, outputs=outputs
@@ -355,10 +355,13 @@ class WorkflowSteps:
             reason = _reason(problem)
             if reason in PASSING or problem.response.status_code >= 500:
                 raise
-            log.warning("Slack refused to end workflow step %s for good: %s", execution_id, reason)
-            self._metrics.workflow_steps.labels("refused").inc()
-            self._metrics.workflow_step_refusals.labels(reason).inc()
-            raise StepRefusedError(reason) from None
+            raise StepRefusedError(self._refused(execution_id, reason)) from None
+
+    def _refused(self, execution_id: str, reason: str) -> str:
+        log.warning("Workflow step %s cannot be ended, for good: %s", execution_id, reason)
+        self._metrics.workflow_steps.labels("refused").inc()
+        self._metrics.workflow_step_refusals.labels(reason).inc()
+        return reason
 
 
 def _text(value: Any) -> str | None:
