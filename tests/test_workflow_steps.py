@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -100,6 +101,17 @@ async def test_the_step_completes_once_with_the_approval_made_in_cflow(step_bot:
     assert len(ends(step_bot.slack)) == 1
     stored = await step_bot.services.store.step_for(execution.id)
     assert stored is not None and stored.outcome == "completed" and stored.completed_at
+
+
+async def test_slack_hears_back_at_once_while_cflow_is_slow(step_bot: Bot) -> None:
+    """Slack waits 3 s for the event's answer: the request is sent after it."""
+    step_bot.sandbox.state.latency = 4.0
+    started = time.monotonic()
+    execution = await run_step(step_bot)
+    assert time.monotonic() - started < 3.0
+    step_bot.sandbox.state.latency = 0.0
+    step = await sent(step_bot, execution)
+    assert step.request_id is not None
 
 
 async def test_a_rejection_in_slack_ends_the_step_with_the_reviewers_reason(
