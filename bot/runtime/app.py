@@ -30,6 +30,7 @@ from bot.inbound import (
     preferences,
     routes,
     undo,
+    unfurls,
     views,
 )
 from bot.inbound.answers import private_answer, tell
@@ -43,6 +44,7 @@ from bot.inbound.hook import (
     read_hint,
 )
 from bot.inbound.subcommands import Tools
+from bot.people.unfurls import Unfurler
 from bot.runtime.services import Services
 from bot.store.records import PollRun
 from bot.sync.poller import POLLER_LEASE
@@ -85,6 +87,16 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
         services.clock,
     )
 
+    unfurler = Unfurler(
+        services.cflow,
+        services.store,
+        services.publisher,
+        services.slack,
+        services.service,
+        template=settings.cflow_request_url,
+        clock=services.clock,
+    )
+
     async def inject_services(context: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
         # Bolt hands each context key to a listener that names it as an argument. Its own
         # per-request client would bypass the pacing that keeps within Slack's limits.
@@ -99,12 +111,14 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
             service=services.service,
             routes=services.routes,
             undo=services.undo,
+            unfurler=unfurler,
         )
         await next()
 
     app.use(inject_services)
     app.error(report_error)
-    for module in (actions, commands, followups, forms, home, preferences, routes, undo, views):
+    listeners = (actions, commands, followups, forms, home, preferences, routes, undo, views)
+    for module in (*listeners, unfurls):
         module.register(app, lambda listener: services.listener_tasks.track(answered(listener)))
     return app
 
