@@ -19,6 +19,7 @@ import yaml
 from jsonschema.validators import validator_for
 
 from bot.devtools.slack_standin.payloads import manifest_escapes
+from bot.domain.request_links import link_host
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "manifest.yml"
@@ -37,6 +38,9 @@ EXPECTED_BOT_SCOPES = {
     "channels:history",
     "groups:history",
     "im:history",
+    # Link previews of Cflow requests: hear of shared links, and unfurl them.
+    "links:read",
+    "links:write",
 }
 
 
@@ -153,6 +157,16 @@ def test_events_and_interactivity(manifest: dict[str, Any]) -> None:
     assert settings["socket_mode_enabled"] is False
     assert settings["org_deploy_enabled"] is False
     assert settings["token_rotation_enabled"] is False
+
+
+def test_shared_request_links_are_unfurled(manifest: dict[str, Any]) -> None:
+    """Slack sends link_shared only for links on the unfurl domains: the manifest holds a
+    placeholder host, read as the bot reads CFLOW_REQUEST_URL's, which a deployment
+    replaces with its own (as it does the request URLs)."""
+    assert "link_shared" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    domains = manifest["features"]["unfurl_domains"]
+    assert domains == ["cflow.example.com"]
+    assert link_host("https://cflow.example.com/{workflow_id}/{request_id}") in domains
 
 
 def test_scopes_are_exactly_the_minimal_set(manifest: dict[str, Any]) -> None:
