@@ -244,6 +244,12 @@ async def test_approve_in_a_preview_decides_as_the_clicker_and_the_preview_shows
     after = preview(bot, message)
     assert "Approved" in json.dumps(after["blocks"])
     assert not {Action.APPROVE, Action.REJECT} & set(buttons(after))
+    # As on a card, the click first took the buttons off ("Approving as …"), so that
+    # nobody clicks twice, in the preview itself.
+    shown = [json.dumps(c.params) for c in unfurled(bot, message)]
+    busy = next(i for i, text in enumerate(shown) if "Approving as" in text)
+    assert Action.APPROVE not in shown[busy]
+    assert busy < next(i for i, text in enumerate(shown) if "Approved" in text)
     # Someone else's message is never edited; bob is told privately what was done.
     assert [c for c in bot.slack.calls("chat.update") if c.params.get("ts") == message.ts] == []
     told = await bot.slack.wait_for("response_url", predicate=lambda c: "Approved" in str(c.params))
