@@ -31,8 +31,8 @@ from bot.devtools.cflow_standin.server import start_sandbox
 from bot.devtools.cflow_standin.state import SandboxState
 from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.domain.hours import next_digest
-from bot.domain.request_links import link_host
 from bot.domain.policy_edits import SETTINGS, is_default, shown
+from bot.domain.request_links import link_host
 from bot.runtime.server import RunningBot
 from bot.settings import Settings, load_settings
 from bot.store import open_store
