@@ -33,7 +33,7 @@ from bot.sync.delivery import Delivery, in_flight, updatable
 from bot.sync.grouping import grouped_in_channel, grouped_reviewers
 from bot.sync.loading import Batch
 from bot.sync.results import Result, worst
-from bot.sync.unfurls import Unfurls
+from bot.sync.unfurls import MAX_KEPT_CURRENT, Unfurls
 from bot.telemetry.logs import request_context
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ class Effects:
         self, event: Event, batch: Batch, *, notice: str | None, busy: str | None
     ) -> list[Result]:
         """Each link preview of the request, re-sent as its channel card shows it now."""
-        unfurls = batch.unfurls.get(event.obs.key, [])
+        unfurls = batch.unfurls.get(event.obs.key, [])[-MAX_KEPT_CURRENT:]  # oldest first
         if self._unfurls is None or not unfurls:
             return []
         card = self.unfurl_card(event, batch, notice=notice, busy=busy)

@@ -20,6 +20,9 @@ from bot.sync.results import Result, SlackFailure
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
+# Previews of one request kept current: the newest ones. A link pasted a thousand times
+# must not cost a thousand Slack calls at each change (older ones keep their last state).
+MAX_KEPT_CURRENT = 20
 
 
 class Unfurls:
