@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from bot.blocks.ids import Action
 from bot.devtools.slack_standin.payloads import (
@@ -28,7 +29,7 @@ from bot.devtools.slack_standin.slack import SlackStandIn, StoredMessage
 from bot.domain.request_links import LinkedRequest, link_host, request_in_link
 from bot.settings import load_settings
 from bot.store import open_store
-from bot.store.records import Unfurl, WorkflowPolicy
+from bot.store.records import Link, Unfurl, WorkflowPolicy
 from tests.harness import CHANNEL, Bot, Sandbox, running_bot, submit_view, typed
 
 TEMPLATE = "https://cflow.example.com/app/{workflow_id}/requests/{request_id}"
@@ -406,3 +407,15 @@ async def test_several_links_in_one_message_one_call(bot: Bot) -> None:
     assert set(call.params["unfurls"]) == {first, second}
     shown = bot.slack.message(CHANNEL, message.ts)
     assert shown is not None and len(shown.attachments or []) == 2
+
+
+async def test_a_sharer_whose_key_cflow_refuses_is_asked_to_link_again(bot: Bot) -> None:
+    await bot.services.store.save_link(Link(BOB, "bob", SecretStr("not-bobs-key")))
+    message = await share(bot, BOB, link_to("1001", "103"))
+    (call,) = await bot.slack.wait_for("chat.unfurl")
+    assert call.params["user_auth_required"] is True and "unfurls" not in call.params
+    assert "no longer accepts" in call.params["user_auth_message"]
+    await settled(bot)
+    assert bot.slack.message(CHANNEL, message.ts).attachments is None
+    link = await bot.services.store.link_for(BOB)
+    assert link is not None and link.key_refused_at is not None  # DMs invite to relink too

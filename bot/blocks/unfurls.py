@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.blocks.messages import RELINK_TEXT
 from bot.blocks.primitives import Block, link_button_block, section
 
 LINK_FIRST = (
@@ -28,3 +29,8 @@ def link_first_blocks() -> list[Block]:
     """The unlinked sharer's prompt (`user_auth_blocks`): its button opens the same
     `/cflow link` modal as everywhere else."""
     return [section(LINK_FIRST), link_button_block()]
+
+
+def relink_first_blocks() -> list[Block]:
+    """The prompt to a sharer whose linked key Cflow no longer accepts."""
+    return [section(RELINK_TEXT), link_button_block()]

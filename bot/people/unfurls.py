@@ -24,8 +24,7 @@ from typing import Any, Protocol
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.messages import RELINK_TEXT
-from bot.blocks.primitives import link_button_block, section
-from bot.blocks.unfurls import LINK_FIRST, link_first_blocks, request_unfurl
+from bot.blocks.unfurls import LINK_FIRST, link_first_blocks, relink_first_blocks, request_unfurl
 from bot.cflow import CflowClient, CflowError, CflowUnauthorizedError, Credentials
 from bot.domain.request_links import LinkedRequest, request_in_link
 from bot.people.decisions import credentials_for
@@ -81,14 +80,16 @@ class Unfurler:
         sharer = str(event.get("user") or "")
         try:
             link = await self._store.link_for(sharer)
-        except UnreadableLinkError:
-            link = None  # no key to read with: as good as unlinked
+        except UnreadableLinkError:  # no key to read with: link again, as everywhere
+            await self._store.mark_key_refused(sharer)
+            await self._ask(event, RELINK_TEXT, relink_first_blocks())
+            return
         if link is None:
             await self._ask(event, LINK_FIRST, link_first_blocks())
             return
         cards = await self._cards(link, requests)
         if cards is None:
-            await self._ask(event, RELINK_TEXT, [section(RELINK_TEXT), link_button_block()])
+            await self._ask(event, RELINK_TEXT, relink_first_blocks())
             return
         if cards:
             await self._keep(event, sharer, {url: requests[url] for url in cards})
