@@ -21,6 +21,7 @@ from jsonschema.validators import validator_for
 from bot.blocks.steps import CALLBACK_ID, FIELDS, OUTPUTS, SUBMITTER, WORKFLOW
 from bot.devtools.slack_standin.functions import SEND_FOR_APPROVAL
 from bot.devtools.slack_standin.payloads import manifest_escapes
+from bot.domain.request_links import link_host
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "manifest.yml"
@@ -39,6 +40,9 @@ EXPECTED_BOT_SCOPES = {
     "channels:history",
     "groups:history",
     "im:history",
+    # Link previews of Cflow requests: hear of shared links, and unfurl them.
+    "links:read",
+    "links:write",
 }
 
 
@@ -184,6 +188,16 @@ def test_schema_validation_catches_a_broken_step(manifest: dict[str, Any]) -> No
     del step["input_parameters"][SUBMITTER]["type"]  # required
     errors = _errors(validator, broken)
     assert len(errors) == 2, errors
+
+
+def test_shared_request_links_are_unfurled(manifest: dict[str, Any]) -> None:
+    """Slack sends link_shared only for links on the unfurl domains: the manifest holds a
+    placeholder host, read as the bot reads CFLOW_REQUEST_URL's, which a deployment
+    replaces with its own (as it does the request URLs)."""
+    assert "link_shared" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    domains = manifest["features"]["unfurl_domains"]
+    assert domains == ["cflow.example.com"]
+    assert link_host("https://cflow.example.com/{workflow_id}/{request_id}") in domains
 
 
 def test_scopes_are_exactly_the_minimal_set(manifest: dict[str, Any]) -> None:

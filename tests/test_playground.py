@@ -19,7 +19,7 @@ from aiohttp import web
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
 from bot.devtools.playground.page import page_app
-from bot.devtools.playground.world import World, running_world
+from bot.devtools.playground.world import REQUEST_LINKS, World, running_world
 
 pytestmark = pytest.mark.slow  # every test here takes seconds
 
@@ -387,3 +387,36 @@ async def test_the_workflow_builder_panel_shows_why_a_step_failed(page: Page) ->
     await expect(runs.first).to_contain_text(
         "error: Cflow refused the request: Field 'Vendor' is required"
     )
+
+
+UNFURL_SCREENSHOT = SCREENSHOT.parent / "unfurls.png"
+
+
+async def test_a_pasted_request_link_unfurls_with_working_buttons(page: Page, world: World) -> None:
+    """bob pastes a link to a request: the composer previews it; sent, the message shows
+    the request's card under it, whose Approve works as on any card."""
+    await act_as(page, "bob")
+    url = REQUEST_LINKS.format(workflow_id="1001", request_id="103")
+    await page.locator("#line").fill(f"Can we settle this one today? {url}")
+    drafted = page.locator("#composer-preview .bk-unfurl")
+    await expect(drafted).to_contain_text("Expense Claim · #103", timeout=WAIT)
+    await page.locator("#composer button[type=submit]").click()
+    await expect(page.locator("#composer-preview")).to_be_hidden()
+    shared = page.locator("#messages article.message").filter(has_text="settle this one")
+    await expect(shared.locator(".bk-author")).to_have_text("bob")
+    await expect(shared.locator(".bk-app-badge")).to_have_count(0)  # bob's own message
+    unfurl = shared.locator(".bk-unfurl")
+    await expect(unfurl).to_contain_text("Waiting for", timeout=WAIT)
+    await expect(unfurl.locator("button.bk-button", has_text="Approve")).to_be_visible()
+    await unfurl.scroll_into_view_if_needed()
+    shot = await page.screenshot()  # the README's picture of previews
+    if os.environ.get("UPDATE_SCREENSHOT") == "1" or not UNFURL_SCREENSHOT.exists():
+        UNFURL_SCREENSHOT.parent.mkdir(exist_ok=True)
+        UNFURL_SCREENSHOT.write_bytes(shot)
+    await unfurl.locator("button.bk-button", has_text="Approve").click()
+    await expect(page.locator("#confirm")).to_be_visible()
+    await page.click("#confirm-yes")
+    await expect(unfurl).to_contain_text("Approved", timeout=WAIT)
+    await expect(unfurl.locator("button", has_text="Approve")).to_have_count(0)
+    assert world.sandbox.get_request("1001", "103").status == "approved"
+    await expect(shared.locator(".bk-message-body")).to_contain_text("settle this one")

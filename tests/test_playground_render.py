@@ -586,3 +586,32 @@ def test_any_section_yields_only_our_tags_and_its_own_json(
         value,
         value or "b",
     )
+
+
+def test_an_apps_link_preview_shows_under_the_message_marked_with_its_link() -> None:
+    hostile = 'https://cflow.example.com/x"><script>alert(1)</script>'
+    button = {
+        "type": "button",
+        "action_id": "cflow_approve",
+        "text": {"type": "plain_text", "text": "Approve"},
+    }
+    message = {
+        "ts": "1.000100",
+        "user": "U1",
+        "app": False,
+        "text": "see <https://cflow.example.com/x>",
+        "attachments": [
+            {
+                "id": 1,
+                "is_app_unfurl": True,
+                "app_unfurl_url": hostile,
+                "blocks": [{"type": "actions", "elements": [button]}],
+            },
+            {"id": 2, "text": "a classic preview the app did not make"},
+        ],
+    }
+    html = message_html(message, NAMES)
+    assert html.count('class="bk-unfurl"') == 1
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert '"action_id":"cflow_approve"' in html.replace("&quot;", '"')
+    assert "bk-app-badge" not in html  # alice's own message

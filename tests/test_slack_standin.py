@@ -442,3 +442,144 @@ async def test_functions_complete_error_and_a_tokens_end(
 async def test_functions_are_held_to_tier_3() -> None:
     assert LIMITS["functions.completeSuccess"] == (TIER_3,)
     assert LIMITS["functions.completeError"] == (TIER_3,)
+
+
+# App unfurls: people's links, link_shared, chat.unfurl
+
+LINK = "https://cflow.example.com/app/1001/103"
+
+
+async def _shared(fake: SlackStandIn, text: str = f"see {LINK} please") -> dict:
+    fake.add_channel("C1", "approvals", members={"U1"})
+    fake.unfurls.set_domains(["example.com"])
+    message, event = fake.unfurls.post("U1", "C1", text)
+    assert message.text == f"see <{LINK}> please"
+    assert event is not None
+    return event
+
+
+async def test_link_shared_reports_only_links_on_the_apps_domains(fake: SlackStandIn) -> None:
+    fake.add_channel("C1", "approvals")
+    fake.unfurls.set_domains(["example.com"])
+    text = f"{LINK} https://evil.com/x https://127.0.0.1/app/1/2 cflow.example.com/no-scheme"
+    _, event = fake.unfurls.post("U1", "C1", text)
+    assert event is not None
+    assert event["links"] == [{"domain": "example.com", "url": LINK}]
+    assert event["source"] == "conversations_history"
+    assert event["channel"] == "C1" and event["user"] == "U1"
+    assert event["unfurl_id"].startswith("C1.")
+    _, none = fake.unfurls.post("U1", "C1", "nothing to see https://evil.com/x")
+    assert none is None
+    with pytest.raises(ValueError):
+        fake.unfurls.set_domains([f"d{i}.com" for i in range(6)])
+
+
+async def test_chat_unfurl_attaches_and_a_later_call_replaces(
+    fake: SlackStandIn, client: AsyncWebClient
+) -> None:
+    event = await _shared(fake)
+    first = {LINK: {"blocks": BLOCKS}}
+    await client.chat_unfurl(channel="C1", ts=event["message_ts"], unfurls=first)
+    later = {LINK: {"blocks": BLOCKS[:1]}}
+    await client.chat_unfurl(channel="C1", ts=event["message_ts"], unfurls=later)
+    message = fake.message("C1", event["message_ts"])
+    assert message is not None and message.attachments is not None
+    assert len(message.attachments) == 1  # replaced, not added
+    (attachment,) = message.attachments
+    assert attachment["is_app_unfurl"] and attachment["app_unfurl_url"] == LINK
+    assert attachment["blocks"] == BLOCKS[:1]
+    # The person's message stays theirs: the app cannot edit it.
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_update(channel="C1", ts=event["message_ts"], text="mine now")
+    assert info.value.response["error"] == "cant_update_message"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ({"ts": "1.0", "unfurls": {}}, "missing_channel"),
+        ({"channel": "C1", "unfurls": {}}, "missing_ts"),
+        ({"channel": "C404", "ts": "1.0", "unfurls": {}}, "cannot_find_channel"),
+        ({"channel": "C1", "ts": "1.0", "unfurls": {}}, "cannot_find_message"),
+        ({"unfurl_id": "x", "source": "elsewhere", "unfurls": {}}, "invalid_arguments"),
+        ({"unfurl_id": "nope", "source": "composer", "unfurls": {}}, "cannot_find_message"),
+    ],
+)
+async def test_chat_unfurl_refuses_what_slack_refuses(
+    fake: SlackStandIn, client: AsyncWebClient, arguments: dict, error: str
+) -> None:
+    await _shared(fake)
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_unfurl(**arguments)
+    assert info.value.response["error"] == error
+
+
+RICH = [{"type": "rich_text", "elements": []}]
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ({}, "missing_unfurls"),
+        ({"unfurls": {"https://cflow.example.com/app/1001/9": {"blocks": BLOCKS}}}, None),
+        ({"unfurls": {LINK: {"blocks": RICH}}}, "invalid_blocks"),
+        ({"unfurls": {LINK: {"blocks": BLOCKS * 26}}}, "invalid_blocks"),
+        ({"unfurls": "not json"}, "invalid_unfurls_format"),
+    ],
+)
+async def test_chat_unfurl_checks_its_urls_and_blocks(
+    fake: SlackStandIn, client: AsyncWebClient, extra: dict, error: str | None
+) -> None:
+    event = await _shared(fake)
+    target = {"channel": "C1", "ts": event["message_ts"]}
+    with pytest.raises(SlackApiError) as info:
+        await client.api_call("chat.unfurl", json=target | extra)
+    assert info.value.response["error"] == (error or "cannot_unfurl_url")
+    assert fake.message("C1", event["message_ts"]).attachments is None  # nothing applied
+
+
+async def test_chat_unfurl_of_a_message_with_no_reported_link(
+    fake: SlackStandIn, client: AsyncWebClient
+) -> None:
+    await _shared(fake)
+    plain = fake.unfurls.post("U1", "C1", "no links here")[0]
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_unfurl(channel="C1", ts=plain.ts, unfurls={LINK: {"blocks": BLOCKS}})
+    assert info.value.response["error"] == "cannot_unfurl_message"
+
+
+async def test_user_auth_required_prompts_the_sharer_only(
+    fake: SlackStandIn, client: AsyncWebClient
+) -> None:
+    event = await _shared(fake)
+    await client.chat_unfurl(
+        channel="C1",
+        ts=event["message_ts"],
+        user_auth_required=True,
+        user_auth_message="Link your account",
+        user_auth_blocks=BLOCKS,
+    )
+    (prompt,) = fake.ephemerals("C1", "U1")
+    assert prompt.blocks == BLOCKS and prompt.text == "Link your account"
+    assert fake.ephemerals("C1", "U2") == []
+    assert fake.message("C1", event["message_ts"]).attachments is None  # no preview
+    fake.unfurls.never_ask.add("U1")
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_unfurl(
+            channel="C1", ts=event["message_ts"], user_auth_required=True, user_auth_blocks=BLOCKS
+        )
+    assert info.value.response["error"] == "cannot_prompt"
+
+
+async def test_a_composer_preview_by_unfurl_id(fake: SlackStandIn, client: AsyncWebClient) -> None:
+    fake.add_channel("C1", "approvals")
+    fake.unfurls.set_domains(["cflow.example.com"])
+    event = fake.unfurls.compose("U1", "C1", f"look: {LINK}")
+    assert event is not None
+    assert event["channel"] == "COMPOSER" and event["source"] == "composer"
+    assert event["message_ts"] == event["unfurl_id"]
+    await client.chat_unfurl(
+        unfurl_id=event["unfurl_id"], source="composer", unfurls={LINK: {"blocks": BLOCKS}}
+    )
+    assert fake.unfurls.draft_unfurls(event["unfurl_id"]) == {LINK: {"blocks": BLOCKS}}
+    assert fake.messages("C1") == []  # nothing is posted until the person sends it

@@ -185,6 +185,8 @@ def _listed_in(body: dict[str, Any], action: dict[str, Any]) -> str | None:
 
 def _editable_blocks(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     container = body.get("container") or {}
+    if container.get("is_app_unfurl"):  # a link preview: its own blocks, never the message
+        return list((body.get("app_unfurl") or {}).get("blocks") or []) or None
     blocks = (body.get("message") or {}).get("blocks")
     # An ephemeral message (a /cflow answer) cannot be edited with chat.update.
     if not blocks or not container.get("message_ts") or container.get("is_ephemeral"):
@@ -196,6 +198,13 @@ async def _edit_clicked(
     client: AsyncWebClient, body: dict[str, Any], blocks: list[dict[str, Any]]
 ) -> None:
     container = body["container"]
+    if container.get("is_app_unfurl"):  # the message is someone else's: its preview only
+        await client.chat_unfurl(
+            channel=container["channel_id"],
+            ts=container["message_ts"],
+            unfurls={container["app_unfurl_url"]: {"blocks": blocks}},
+        )
+        return
     await client.chat_update(
         channel=container["channel_id"],
         ts=container["message_ts"],

@@ -55,6 +55,7 @@ LIMITS: dict[str, tuple[Limit, ...]] = {
     "chat.update": (TIER_3,),
     "chat.delete": (TIER_3,),
     "chat.getPermalink": (TIER_4,),
+    "chat.unfurl": (TIER_3,),
     "conversations.open": (TIER_3,),
     "conversations.info": (TIER_3,),
     "conversations.history": (TIER_3,),

@@ -31,6 +31,7 @@ from bot.inbound import (
     routes,
     steps,
     undo,
+    unfurls,
     views,
 )
 from bot.inbound.answers import private_answer, tell
@@ -44,6 +45,7 @@ from bot.inbound.hook import (
     read_hint,
 )
 from bot.inbound.subcommands import Tools
+from bot.people.unfurls import Unfurler
 from bot.runtime.services import Services
 from bot.store.records import PollRun
 from bot.sync.poller import POLLER_LEASE
@@ -89,6 +91,16 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
         services.clock,
     )
 
+    unfurler = Unfurler(
+        services.cflow,
+        services.store,
+        services.publisher,
+        services.slack,
+        services.service,
+        template=settings.cflow_request_url,
+        clock=services.clock,
+    )
+
     async def inject_services(context: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
         # Bolt hands each context key to a listener that names it as an argument. Its own
         # per-request client would bypass the pacing that keeps within Slack's limits.
@@ -104,13 +116,14 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
             routes=services.routes,
             undo=services.undo,
             steps=services.steps,
+            unfurler=unfurler,
         )
         await next()
 
     app.use(inject_services)
     app.error(report_error)
     listeners = (actions, commands, followups, forms, home, preferences, routes, steps, undo, views)
-    for module in listeners:
+    for module in (*listeners, unfurls):
         module.register(app, lambda listener: services.listener_tasks.track(answered(listener)))
     return app
 

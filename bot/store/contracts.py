@@ -32,6 +32,7 @@ from bot.store.records import (
     StageVisit,
     Subscription,
     TrackedRequest,
+    Unfurl,
     WorkflowPolicy,
     WorkflowRoute,
     WorkflowRules,
@@ -86,6 +87,19 @@ class CardStore(Protocol):
 
     async def cards_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, list[Card]]:
         """Every card of each request (one query)."""
+
+
+class UnfurlStore(Protocol):
+    """Link previews of requests on people's messages, kept current like cards."""
+
+    async def record_unfurl(self, unfurl: Unfurl) -> None:
+        """Keep (or, shared again, keep as now) the preview of one link in one message."""
+
+    async def unfurls_for(self, keys: Iterable[RequestKey]) -> dict[RequestKey, list[Unfurl]]:
+        """Every preview of each request still kept current (one query)."""
+
+    async def fail_unfurl(self, unfurl: Unfurl, reason: str) -> None:
+        """Slack refused a refresh for good (the message is gone): never sent again."""
 
 
 class RoundupStore(Protocol):
@@ -408,6 +422,7 @@ class PollRunStore(Protocol):
 class Store(
     LinkStore,
     CardStore,
+    UnfurlStore,
     RoundupStore,
     PreferenceStore,
     DigestStore,

@@ -394,3 +394,23 @@ class WorkflowStep:
     outcome: str | None = None
     attempts: int = 0
     id: int | None = None  # the store's
+
+
+@dataclass(frozen=True)
+class Unfurl:
+    """A request's link preview on someone's message (chat.unfurl): re-sent as the
+    request changes, like a card. `url` is the link exactly as Slack sent it (the key of
+    `unfurls`); `shared_by` the Slack user whose own link first read the request."""
+
+    channel: str
+    message_ts: str
+    url: str
+    workflow_id: str
+    request_id: str
+    shared_by: str
+    created_at: datetime | None = None
+    failure: str | None = None  # Slack refused a refresh for good (the message is gone …)
+
+    @property
+    def key(self) -> RequestKey:
+        return (self.workflow_id, self.request_id)

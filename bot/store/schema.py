@@ -395,3 +395,19 @@ slack_pace = Table(
     Column("bucket", ID, primary_key=True),
     Column("tat", Float, nullable=False),
 )
+
+# Link previews of requests on people's messages (bot.people.unfurls): one row per link
+# in a message, re-sent with chat.unfurl as the request changes, like a card.
+unfurls = Table(
+    "unfurls",
+    metadata,
+    Column("channel", ID, primary_key=True),
+    Column("message_ts", String(64), primary_key=True),
+    Column("url", String(2048), primary_key=True),  # longer links are not unfurled
+    Column("workflow_id", ID, nullable=False),
+    Column("request_id", ID, nullable=False),
+    Column("shared_by", ID, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("failure", String(64)),  # Slack's reason, when it refused a refresh for good
+    Index("ix_unfurls_request", "workflow_id", "request_id"),
+)

@@ -46,6 +46,7 @@ from bot.store.sql_preferences import SqlPreferences
 from bot.store.sql_roundups import SqlRoundups
 from bot.store.sql_routes import SqlRoutes
 from bot.store.sql_steps import SqlSteps
+from bot.store.sql_unfurls import SqlUnfurls
 
 PING_TIMEOUT = 5.0
 MIGRATION_LOCK_ID = 0x63666C6F77626F74  # "cflowbot": pg_advisory_xact_lock's key
@@ -60,6 +61,7 @@ class SqlStore(
     SqlPolicies,
     SqlPending,
     SqlSteps,
+    SqlUnfurls,
 ):
     """The `Store` protocol on SQLite or PostgreSQL; it owns (and disposes of) its engine."""
 

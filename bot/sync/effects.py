@@ -33,6 +33,7 @@ from bot.sync.delivery import Delivery, in_flight, updatable
 from bot.sync.grouping import grouped_in_channel, grouped_reviewers
 from bot.sync.loading import Batch
 from bot.sync.results import Result, worst
+from bot.sync.unfurls import MAX_KEPT_CURRENT, Unfurls
 from bot.telemetry.logs import request_context
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,10 @@ class Effects:
         default_channel: str | None,
         is_current: Callable[[Event], bool],
         clock: Clock,
+        unfurls: Unfurls | None = None,
     ) -> None:
         self._delivery = delivery
+        self._unfurls = unfurls
         self.request_url = request_url
         self.default_channel = default_channel
         self._is_current = is_current
@@ -217,7 +220,25 @@ class Effects:
                 # Its request moved on: found in Slack and brought in line, never re-posted.
                 payload = self._payload(event, batch, card, notice=notice, busy=busy)
                 results.append(await self._delivery.settle_claim(card, payload))
-        return results
+        return results + await self._refresh_unfurls(event, batch, notice=notice, busy=busy)
+
+    async def _refresh_unfurls(
+        self, event: Event, batch: Batch, *, notice: str | None, busy: str | None
+    ) -> list[Result]:
+        """Each link preview of the request, re-sent as its channel card shows it now."""
+        unfurls = batch.unfurls.get(event.obs.key, [])[-MAX_KEPT_CURRENT:]  # oldest first
+        if self._unfurls is None or not unfurls:
+            return []
+        card = self.unfurl_card(event, batch, notice=notice, busy=busy)
+        return [await self._unfurls.refresh(unfurl, card) for unfurl in unfurls]
+
+    def unfurl_card(
+        self, event: Event, batch: Batch, *, notice: str | None = None, busy: str | None = None
+    ) -> dict[str, Any]:
+        """What a link preview of the request shows: what its channel card shows."""
+        obs = event.obs
+        shown_as = Card(obs.workflow.id, obs.request.id, "", "channel")
+        return self._payload(event, batch, shown_as, notice=notice, busy=busy)
 
     async def _post_audit(self, event: Event, batch: Batch) -> Result:
         """The event's one line in the channel card's thread."""

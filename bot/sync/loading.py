@@ -16,6 +16,7 @@ from bot.store.contracts import (
     RoundupStore,
     RouteStore,
     TrackingStore,
+    UnfurlStore,
 )
 from bot.store.records import (
     Card,
@@ -24,6 +25,7 @@ from bot.store.records import (
     Preference,
     RequestKey,
     RoundupMember,
+    Unfurl,
     WorkflowPolicy,
 )
 from bot.sync.changes import Observation
@@ -38,6 +40,7 @@ class LoadingStore(
     RouteStore,
     PolicyStore,
     PendingStore,
+    UnfurlStore,
     Protocol,
 ):
     """What a batch reads: cards, decisions, roundups, preferences, routes, policies, and
@@ -58,6 +61,8 @@ class Batch:
     policies: dict[str, WorkflowPolicy] = field(default_factory=dict)  # by workflow id
     # Decisions in their undo window: their cards show it (bot.blocks.undo.pending_view)
     pending: dict[RequestKey, list[PendingDecision]] = field(default_factory=dict)
+    # Link previews of the requests on people's messages, kept current like cards
+    unfurls: dict[RequestKey, list[Unfurl]] = field(default_factory=dict)
 
 
 class Loader:
@@ -88,4 +93,5 @@ class Loader:
             preferences=await self._store.preferences_for(readers),
             policies=await self._store.policies_for(channels.keys()),  # by workflow id
             pending=await self._store.pending_for(keys),
+            unfurls=await self._store.unfurls_for(keys),
         )

@@ -44,6 +44,7 @@ from bot.store.contracts import (
     RuleStore,
     StageVisitStore,
     TrackingStore,
+    UnfurlStore,
 )
 from bot.store.records import TrackedRequest
 from bot.sync.changes import Change, Event, Observation
@@ -58,6 +59,7 @@ from bot.sync.roundups import Roundups
 from bot.sync.routes import ChannelOf, channel_lookup
 from bot.sync.settling import Settler
 from bot.sync.stage_visits import StageVisits, Timing
+from bot.sync.unfurls import Unfurls
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ class PublisherStore(
     RuleStore,
     StageVisitStore,
     TrackingStore,
+    UnfurlStore,
     Protocol,
 ):
     """What the stages of publishing keep in the store, all together."""
@@ -134,6 +137,7 @@ class Publisher:
             default_channel=default_channel,
             is_current=self._outbox.is_current,
             clock=clock,
+            unfurls=Unfurls(slack, store, metrics),
         )
         self._roundups = Roundups(store, self._delivery, clock)
         self._settler = Settler(store, clock)
@@ -245,6 +249,13 @@ class Publisher:
     def _drop_unwanted(self) -> None:
         if self._pacer is not None:
             self._pacer.drop_unwanted()
+
+    async def unfurl_card(self, workflow: Workflow, request: Request) -> dict[str, Any]:
+        """The request's card as a link preview shows it: its channel card, from the
+        store's decisions, undo windows and the workflow's policy, as they are now."""
+        obs = Observation(workflow, request, None)
+        batch = await self._loader.load([obs])
+        return self._effects.unfurl_card(Event(obs, Change.SAME, 0, 0), batch)
 
     async def refresh(
         self,

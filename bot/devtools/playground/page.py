@@ -24,9 +24,9 @@ from aiohttp import web
 
 from bot.devtools.playground.cflow_panel import cflow_routes, json_body
 from bot.devtools.playground.mrkdwn import Names
-from bot.devtools.playground.render import message_html, view_html
+from bot.devtools.playground.render import message_html, unfurls_html, view_html
 from bot.devtools.playground.steps_panel import steps_routes
-from bot.devtools.playground.world import World
+from bot.devtools.playground.world import REQUEST_LINKS, World
 from bot.devtools.slack_standin.payloads import (
     as_slack_sends,
     block_action,
@@ -36,6 +36,7 @@ from bot.devtools.slack_standin.payloads import (
     sign,
     slash_command,
     submitted_view,
+    unfurl_action,
     view_action,
 )
 from bot.devtools.slack_standin.slack import StoredMessage
@@ -63,6 +64,8 @@ def page_app(world: World) -> web.Application:
     app.router.add_post("/api/close", _close)
     app.router.add_post("/api/command", _command)
     app.router.add_post("/api/home", _open_home)
+    app.router.add_post("/api/say", _say)
+    app.router.add_post("/api/compose", _compose)
     cflow_routes(app.router, lambda request: request.app[WORLD])
     steps_routes(app.router, lambda request: request.app[WORLD], _send)
     return app
@@ -103,7 +106,8 @@ async def _world(request: web.Request) -> web.Response:
     world = request.app[WORLD]
     people = [{"id": user_id, "name": name} for user_id, name in world.people.items()]
     channels = [{"id": cid, "name": name} for cid, name in world.channels.items()]
-    return web.json_response({"people": people, "channels": channels})
+    example = REQUEST_LINKS.format(workflow_id="1001", request_id="103")
+    return web.json_response({"people": people, "channels": channels, "request_link": example})
 
 
 async def _view(request: web.Request) -> web.Response:
@@ -123,6 +127,13 @@ async def _view(request: web.Request) -> web.Response:
         thread = request.query.get("thread")
         if thread:
             body["thread"] = _thread(world, channel, thread, names)
+    draft = request.query.get("draft")
+    if draft:  # what the bot previewed in the composer, before it is sent
+        attachments = [
+            {"id": i, "is_app_unfurl": True, "app_unfurl_url": url, **unfurl}
+            for i, (url, unfurl) in enumerate(world.slack.unfurls.draft_unfurls(draft).items())
+        ]
+        body["draft"] = unfurls_html(attachments, names, seed=draft)
     stack = world.slack.modal_stack(user)
     if stack:
         top = stack[-1]
@@ -143,19 +154,21 @@ def _conversation(world: World, channel: str, user: str, names: Names) -> list[s
             replies[message.thread_ts] = replies.get(message.thread_ts, 0) + 1
     mine = [m for m in world.slack.ephemerals(channel, user) if not m.thread_ts]
     shown = sorted([*posted, *mine], key=lambda m: m.ts)
-    return [message_html(_shown(m, replies.get(m.ts, 0)), names) for m in shown]
+    return [message_html(_shown(m, replies.get(m.ts, 0), world.people), names) for m in shown]
 
 
 def _thread(world: World, channel: str, parent: str, names: Names) -> list[str]:
     found = [m for m in world.slack.messages(channel) if parent in (m.ts, m.thread_ts)]
-    return [message_html(_shown(m, 0), names) for m in found]
+    return [message_html(_shown(m, 0, world.people), names) for m in found]
 
 
-def _shown(message: StoredMessage, replies: int) -> dict[str, Any]:
+def _shown(message: StoredMessage, replies: int, people: dict[str, str]) -> dict[str, Any]:
     return {
         "ts": message.ts,
         "text": message.text,
         "blocks": message.blocks,
+        "attachments": message.attachments,
+        "app": message.user not in people,  # a person's own message has no APP badge
         "user": message.user,
         "thread_ts": message.thread_ts,
         "ephemeral": message.visible_to is not None,
@@ -218,9 +231,23 @@ def _message_action(
     message = ephemerals.get(ts) or world.slack.message(channel, ts)
     if message is None:
         raise web.HTTPNotFound(text="no such message")
+    url = world.slack.response_url(uuid.uuid4().hex, channel=channel, ts=ts, user=user)
+    if body.get("unfurl"):  # a click in an app's preview: no message, its own blocks
+        urls = {str(a.get("app_unfurl_url")): a for a in message.attachments or []}
+        attachment = urls.get(str(body["unfurl"]))
+        if attachment is None:
+            raise web.HTTPNotFound(text="no such preview")
+        return unfurl_action(
+            user,
+            action,
+            channel=channel,
+            message_ts=message.ts,
+            attachment=attachment,
+            response_url=url,
+            trigger_id=trigger,
+        )
     shown: dict[str, Any] = {"type": "message", "ts": message.ts, "text": message.text}
     shown |= {"blocks": message.blocks or [], "user": message.user}
-    url = world.slack.response_url(uuid.uuid4().hex, channel=channel, ts=ts, user=user)
     return block_action(
         user,
         action,
@@ -308,6 +335,33 @@ async def _command(request: web.Request) -> web.Response:
         async with request.app[HTTP].post(url, json=answer) as posted:
             await posted.read()
     return web.json_response({"status": status})
+
+
+async def _say(request: web.Request) -> web.Response:
+    """A plain message from the composer: posted as the person's, and Slack's
+    `link_shared` for the links on the app's unfurl domains."""
+    world, body = request.app[WORLD], await json_body(request)
+    user = _person(world, body.get("user"))
+    text = str(body.get("text") or "").strip()
+    channel = _channel(world, user, str(body.get("conversation") or ""))
+    _, event = world.slack.unfurls.post(user, channel, text)
+    if event is None:
+        return web.json_response({"status": 200})
+    status, _ = await _send(request, event_callback(event), content_type="application/json")
+    return web.json_response({"status": status})
+
+
+async def _compose(request: web.Request) -> web.Response:
+    """A link pasted in the composer: Slack's `link_shared` from the composer, whose
+    preview the page shows above the line until it is sent."""
+    world, body = request.app[WORLD], await json_body(request)
+    user = _person(world, body.get("user"))
+    channel = _channel(world, user, str(body.get("conversation") or ""))
+    event = world.slack.unfurls.compose(user, channel, str(body.get("text") or ""))
+    if event is None:
+        return web.json_response({"status": 200, "draft": None})
+    status, _ = await _send(request, event_callback(event), content_type="application/json")
+    return web.json_response({"status": status, "draft": event["unfurl_id"]})
 
 
 async def _open_home(request: web.Request) -> web.Response:

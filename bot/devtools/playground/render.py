@@ -53,19 +53,35 @@ def message_html(message: Mapping[str, Any], names: Names) -> str:
         + ">"
         + _message_header(message, names, ephemeral)
         + f'<div class="bk-message-body">{body}</div>'
+        + unfurls_html(message.get("attachments"), names, seed=ts)
         + ('<span class="bk-edited">(edited)</span>' if message.get("edited") else "")
         + _replies_html(ts, message.get("replies"))
         + "</article>"
     )
 
 
+def unfurls_html(attachments: object, names: Names, *, seed: str) -> str:
+    """An app's link previews under a message (attachments with `is_app_unfurl`): each
+    marked with its link, which a click in it reports as Slack does."""
+    shown = []
+    for attachment in _block_list(attachments):
+        if not isinstance(attachment, Mapping) or not attachment.get("is_app_unfurl"):
+            continue
+        url = str(attachment.get("app_unfurl_url") or "")
+        blocks = _block_list(attachment.get("blocks"))
+        body = block_list_html(blocks, names, seed=f"{seed}-{attachment.get('id')}", errors={})
+        shown.append(f'<div class="bk-unfurl" data-unfurl-url="{esc(url)}">{body}</div>')
+    return "".join(shown)
+
+
 def _message_header(message: Json, names: Names, ephemeral: bool) -> str:
     user = str(message.get("user") or "")
     author = names.users.get(user) or user or "app"
+    app = '<span class="bk-app-badge">APP</span>' if message.get("app", True) else ""
     badge = '<span class="bk-ephemeral-badge">Only visible to you</span>' if ephemeral else ""
     return (
         f'<header class="bk-message-header"><span class="bk-author">{esc(author)}</span>'
-        f'<span class="bk-app-badge">APP</span>{_time_html(message.get("ts"))}{badge}</header>'
+        f"{app}{_time_html(message.get('ts'))}{badge}</header>"
     )
 
 

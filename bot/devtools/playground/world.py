@@ -32,6 +32,7 @@ from bot.devtools.cflow_standin.state import SandboxState
 from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.domain.hours import next_digest
 from bot.domain.policy_edits import SETTINGS, is_default, shown
+from bot.domain.request_links import link_host
 from bot.runtime.server import RunningBot
 from bot.settings import Settings, load_settings
 from bot.store import open_store
@@ -72,6 +73,9 @@ DEMO_POLICY = WorkflowPolicy(
     undo_seconds=10,
 )
 POLICY_SET_AGO = timedelta(days=7)
+# CFLOW_REQUEST_URL: the "Open in Cflow" buttons' links, which pasted in the composer
+# unfurl (the stand-in unfurls its host, as the manifest's unfurl_domains has Slack do).
+REQUEST_LINKS = "https://cflow.example.com/app/{workflow_id}/requests/{request_id}"
 
 
 @dataclass
@@ -117,6 +121,7 @@ def _people_and_channels(slack: SlackStandIn) -> None:
         slack.add_user(user_id, f"{name}@example.com", name, is_admin=name == "alice")
     for channel_id, name in CHANNELS.items():
         slack.add_channel(channel_id, name, members=set(PEOPLE))
+    slack.unfurls.set_domains([link_host(REQUEST_LINKS) or ""])
 
 
 def _settings(sandbox_url: str, slack: SlackStandIn, folder: Path, interval: float) -> Settings:
@@ -134,6 +139,7 @@ def _settings(sandbox_url: str, slack: SlackStandIn, folder: Path, interval: flo
         "cflow_bot_secret_key": Fernet.generate_key().decode(),
         "cflow_bot_admins": "U0ALICE",
         "slack_rate_scale": RATE_SCALE,
+        "cflow_request_url": REQUEST_LINKS,
     }
     return load_settings(None, **options)
 

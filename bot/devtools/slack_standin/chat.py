@@ -42,6 +42,8 @@ class Chat:
 
     def update(self, params: Params) -> Params:
         message = self._workspace.get_message(params.get("channel"), params.get("ts"))
+        if message.user != self._workspace.bot_user_id:
+            raise StandInError("cant_update_message")  # a person's message is theirs
         message.edit(params)
         return {
             "channel": message.channel,

@@ -73,6 +73,38 @@ def block_action(
     }
 
 
+def unfurl_action(
+    user: str,
+    action: dict[str, Any],
+    *,
+    channel: str,
+    message_ts: str,
+    attachment: dict[str, Any],
+    response_url: str,
+    trigger_id: str = "1337.45.mnop",
+) -> dict[str, Any]:
+    """A click in an app's unfurl: Slack sends no `message` (the message is a person's),
+    but `app_unfurl` with the app's own blocks, and a `message_attachment` container
+    (docs.slack.dev/messaging/unfurling-links-in-messages)."""
+    url = attachment["app_unfurl_url"]
+    container = {
+        "type": "message_attachment",
+        "message_ts": message_ts,
+        "attachment_id": attachment["id"],
+        "channel_id": channel,
+        "is_ephemeral": False,
+        "is_app_unfurl": True,
+        "app_unfurl_url": url,
+    }
+    unfurl = {"id": attachment["id"], "blocks": attachment.get("blocks") or []}
+    unfurl |= {"app_unfurl_url": url, "is_app_unfurl": True}
+    return _clicked(user, action, container, trigger_id) | {
+        "channel": {"id": channel, "name": "approvals"},
+        "app_unfurl": unfurl,
+        "response_url": response_url,
+    }
+
+
 def view_action(
     user: str, action: dict[str, Any], *, view: dict[str, Any], trigger_id: str
 ) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from bot.devtools.slack_standin.records import (
 )
 from bot.devtools.slack_standin.responses import Responses
 from bot.devtools.slack_standin.socket_mode import SocketMode
+from bot.devtools.slack_standin.unfurls import Unfurls
 from bot.devtools.slack_standin.users import Users
 from bot.devtools.slack_standin.views import Views
 from bot.devtools.slack_standin.workspace import Workspace
@@ -59,9 +60,12 @@ SEEN_CHANGES = frozenset(
         "response_url",
         "functions.completeSuccess",
         "functions.completeError",
+        "chat.unfurl",
     }
 )
-JSON_PARAMS = frozenset({"blocks", "attachments", "view", "metadata", "user_auth_blocks"})
+JSON_PARAMS = frozenset(
+    {"blocks", "attachments", "view", "metadata", "user_auth_blocks", "unfurls"}
+)
 
 
 class SlackStandIn(Workspace):
@@ -91,6 +95,7 @@ class SlackStandIn(Workspace):
         self.responses = Responses(self, self.chat, lambda: self.base_url)
         self.socket_mode = SocketMode(self, lambda: self.base_url)
         self.functions = Functions(self)
+        self.unfurls = Unfurls(self)  # people's links, link_shared and chat.unfurl
         self.log: CallLog[SlackCall] = CallLog()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -101,6 +106,7 @@ class SlackStandIn(Workspace):
             **self.people.handlers(),
             **self.views.handlers(),
             **self.socket_mode.handlers(),
+            **self.unfurls.handlers(),
         }
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._handle_api)

@@ -9,6 +9,7 @@ const page = {
   thread: null,
   cflowOpen: false,
   stepsOpen: false,
+  draft: null,  // the composer's link preview (Slack's unfurl_id), until it is sent
 };
 const $ = (id) => document.getElementById(id);
 
@@ -56,6 +57,7 @@ async function refresh() {
 async function draw() {
   const query = new URLSearchParams({ user: page.person, conversation: page.conversation });
   if (page.thread) { query.set("thread", page.thread); }
+  if (page.draft) { query.set("draft", page.draft); }
   const view = await api("/api/view?" + query.toString());
   const messages = $("messages");
   const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
@@ -66,6 +68,8 @@ async function draw() {
     if (atBottom) { messages.scrollTop = messages.scrollHeight; }
   }
   $("composer").hidden = view.conversation === "home";
+  $("composer-preview").innerHTML = view.draft || "";
+  $("composer-preview").hidden = !view.draft || view.conversation === "home";
   $("thread").hidden = !view.thread;
   $("thread-messages").innerHTML = (view.thread || []).join("");
   drawModal(view.modal || null);
@@ -109,6 +113,7 @@ async function start() {
     $("channels").append(item);
   }
   page.conversation = world.channels[0].id;
+  $("line").placeholder = `Type /cflow help, or paste a request link such as ${world.request_link}`;
   $("person").value = page.person;
   title();
   await refresh();
@@ -123,7 +128,9 @@ function where(element) {
   const view = element.closest("[data-view-id]");
   if (view) { return { view_id: view.dataset.viewId, values: values(view) }; }
   const message = element.closest("article.message");
-  return { conversation: page.conversation, ts: message ? message.dataset.ts : null };
+  const unfurl = element.closest("[data-unfurl-url]");
+  const clicked = { conversation: page.conversation, ts: message ? message.dataset.ts : null };
+  return unfurl ? { ...clicked, unfurl: unfurl.dataset.unfurlUrl } : clicked;
 }
 
 async function act(element, extra) {
@@ -193,6 +200,10 @@ function inputState(element, type) {
 
 document.addEventListener("click", (event) => {
   const target = event.target;
+  if (target.closest("#composer-preview")) {  // a preview in the composer only shows
+    event.preventDefault();
+    return;
+  }
   const conversation = target.closest(".conv[data-conversation]");
   if (conversation) {
     page.conversation = conversation.dataset.conversation;
@@ -275,15 +286,32 @@ $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();
   const text = $("line").value;
   if (!text.trim()) { return; }
+  const said = { user: page.person, conversation: page.conversation, text };
   try {
-    const answer = await api("/api/command", {
-      user: page.person, conversation: page.conversation, text,
-    });
+    // `/cflow …` is Slack's slash command; anything else a message of the person's own.
+    const answer = await api(text.trim().startsWith("/") ? "/api/command" : "/api/say", said);
     $("hint").textContent = answer.hint || "";
-    if (!answer.hint) { $("line").value = ""; }
+    if (!answer.hint) { $("line").value = ""; composed = ""; page.draft = null; refresh(); }
   } catch (error) {
     $("hint").textContent = "The bot did not take that: " + error.message;
   }
+});
+
+// A link pasted or typed in the composer: Slack tells the app at once (source "composer").
+let composed = "";
+$("line").addEventListener("input", async () => {
+  const text = $("line").value;
+  const links = (text.match(/https?:\/\/\S+/g) || []).join(" ");
+  if (links === composed) { return; }
+  composed = links;
+  page.draft = null;
+  if (links) {
+    const answer = await api("/api/compose", {
+      user: page.person, conversation: page.conversation, text,
+    });
+    page.draft = answer.draft || null;
+  }
+  refresh();
 });
 
 $("close-thread").addEventListener("click", () => { page.thread = null; refresh(); });
