@@ -179,6 +179,8 @@ async def test_a_request_deleted_in_cflow_fails_the_step(step_bot: Bot) -> None:
     step_bot.sandbox.state.delete(EXPENSE, step.request_id)
     await step_bot.slack.wait_for("functions.completeError")
     assert execution.error == "The request was deleted in Cflow before anyone decided it."
+    await step_bot.cycles(3)
+    assert len(ends(step_bot.slack)) == 1
     stored = await step_bot.services.store.step_for(execution.id)
     assert stored is not None and stored.outcome == "failed"
 
@@ -348,6 +350,8 @@ async def test_only_one_instance_claims_a_step(database_url: str, key: str) -> N
         taken = await store.claim_step(stored.id, "a", now, alive)
         assert taken is not None and taken.token.get_secret_value() == "xwfp-1"
         assert await store.claim_step(stored.id, "b", now, alive) is None
+        # Nor again by "a" itself: a click's path and a cycle's path on one instance.
+        assert await store.claim_step(stored.id, "a", now, alive) is None
         later = now + timedelta(seconds=60)
         assert await store.claim_step(stored.id, "b", later, later - timedelta(seconds=10))
         await store.finish_step(stored.id, "completed", later)

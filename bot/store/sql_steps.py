@@ -94,9 +94,10 @@ class SqlSteps(SqlBase):
     ) -> WorkflowStep | None:
         table = workflow_steps
         live = select(instances.c.instance_id).where(instances.c.beat_at >= alive_since)
+        # Not "or claimed by me": this instance ends a step both when it records the
+        # decision and after its poll cycle, and those two must not both complete it.
         unattended = or_(
             table.c.claimed_by.is_(None),
-            table.c.claimed_by == instance_id,
             table.c.claimed_by.not_in(live.scalar_subquery()),
         )
         stmt = (
