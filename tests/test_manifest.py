@@ -171,7 +171,8 @@ def test_the_workflow_step_is_declared_as_slack_runs_custom_steps(
     assert set(functions) == {CALLBACK_ID}
     step = functions[CALLBACK_ID]
     assert set(step["input_parameters"]) == {WORKFLOW, FIELDS, SUBMITTER}
-    assert step["input_parameters"][SUBMITTER]["type"] == "slack#/types/user_id"
+    # Slack fills it with whoever runs the workflow: a builder cannot name someone else
+    assert step["input_parameters"][SUBMITTER]["type"] == "slack#/types/user_context"
     assert step["input_parameters"][FIELDS]["type"] == "string"
     assert tuple(step["output_parameters"]) == OUTPUTS
     assert {p["type"] for p in step["output_parameters"].values()} == {"string"}

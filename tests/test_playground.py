@@ -345,20 +345,32 @@ async def test_hostile_field_names_in_a_policy_render_as_text(page: Page, world:
 
 
 STEP_SCREENSHOT = SCREENSHOT.parent / "workflow-step.png"
+RUNNER_SCREENSHOT = SCREENSHOT.parent / "workflow-step-runs-as-you.png"
 
 
 async def test_the_workflow_builder_panel_runs_the_step_until_bob_decides(
     page: Page, world: World
 ) -> None:
-    """The step as a workflow runs it: dave's request goes to Cflow, the run waits, bob
-    approves on the card in Slack, and the run shows the outputs the bot completed with."""
+    """The step as a workflow runs it: dave runs the workflow, so his request goes to
+    Cflow (the step's submitter is Slack's user context of who runs it: the panel offers
+    no choice of anyone else), the run waits, bob approves on the card in Slack, and the
+    run shows the outputs the bot completed with."""
     await page.click("#open-steps")
+    await expect(page.locator("#step-runner")).to_have_text("alice")  # who the page is
+    await expect(page.locator("#run-step select, #step-submitter")).to_have_count(0)
+    await act_as(page, "dave")
+    await expect(page.locator("#step-runner")).to_have_text("dave")
     await page.fill("#step-workflow", "expense claim")
     await page.fill("#step-fields", "Title: Conference ticket\nAmount: 420")
-    await page.select_option("#step-submitter", label="dave")
     await page.click("#run-step button[type='submit']")
     runs = page.locator("#step-runs li")
     await expect(runs.first).to_contain_text("waiting for the decision", timeout=WAIT)
+    await expect(runs.first).to_contain_text("for dave")
+    context = world.slack.functions.latest().inputs["submitter"]
+    assert context["id"] == "U0DAVE" and context["secret"]  # Slack's user_context
+    shot = await page.screenshot()  # the step run as the person the page acts as
+    if os.environ.get("UPDATE_SCREENSHOT") == "1" or not RUNNER_SCREENSHOT.exists():
+        RUNNER_SCREENSHOT.write_bytes(shot)
     ticket = card(page, "Conference ticket")
     await act_as(page, "bob")
     await page.click(".conv[data-conversation='C0APPROVALS']")
@@ -384,6 +396,7 @@ async def test_the_workflow_builder_panel_shows_why_a_step_failed(page: Page) ->
     await page.click("#run-step button[type='submit']")
     runs = page.locator("#step-runs li")
     await expect(runs.first).to_contain_text("failed", timeout=WAIT)
+    await expect(runs.first).to_contain_text("for alice")  # who the page acts as
     await expect(runs.first).to_contain_text(
         "error: Cflow refused the request: Field 'Vendor' is required"
     )

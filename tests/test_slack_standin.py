@@ -333,7 +333,8 @@ def test_signed_requests_pass_the_check_bolt_makes() -> None:
     assert headers["Content-Type"] == "application/json"
 
 
-STEP_INPUTS = {"workflow": "1001", "fields": "Amount: 1", "submitter": "U0DAVE"}
+STEP_INPUTS = {"workflow": "1001", "fields": "Amount: 1"}  # what a builder sets
+RUNNER = "U0DAVE"  # who runs the workflow: Slack fills the step's submitter with them
 STEP_OUTPUTS = {
     "request_id": "7",
     "status": "approved",
@@ -343,9 +344,17 @@ STEP_OUTPUTS = {
 }
 
 
+def execute_step(fake: SlackStandIn) -> str:
+    """dave runs a workflow that reaches the step."""
+    fake.add_user(RUNNER, "dave@example.com", "dave")
+    return fake.functions.execute("send_for_approval", STEP_INPUTS, run_by=RUNNER)
+
+
 def test_function_executed_is_the_event_slack_documents(fake: SlackStandIn) -> None:
     """Shape of docs.slack.dev/reference/events/function_executed, and Bolt reads the
-    execution's id, inputs and token from it (the `app.function` listener's arguments)."""
+    execution's id, inputs and token from it (the `app.function` listener's arguments).
+    The submitter is a user_context (docs.slack.dev/reference/types/user_context-type):
+    Slack fills it, `id` and `secret`, from who ran the workflow; no builder can."""
     from slack_bolt.request.internals import (
         extract_function_bot_access_token,
         extract_function_execution_id,
@@ -353,18 +362,64 @@ def test_function_executed_is_the_event_slack_documents(fake: SlackStandIn) -> N
     )
     from slack_bolt.request.payload_utils import is_function
 
-    body = json.loads(fake.functions.execute("send_for_approval", STEP_INPUTS))
+    body = json.loads(execute_step(fake))
     execution = fake.functions.latest()
     assert body["type"] == "event_callback" and is_function(body)
     event = body["event"]
     assert event["function"]["callback_id"] == "send_for_approval"
-    assert {p["name"] for p in event["function"]["input_parameters"]} == set(STEP_INPUTS)
+    declared = {p["name"]: p for p in event["function"]["input_parameters"]}
+    assert set(declared) == {*STEP_INPUTS, "submitter"}
+    assert declared["submitter"]["type"] == "slack#/types/user_context"
     assert event["workflow_execution_id"].startswith("Wx")
     assert extract_function_execution_id(body) == execution.id
-    assert extract_function_inputs(body) == STEP_INPUTS
+    inputs = extract_function_inputs(body)
+    context = inputs.pop("submitter")
+    assert inputs == STEP_INPUTS
+    assert set(context) == {"id", "secret"} and context["id"] == RUNNER
+    assert context["secret"].isalnum() and len(context["secret"]) == 72
+    assert (
+        json.loads(execute_step(fake))["event"]["inputs"]["submitter"]["secret"]
+        != (context["secret"])
+    )  # a secret of each run's own
     assert extract_function_bot_access_token(body) == execution.token != TOKEN
     with pytest.raises(ValueError, match="submitter is required"):
-        fake.functions.execute("send_for_approval", {"workflow": "1", "fields": "a: 1"})
+        fake.functions.execute("send_for_approval", STEP_INPUTS)  # nobody ran it
+    for typed in (RUNNER, context):  # Workflow Builder has no field for it
+        with pytest.raises(ValueError, match="submitter is a user_context: only Slack"):
+            fake.functions.execute(
+                "send_for_approval", STEP_INPUTS | {"submitter": typed}, run_by=RUNNER
+            )
+    with pytest.raises(ValueError, match="no person of the workspace"):
+        fake.functions.execute("send_for_approval", STEP_INPUTS, run_by="U0NOBODY")
+
+
+async def test_a_user_context_output_is_checked_as_slack_types_it(
+    fake: SlackStandIn, client: AsyncWebClient
+) -> None:
+    """The manifest-driven checks know user_context: an object of a user `id` and a
+    `secret`, never a bare user id."""
+    person = {"type": "slack#/types/user_context", "title": "Person", "is_required": True}
+    fake.functions.define(
+        "who_ran",
+        {"title": "Who ran", "input_parameters": {}, "output_parameters": {"person": person}},
+    )
+    fake.functions.execute("who_ran", {})
+    execution = fake.functions.latest()
+
+    async def complete(value: Any) -> str | None:
+        try:
+            await client.functions_completeSuccess(
+                token=execution.token, function_execution_id=execution.id, outputs={"person": value}
+            )
+        except SlackApiError as error:
+            return str(error.response["error"])
+        return None
+
+    for wrong in (RUNNER, {"id": RUNNER}, {"id": "C0CHANNEL", "secret": "s"}, {"secret": "s"}):
+        assert await complete(wrong) == "parameter_validation_failed"
+        said = fake.calls()[-1].response["response_metadata"]["messages"]
+        assert said == ["[ERROR] person must be of type slack#/types/user_context"]
+    assert await complete({"id": RUNNER, "secret": "AbCd0123"}) is None
 
 
 @pytest.fixture
@@ -378,7 +433,7 @@ async def test_functions_complete_only_with_the_executions_own_token(
     unlimited: SlackStandIn,
 ) -> None:
     fake, client = unlimited, AsyncWebClient(token=TOKEN, base_url=unlimited.api_url)
-    fake.functions.execute("send_for_approval", STEP_INPUTS)
+    execute_step(fake)
     execution = fake.functions.latest()
 
     async def success(token: str, **given: Any) -> str | None:
@@ -414,7 +469,7 @@ async def test_functions_complete_error_and_a_tokens_end(
 ) -> None:
     executions = []
     for _ in range(3):
-        fake.functions.execute("send_for_approval", STEP_INPUTS)
+        execute_step(fake)
         executions.append(fake.functions.latest())
     failed, revoked, expired = executions
     with pytest.raises(SlackApiError, match="invalid_arguments"):

@@ -4,12 +4,16 @@ Slack's `function_executed` event comes from the stand-in as Slack builds it (wi
 step's own short-lived token), signed for real and posted to /slack/events; the request
 is decided in the sandbox, as a reviewer would in Cflow; the step's end is read from the
 stand-in's `functions.*` calls. "It ended once" is read after completed poll cycles.
+The step's submitter is Slack's user context of the person who ran the workflow (the
+stand-in fills it, with its secret, as Slack does); nothing else is acted as.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,8 +26,8 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bot.blocks.ids import Action, Input, View
-from bot.blocks.steps import CALLBACK_ID
-from bot.devtools.slack_standin.functions import Execution
+from bot.blocks.steps import CALLBACK_ID, NOT_RUN_BY
+from bot.devtools.slack_standin.functions import SEND_FOR_APPROVAL, Execution
 from bot.devtools.slack_standin.payloads import form, slash_command, view_submission
 from bot.devtools.slack_standin.slack import SlackCall, SlackStandIn
 from bot.store import open_store
@@ -48,12 +52,13 @@ async def run_step(
     *,
     workflow: str = "Expense Claim",
     fields: str = "Amount: 120\nPurpose: Team lunch",
-    submitter: str = "U0DAVE",
+    run_by: str = "U0DAVE",
     body: str | None = None,
 ) -> Execution:
-    """A workflow reached the step: Slack's event, signed and delivered to the bot."""
-    inputs = {"workflow": workflow, "fields": fields, "submitter": submitter}
-    body = body or bot.slack.functions.execute(CALLBACK_ID, inputs)
+    """A workflow `run_by` someone reached the step: Slack's event, signed and delivered
+    to the bot (Slack fills the submitter, a user_context, with that person)."""
+    inputs = {"workflow": workflow, "fields": fields}
+    body = body or bot.slack.functions.execute(CALLBACK_ID, inputs, run_by=run_by)
     response = await bot.post(body, content_type="application/json")
     assert response.status == 200
     return bot.slack.functions.latest()
@@ -77,7 +82,10 @@ def ends(slack: SlackStandIn) -> list[SlackCall]:
 
 async def test_the_step_completes_once_with_the_approval_made_in_cflow(step_bot: Bot) -> None:
     execution = await run_step(step_bot)
+    context = execution.inputs["submitter"]
+    assert context["id"] == "U0DAVE" and len(context["secret"]) > 20  # as Slack sends it
     step = await sent(step_bot, execution)
+    assert step.submitter == "U0DAVE"
     [told] = [c for c in step_bot.slack.calls("chat.postMessage") if _told(c, "U0DAVE")]
     assert told.token == step_bot.slack.bot_token  # the bot's own calls keep its token
     request = step_bot.sandbox.state.requests[EXPENSE][step.request_id]
@@ -187,11 +195,61 @@ async def test_a_request_deleted_in_cflow_fails_the_step(step_bot: Bot) -> None:
 
 async def test_an_unlinked_submitter_is_told_to_link_first(step_bot: Bot) -> None:
     before = len(step_bot.sandbox.calls("createRequest"))
-    execution = await run_step(step_bot, submitter="U0CAROL")
+    execution = await run_step(step_bot, run_by="U0CAROL")
     await step_bot.slack.wait_for("functions.completeError")
     assert execution.error is not None
     assert "link your Cflow account first (/cflow link)" in execution.error
     assert len(step_bot.sandbox.calls("createRequest")) == before  # nothing sent as anyone
+
+
+async def refused_without_a_trace(bot: Bot, execution: Execution, before: int) -> None:
+    """The step failed saying who it acts as, and nothing was sent or kept for anyone."""
+    [call] = await bot.slack.wait_for("functions.completeError")
+    assert call.token == execution.token
+    assert execution.state == "failed" and execution.error == NOT_RUN_BY
+    await bot.cycles(2)
+    assert len(bot.sandbox.calls("createRequest")) == before  # Cflow made nothing
+    assert await bot.services.store.step_for(execution.id) is None
+    told = [c.params.get("text", "") for c in bot.slack.calls("chat.postMessage")]
+    assert not [text for text in told if "A workflow sent" in text]
+    assert len(ends(bot.slack)) == 1
+
+
+async def test_a_user_id_a_builder_typed_is_refused_and_nothing_is_created(
+    step_bot: Bot,
+) -> None:
+    """The step as it was once declared: its submitter a user_id field, into which the
+    workflow's builder typed bob (linked). Whoever runs it, nothing is sent as bob."""
+    typed_in = copy.deepcopy(SEND_FOR_APPROVAL)
+    typed_in["input_parameters"]["submitter"]["type"] = "slack#/types/user_id"
+    step_bot.slack.functions.define(CALLBACK_ID, typed_in)
+    before = len(step_bot.sandbox.calls("createRequest"))
+    inputs = {"workflow": "Expense Claim", "fields": "Amount: 9", "submitter": "U0BOB"}
+    body = step_bot.slack.functions.execute(CALLBACK_ID, inputs)
+    assert json.loads(body)["event"]["inputs"]["submitter"] == "U0BOB"  # a bare string
+    execution = await run_step(step_bot, body=body)
+    await refused_without_a_trace(step_bot, execution, before)
+    assert "only as the person who runs the workflow" in (execution.error or "")
+
+
+@pytest.mark.parametrize(
+    "context",
+    [{"secret": "AbCdEF0123456789"}, {"id": "U0DAVE"}, {"id": ["U0DAVE"], "secret": "x"}, None],
+    ids=["no id", "no secret", "id not a string", "none"],
+)
+async def test_a_user_context_slack_did_not_fill_is_refused(
+    step_bot: Bot, context: dict[str, Any] | None
+) -> None:
+    """Slack's event with the submitter's user context cut short: nobody is acted as."""
+    body = json.loads(step_bot.slack.functions.execute(CALLBACK_ID, _inputs(), run_by="U0DAVE"))
+    body["event"]["inputs"]["submitter"] = context
+    before = len(step_bot.sandbox.calls("createRequest"))
+    execution = await run_step(step_bot, body=json.dumps(body))
+    await refused_without_a_trace(step_bot, execution, before)
+
+
+def _inputs() -> dict[str, str]:
+    return {"workflow": "Expense Claim", "fields": "Amount: 9"}
 
 
 @pytest.mark.parametrize(
@@ -213,8 +271,8 @@ async def test_inputs_that_cannot_be_read_fail_the_step_saying_why(
 
 
 async def test_an_event_delivered_twice_sends_one_request(step_bot: Bot) -> None:
-    inputs = {"workflow": "1001", "fields": "Amount: 5", "submitter": "U0DAVE"}
-    body = step_bot.slack.functions.execute(CALLBACK_ID, inputs)
+    inputs = {"workflow": "1001", "fields": "Amount: 5"}
+    body = step_bot.slack.functions.execute(CALLBACK_ID, inputs, run_by="U0DAVE")
     before = len(step_bot.sandbox.calls("createRequest"))
     await asyncio.gather(run_step(step_bot, body=body), run_step(step_bot, body=body))
     await sent(step_bot, step_bot.slack.functions.latest())
@@ -260,7 +318,7 @@ async def test_a_step_left_while_cflow_was_creating_its_request_fails_saying_so(
     """An instance stopped between storing the step and hearing Cflow's answer: whether
     the request exists is not known, so the step is not sent again but fails, once."""
     step_bot.slack.functions.execute(
-        CALLBACK_ID, {"workflow": "1001", "fields": "a: 1", "submitter": "U0DAVE"}
+        CALLBACK_ID, {"workflow": "1001", "fields": "a: 1"}, run_by="U0DAVE"
     )
     execution = step_bot.slack.functions.latest()  # Slack ran it; the bot's answer was lost
     long_ago = datetime.now(UTC) - timedelta(minutes=6)

@@ -1,8 +1,9 @@
 """The Workflow Builder step "Send for Cflow approval": its inputs read, its outcome told.
 
-Pure rules, no I/O: which workflow a step names (an id or a name), the fields it gives
-(a JSON object, or lines of `name: value`), and what a decided request becomes as the
-step's outputs. The listener (bot.inbound.steps) and the completion after each poll
+Pure rules, no I/O: who ran the workflow (Slack's user context, never a name a builder
+typed), which workflow a step names (an id or a name), the fields it gives (a JSON
+object, or lines of `name: value`), and what a decided request becomes as the step's
+outputs. The listener (bot.inbound.steps) and the completion after each poll
 cycle (bot.followups.steps) share them; manifest.yml declares the same names.
 """
 
@@ -31,6 +32,11 @@ RELINK = (
     "Cflow no longer accepts the submitter's linked account: "
     "link your Cflow account again (/cflow link), then run the workflow again."
 )
+NOT_RUN_BY = (
+    "This step sends a request only as the person who runs the workflow, and Slack did not "
+    "say who that is, so nothing was sent to Cflow. Ask the workflow's builder to update "
+    "the step Send for Cflow approval in Workflow Builder (Slack fills in its Submitted by)."
+)
 UNCONFIRMED = (
     "Cflow did not confirm in time, so it is not known whether the request was created. "
     "Check your requests in Cflow before running the workflow again."
@@ -52,6 +58,17 @@ class Outcome:
     status: str  # approved | rejected
     decided_by: str
     comment: str
+
+
+def submitter_of(value: Any) -> str:
+    """The Slack user who ran the workflow, from Slack's user_context (`id` and `secret`).
+    Slack alone fills it, so a builder cannot name someone else; anything else (such as a
+    user id typed into an older version of the step) is refused."""
+    if isinstance(value, Mapping):
+        user, secret = value.get("id"), value.get("secret")
+        if isinstance(user, str) and user.strip() and isinstance(secret, str) and secret:
+            return user
+    raise StepInputError(NOT_RUN_BY)
 
 
 def parse_fields(text: str | None) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """The Workflow Builder step "Send for Cflow approval": begun on Slack's event, ended once.
 
-`begin` (from the listener, bot.inbound.steps) creates the request as the person the
-step names, with their own link, and stores the step with the short-lived token Slack
-sent with it; what stops it (no link, inputs that cannot be read, Cflow's refusal) ends
-the step at once with `functions.completeError`, in words the person can act on.
+`begin` (from the listener, bot.inbound.steps) creates the request as the person who
+ran the workflow (Slack's user context, which no builder can set), with their own link,
+and stores the step with the short-lived token Slack sent with it; what stops it (no
+user context, no link, inputs that cannot be read, Cflow's refusal) ends the step at
+once with `functions.completeError`, in words the person can act on.
 
 `observed` (the publisher's records: a decision made here, a change a poll found) and
 `start` (after each poll cycle, on the polling instance) end the steps whose request
@@ -45,6 +46,7 @@ from bot.blocks.steps import (
     parse_fields,
     pick_workflow,
     refusal,
+    submitter_of,
 )
 from bot.cflow import (
     CflowClient,
@@ -143,9 +145,12 @@ class WorkflowSteps:
     async def _send(
         self, execution_id: str, token: SecretStr, inputs: Mapping[str, Any]
     ) -> tuple[Began | None, str | None]:
-        submitter = str(inputs.get(SUBMITTER) or "")
         try:
-            link = await self._store.link_for(submitter) if submitter else None
+            submitter = submitter_of(inputs.get(SUBMITTER))
+        except StepInputError as error:
+            return None, failure(error.text)  # nobody is acted as: no link is even read
+        try:
+            link = await self._store.link_for(submitter)
         except UnreadableLinkError:
             return None, RELINK
         if link is None:

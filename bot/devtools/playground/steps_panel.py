@@ -2,9 +2,11 @@
 
 Running it is what Slack does when a workflow reaches the step: the stand-in starts an
 execution (with a token of its own) and its `function_executed` event is signed and
-posted to the bot. The panel lists each run with what the bot told Slack at its end:
-the outputs once the request is decided, or the error. Answered as JSON; the page sets
-it as text, never as markup.
+posted to the bot. The workflow is run by the person the page acts as: Slack fills the
+step's submitter (a user_context) with them, and the page offers no other choice.
+The panel lists each run with what the bot told Slack at its end: the outputs once the
+request is decided, or the error. Answered as JSON; the page sets it as text, never as
+markup.
 """
 
 from __future__ import annotations
@@ -40,17 +42,16 @@ def steps_routes(
 
     async def run(request: web.Request) -> web.Response:
         world, body = world_of(request), await json_body(request)
-        submitter = str(body.get(SUBMITTER) or "")
-        if submitter not in world.people:
-            raise web.HTTPBadRequest(text="the step is run for one of the demo people")
+        runner = str(body.get("user") or "")
+        if runner not in world.people:
+            raise web.HTTPBadRequest(text="the workflow is run by one of the demo people")
         inputs = {
             WORKFLOW: str(body.get(WORKFLOW) or "")[:MAX_INPUT],
             FIELDS: str(body.get(FIELDS) or "")[:MAX_INPUT],
-            SUBMITTER: submitter,
         }
         if not inputs[WORKFLOW] or not inputs[FIELDS]:
             raise web.HTTPBadRequest(text="Workflow Builder asks for every required input")
-        event = world.slack.functions.execute(CALLBACK_ID, inputs)
+        event = world.slack.functions.execute(CALLBACK_ID, inputs, run_by=runner)
         status, _ = await send(request, event, content_type="application/json")
         return web.json_response({"status": status, "id": world.slack.functions.latest().id})
 
@@ -59,7 +60,9 @@ def steps_routes(
 
 
 def _run(execution: Execution, people: dict[str, str]) -> dict[str, Any]:
-    submitter = str(execution.inputs.get(SUBMITTER) or "")
+    """One run as the page lists it: who ran it by name (never the context's secret)."""
+    context = execution.inputs.get(SUBMITTER)
+    submitter = str(context.get("id") or "") if isinstance(context, dict) else ""
     return {
         "id": execution.id,
         "workflow": execution.inputs.get(WORKFLOW),

@@ -1,18 +1,24 @@
 """functions.* of the stand-in: custom steps run in Workflow Builder, as Slack runs them.
 
-A test or the playground starts an execution of a function the app declares (`execute`):
-the stand-in issues it a token of its own and gives back the `function_executed` event
-Slack would deliver, to be signed and posted to the app. The app ends it once with
+A test or the playground starts an execution of a function the app declares (`execute`),
+as a person of the workspace runs the workflow: the stand-in fills each user_context
+input with that person (`id`, and a `secret` of Slack's; a builder can set no such
+input), issues the execution a token of its own and gives back the `function_executed`
+event Slack would deliver, to be signed and posted to the app. The app ends it once with
 `functions.completeSuccess` or `functions.completeError`, called with that token (Slack
 refuses any other, the bot's own included), and Slack's errors answer everything else:
 an unknown or finished execution, outputs that do not match the declared ones, a token
 revoked when its execution ended (or by `revoke`) or expired (`expire`).
-Sources: docs.slack.dev/reference/events/function_executed and the methods' pages.
+Sources: docs.slack.dev/reference/events/function_executed, the methods' pages, and
+docs.slack.dev/reference/types/user_context-type (deno-slack-sdk's UserContextType: an
+object of `id` and `secret`, both required).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
+import string
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -43,9 +49,9 @@ SEND_FOR_APPROVAL: Params = {
             "hint": "Amount: 120",
         },
         "submitter": {
-            "type": "slack#/types/user_id",
+            "type": "slack#/types/user_context",
             "title": "Submitted by",
-            "description": "The person the request is sent as (their linked Cflow account)",
+            "description": "The person who runs the workflow (Workflow Builder fills it in)",
             "is_required": True,
         },
     },
@@ -68,6 +74,8 @@ PRIMITIVES: dict[str, type | tuple[type, ...]] = {
     "boolean": bool,
 }
 SLACK_TYPES = {"slack#/types/user_id": "U", "slack#/types/channel_id": "C"}
+USER_CONTEXT = "slack#/types/user_context"
+SECRET_CHARS = string.ascii_letters + string.digits  # as Slack's documented example
 METHODS = frozenset({"functions.completeSuccess", "functions.completeError"})
 
 
@@ -103,11 +111,13 @@ class Functions:
         """The execution started last."""
         return list(self.executions.values())[-1]
 
-    def execute(self, callback_id: str, inputs: Params) -> str:
-        """A workflow reached this step: the event Slack sends (JSON), with a new token."""
+    def execute(self, callback_id: str, inputs: Params, *, run_by: str | None = None) -> str:
+        """A workflow `run_by` a person reached this step: the event Slack sends (JSON),
+        with a new token. `inputs` are what the builder set."""
         definition = self.definitions.get(callback_id)
         if definition is None:
             raise ValueError(f"the app declares no function {callback_id!r}")
+        inputs = self._filled(definition["input_parameters"], inputs, run_by)
         _check_inputs(definition["input_parameters"], inputs)
         seq = self._workspace.next_seq()
         execution = Execution(
@@ -119,6 +129,22 @@ class Functions:
         )
         self.executions[execution.id] = execution
         return json.dumps(self._envelope(execution, definition))
+
+    def _filled(self, declared: Params, inputs: Params, run_by: str | None) -> Params:
+        """Workflow Builder shows no field for a user_context input: Slack fills it from
+        the person who ran the workflow (without one, the workflow cannot be published)."""
+        filled = dict(inputs)
+        for name, spec in declared.items():
+            if spec.get("type") != USER_CONTEXT:
+                continue
+            if name in inputs:
+                raise ValueError(f"[ERROR] {name} is a user_context: only Slack fills it")
+            if run_by is not None:
+                if run_by not in self._workspace.records.users:
+                    raise ValueError(f"{run_by!r} is no person of the workspace")
+                secret = "".join(secrets.choice(SECRET_CHARS) for _ in range(72))
+                filled[name] = {"id": run_by, "secret": secret}
+        return filled
 
     def revoke(self, execution_id: str) -> None:
         """Slack revoked the execution's token (an admin, an uninstall)."""
@@ -260,6 +286,13 @@ def _mismatches(declared: Params, given: Params) -> list[str]:
 
 
 def _fits(kind: str, value: Any) -> bool:
+    if kind == USER_CONTEXT:
+        return (
+            isinstance(value, dict)
+            and _fits("slack#/types/user_id", value.get("id"))
+            and isinstance(value.get("secret"), str)
+            and bool(value["secret"])
+        )
     if kind in PRIMITIVES:
         return isinstance(value, PRIMITIVES[kind]) and not (
             kind != "boolean" and isinstance(value, bool)

@@ -406,18 +406,11 @@ $("open-steps").addEventListener("click", () => {
 });
 $("close-steps").addEventListener("click", () => { page.stepsOpen = false; $("steps").hidden = true; });
 
+// The step's submitter is a user_context: Slack fills it with whoever runs the workflow,
+// so the panel runs it as the person the page acts as, and offers no other choice.
 async function drawSteps() {
-  const submitter = $("step-submitter");
-  if (!submitter.options.length) {
-    const world = await api("/api/world");
-    for (const person of world.people) {
-      const option = document.createElement("option");
-      option.value = person.id;
-      option.textContent = person.name;
-      submitter.append(option);
-    }
-    submitter.value = "U0DAVE";
-  }
+  const runner = $("person").selectedOptions[0];
+  $("step-runner").textContent = runner ? runner.textContent : page.person;
   const steps = await api("/api/steps");
   $("step-runs").replaceChildren(...steps.runs.map(runItem));
 }
@@ -446,7 +439,7 @@ $("run-step").addEventListener("submit", async (event) => {
     await api("/api/steps", {
       workflow: $("step-workflow").value,
       fields: $("step-fields").value,
-      submitter: $("step-submitter").value,
+      user: page.person,
     });
     $("steps-said").textContent = "Slack ran the step: the bot sends the request to Cflow.";
   } catch (error) {
