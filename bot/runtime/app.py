@@ -29,6 +29,7 @@ from bot.inbound import (
     home,
     preferences,
     routes,
+    shortcuts,
     undo,
     views,
 )
@@ -106,6 +107,7 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
     app.error(report_error)
     for module in (actions, commands, followups, forms, home, preferences, routes, undo, views):
         module.register(app, lambda listener: services.listener_tasks.track(answered(listener)))
+    shortcuts.register(app, lambda listener: services.listener_tasks.track(answered(listener)))
     return app
 
 

@@ -374,3 +374,19 @@ slack_pace = Table(
     Column("bucket", ID, primary_key=True),
     Column("tat", Float, nullable=False),
 )
+
+# The bot's reply in the thread of the message a request was made from (the "Request
+# approval" shortcut, bot.inbound.shortcuts): claimed before it is posted (ts NULL),
+# edited once to show the request's outcome (outcome set).
+request_threads = Table(
+    "request_threads",
+    metadata,
+    Column("workflow_id", ID, primary_key=True),
+    Column("request_id", ID, primary_key=True),
+    Column("channel", ID, nullable=False),
+    Column("thread_ts", ID, nullable=False),
+    Column("requested_by", ID, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("ts", ID),
+    Column("outcome", String(64)),
+)

@@ -45,13 +45,21 @@ from bot.store.sql_policies import SqlPolicies
 from bot.store.sql_preferences import SqlPreferences
 from bot.store.sql_roundups import SqlRoundups
 from bot.store.sql_routes import SqlRoutes
+from bot.store.sql_threads import SqlThreads
 
 PING_TIMEOUT = 5.0
 MIGRATION_LOCK_ID = 0x63666C6F77626F74  # "cflowbot": pg_advisory_xact_lock's key
 
 
 class SqlStore(
-    SqlLinks, SqlRoundups, SqlPreferences, SqlFollowups, SqlRoutes, SqlPolicies, SqlPending
+    SqlLinks,
+    SqlRoundups,
+    SqlPreferences,
+    SqlFollowups,
+    SqlRoutes,
+    SqlPolicies,
+    SqlPending,
+    SqlThreads,
 ):
     """The `Store` protocol on SQLite or PostgreSQL; it owns (and disposes of) its engine."""
 

@@ -15,6 +15,7 @@ from bot.store.contracts import (
     PreferenceStore,
     RoundupStore,
     RouteStore,
+    ThreadStore,
     TrackingStore,
 )
 from bot.store.records import (
@@ -23,6 +24,7 @@ from bot.store.records import (
     PendingDecision,
     Preference,
     RequestKey,
+    RequestThread,
     RoundupMember,
     WorkflowPolicy,
 )
@@ -38,6 +40,7 @@ class LoadingStore(
     RouteStore,
     PolicyStore,
     PendingStore,
+    ThreadStore,
     Protocol,
 ):
     """What a batch reads: cards, decisions, roundups, preferences, routes, policies, and
@@ -58,6 +61,8 @@ class Batch:
     policies: dict[str, WorkflowPolicy] = field(default_factory=dict)  # by workflow id
     # Decisions in their undo window: their cards show it (bot.blocks.undo.pending_view)
     pending: dict[RequestKey, list[PendingDecision]] = field(default_factory=dict)
+    # Replies in the threads of messages requests were made from (bot.sync.threads)
+    threads: dict[RequestKey, list[RequestThread]] = field(default_factory=dict)
 
 
 class Loader:
@@ -88,4 +93,5 @@ class Loader:
             preferences=await self._store.preferences_for(readers),
             policies=await self._store.policies_for(channels.keys()),  # by workflow id
             pending=await self._store.pending_for(keys),
+            threads=await self._store.threads_for(keys),
         )

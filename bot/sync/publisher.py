@@ -43,6 +43,7 @@ from bot.store.contracts import (
     RouteStore,
     RuleStore,
     StageVisitStore,
+    ThreadStore,
     TrackingStore,
 )
 from bot.store.records import TrackedRequest
@@ -58,6 +59,7 @@ from bot.sync.roundups import Roundups
 from bot.sync.routes import ChannelOf, channel_lookup
 from bot.sync.settling import Settler
 from bot.sync.stage_visits import StageVisits, Timing
+from bot.sync.threads import ThreadReplies
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class PublisherStore(
     RouteStore,
     RuleStore,
     StageVisitStore,
+    ThreadStore,
     TrackingStore,
     Protocol,
 ):
@@ -128,12 +131,15 @@ class Publisher:
         self._delivery = Delivery(
             slack, store, metrics, lambda: datetime.now(UTC), liveness, sleep=sleep
         )
+        # Replies in the threads of messages requests were made from (the shortcut).
+        self.threads = ThreadReplies(slack, store, request_url=request_url, clock=clock)
         self._effects = Effects(
             self._delivery,
             request_url=request_url,
             default_channel=default_channel,
             is_current=self._outbox.is_current,
             clock=clock,
+            threads=self.threads,
         )
         self._roundups = Roundups(store, self._delivery, clock)
         self._settler = Settler(store, clock)
