@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import yaml
 
 from bot.blocks.ids import Action, Input, Shortcut, View
 from bot.blocks.origins import LINK_FIELD, MessageOrigin, message_text
+from bot.blocks.request_forms import FormTarget
 from bot.blocks.shortcuts import PickState
 from bot.devtools.slack_standin.payloads import (
     form,
@@ -22,8 +22,7 @@ from bot.devtools.slack_standin.payloads import (
     message_text_as_sent,
 )
 from bot.devtools.slack_standin.slack import SlackStandIn, StoredMessage
-from bot.domain.refs import RequestRef
-from tests.harness import CHANNEL, Bot, Sandbox, inputs, running_bot, submit_view, typed
+from tests.harness import CHANNEL, Bot, Sandbox, inputs, submit_view, typed
 
 MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
 EXPENSES = "1001"  # one stage, bob's
@@ -155,3 +154,168 @@ async def test_a_message_becomes_a_request_with_its_text_and_link_and_its_thread
     await bot.cycles()
     assert [c for c in bot.slack.calls("chat.update") if c.params.get("ts") == ts] == edits
     assert len(thread_replies(bot, message.ts)) == 1  # never a second reply
+
+
+async def test_a_message_in_a_thread_is_answered_in_that_thread(bot: Bot) -> None:
+    await bot.link("U0DAVE")
+    parent = bot.slack.say("U0BOB", CHANNEL, "Monitors for the design team?")
+    message = carols_message(bot.slack, thread_ts=parent.ts)
+    await request_approval(bot, "U0DAVE", message)
+    form_view = await form_for(bot, "U0DAVE", EXPENSES)
+    origin = FormTarget.decode(form_view["private_metadata"]).origin
+    assert origin is not None and origin.thread == parent.ts and "thread_ts=" in origin.permalink
+    await submit_view(bot, "U0DAVE", form_view, {})
+    reply = await thread_reply(bot, parent.ts)
+    assert bot.slack.message(CHANNEL, reply.response["ts"]).thread_ts == parent.ts
+    assert not thread_replies(bot, message.ts)
+
+
+async def test_someone_not_linked_is_told_to_link_as_cflow_new_tells_them(bot: Bot) -> None:
+    message = carols_message(bot.slack)
+    await request_approval(bot, "U0DAVE", message)
+    answers = await bot.slack.wait_for("response_url")
+    assert answers[0].params["response_type"] == "ephemeral" and Action.LINK in json.dumps(
+        answers[0].params
+    )
+    assert bot.slack.ephemerals(CHANNEL, "U0DAVE")  # only dave sees it, where he clicked
+    await new_request_anywhere(bot, "U0DAVE")
+    opened = await bot.slack.wait_for("views.open")
+    assert opened[0].params["view"]["callback_id"] == View.LINK  # no channel to answer in
+    await bot.cycles()
+    assert not [c for c in bot.sandbox.state.calls if c.username == "dave"]
+    assert not bot.slack.calls("views.update")
+
+
+async def test_the_global_shortcut_opens_the_same_form_as_cflow_new(bot: Bot) -> None:
+    await bot.link("U0DAVE")
+    await new_request_anywhere(bot, "U0DAVE")
+    picker = await shown(bot, View.PICK_WORKFLOW)
+    assert LINK_FIELD not in json.dumps(picker)
+    form_view = await form_for(bot, "U0DAVE", "1002")
+    ids = inputs(form_view)
+    assert {"Vendor", "Amount"} <= set(ids) and "mode" in json.dumps(form_view)
+    answer = await submit_view(bot, "U0DAVE", form_view, {ids["Vendor"]: typed("Acme")})
+    assert answer["response_action"] == "errors" and ids["Amount"] in answer["errors"]
+    values = {ids["Vendor"]: typed("Acme"), ids["Amount"]: typed("250")}
+    answer = await submit_view(bot, "U0DAVE", form_view, values)
+    assert "Sent" in json.dumps(answer["view"])
+    assert created(bot, "dave").body == {"fields": {"Vendor": "Acme", "Amount": "250"}}
+    request_id = newest(bot.sandbox, "1002")
+    assert (await bot.services.store.threads_for([("1002", request_id)]))[
+        ("1002", request_id)
+    ] == []
+
+
+async def test_where_the_bot_may_not_reply_the_request_is_made_and_its_maker_told(
+    bot: Bot,
+) -> None:
+    await bot.link("U0DAVE")
+    bot.slack.add_channel("C0CAROL", "carols-corner", bot_member=False)
+    bot.slack.strict_membership = True
+    message = bot.slack.say("U0CAROL", "C0CAROL", message_text_as_sent(TYPED, bot.slack))
+    await request_approval(bot, "U0DAVE", message)
+    form_view = await form_for(bot, "U0DAVE", EXPENSES)
+    await submit_view(bot, "U0DAVE", form_view, {})
+    request_id = newest(bot.sandbox, EXPENSES)
+    refused = await thread_reply(bot, message.ts)
+    assert refused.failed and refused.error == "not_in_channel"
+    told = await bot.slack.wait_for(
+        "chat.postMessage",
+        predicate=lambda c: (
+            c.params.get("channel") == "U0DAVE" and "could not reply" in c.params["text"]
+        ),
+    )
+    url = bot.services.publisher.request_url(EXPENSES, request_id)
+    assert url in told[0].params["text"] and "not_in_channel" in told[0].params["text"]
+    threads = await bot.services.store.threads_for([(EXPENSES, request_id)])
+    assert threads[(EXPENSES, request_id)] == []  # nothing left to keep current
+
+
+async def test_a_decision_in_slack_shows_in_the_thread_with_who_made_it(bot: Bot) -> None:
+    await bot.link("U0DAVE")
+    await bot.link("U0BOB")
+    message = carols_message(bot.slack)
+    await request_approval(bot, "U0DAVE", message)
+    form_view = await form_for(bot, "U0DAVE", EXPENSES)
+    await submit_view(bot, "U0DAVE", form_view, {})
+    request_id = newest(bot.sandbox, EXPENSES)
+    reply = await thread_reply(bot, message.ts)
+    posted = await bot.slack.wait_for(
+        "chat.postMessage", predicate=lambda c: bool(bot.cards_posted(request_id, CHANNEL))
+    )
+    card = bot.slack.message(CHANNEL, bot.cards_posted(request_id, CHANNEL)[0].response["ts"])
+    assert posted and card is not None
+    await bot.click("U0BOB", card, Action.REJECT)
+    modal = (await bot.slack.wait_for("views.open"))[-1].params["view"]
+    reason = {Input.REASON: typed("Not in this quarter's <!channel> budget")}
+    await submit_view(bot, "U0BOB", {**modal, "id": "V0TEST"}, reason)
+    edits = await bot.slack.wait_for(
+        "chat.update", predicate=lambda c: c.params.get("ts") == reply.response["ts"]
+    )
+    text = json.dumps(edits[0].params)
+    assert "Rejected by <@U0BOB>" in text and "&lt;!channel&gt;" in text
+    await bot.cycles()
+    assert (
+        len(
+            [
+                c
+                for c in bot.slack.calls("chat.update")
+                if c.params.get("ts") == reply.response["ts"]
+            ]
+        )
+        == 1
+    )
+
+
+# The pieces: the manifest, Slack's text, the metadata's limit, the stand-in's triggers
+
+
+def test_the_manifest_offers_both_shortcuts_with_the_ids_the_bot_answers() -> None:
+    manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    offered = {s["callback_id"]: s for s in manifest["features"]["shortcuts"]}
+    assert offered[Shortcut.REQUEST_APPROVAL]["type"] == "message"
+    assert offered[Shortcut.NEW_REQUEST]["type"] == "global"
+    for shortcut in offered.values():
+        assert len(shortcut["name"]) <= 24 and len(shortcut["description"]) <= 80
+
+
+def test_slacks_markup_becomes_the_text_its_author_wrote() -> None:
+    sent = (
+        "Hi <@U0BOB> and <@U0NOBODY>, see <https://x.io/a?b=1&amp;c=2|the quote> in "
+        "<#C0FIN|finance>, <!here> &amp; <!subteam^S1|@buyers>: 3 &lt; 4 &gt; 2 &amp;lt;"
+    )
+    assert message_text(sent, {"U0BOB": "bob"}, 3000) == (
+        "Hi @bob and @U0NOBODY, see the quote (https://x.io/a?b=1&c=2) in #finance, @here & "
+        "@buyers: 3 < 4 > 2 &lt;"
+    )
+    assert len(message_text("x" * 5000, {}, 3000)) == 3000
+
+
+def test_a_long_message_is_cut_to_fit_the_modals_metadata() -> None:
+    origin = MessageOrigin(
+        channel=CHANNEL, ts="1.2", permalink="https://test-team.slack.com/archives/C/p12"
+    )
+    state = PickState(origin=origin, text='é"<' * 1500)
+    raw = state.encode()
+    assert len(raw) <= 3000 and PickState.decode(raw).origin == origin
+    assert PickState.decode(raw).text.endswith("…")
+
+
+async def test_a_trigger_id_opens_one_modal_within_three_seconds() -> None:
+    now = [100.0]
+    async with SlackStandIn(clock=lambda: now[0]) as slack, aiohttp.ClientSession() as http:
+        view = {"type": "modal", "title": {"type": "plain_text", "text": "x"}, "blocks": []}
+
+        async def open_with(trigger: str) -> dict[str, Any]:
+            body = {"trigger_id": trigger, "view": view}
+            headers = {"Authorization": f"Bearer {slack.bot_token}"}
+            async with http.post(slack.api_url + "views.open", json=body, headers=headers) as r:
+                return await r.json()
+
+        fresh, late = slack.trigger_for("U1"), slack.trigger_for("U1")
+        assert (await open_with(fresh))["ok"]
+        assert (await open_with(fresh))["error"] == "exchanged_trigger_id"
+        now[0] += 3.5
+        assert (await open_with(late))["error"] == "expired_trigger_id"
+        assert (await open_with(""))["error"] == "invalid_trigger_id"
+        assert len(slack.modal_stack("U1")) == 1
