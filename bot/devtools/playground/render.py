@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.blocks.ids import Shortcut
 from bot.devtools.playground.blocks import block_list_html
 from bot.devtools.playground.mrkdwn import Names, esc, mrkdwn_html, plain_text_html
 
@@ -55,6 +56,7 @@ def message_html(message: Mapping[str, Any], names: Names) -> str:
         + f'<div class="bk-message-body">{body}</div>'
         + ('<span class="bk-edited">(edited)</span>' if message.get("edited") else "")
         + _replies_html(ts, message.get("replies"))
+        + ("" if ephemeral else _shortcuts_menu())
         + "</article>"
     )
 
@@ -63,9 +65,20 @@ def _message_header(message: Json, names: Names, ephemeral: bool) -> str:
     user = str(message.get("user") or "")
     author = names.users.get(user) or user or "app"
     badge = '<span class="bk-ephemeral-badge">Only visible to you</span>' if ephemeral else ""
+    app = '<span class="bk-app-badge">APP</span>' if message.get("from_app", True) else ""
     return (
         f'<header class="bk-message-header"><span class="bk-author">{esc(author)}</span>'
-        f'<span class="bk-app-badge">APP</span>{_time_html(message.get("ts"))}{badge}</header>'
+        f"{app}{_time_html(message.get('ts'))}{badge}</header>"
+    )
+
+
+def _shortcuts_menu() -> str:
+    """The message's "…" menu, with the app's message shortcut (manifest.yml)."""
+    return (
+        '<details class="bk-message-menu"><summary aria-label="More actions">⋯</summary>'
+        '<ul class="bk-menu"><li><button type="button" class="bk-shortcut" '
+        f'data-shortcut="{esc(Shortcut.REQUEST_APPROVAL)}">Request approval</button></li>'
+        "</ul></details>"
     )
 
 

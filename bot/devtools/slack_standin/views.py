@@ -9,7 +9,6 @@ from bot.devtools.slack_standin.blocks import input_problems
 from bot.devtools.slack_standin.records import TS_BASE_MICROS, Handler, Params, StandInError
 from bot.devtools.slack_standin.workspace import Workspace
 
-
 # A trigger_id opens one modal, within 3 s of the interaction that carried it.
 TRIGGER_LIFETIME = 3.0
 

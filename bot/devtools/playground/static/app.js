@@ -191,6 +191,15 @@ function inputState(element, type) {
 
 document.addEventListener("click", (event) => {
   const target = event.target;
+  const shortcut = target.closest("[data-shortcut]");
+  if (shortcut) {  // a message's "…" menu: Slack's message shortcut, with that message
+    event.preventDefault();
+    shortcut.closest("details").open = false;
+    const message = shortcut.closest("article.message");
+    runShortcut({ callback_id: shortcut.dataset.shortcut, conversation: page.conversation,
+      ts: message.dataset.ts });
+    return;
+  }
   const conversation = target.closest(".conv[data-conversation]");
   if (conversation) {
     page.conversation = conversation.dataset.conversation;
@@ -285,6 +294,18 @@ $("composer").addEventListener("submit", async (event) => {
 });
 
 $("close-thread").addEventListener("click", () => { page.thread = null; refresh(); });
+
+async function runShortcut(sent) {
+  try {
+    await api("/api/shortcut", { user: page.person, ...sent });
+    $("hint").textContent = "";
+  } catch (error) {
+    $("hint").textContent = "The bot did not take that: " + error.message;
+  }
+}
+
+// The composer's ⚡: the app's global shortcut, reachable from anywhere.
+$("global-shortcut").addEventListener("click", () => runShortcut({ callback_id: "cflow_new_request" }));
 
 // -- the Cflow panel: Cflow's own web app, on the sandbox --------------------------------
 
