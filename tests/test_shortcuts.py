@@ -246,7 +246,10 @@ async def test_a_decision_in_slack_shows_in_the_thread_with_who_made_it(bot: Bot
     card = bot.slack.message(CHANNEL, bot.cards_posted(request_id, CHANNEL)[0].response["ts"])
     assert posted and card is not None
     await bot.click("U0BOB", card, Action.REJECT)
-    modal = (await bot.slack.wait_for("views.open"))[-1].params["view"]
+    opened = await bot.slack.wait_for(
+        "views.open", predicate=lambda c: c.params["view"].get("callback_id") == View.REJECT
+    )
+    modal = opened[-1].params["view"]
     reason = {Input.REASON: typed("Not in this quarter's <!channel> budget")}
     await submit_view(bot, "U0BOB", {**modal, "id": "V0TEST"}, reason)
     edits = await bot.slack.wait_for(
