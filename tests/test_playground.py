@@ -433,3 +433,49 @@ async def test_a_pasted_request_link_unfurls_with_working_buttons(page: Page, wo
     await expect(unfurl.locator("button", has_text="Approve")).to_have_count(0)
     assert world.sandbox.get_request("1001", "103").status == "approved"
     await expect(shared.locator(".bk-message-body")).to_contain_text("settle this one")
+
+
+SHORTCUT_SCREENSHOT = SCREENSHOT.parent / "shortcut.png"
+
+
+async def test_dave_turns_carols_message_into_a_request_and_its_thread_follows_it(
+    page: Page, world: World
+) -> None:
+    await act_as(page, "dave")
+    message = card(page, "two 27")
+    await expect(message).to_be_visible(timeout=WAIT)
+    await message.locator(".bk-message-menu > summary").click()
+    await message.locator("[data-shortcut]", has_text="Request approval").click()
+    modal = page.locator("#modal-layer form.modal")
+    await expect(modal.locator("select")).to_be_visible(timeout=WAIT)
+    await modal.locator("select").select_option(label="Expense Claim")
+    await modal.locator("[data-view-action='submit']").click()
+    await expect(modal).to_contain_text("Slack message", timeout=WAIT)
+    first = modal.locator("[data-input] >> nth=0")
+    await expect(first).to_have_value(re.compile(r"^@bob could the design team .* & tax\.$"))
+    shot = await page.screenshot()
+    if os.environ.get("UPDATE_SCREENSHOT") == "1" or not SHORTCUT_SCREENSHOT.exists():
+        SHORTCUT_SCREENSHOT.write_bytes(shot)
+    await modal.locator("[data-view-action='submit']").click()
+    await expect(modal).to_contain_text("Sent", timeout=WAIT)
+    await modal.locator("[data-view-action='close']").click()
+    request = max(world.sandbox.requests["1001"].values(), key=lambda r: int(r.id))
+    assert request.submitted_by == "dave" and "/archives/" in request.fields["Slack message"]
+    await expect(message.locator("[data-thread]")).to_have_text("1 reply", timeout=WAIT)
+    await message.locator("[data-thread]").click()
+    thread = page.locator("#thread-messages")
+    await expect(thread).to_contain_text(f"Expense Claim #{request.id}", timeout=WAIT)
+    await expect(page.locator("#messages")).to_contain_text(f"#{request.id}", timeout=WAIT)
+    world.sandbox.approve("1001", request.id, "bob", "Fine")  # in Cflow's own app
+    await expect(thread).to_contain_text("Approved", timeout=WAIT)
+
+
+async def test_the_global_shortcut_opens_the_workflow_picker(page: Page) -> None:
+    await act_as(page, "alice")
+    await page.click("#global-shortcut")
+    modal = page.locator("#modal-layer form.modal")
+    await expect(modal.locator("select")).to_be_visible(timeout=WAIT)
+    await modal.locator("select").select_option(label="Leave Request")
+    await modal.locator("[data-view-action='submit']").click()
+    await expect(modal).to_contain_text("When I press Send", timeout=WAIT)
+    await expect(modal).not_to_contain_text("Slack message")

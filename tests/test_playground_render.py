@@ -598,7 +598,7 @@ def test_an_apps_link_preview_shows_under_the_message_marked_with_its_link() -> 
     message = {
         "ts": "1.000100",
         "user": "U1",
-        "app": False,
+        "from_app": False,
         "text": "see <https://cflow.example.com/x>",
         "attachments": [
             {

@@ -773,3 +773,20 @@ async def test_a_pending_decision_is_claimed_once_undone_only_by_its_clicker(
     await first.pending_done([a.id or 0])
     assert await first.find_pending(pending_id=a.id) == []
     assert await first.next_pending_due() is None
+
+
+async def test_a_thread_reply_is_claimed_once_posted_and_settled(store: SqlStore) -> None:
+    from bot.store.records import RequestThread
+
+    thread = RequestThread("1001", "7", "C1", "1.5", "U1", T0)
+    assert await store.claim_thread(thread)
+    assert not await store.claim_thread(replace(thread, requested_by="U2"))  # one reply only
+    await store.thread_posted(thread.key, "2.5")
+    await store.thread_settled(thread.key, "approved")
+    found = await store.threads_for([thread.key, ("1001", "8")])
+    assert found == {
+        thread.key: [replace(thread, ts="2.5", outcome="approved")],
+        ("1001", "8"): [],
+    }
+    await store.drop_thread(thread.key)
+    assert (await store.threads_for([thread.key]))[thread.key] == []

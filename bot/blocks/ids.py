@@ -69,6 +69,15 @@ class View(StrEnum):
     SETTINGS = "cflow_settings_modal"  # how and when the person is told
     AWAY = "cflow_away_modal"
     ROUTE = "cflow_route_modal"  # the channel a new workflow's cards go to
+    PICK_WORKFLOW = "cflow_pick_workflow_modal"  # a shortcut's first step: which workflow
+    MESSAGE_REQUEST = "cflow_message_request_modal"  # the form, made from a Slack message
+
+
+class Shortcut(StrEnum):
+    """The callback ids of the app's shortcuts (manifest.yml, features.shortcuts)."""
+
+    REQUEST_APPROVAL = "cflow_request_approval"  # a message's "…" menu
+    NEW_REQUEST = "cflow_new_request"  # the global shortcut, from anywhere
 
 
 class Input(StrEnum):
@@ -88,6 +97,7 @@ class Input(StrEnum):
     AWAY_UNTIL = "away_until"
     DELEGATE = "delegate"
     ROUTE_CHANNEL = "route_channel"
+    WORKFLOW = "workflow"  # the workflow a shortcut's request goes to
 
 
 def ref_from_action(action: dict[str, Any], block_id: str | None = None) -> RequestRef | None:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from bot.blocks.ids import MAX_METADATA, View, values_of
 from bot.blocks.modals import MAX_INPUT, modal, text_input
+from bot.blocks.origins import LINK_FIELD, MessageOrigin, origin_note
 from bot.blocks.primitives import section
 from bot.blocks.text import clean, escaped
 from bot.cflow.models import Request, Workflow
@@ -44,6 +45,8 @@ class FormTarget(BaseModel):
     typed: list[str] = Field(default_factory=list, alias="t")  # values read back as JSON
     locked: list[str] = Field(default_factory=list, alias="x")  # too long: shown, never sent
     shown: dict[str, str] = Field(default_factory=dict, alias="h")  # digest of each value
+    # The Slack message a request is made from (the "Request approval" shortcut).
+    origin: MessageOrigin | None = Field(default=None, alias="o")
 
     model_config = {"populate_by_name": True}
 
@@ -101,6 +104,8 @@ def request_form(
     blocks: list[dict[str, Any]] = [section(f"*{escaped(workflow.label, 200)}*")]
     if error:
         blocks.append(section(f"⚠️ {escaped(error, 2900)}"))
+    if kept.origin is not None:
+        blocks.append(origin_note(kept.origin))
     for index, name in enumerate(kept.names):
         if name in kept.locked:
             blocks.append(_locked_block(name))
@@ -121,9 +126,10 @@ def request_form(
     if editing:  # the draft's other fields are not offered, so they stay as they are
         blocks += _untouched_note(len(leftovers))
     blocks += _extra_rows(list(rows) or ([] if editing else leftovers))
-    if not editing:
+    if not editing and kept.origin is None:  # from a message: sent for approval, no draft
         blocks.append(_mode_block())
     callback = View.EDIT_DRAFT if editing else View.NEW_REQUEST
+    callback = View.MESSAGE_REQUEST if kept.origin is not None else callback
     title = "Edit draft" if editing else "New request"
     submit = "Save" if editing else "Send"
     return modal(callback, title, blocks, submit=submit, private_metadata=kept.encode())
@@ -201,6 +207,8 @@ def form_values(state: Mapping[str, Any], target: FormTarget) -> tuple[dict[str,
         key = (flat.get(f"k{row}") or "").strip()
         if key:
             fields[key] = (flat.get(f"v{row}") or "").strip()
+    if target.origin is not None and fields:
+        fields.setdefault(LINK_FIELD, target.origin.permalink)
     return fields, flat.get(MODE) or SUBMIT
 
 

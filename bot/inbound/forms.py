@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.card import request_card
 from bot.blocks.ids import Action, View
 from bot.blocks.messages import RELINK_TEXT
+from bot.blocks.origins import TEXT_FIELD, MessageOrigin
 from bot.blocks.request_forms import (
     DRAFT,
     FormTarget,
@@ -73,13 +74,18 @@ async def fill_new_request_form(
     view_id: str,
     creds: Credentials,
     workflow: Workflow,
+    *,
+    origin: MessageOrigin | None = None,
+    text: str = "",
 ) -> None:
-    """Turn the opened "working" modal into the form, with field names from Cflow."""
+    """Turn the opened "working" modal into the form, with field names from Cflow; made
+    from a message (`origin`), with its `text` in the first field."""
     recent = await cflow.list_requests(creds, workflow.id)
     recent.sort(key=lambda r: r.created_at.timestamp() if r.created_at else 0, reverse=True)
     names = field_names(workflow, recent[:RECENT_REQUESTS])
-    target = FormTarget(workflow_id=workflow.id, label=workflow.label, names=names)
-    await client.views_update(view_id=view_id, view=request_form(workflow, target))
+    target = FormTarget(workflow_id=workflow.id, label=workflow.label, names=names, origin=origin)
+    values = {(names[0] if names else TEXT_FIELD): text} if text else None
+    await client.views_update(view_id=view_id, view=request_form(workflow, target, values))
 
 
 async def submit_form(
@@ -91,13 +97,14 @@ async def submit_form(
     store: LinkStore,
     creds: Credentials,
     link: Link,
-) -> None:
-    """A new request or draft, or an edited draft: sent with the person's own key."""
+) -> Request | None:
+    """A new request or draft, or an edited draft: sent with the person's own key; the
+    request Cflow created, if it did."""
     target = FormTarget.decode(view.get("private_metadata"))
     editing = view["callback_id"] == View.EDIT_DRAFT
     if target is None or editing != (target.request_id is not None):
         await ack(response_action="update", view=done_view(NOT_OURS))
-        return
+        return None
     fields, mode = form_values(view["state"], target)
     if not fields:
         nothing = (
@@ -106,9 +113,11 @@ async def submit_form(
             else form_again(target, view, "Fill in at least one field.")
         )
         await ack(response_action="update", view=nothing)
-        return
+        return None
     call = asyncio.create_task(_write(cflow, creds, target, fields, mode))
-    await _answer(ack, client, Sent(cflow, publisher, store, creds, link), view, target, call)
+    return await _answer(
+        ack, client, Sent(cflow, publisher, store, creds, link), view, target, call
+    )
 
 
 async def _write(
@@ -138,8 +147,9 @@ async def _answer(
     view: dict[str, Any],
     target: FormTarget,
     call: asyncio.Task[Request | None],
-) -> None:
-    """Answer inside Slack's 3 s when Cflow is quick; otherwise update the modal after."""
+) -> Request | None:
+    """Answer inside Slack's 3 s when Cflow is quick; otherwise update the modal after;
+    the request Cflow sent back, if any."""
     done, _ = await asyncio.wait({call}, timeout=ACK_BUDGET)
     if not done:
         await ack(response_action="update", view=working_view("Cflow is working on it…"))
@@ -149,24 +159,25 @@ async def _answer(
         if error.may_have_succeeded:
             # Sending the form again could create the request twice: never offer it.
             await _show(ack, client, view, done_view(UNCONFIRMED), acked=not done)
-            return
+            return None
         rejected = error if isinstance(error, CflowRejectedError) else None
         errors = field_errors(target, rejected.field_errors) if rejected else {}
         if done and errors:
             await ack(response_action="errors", errors=errors)
-            return
+            return None
         problem = f"Cflow says: {error.message}"
         if isinstance(error, CflowUnauthorizedError):
             await sent.store.mark_key_refused(sent.link.slack_user_id)  # DMs invite to relink
             problem = f"{RELINK_TEXT} (`/cflow link`)"
         await _show(ack, client, view, form_again(target, view, problem), acked=not done)
-        return
+        return None
     if request is None:
         await _show(ack, client, view, done_view(_accepted_text(target)), acked=not done)
-        return
+        return None
     result = done_view(_created_text(sent.publisher, target, request))
     await _show(ack, client, view, result, acked=not done)
     await _send_card(sent, client, target, request)
+    return request
 
 
 async def _show(

@@ -29,6 +29,7 @@ from bot.inbound import (
     home,
     preferences,
     routes,
+    shortcuts,
     steps,
     undo,
     unfurls,
@@ -123,7 +124,7 @@ def create_bolt_app(services: Services, *, socket_mode: bool = False) -> AsyncAp
     app.use(inject_services)
     app.error(report_error)
     listeners = (actions, commands, followups, forms, home, preferences, routes, steps, undo, views)
-    for module in (*listeners, unfurls):
+    for module in (*listeners, unfurls, shortcuts):
         module.register(app, lambda listener: services.listener_tasks.track(answered(listener)))
     return app
 

@@ -28,6 +28,7 @@ from bot.store.records import (
     Preference,
     Reencrypted,
     RequestKey,
+    RequestThread,
     RoundupMember,
     StageVisit,
     Subscription,
@@ -348,6 +349,28 @@ class RouteStore(Protocol):
     async def subscriptions(self) -> dict[str, Subscription]: ...
 
 
+class ThreadStore(Protocol):
+    """Replies in the threads of the messages requests were made from (the shortcut)."""
+
+    async def claim_thread(self, thread: RequestThread) -> bool:
+        """Record it before it is posted: False when it was there already."""
+        ...
+
+    async def thread_posted(self, key: RequestKey, ts: str) -> None: ...
+
+    async def thread_settled(self, key: RequestKey, outcome: str) -> None:
+        """The reply shows how the request ended: it is not edited again."""
+
+    async def drop_thread(self, key: RequestKey) -> None:
+        """Slack refused the reply: nothing is left to keep current."""
+
+    async def threads_for(
+        self, keys: Iterable[RequestKey]
+    ) -> dict[RequestKey, list[RequestThread]]:
+        """The replies of these requests, every key present (one query per 500)."""
+        ...
+
+
 class HintStore(Protocol):
     """The hook's hints, for the polling instance."""
 
@@ -434,6 +457,7 @@ class Store(
     PendingStore,
     StepStore,
     RouteStore,
+    ThreadStore,
     HintStore,
     InstanceStore,
     TrackingStore,

@@ -414,3 +414,24 @@ class Unfurl:
     @property
     def key(self) -> RequestKey:
         return (self.workflow_id, self.request_id)
+
+
+@dataclass(frozen=True)
+class RequestThread:
+    """The bot's reply in the thread of a Slack message a request was made from (the
+    "Request approval" shortcut): where it is, and the outcome it was last brought to.
+    `ts` is None while the reply is being posted (claimed, so it is never posted twice);
+    `outcome` is set once the reply shows how the request ended, so it is edited once."""
+
+    workflow_id: str
+    request_id: str
+    channel: str
+    thread_ts: str  # the message's thread: its own ts, or the thread it is in
+    requested_by: str  # the Slack user who made the request from the message
+    created_at: datetime
+    ts: str | None = None  # the reply's own ts
+    outcome: str | None = None  # approved | rejected | … once the reply shows it
+
+    @property
+    def key(self) -> RequestKey:
+        return (self.workflow_id, self.request_id)

@@ -411,3 +411,19 @@ unfurls = Table(
     Column("failure", String(64)),  # Slack's reason, when it refused a refresh for good
     Index("ix_unfurls_request", "workflow_id", "request_id"),
 )
+
+# The bot's reply in the thread of the message a request was made from (the "Request
+# approval" shortcut, bot.inbound.shortcuts): claimed before it is posted (ts NULL),
+# edited once to show the request's outcome (outcome set).
+request_threads = Table(
+    "request_threads",
+    metadata,
+    Column("workflow_id", ID, primary_key=True),
+    Column("request_id", ID, primary_key=True),
+    Column("channel", ID, nullable=False),
+    Column("thread_ts", ID, nullable=False),
+    Column("requested_by", ID, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("ts", ID),
+    Column("outcome", String(64)),
+)

@@ -46,6 +46,7 @@ from bot.store.sql_preferences import SqlPreferences
 from bot.store.sql_roundups import SqlRoundups
 from bot.store.sql_routes import SqlRoutes
 from bot.store.sql_steps import SqlSteps
+from bot.store.sql_threads import SqlThreads
 from bot.store.sql_unfurls import SqlUnfurls
 
 PING_TIMEOUT = 5.0
@@ -62,6 +63,7 @@ class SqlStore(
     SqlPending,
     SqlSteps,
     SqlUnfurls,
+    SqlThreads,
 ):
     """The `Store` protocol on SQLite or PostgreSQL; it owns (and disposes of) its engine."""
 

@@ -33,6 +33,7 @@ from bot.sync.delivery import Delivery, in_flight, updatable
 from bot.sync.grouping import grouped_in_channel, grouped_reviewers
 from bot.sync.loading import Batch
 from bot.sync.results import Result, worst
+from bot.sync.threads import ThreadReplies
 from bot.sync.unfurls import MAX_KEPT_CURRENT, Unfurls
 from bot.telemetry.logs import request_context
 
@@ -61,9 +62,11 @@ class Effects:
         is_current: Callable[[Event], bool],
         clock: Clock,
         unfurls: Unfurls | None = None,
+        threads: ThreadReplies | None = None,
     ) -> None:
         self._delivery = delivery
         self._unfurls = unfurls
+        self._threads = threads
         self.request_url = request_url
         self.default_channel = default_channel
         self._is_current = is_current
@@ -135,7 +138,19 @@ class Effects:
         if change is Change.FINAL or waited:
             notify = self._notify_submitter(event, batch, held)
             results.append(await self._at(Rank.THREAD_LINE, event, notify))
+        if change in (Change.FINAL, Change.RETRY) and not obs.request.is_pending:
+            results += await self._at(Rank.THREAD_LINE, event, self._settle_threads(event, batch))
         return results
+
+    async def _settle_threads(self, event: Event, batch: Batch) -> list[Result]:
+        """The replies in the threads of messages the request was made from, brought to
+        its outcome (and who decided it, when that is known for certain)."""
+        obs = event.obs
+        threads = batch.threads.get(obs.key, [])
+        if self._threads is None or not threads:
+            return []
+        decision = obs.decision or _deciding(batch.decisions.get(obs.key, []), obs)
+        return await self._threads.settle(obs.workflow, obs.request, threads, decision)
 
     async def _settle_all(self, cards: Sequence[Card]) -> list[Result]:
         return list(await asyncio.gather(*(self._delivery.settle_one_off(c) for c in cards)))
@@ -368,6 +383,16 @@ def _posted_again(card: Card, event: Event) -> bool:
 
 def _tagged(obs: Observation) -> contextlib.AbstractContextManager[None]:
     return request_context(f"{obs.workflow.id}/{obs.request.id}")
+
+
+def _deciding(decisions: Sequence[Decision], obs: Observation) -> Decision | None:
+    """The decision the bot made that ended the request: of its outcome, at the stage
+    it was last seen at; None when it ended otherwise (in Cflow's own app)."""
+    stage = obs.previous.stage if obs.previous is not None else None
+    last = _last(decisions)
+    if last is None or last.action != obs.request.status or last.stage != stage:
+        return None
+    return last
 
 
 def _last(decisions: Sequence[Decision]) -> Decision | None:

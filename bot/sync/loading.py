@@ -15,6 +15,7 @@ from bot.store.contracts import (
     PreferenceStore,
     RoundupStore,
     RouteStore,
+    ThreadStore,
     TrackingStore,
     UnfurlStore,
 )
@@ -24,6 +25,7 @@ from bot.store.records import (
     PendingDecision,
     Preference,
     RequestKey,
+    RequestThread,
     RoundupMember,
     Unfurl,
     WorkflowPolicy,
@@ -41,6 +43,7 @@ class LoadingStore(
     PolicyStore,
     PendingStore,
     UnfurlStore,
+    ThreadStore,
     Protocol,
 ):
     """What a batch reads: cards, decisions, roundups, preferences, routes, policies, and
@@ -63,6 +66,8 @@ class Batch:
     pending: dict[RequestKey, list[PendingDecision]] = field(default_factory=dict)
     # Link previews of the requests on people's messages, kept current like cards
     unfurls: dict[RequestKey, list[Unfurl]] = field(default_factory=dict)
+    # Replies in the threads of messages requests were made from (bot.sync.threads)
+    threads: dict[RequestKey, list[RequestThread]] = field(default_factory=dict)
 
 
 class Loader:
@@ -94,4 +99,5 @@ class Loader:
             policies=await self._store.policies_for(channels.keys()),  # by workflow id
             pending=await self._store.pending_for(keys),
             unfurls=await self._store.unfurls_for(keys),
+            threads=await self._store.threads_for(keys),
         )

@@ -43,6 +43,7 @@ from bot.store.contracts import (
     RouteStore,
     RuleStore,
     StageVisitStore,
+    ThreadStore,
     TrackingStore,
     UnfurlStore,
 )
@@ -59,6 +60,7 @@ from bot.sync.roundups import Roundups
 from bot.sync.routes import ChannelOf, channel_lookup
 from bot.sync.settling import Settler
 from bot.sync.stage_visits import StageVisits, Timing
+from bot.sync.threads import ThreadReplies
 from bot.sync.unfurls import Unfurls
 from bot.telemetry.metrics import Metrics
 
@@ -79,6 +81,7 @@ class PublisherStore(
     RouteStore,
     RuleStore,
     StageVisitStore,
+    ThreadStore,
     TrackingStore,
     UnfurlStore,
     Protocol,
@@ -131,6 +134,8 @@ class Publisher:
         self._delivery = Delivery(
             slack, store, metrics, lambda: datetime.now(UTC), liveness, sleep=sleep
         )
+        # Replies in the threads of messages requests were made from (the shortcut).
+        self.threads = ThreadReplies(slack, store, request_url=request_url, clock=clock)
         self._effects = Effects(
             self._delivery,
             request_url=request_url,
@@ -138,6 +143,7 @@ class Publisher:
             is_current=self._outbox.is_current,
             clock=clock,
             unfurls=Unfurls(slack, store, metrics),
+            threads=self.threads,
         )
         self._roundups = Roundups(store, self._delivery, clock)
         self._settler = Settler(store, clock)

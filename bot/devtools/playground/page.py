@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bot.blocks.ids import Shortcut
 from bot.devtools.playground.cflow_panel import cflow_routes, json_body
 from bot.devtools.playground.mrkdwn import Names
 from bot.devtools.playground.render import message_html, unfurls_html, view_html
@@ -33,6 +34,8 @@ from bot.devtools.slack_standin.payloads import (
     closed_view,
     event_callback,
     form,
+    global_shortcut,
+    message_shortcut,
     sign,
     slash_command,
     submitted_view,
@@ -66,6 +69,7 @@ def page_app(world: World) -> web.Application:
     app.router.add_post("/api/home", _open_home)
     app.router.add_post("/api/say", _say)
     app.router.add_post("/api/compose", _compose)
+    app.router.add_post("/api/shortcut", _shortcut)
     cflow_routes(app.router, lambda request: request.app[WORLD])
     steps_routes(app.router, lambda request: request.app[WORLD], _send)
     return app
@@ -154,26 +158,27 @@ def _conversation(world: World, channel: str, user: str, names: Names) -> list[s
             replies[message.thread_ts] = replies.get(message.thread_ts, 0) + 1
     mine = [m for m in world.slack.ephemerals(channel, user) if not m.thread_ts]
     shown = sorted([*posted, *mine], key=lambda m: m.ts)
-    return [message_html(_shown(m, replies.get(m.ts, 0), world.people), names) for m in shown]
+    bot = world.slack.bot_user_id
+    return [message_html(_shown(m, replies.get(m.ts, 0), bot), names) for m in shown]
 
 
 def _thread(world: World, channel: str, parent: str, names: Names) -> list[str]:
     found = [m for m in world.slack.messages(channel) if parent in (m.ts, m.thread_ts)]
-    return [message_html(_shown(m, 0, world.people), names) for m in found]
+    return [message_html(_shown(m, 0, world.slack.bot_user_id), names) for m in found]
 
 
-def _shown(message: StoredMessage, replies: int, people: dict[str, str]) -> dict[str, Any]:
+def _shown(message: StoredMessage, replies: int, bot_user: str) -> dict[str, Any]:
     return {
         "ts": message.ts,
         "text": message.text,
         "blocks": message.blocks,
         "attachments": message.attachments,
-        "app": message.user not in people,  # a person's own message has no APP badge
         "user": message.user,
         "thread_ts": message.thread_ts,
         "ephemeral": message.visible_to is not None,
         "replies": replies,
         "edited": len(message.history) > 1,
+        "from_app": message.user == bot_user,  # a person's own message has no APP badge
     }
 
 
@@ -362,6 +367,36 @@ async def _compose(request: web.Request) -> web.Response:
         return web.json_response({"status": 200, "draft": None})
     status, _ = await _send(request, event_callback(event), content_type="application/json")
     return web.json_response({"status": status, "draft": event["unfurl_id"]})
+
+
+async def _shortcut(request: web.Request) -> web.Response:
+    """A shortcut: from a message's "…" menu Slack's `message_action` (with the message),
+    from the composer's ⚡ its global `shortcut` (with neither channel nor message)."""
+    world, body = request.app[WORLD], await json_body(request)
+    user = _person(world, body.get("user"))
+    trigger = world.slack.trigger_for(user)
+    if body.get("callback_id") == Shortcut.NEW_REQUEST:
+        payload = global_shortcut(user, Shortcut.NEW_REQUEST, trigger_id=trigger)
+    else:
+        channel = _channel(world, user, str(body.get("conversation") or ""))
+        message = world.slack.message(channel, str(body.get("ts") or ""))
+        if message is None or message.deleted:
+            raise web.HTTPNotFound(text="no such message")
+        seen = {"user": message.user, "text": message.text, "ts": message.ts}
+        seen |= {"thread_ts": message.thread_ts} if message.thread_ts else {}
+        url = world.slack.response_url(uuid.uuid4().hex, channel=channel, user=user)
+        name = world.channels.get(channel, "directmessage")
+        payload = message_shortcut(
+            user,
+            Shortcut.REQUEST_APPROVAL,
+            seen | {"team": world.slack.team_id},
+            channel=channel,
+            channel_name=name,
+            response_url=url,
+            trigger_id=trigger,
+        )
+    status, _ = await _send(request, form(payload))
+    return web.json_response({"status": status})
 
 
 async def _open_home(request: web.Request) -> web.Response:

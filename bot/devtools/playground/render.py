@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.blocks.ids import Shortcut
 from bot.devtools.playground.blocks import block_list_html
 from bot.devtools.playground.mrkdwn import Names, esc, mrkdwn_html, plain_text_html
 
@@ -56,6 +57,7 @@ def message_html(message: Mapping[str, Any], names: Names) -> str:
         + unfurls_html(message.get("attachments"), names, seed=ts)
         + ('<span class="bk-edited">(edited)</span>' if message.get("edited") else "")
         + _replies_html(ts, message.get("replies"))
+        + ("" if ephemeral else _shortcuts_menu())
         + "</article>"
     )
 
@@ -77,11 +79,21 @@ def unfurls_html(attachments: object, names: Names, *, seed: str) -> str:
 def _message_header(message: Json, names: Names, ephemeral: bool) -> str:
     user = str(message.get("user") or "")
     author = names.users.get(user) or user or "app"
-    app = '<span class="bk-app-badge">APP</span>' if message.get("app", True) else ""
     badge = '<span class="bk-ephemeral-badge">Only visible to you</span>' if ephemeral else ""
+    app = '<span class="bk-app-badge">APP</span>' if message.get("from_app", True) else ""
     return (
         f'<header class="bk-message-header"><span class="bk-author">{esc(author)}</span>'
         f"{app}{_time_html(message.get('ts'))}{badge}</header>"
+    )
+
+
+def _shortcuts_menu() -> str:
+    """The message's "…" menu, with the app's message shortcut (manifest.yml)."""
+    return (
+        '<details class="bk-message-menu"><summary aria-label="More actions">⋯</summary>'
+        '<ul class="bk-menu"><li><button type="button" class="bk-shortcut" '
+        f'data-shortcut="{esc(Shortcut.REQUEST_APPROVAL)}">Request approval</button></li>'
+        "</ul></details>"
     )
 
 

@@ -9,7 +9,8 @@ oldest purchase order is due an escalation; carol takes a daily digest instead o
 each, and alice has quiet hours (each person's settings are on their Home tab).
 Purchase orders have a policy, set by alice: over 10,000 they are decided in Cflow
 only, a submitter may not decide their own (carol's order waits on her), a rejection
-needs a reason, and the undo window is 10 s.
+needs a reason, and the undo window is 10 s. carol has asked in #approvals for
+monitors, a message anyone can turn into a request ("Request approval" in its "…" menu).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pydantic import SecretStr
 from bot.devtools.cflow_standin.seed import add_policy_orders, demo_state
 from bot.devtools.cflow_standin.server import start_sandbox
 from bot.devtools.cflow_standin.state import SandboxState
+from bot.devtools.slack_standin.payloads import message_text_as_sent
 from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.domain.hours import next_digest
 from bot.domain.policy_edits import SETTINGS, is_default, shown
@@ -78,6 +80,10 @@ POLICY_SET_AGO = timedelta(days=7)
 REQUEST_LINKS = "https://cflow.example.com/app/{workflow_id}/requests/{request_id}"
 
 
+# carol's message in #approvals, as she typed it (Slack keeps @bob as <@U0BOB>).
+DEMO_MESSAGE = '@bob could the design team get two 27" monitors from Dell? About $1,200 & tax.'
+
+
 @dataclass
 class World:
     """What the page shows and acts on; `errors` are a modal's field errors by view."""
@@ -122,6 +128,7 @@ def _people_and_channels(slack: SlackStandIn) -> None:
     for channel_id, name in CHANNELS.items():
         slack.add_channel(channel_id, name, members=set(PEOPLE))
     slack.unfurls.set_domains([link_host(REQUEST_LINKS) or ""])
+    slack.say("U0CAROL", APPROVALS, message_text_as_sent(DEMO_MESSAGE, slack))
 
 
 def _settings(sandbox_url: str, slack: SlackStandIn, folder: Path, interval: float) -> Settings:

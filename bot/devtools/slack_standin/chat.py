@@ -73,6 +73,18 @@ class Chat:
             link += f"?thread_ts={message.thread_ts}&cid={message.channel}"
         return {"channel": message.channel, "permalink": link}
 
+    def say(
+        self, user_id: str, channel: str, text: str, *, thread_ts: str | None = None
+    ) -> StoredMessage:
+        """A message a person wrote (not the bot): for tests and the playground."""
+        channel = self._workspace.resolve_channel(channel)
+        params = {"text": text, "thread_ts": thread_ts}
+        message = self._new_message(channel, params, user=user_id)
+        message.history.append(message.snapshot())
+        self._records.messages[(channel, message.ts)] = message
+        self._workspace.changed()
+        return message
+
     def _new_message(self, channel: str, params: Params, **extra: Any) -> StoredMessage:
         return StoredMessage(
             channel=channel,
@@ -81,6 +93,5 @@ class Chat:
             blocks=params.get("blocks"),
             attachments=params.get("attachments"),
             thread_ts=params.get("thread_ts"),
-            user=self._workspace.bot_user_id,
-            **extra,
+            **({"user": self._workspace.bot_user_id} | extra),
         )

@@ -25,6 +25,7 @@ TYPED_MARKUP = re.compile(
     r"|(?<![\w@#&])(?P<sigil>[@#])(?P<name>\w(?:[\w.-]*\w)?)"
 )
 SPECIAL_MENTIONS = frozenset({"here", "channel", "everyone"})
+BARE_USER = re.compile(r"<@([UW][A-Z0-9]+)\|[^>]*>")
 
 
 def sign(
@@ -126,6 +127,51 @@ def _clicked(
         "container": container,
         "trigger_id": trigger_id,
         "actions": [{"action_ts": f"{time.time():.6f}", **action}],
+    }
+
+
+def message_shortcut(
+    user: str,
+    callback_id: str,
+    message: dict[str, Any],
+    *,
+    channel: str,
+    channel_name: str,
+    response_url: str,
+    trigger_id: str,
+) -> dict[str, Any]:
+    """A message shortcut (`message_action`), chosen in a message's "…" menu: Slack sends
+    the whole message (its text with Slack's markup, its ts, its thread_ts in a thread)."""
+    return {
+        "type": "message_action",
+        "token": "legacy-verification-token",
+        "action_ts": f"{time.time():.6f}",
+        "team": TEAM,
+        "user": {"id": user, "name": user.lower(), "team_id": TEAM["id"]},
+        "channel": {"id": channel, "name": channel_name},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "response_url": response_url,
+        "message_ts": message["ts"],
+        "message": {"type": "message", **message},
+    }
+
+
+def global_shortcut(user: str, callback_id: str, *, trigger_id: str) -> dict[str, Any]:
+    """A global shortcut (`shortcut`), from the composer's shortcuts or search: no
+    channel, no message, and no response_url."""
+    return {
+        "type": "shortcut",
+        "token": "legacy-verification-token",
+        "action_ts": f"{time.time():.6f}",
+        "team": TEAM,
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM["id"]},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
     }
 
 
@@ -246,8 +292,16 @@ def as_slack_sends(typed: str, slack: SlackStandIn) -> str:
     `<!subteam^S…|@name>`, `<#C…|name>`), a link `<https://…>`, and `&`, `<`, `>` in the
     rest `&amp;`, `&lt;`, `&gt;`; with false, the text as typed. Tests and the playground
     type as people do, so the bot meets what Slack really sends it."""
-    if not manifest_escapes():
-        return typed
+    return _marked_up(typed, slack) if manifest_escapes() else typed
+
+
+def message_text_as_sent(typed: str, slack: SlackStandIn) -> str:
+    """A message's `text` as Slack keeps it when a person writes `typed`: the markup of
+    a command (`as_slack_sends`), but a person mentioned by id alone (`<@U…>`)."""
+    return BARE_USER.sub(r"<@\1>", _marked_up(typed, slack))
+
+
+def _marked_up(typed: str, slack: SlackStandIn) -> str:
     sent, done = [], 0
     for match in TYPED_MARKUP.finditer(typed):
         markup = _markup_for(match, slack)

@@ -91,7 +91,7 @@ class SlackStandIn(Workspace):
         self.chat = Chat(self)
         self.conversations = Conversations(self)
         self.people = Users(self)
-        self.views = Views(self)
+        self.views = Views(self, clock=clock)
         self.responses = Responses(self, self.chat, lambda: self.base_url)
         self.socket_mode = SocketMode(self, lambda: self.base_url)
         self.functions = Functions(self)
@@ -229,6 +229,12 @@ class SlackStandIn(Workspace):
     def trigger_for(self, user_id: str) -> str:
         """A trigger_id for an interaction of `user_id`: a modal it opens is theirs."""
         return self.views.trigger_for(user_id)
+
+    def say(
+        self, user_id: str, channel: str, text: str, *, thread_ts: str | None = None
+    ) -> StoredMessage:
+        """A person's message, with Slack's markup in `text` (`message_text_as_sent`)."""
+        return self.chat.say(user_id, channel, text, thread_ts=thread_ts)
 
     # -- inspection --------------------------------------------------------------------
 

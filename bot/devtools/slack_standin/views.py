@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from bot.devtools.slack_standin.blocks import input_problems
 from bot.devtools.slack_standin.records import TS_BASE_MICROS, Handler, Params, StandInError
 from bot.devtools.slack_standin.workspace import Workspace
 
+# A trigger_id opens one modal, within 3 s of the interaction that carried it.
+TRIGGER_LIFETIME = 3.0
+
 
 class Views:
     """Views opened, pushed, updated and published, and the modals each person has open."""
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(
+        self, workspace: Workspace, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._workspace = workspace
         self._records = workspace.records
+        self._clock = clock
+        self._issued: dict[str, float] = {}  # trigger_id -> when its interaction happened
+        self._exchanged: set[str] = set()
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -28,6 +37,7 @@ class Views:
         """A trigger_id for an interaction of `user_id`: a modal it opens is theirs."""
         trigger = f"{self._workspace.next_seq()}.{TS_BASE_MICROS}.trigger"
         self._records.triggers[trigger] = user_id
+        self._issued[trigger] = self._clock()
         return trigger
 
     def modal_stack(self, user_id: str) -> list[Params]:
@@ -81,10 +91,10 @@ class Views:
     # -- methods -----------------------------------------------------------------------
 
     def open(self, params: Params) -> Params:
-        """views.open: any non-empty trigger_id is accepted; one from `trigger_for()`
-        opens the modal for its person."""
-        if not params.get("trigger_id"):
-            raise StandInError("invalid_trigger_id")
+        """views.open: one from `trigger_for()` opens the modal for its person, once and
+        within 3 s (Slack's `expired_trigger_id`, `exchanged_trigger_id`); any other
+        non-empty trigger_id (a test's own) is accepted."""
+        self._exchange(params.get("trigger_id"))
         view = self._make_view(_view_spec(params))
         user = self._records.triggers.get(params["trigger_id"])
         if user is not None:
@@ -92,8 +102,7 @@ class Views:
         return {"view": view}
 
     def push(self, params: Params) -> Params:
-        if not params.get("trigger_id"):
-            raise StandInError("invalid_trigger_id")
+        self._exchange(params.get("trigger_id"))
         view = self._make_view(_view_spec(params))
         user = self._records.triggers.get(params["trigger_id"])
         if user is not None:
@@ -121,6 +130,19 @@ class Views:
         view = self._make_view({"type": "home"} | _view_spec(params), old_id)
         home_views[user_id] = view["id"]
         return {"view": view}
+
+    def _exchange(self, trigger: str | None) -> None:
+        """Use up a trigger_id as Slack does: once, and only while it is fresh."""
+        if not trigger:
+            raise StandInError("invalid_trigger_id")
+        issued = self._issued.get(trigger)
+        if issued is None:
+            return
+        if trigger in self._exchanged:
+            raise StandInError("exchanged_trigger_id")
+        if self._clock() - issued > TRIGGER_LIFETIME:
+            raise StandInError("expired_trigger_id")
+        self._exchanged.add(trigger)
 
     def _make_view(self, spec: Params, view_id: str | None = None) -> Params:
         seq = self._workspace.next_seq()

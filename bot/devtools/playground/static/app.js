@@ -202,6 +202,13 @@ document.addEventListener("click", (event) => {
   const target = event.target;
   if (target.closest("#composer-preview")) {  // a preview in the composer only shows
     event.preventDefault();
+  const shortcut = target.closest("[data-shortcut]");
+  if (shortcut) {  // a message's "…" menu: Slack's message shortcut, with that message
+    event.preventDefault();
+    shortcut.closest("details").open = false;
+    const message = shortcut.closest("article.message");
+    runShortcut({ callback_id: shortcut.dataset.shortcut, conversation: page.conversation,
+      ts: message.dataset.ts });
     return;
   }
   const conversation = target.closest(".conv[data-conversation]");
@@ -315,6 +322,18 @@ $("line").addEventListener("input", async () => {
 });
 
 $("close-thread").addEventListener("click", () => { page.thread = null; refresh(); });
+
+async function runShortcut(sent) {
+  try {
+    await api("/api/shortcut", { user: page.person, ...sent });
+    $("hint").textContent = "";
+  } catch (error) {
+    $("hint").textContent = "The bot did not take that: " + error.message;
+  }
+}
+
+// The composer's ⚡: the app's global shortcut, reachable from anywhere.
+$("global-shortcut").addEventListener("click", () => runShortcut({ callback_id: "cflow_new_request" }));
 
 // -- the Cflow panel: Cflow's own web app, on the sandbox --------------------------------
 
