@@ -202,6 +202,8 @@ document.addEventListener("click", (event) => {
   const target = event.target;
   if (target.closest("#composer-preview")) {  // a preview in the composer only shows
     event.preventDefault();
+    return;
+  }
   const shortcut = target.closest("[data-shortcut]");
   if (shortcut) {  // a message's "…" menu: Slack's message shortcut, with that message
     event.preventDefault();
