@@ -20,6 +20,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -30,6 +31,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 CFLOW_SERVICE_ACCOUNT = ("CFLOW_API_KEY", "CFLOW_USERNAME", "CFLOW_USER_KEY")
 SLACK_HTTP = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+SLACK_OAUTH = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_STATE_SECRET")
 
 
 MIN_HOOK_SECRET = 24
@@ -94,6 +96,26 @@ class Settings(BaseSettings):
     slack_api_url: AnyHttpUrl = Field(
         default=AnyHttpUrl("https://slack.com/api/"),
         description="the Slack Web API base URL, e.g. https://slack.com/api/",
+    )
+    slack_client_id: str | None = Field(
+        default=None, description="the app's client id (Slack app: Basic Information)"
+    )
+    slack_client_secret: SecretStr | None = Field(
+        default=None, description="the app's client secret (Slack app: Basic Information)"
+    )
+    slack_state_secret: SecretStr | None = Field(
+        default=None,
+        description="a random secret of your own (e.g. `openssl rand -hex 32`) that "
+        "ties an install's state cookie to this deployment",
+    )
+    slack_redirect_uri: AnyHttpUrl | None = Field(
+        default=None,
+        description="the public URL of /slack/oauth_redirect, as listed in the app's "
+        "Redirect URLs (unset: Slack uses the app's only one)",
+    )
+    slack_authorize_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://slack.com/oauth/v2/authorize"),
+        description="Slack's authorize page, e.g. https://slack.com/oauth/v2/authorize",
     )
 
     cflow_notify_channel: str | None = Field(
@@ -181,6 +203,11 @@ class Settings(BaseSettings):
             raise ValueError(f"not Slack user ids: {', '.join(bad)}")
         return admins
 
+    @field_validator("slack_client_id", "slack_client_secret", "slack_state_secret")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return value if _is_set(value) else None
+
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token_prefix(cls, value: SecretStr | None) -> SecretStr | None:
@@ -266,6 +293,31 @@ class Settings(BaseSettings):
             raise ValueError("unsupported database")
         return value
 
+    @model_validator(mode="after")
+    def _one_slack_mode(self) -> Settings:
+        """OAuth mode takes all three of its variables, and no single workspace's token:
+        an installation's token and SLACK_BOT_TOKEN side by side would leave unsaid
+        which workspace the poller and the listeners act in."""
+        given = [name for name in SLACK_OAUTH if _is_set(getattr(self, name.lower()))]
+        if given and len(given) < len(SLACK_OAUTH):
+            missing = [name for name in SLACK_OAUTH if name not in given]
+            problem = f"missing for OAuth mode (set: {', '.join(given)})"
+            raise SettingsError({name: f"{problem}; set it to {HINTS[name]}" for name in missing})
+        if given and self.slack_bot_token is not None:
+            raise SettingsError(
+                {
+                    "SLACK_BOT_TOKEN": "set together with SLACK_CLIENT_ID: choose one mode; "
+                    "unset SLACK_BOT_TOKEN to install by OAuth, or the SLACK_CLIENT_* "
+                    "and SLACK_STATE_SECRET variables to serve one workspace"
+                }
+            )
+        return self
+
+    @property
+    def oauth_mode(self) -> bool:
+        """Workspaces install the app through /slack/install (issue 25)."""
+        return self.slack_client_id is not None
+
     @property
     def shown_database_url(self) -> str:
         """DATABASE_URL as it may be printed: without its password."""
@@ -285,6 +337,8 @@ class Settings(BaseSettings):
                 self.slack_bot_token,
                 self.slack_signing_secret,
                 self.slack_app_token,
+                self.slack_client_secret,
+                self.slack_state_secret,
                 self.cflow_hook_secret,
                 self.metrics_token,
             )
@@ -351,6 +405,12 @@ def _hints() -> dict[str, str]:
 HINTS: dict[str, str] = _hints()
 
 
+def _is_set(value: Any) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value not in (None, "")
+
+
 def _require_prefix(value: SecretStr | None, prefix: str) -> SecretStr | None:
     if value is not None and not value.get_secret_value().startswith(prefix):
         raise ValueError(f"should start with {prefix}")
@@ -366,6 +426,8 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
         return Settings(_env_file=env_file, **overrides)
     except ValidationError as error:
         raise SettingsError(_problems(error)) from None
+    except SettingsError:
+        raise  # the mode check names its variables itself
 
 
 def _problems(error: ValidationError) -> dict[str, str]:
