@@ -26,6 +26,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -426,4 +428,14 @@ request_threads = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("ts", ID),
     Column("outcome", String(64)),
+)
+
+# Slack's OAuth installs (issue 25), in the tables slack-sdk's SQLAlchemy stores read and
+# write (bot.store.installations); created by migration 0014, not by the stores.
+slack_installations = SQLAlchemyInstallationStore.build_installations_table(
+    metadata, "slack_installations"
+)
+slack_bots = SQLAlchemyInstallationStore.build_bots_table(metadata, "slack_bots")
+slack_oauth_states = SQLAlchemyOAuthStateStore.build_oauth_states_table(
+    metadata, "slack_oauth_states"
 )
