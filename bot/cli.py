@@ -187,6 +187,8 @@ async def run_check(args: argparse.Namespace) -> int:
     from bot.store import open_store
 
     settings = _settings(args)
+    if settings.oauth_mode:
+        return await _check_oauth(settings)
     settings.require(*CFLOW_SERVICE_ACCOUNT, "SLACK_BOT_TOKEN")
     assert settings.slack_bot_token is not None
     async with create_session() as session:
@@ -215,6 +217,22 @@ async def run_check(args: argparse.Namespace) -> int:
     return 0 if all(result.ok for result in results) else EXIT_FAILED
 
 
+async def _check_oauth(settings: Settings) -> int:
+    """OAuth mode keeps its installations in the database: that is what can be checked."""
+    from bot.store import open_store
+
+    settings.require("CFLOW_BOT_SECRET_KEY")
+    database, store = await check_database(
+        lambda: open_store(settings.database_url, settings.secret_keys),
+        settings.shown_database_url,
+    )
+    if store is not None:
+        await store.close()
+    print(database.line())
+    print("[ok] Slack: OAuth mode; workspaces install at /slack/install (issue 25).")
+    return 0 if database.ok else EXIT_FAILED
+
+
 async def _card_channels(settings: Settings, store: Any) -> dict[str, str]:
     """Every channel cards go to: the default one and each workflow's subscription."""
     channels = {}
@@ -233,8 +251,20 @@ async def run_serve(args: argparse.Namespace) -> int:
     from bot.runtime.server import RunningBot
 
     settings = _settings(args)
+    if settings.oauth_mode:
+        return await _serve_installs(settings, args.host)
     settings.require(*CFLOW_SERVICE_ACCOUNT, *SLACK_HTTP, "CFLOW_BOT_SECRET_KEY")
     async with RunningBot(settings, host=args.host, poll=not args.no_poller):
+        await asyncio.Event().wait()
+    return 0
+
+
+async def _serve_installs(settings: Settings, host: str) -> int:
+    """OAuth mode: the install page, the redirect and /healthz; nothing else yet."""
+    from bot.runtime.oauth import RunningInstaller
+
+    settings.require("CFLOW_BOT_SECRET_KEY")  # installations' tokens are encrypted with it
+    async with RunningInstaller(settings, host=host):
         await asyncio.Event().wait()
     return 0
 
