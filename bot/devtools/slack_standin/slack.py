@@ -27,6 +27,8 @@ from bot.devtools.faults import CallLog, anywhere
 from bot.devtools.slack_standin.chat import Chat
 from bot.devtools.slack_standin.conversations import Conversations
 from bot.devtools.slack_standin.failures import Failures
+from bot.devtools.slack_standin.oauth import METHODS as OAUTH_METHODS
+from bot.devtools.slack_standin.oauth import OAuth, client_credentials
 from bot.devtools.slack_standin.functions import METHODS as FUNCTION_METHODS
 from bot.devtools.slack_standin.functions import Functions
 from bot.devtools.slack_standin.records import (
@@ -96,6 +98,7 @@ class SlackStandIn(Workspace):
         self.socket_mode = SocketMode(self, lambda: self.base_url)
         self.functions = Functions(self)
         self.unfurls = Unfurls(self)  # people's links, link_shared and chat.unfurl
+        self.oauth = OAuth(self, clock=clock)  # installs: the authorize page, oauth.v2.access
         self.log: CallLog[SlackCall] = CallLog()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -112,6 +115,7 @@ class SlackStandIn(Workspace):
         self.app.router.add_route("*", "/api/{method}", self._handle_api)
         self.app.router.add_post("/response/{token}", self._handle_response_url)
         self.app.router.add_get("/socket", self.socket_mode.handle_socket)
+        self.app.router.add_get("/oauth/v2/authorize", self.oauth.authorize_page)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -145,6 +149,11 @@ class SlackStandIn(Workspace):
         if self._base_url is None:
             raise RuntimeError("SlackStandIn is not started")
         return self._base_url
+
+    @property
+    def authorize_url(self) -> str:
+        """What SLACK_AUTHORIZE_URL is set to: the page where a person allows an install."""
+        return f"{self.base_url}/oauth/v2/authorize"
 
     @property
     def api_url(self) -> str:
@@ -313,6 +322,10 @@ class SlackStandIn(Workspace):
         method = request.match_info["method"]
         params = await _read_params(request)
         header = request.headers.get("Authorization", "")
+        if method in OAUTH_METHODS:  # the app's client credentials, not a token
+            params = {**client_credentials(header), **params}
+            call = self._record(method, params, None)
+            return await self._answer(call, lambda c: self.oauth.access(c.params))
         body_token = params.pop("token", None)
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
         call = self._record(method, params, token or body_token)
