@@ -11,6 +11,7 @@ serves only the install, the redirect and /healthz.
 from __future__ import annotations
 
 import logging
+import socket
 
 import aiohttp
 from aiohttp import web
@@ -104,8 +105,18 @@ async def healthz(request: web.Request) -> web.Response:
 class RunningInstaller:
     """`async with RunningInstaller(settings)`: OAuth mode's server, closed on exit."""
 
-    def __init__(self, settings: Settings, *, host: str = "0.0.0.0", port: int | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        host: str = "0.0.0.0",
+        port: int | None = None,
+        sock: socket.socket | None = None,
+    ) -> None:
+        """`sock`: a socket already bound, for a test whose SLACK_REDIRECT_URI must name
+        the port before the server starts."""
         self.settings = settings
+        self.sock = sock
         self.host = host
         self.port = settings.port if port is None else port
         self.store: SqlStore | None = None
@@ -129,11 +140,17 @@ class RunningInstaller:
         self._runner = web.AppRunner(web_app)
         try:
             await self._runner.setup()
-            await web.TCPSite(self._runner, self.host, self.port).start()
+            site: web.BaseSite = (
+                web.SockSite(self._runner, self.sock)
+                if self.sock is not None
+                else web.TCPSite(self._runner, self.host, self.port)
+            )
+            await site.start()
         except BaseException:
             await self._close()
             raise
-        log.warning(NOT_SERVING, f"{self.url}{INSTALL_PATH}")
+        log.info("Serving installs on %s%s", self.url, INSTALL_PATH)
+        log.warning(NOT_SERVING, INSTALL_PATH)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

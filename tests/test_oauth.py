@@ -1,0 +1,296 @@
+"""Slack's OAuth install (issue 25, first slice), through the running installer over
+HTTP: the install page, Slack's authorize page (the stand-in's), the redirect with its
+state and code, `oauth.v2.access` on the Slack stand-in, and the installation read back
+from slack-sdk's store on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import func, select
+
+from bot.devtools.slack_standin import SlackStandIn
+from bot.runtime.oauth import BOT_SCOPES, RunningInstaller
+from bot.settings import Settings, SettingsError, load_settings
+from bot.store import KeyBox, make_engine, schema
+from bot.store.installations import InstallationStore
+from tests.harness import cli_environment, run_cli_async
+
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "s3cr3t-client-secret"
+STATE_SECRET = "a-state-secret-of-our-own-7c1d"
+COOKIE = "slack-app-oauth-state"
+LINK = re.compile(r'href="([^"]+/oauth/v2/authorize\?[^"]+)"')
+
+
+@dataclass
+class Install:
+    url: str
+    slack: SlackStandIn
+    settings: Settings
+    browser: aiohttp.ClientSession
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.url}/slack/oauth_redirect"
+
+    async def page(self) -> tuple[str, str]:
+        """The install page: its authorize link, and the state its cookie holds."""
+        async with self.browser.get(f"{self.url}/slack/install") as page:
+            assert page.status == 200
+            html = await page.text()
+        found = LINK.search(html)
+        assert found, html
+        cookie = self.browser.cookie_jar.filter_cookies(self.url).get(COOKIE)
+        assert cookie is not None
+        return found[1].replace("&amp;", "&"), cookie.value
+
+    async def redirect(self, query: str, state: str) -> tuple[int, str]:
+        """The redirect as a browser whose cookie holds `state` sends it."""
+        headers = {"Cookie": f"{COOKIE}={state}"}
+        async with aiohttp.ClientSession() as fresh:  # no cookie jar: exactly these
+            async with fresh.get(f"{self.redirect_uri}?{query}", headers=headers) as answer:
+                return answer.status, await answer.text()
+
+    async def installations(self) -> int:
+        engine = make_engine(self.settings.database_url)
+        try:
+            async with engine.connect() as conn:
+                rows = [
+                    await conn.scalar(select(func.count()).select_from(table))
+                    for table in (schema.slack_installations, schema.slack_bots)
+                ]
+        finally:
+            await engine.dispose()
+        assert rows[0] == rows[1]
+        return int(rows[0] or 0)
+
+
+@pytest.fixture
+async def install(database_url: str, key: str) -> AsyncIterator[Install]:
+    """The installer on a port known before it starts (SLACK_REDIRECT_URI names it), and
+    the Slack stand-in with the app registered and that redirect URL listed."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    async with SlackStandIn() as slack:
+        slack.oauth.register_app(CLIENT_ID, CLIENT_SECRET, (f"{url}/slack/oauth_redirect",))
+        settings = load_settings(
+            None,
+            slack_client_id=CLIENT_ID,
+            slack_client_secret=CLIENT_SECRET,
+            slack_state_secret=STATE_SECRET,
+            slack_redirect_uri=f"{url}/slack/oauth_redirect",
+            slack_authorize_url=slack.authorize_url,
+            slack_api_url=slack.api_url,
+            database_url=database_url,
+            cflow_bot_secret_key=key,
+        )
+        jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1, as a browser keeps
+        async with (
+            RunningInstaller(settings, sock=sock) as running,
+            aiohttp.ClientSession(cookie_jar=jar) as browser,
+        ):
+            assert running.url == url
+            yield Install(url, slack, settings, browser)
+
+
+async def test_the_install_page_links_to_slack_with_client_id_scopes_redirect_and_state(
+    install: Install,
+) -> None:
+    link, state = await install.page()
+    parts = urlsplit(link)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == install.slack.authorize_url
+    query = {name: values[0] for name, values in parse_qs(parts.query).items()}
+    assert query["client_id"] == CLIENT_ID
+    assert query["scope"].split(",") == list(BOT_SCOPES)
+    assert query["redirect_uri"] == install.redirect_uri
+    assert query["state"] == state
+    _, second = await install.page()
+    assert second != state, "each visit gets a fresh state"
+
+
+async def test_the_whole_flow_stores_the_installation_with_its_token_encrypted(
+    install: Install, key: str
+) -> None:
+    link, _ = await install.page()
+    async with install.browser.get(link) as done:  # Allow on Slack, then back to the bot
+        assert done.status == 200
+        assert "Thank you" in await done.text()
+    [exchange] = install.slack.calls("oauth.v2.access")
+    assert exchange.params["client_id"] == CLIENT_ID  # sent as Slack takes it
+    assert exchange.params["redirect_uri"] == install.redirect_uri
+    assert not exchange.failed
+    engine = make_engine(install.settings.database_url)
+    try:
+        store = InstallationStore(CLIENT_ID, engine, KeyBox([key]))
+        bot = await store.async_find_bot(enterprise_id=None, team_id=install.slack.team_id)
+        installation = await store.async_find_installation(
+            enterprise_id=None, team_id=install.slack.team_id
+        )
+        async with engine.connect() as conn:
+            raw = await conn.scalar(select(schema.slack_bots.c.bot_token))
+    finally:
+        await engine.dispose()
+    assert bot is not None and installation is not None
+    assert bot.bot_token == install.slack.bot_token
+    assert bot.bot_user_id == install.slack.bot_user_id
+    assert bot.bot_id == install.slack.bot_id  # Bolt asked auth.test with the new token
+    assert bot.team_id == install.slack.team_id
+    assert installation.user_id == install.slack.oauth.installer
+    assert installation.bot_scopes == list(BOT_SCOPES)
+    assert raw and install.slack.bot_token not in raw, "the token is encrypted at rest"
+    assert await install.installations() == 1
+
+
+async def test_a_forged_state_is_refused_without_asking_slack(install: Install) -> None:
+    await install.page()
+    status, page = await install.redirect("code=any&state=made.up", "made.up")
+    assert status == 401
+    assert "invalid_state" in page
+    # A browser without the state's cookie is refused before the state is read.
+    status, _ = await install.redirect("code=any&state=made.up", "another")
+    assert status == 400
+    assert install.slack.calls("oauth.v2.access") == []
+    assert await install.installations() == 0
+
+
+async def test_a_used_state_is_refused_the_second_time(install: Install) -> None:
+    link, state = await install.page()
+    back = install.slack.oauth.approve(link)
+    query = urlsplit(back).query
+    status, _ = await install.redirect(query, state)
+    assert status == 200
+    status, page = await install.redirect(query, state)
+    assert status == 401
+    assert "invalid_state" in page
+    assert len(install.slack.calls("oauth.v2.access")) == 1
+    assert await install.installations() == 1
+
+
+async def test_a_failed_exchange_shows_an_error_page_and_stores_nothing(
+    install: Install,
+) -> None:
+    _, state = await install.page()
+    status, page = await install.redirect(f"code=not-a-code&state={state}", state)
+    assert status == 401
+    assert "invalid_code" in page
+    assert "Traceback" not in page
+    [exchange] = install.slack.calls("oauth.v2.access")
+    assert exchange.error == "invalid_code"
+    assert await install.installations() == 0
+
+
+async def test_healthz_answers_in_oauth_mode(install: Install) -> None:
+    async with install.browser.get(f"{install.url}/healthz") as health:
+        assert health.status == 200
+        assert (await health.json())["mode"] == "oauth"
+
+
+# -- the Slack stand-in's oauth.v2.access, as slack-sdk calls it ---------------------
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackStandIn]:
+    async with SlackStandIn() as standin:
+        standin.oauth.register_app(CLIENT_ID, CLIENT_SECRET, ("https://bot.example/back",))
+        yield standin
+
+
+def _code(slack: SlackStandIn, redirect_uri: str | None = None) -> str:
+    query = f"client_id={CLIENT_ID}&scope=chat:write&state=s"
+    if redirect_uri:
+        query += f"&redirect_uri={redirect_uri}"
+    back = slack.oauth.approve(f"{slack.authorize_url}?{query}")
+    return parse_qs(urlsplit(back).query)["code"][0]
+
+
+async def _exchange(slack: SlackStandIn, **kwargs: str) -> dict[str, object]:
+    async with aiohttp.ClientSession() as http:
+        client = AsyncWebClient(base_url=slack.api_url, session=http)
+        return dict((await client.oauth_v2_access(**kwargs)).data)  # type: ignore[arg-type]
+
+
+async def test_standin_codes_are_good_once_with_slacks_answer(slack: SlackStandIn) -> None:
+    code = _code(slack)
+    answer = await _exchange(slack, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, code=code)
+    assert answer["access_token"] == slack.bot_token
+    assert answer["token_type"] == "bot"
+    assert answer["team"] == {"id": slack.team_id, "name": slack.team_name}
+    assert answer["authed_user"] == {"id": slack.oauth.installer}
+    assert answer["is_enterprise_install"] is False
+    with pytest.raises(SlackApiError) as again:
+        await _exchange(slack, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, code=code)
+    assert again.value.response["error"] == "invalid_code"
+
+
+async def test_standin_checks_the_secret_and_the_redirect(slack: SlackStandIn) -> None:
+    code = _code(slack, "https://bot.example/back")
+    with pytest.raises(SlackApiError) as secret:
+        await _exchange(slack, client_id=CLIENT_ID, client_secret="wrong", code=code)
+    assert secret.value.response["error"] == "bad_client_secret"
+    with pytest.raises(SlackApiError) as redirect:
+        await _exchange(
+            slack,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            code=code,
+            redirect_uri="https://elsewhere.example/",
+        )
+    assert redirect.value.response["error"] == "bad_redirect_uri"
+
+
+async def test_standin_codes_expire_after_ten_minutes() -> None:
+    now = [0.0]
+    async with SlackStandIn(clock=lambda: now[0]) as slack:
+        slack.oauth.register_app(CLIENT_ID, CLIENT_SECRET, ("https://bot.example/back",))
+        code = _code(slack)
+        now[0] += 601
+        with pytest.raises(SlackApiError) as late:
+            await _exchange(slack, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, code=code)
+    assert late.value.response["error"] == "invalid_code"
+
+
+# -- settings ---------------------------------------------------------------------------
+
+
+def test_a_partial_oauth_setting_names_what_is_missing() -> None:
+    with pytest.raises(SettingsError) as partial:
+        load_settings(None, slack_client_id=CLIENT_ID, slack_state_secret=STATE_SECRET)
+    assert set(partial.value.problems) == {"SLACK_CLIENT_SECRET"}
+    assert STATE_SECRET not in str(partial.value)
+
+
+def test_a_bot_token_beside_oauth_is_refused_by_name() -> None:
+    with pytest.raises(SettingsError) as both:
+        load_settings(
+            None,
+            slack_client_id=CLIENT_ID,
+            slack_client_secret=CLIENT_SECRET,
+            slack_state_secret=STATE_SECRET,
+            slack_bot_token="xoxb-one-workspace",
+        )
+    assert set(both.value.problems) == {"SLACK_BOT_TOKEN"}
+    assert "SLACK_CLIENT_ID" in str(both.value)
+
+
+def test_without_oauth_settings_nothing_changes() -> None:
+    assert not load_settings(None).oauth_mode
+
+
+async def test_check_names_the_missing_oauth_variable(tmp_path: Path) -> None:
+    env = cli_environment({"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET})
+    status, out, err = await run_cli_async("check", env=env, cwd=tmp_path)
+    assert status != 0
+    assert "SLACK_STATE_SECRET" in out + err
+    assert CLIENT_SECRET not in out + err
+    assert "Traceback" not in out + err
