@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
 
-from bot.devtools.slack_standin import SlackStandIn
+from bot.devtools.slack_standin.slack import SlackStandIn
 from bot.runtime.oauth import BOT_SCOPES, RunningInstaller
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import KeyBox, make_engine, schema
@@ -48,11 +48,21 @@ class Install:
         async with self.browser.get(f"{self.url}/slack/install") as page:
             assert page.status == 200
             html = await page.text()
+            cookie = page.cookies.get(COOKIE)
         found = LINK.search(html)
         assert found, html
-        cookie = self.browser.cookie_jar.filter_cookies(self.url).get(COOKIE)
-        assert cookie is not None
+        # Secure, as it must be behind https: a client over plain http keeps but never
+        # sends it, so the tests send it as the browser would (`redirect`).
+        assert cookie is not None and cookie["secure"] and cookie["httponly"]
         return found[1].replace("&amp;", "&"), cookie.value
+
+    async def allow(self, link: str) -> str:
+        """The installer clicks Allow on Slack's page: the redirect's query."""
+        async with self.browser.get(link, allow_redirects=False) as slack:
+            assert slack.status == 302
+            location = slack.headers["Location"]
+        assert location.startswith(self.redirect_uri + "?")
+        return urlsplit(location).query
 
     async def redirect(self, query: str, state: str) -> tuple[int, str]:
         """The redirect as a browser whose cookie holds `state` sends it."""
@@ -95,10 +105,9 @@ async def install(database_url: str, key: str) -> AsyncIterator[Install]:
             database_url=database_url,
             cflow_bot_secret_key=key,
         )
-        jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1, as a browser keeps
         async with (
             RunningInstaller(settings, sock=sock) as running,
-            aiohttp.ClientSession(cookie_jar=jar) as browser,
+            aiohttp.ClientSession() as browser,
         ):
             assert running.url == url
             yield Install(url, slack, settings, browser)
@@ -122,10 +131,10 @@ async def test_the_install_page_links_to_slack_with_client_id_scopes_redirect_an
 async def test_the_whole_flow_stores_the_installation_with_its_token_encrypted(
     install: Install, key: str
 ) -> None:
-    link, _ = await install.page()
-    async with install.browser.get(link) as done:  # Allow on Slack, then back to the bot
-        assert done.status == 200
-        assert "Thank you" in await done.text()
+    link, state = await install.page()
+    status, page = await install.redirect(await install.allow(link), state)
+    assert status == 200
+    assert "Thank you" in page
     [exchange] = install.slack.calls("oauth.v2.access")
     assert exchange.params["client_id"] == CLIENT_ID  # sent as Slack takes it
     assert exchange.params["redirect_uri"] == install.redirect_uri
@@ -166,8 +175,7 @@ async def test_a_forged_state_is_refused_without_asking_slack(install: Install) 
 
 async def test_a_used_state_is_refused_the_second_time(install: Install) -> None:
     link, state = await install.page()
-    back = install.slack.oauth.approve(link)
-    query = urlsplit(back).query
+    query = await install.allow(link)
     status, _ = await install.redirect(query, state)
     assert status == 200
     status, page = await install.redirect(query, state)
