@@ -5,7 +5,9 @@ from slack-sdk's store on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+from playwright.async_api import Browser, async_playwright, expect
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
@@ -29,6 +32,8 @@ CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "s3cr3t-client-secret"
 STATE_SECRET = "a-state-secret-of-our-own-7c1d"
 COOKIE = "slack-app-oauth-state"
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "oauth-install.png"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LINK = re.compile(r'href="([^"]+/oauth/v2/authorize\?[^"]+)"')
 
 
@@ -202,6 +207,42 @@ async def test_healthz_answers_in_oauth_mode(install: Install) -> None:
     async with install.browser.get(f"{install.url}/healthz") as health:
         assert health.status == 200
         assert (await health.json())["mode"] == "oauth"
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if CHROMIUM is None:
+        message = "no chromium: apt-get install chromium (.ci/run does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        yield launched
+        await launched.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_person_installs_from_a_real_browser(install: Install, browser: Browser) -> None:
+    """Chromium keeps the Secure state cookie for 127.0.0.1 (a trustworthy origin), so the
+    whole flow runs as it does behind https."""
+    page = await browser.new_page(viewport={"width": 900, "height": 260})
+    await page.goto(f"{install.url}/slack/install")
+    button = page.locator("a", has=page.locator("img[alt='Add to Slack']"))
+    await expect(button).to_be_visible()
+    shot = await page.screenshot()  # the README's picture: kept when asked, or when none
+    assert shot.startswith(b"\x89PNG")
+    if os.environ.get("UPDATE_SCREENSHOT") == "1" or not SCREENSHOT.exists():
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        SCREENSHOT.write_bytes(shot)
+    await button.click()
+    await expect(page.locator("body")).to_contain_text("Thank you", timeout=10_000)
+    assert page.url.startswith(install.redirect_uri)
+    assert await install.installations() == 1
+    await page.close()
 
 
 # -- the Slack stand-in's oauth.v2.access, as slack-sdk calls it ---------------------
