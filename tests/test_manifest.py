@@ -22,6 +22,7 @@ from bot.blocks.steps import CALLBACK_ID, FIELDS, OUTPUTS, SUBMITTER, WORKFLOW
 from bot.devtools.slack_standin.functions import SEND_FOR_APPROVAL
 from bot.devtools.slack_standin.payloads import manifest_escapes
 from bot.domain.request_links import link_host
+from bot.runtime.oauth import BOT_SCOPES
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "manifest.yml"
@@ -207,6 +208,11 @@ def test_scopes_are_exactly_the_minimal_set(manifest: dict[str, Any]) -> None:
     bot = scopes["bot"]
     assert len(bot) == len(set(bot)), f"duplicate scopes: {bot}"
     assert set(bot) == EXPECTED_BOT_SCOPES
+
+
+def test_an_oauth_install_asks_for_the_manifests_scopes(manifest: dict[str, Any]) -> None:
+    """/slack/install (OAuth mode) asks Slack for BOT_SCOPES: exactly these, in this order."""
+    assert list(BOT_SCOPES) == manifest["oauth_config"]["scopes"]["bot"]
 
 
 def test_procfile_runs_the_http_server() -> None:
