@@ -5,10 +5,13 @@ from slack-sdk's store on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
+import signal
 import socket
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +29,7 @@ from bot.runtime.oauth import BOT_SCOPES, RunningInstaller
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import KeyBox, make_engine, schema
 from bot.store.installations import InstallationStore
-from tests.harness import cli_environment, run_cli_async
+from tests.harness import cli_environment, run_cli_async, spawn
 
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "s3cr3t-client-secret"
@@ -298,6 +301,16 @@ async def test_standin_checks_the_secret_and_the_redirect(slack: SlackStandIn) -
     assert redirect.value.response["error"] == "bad_redirect_uri"
 
 
+async def test_standin_takes_the_credentials_as_form_fields_too(slack: SlackStandIn) -> None:
+    form = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "code": _code(slack)}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{slack.api_url}oauth.v2.access", data=form) as answer:
+            body = await answer.json()
+    assert body["ok"] is True
+    assert body["bot_user_id"] == slack.bot_user_id
+    assert body["app_id"] == slack.app_id
+
+
 async def test_standin_codes_expire_after_ten_minutes() -> None:
     now = [0.0]
     async with SlackStandIn(clock=lambda: now[0]) as slack:
@@ -343,3 +356,41 @@ async def test_check_names_the_missing_oauth_variable(tmp_path: Path) -> None:
     assert "SLACK_STATE_SECRET" in out + err
     assert CLIENT_SECRET not in out + err
     assert "Traceback" not in out + err
+
+
+async def test_serve_in_oauth_mode_installs_and_says_it_serves_nothing_else(
+    tmp_path: Path, key: str
+) -> None:
+    env = {
+        "SLACK_CLIENT_ID": CLIENT_ID,
+        "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+        "SLACK_STATE_SECRET": STATE_SECRET,
+        "CFLOW_BOT_SECRET_KEY": key,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "PORT": "0",
+    }
+    process = await spawn(
+        "serve", "--host", "127.0.0.1", env=env, cwd=tmp_path, stderr=subprocess.PIPE
+    )
+    assert process.stderr is not None
+    log = ""
+    try:
+        while not (found := re.search(r"Serving installs on (http://\S+?)/slack/install", log)):
+            line = await asyncio.wait_for(process.stderr.readline(), 30)
+            assert line, f"serve ended:\n{log}"
+            log += line.decode()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{found[1]}/slack/install") as page:
+                assert page.status == 200
+                assert "/oauth/v2/authorize?" in await page.text()
+            async with http.get(f"{found[1]}/healthz") as health:
+                assert health.status == 200
+            async with http.post(f"{found[1]}/slack/events", data="{}") as events:
+                assert events.status == 404  # no workspace is served yet: said, not faked
+        while "serving them" not in log:
+            log += (await asyncio.wait_for(process.stderr.readline(), 30)).decode()
+        assert "issue 25" in log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+    assert CLIENT_SECRET not in log and STATE_SECRET not in log
