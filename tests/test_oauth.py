@@ -75,9 +75,12 @@ class Install:
     async def redirect(self, query: str, state: str) -> tuple[int, str]:
         """The redirect as a browser whose cookie holds `state` sends it."""
         headers = {"Cookie": f"{COOKIE}={state}"}
-        async with aiohttp.ClientSession() as fresh:  # no cookie jar: exactly these
-            async with fresh.get(f"{self.redirect_uri}?{query}", headers=headers) as answer:
-                return answer.status, await answer.text()
+        url = f"{self.redirect_uri}?{query}"
+        async with (
+            aiohttp.ClientSession() as fresh,  # no cookie jar: exactly these headers
+            fresh.get(url, headers=headers) as answer,
+        ):
+            return answer.status, await answer.text()
 
     async def installations(self) -> int:
         engine = make_engine(self.settings.database_url)
@@ -303,9 +306,11 @@ async def test_standin_checks_the_secret_and_the_redirect(slack: SlackStandIn) -
 
 async def test_standin_takes_the_credentials_as_form_fields_too(slack: SlackStandIn) -> None:
     form = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "code": _code(slack)}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{slack.api_url}oauth.v2.access", data=form) as answer:
-            body = await answer.json()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{slack.api_url}oauth.v2.access", data=form) as answer,
+    ):
+        body = await answer.json()
     assert body["ok"] is True
     assert body["bot_user_id"] == slack.bot_user_id
     assert body["app_id"] == slack.app_id

@@ -27,10 +27,10 @@ from bot.devtools.faults import CallLog, anywhere
 from bot.devtools.slack_standin.chat import Chat
 from bot.devtools.slack_standin.conversations import Conversations
 from bot.devtools.slack_standin.failures import Failures
-from bot.devtools.slack_standin.oauth import METHODS as OAUTH_METHODS
-from bot.devtools.slack_standin.oauth import OAuth, client_credentials
 from bot.devtools.slack_standin.functions import METHODS as FUNCTION_METHODS
 from bot.devtools.slack_standin.functions import Functions
+from bot.devtools.slack_standin.oauth import METHODS as OAUTH_METHODS
+from bot.devtools.slack_standin.oauth import OAuth, client_credentials
 from bot.devtools.slack_standin.records import (
     Channel,
     Handler,
