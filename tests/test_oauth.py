@@ -35,6 +35,8 @@ CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "s3cr3t-client-secret"
 STATE_SECRET = "a-state-secret-of-our-own-7c1d"
 COOKIE = "slack-app-oauth-state"
+# As long as a refresh token of token rotation: encrypted, it outgrows VARCHAR(200).
+LONG_TOKEN = "xoxb-1234567890123-1234567890123-" + "a" * 120
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "oauth-install.png"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LINK = re.compile(r'href="([^"]+/oauth/v2/authorize\?[^"]+)"')
@@ -103,7 +105,7 @@ async def install(database_url: str, key: str) -> AsyncIterator[Install]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    async with SlackStandIn() as slack:
+    async with SlackStandIn(LONG_TOKEN) as slack:
         slack.oauth.register_app(CLIENT_ID, CLIENT_SECRET, (f"{url}/slack/oauth_redirect",))
         settings = load_settings(
             None,

@@ -70,8 +70,11 @@ def oauth_flow(settings: Settings, store: SqlStore, http: aiohttp.ClientSession)
         state_store=StateStore(store.engine, settings.slack_state_secret),
         logger=log,
     )
-    # No token: oauth.v2.access authenticates with the client id and secret.
-    client = AsyncWebClient(base_url=settings.slack_api_base, session=http, logger=log)
+    # No token: oauth.v2.access authenticates with the client id and secret. Its logger
+    # stays above DEBUG, where slack-sdk would log the answer: a new workspace's token.
+    quiet = logging.getLogger(f"{__name__}.exchange")
+    quiet.setLevel(logging.INFO)
+    client = AsyncWebClient(base_url=settings.slack_api_base, session=http, logger=quiet)
     return AsyncOAuthFlow(client=client, settings=oauth, logger=log)
 
 

@@ -19,20 +19,20 @@ from pydantic import SecretStr
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
-from sqlalchemy import Dialect, String, Table, TypeDecorator
+from sqlalchemy import Dialect, Table, Text, TypeDecorator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.crypto import KeyBox
+from bot.store.schema import SLACK_TOKEN_COLUMNS
 
 log = logging.getLogger(__name__)
-TOKENS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
 STATE_LIFETIME = 600  # seconds: Slack's own code is valid for 10 minutes too
 
 
 class SealedToken(TypeDecorator[str]):
     """A token column: Fernet-encrypted on the way in, decrypted on the way out."""
 
-    impl = String(200)
+    impl = Text
     cache_ok = False  # holds the keys: a statement must not be cached across boxes
 
     def __init__(self, box: KeyBox) -> None:
@@ -47,7 +47,7 @@ class SealedToken(TypeDecorator[str]):
 
 
 def _seal(table: Table, box: KeyBox) -> None:
-    for name in TOKENS:
+    for name in SLACK_TOKEN_COLUMNS:
         if name in table.c:
             table.c[name].type = SealedToken(box)
 

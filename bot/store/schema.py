@@ -439,3 +439,10 @@ slack_bots = SQLAlchemyInstallationStore.build_bots_table(metadata, "slack_bots"
 slack_oauth_states = SQLAlchemyOAuthStateStore.build_oauth_states_table(
     metadata, "slack_oauth_states"
 )
+# Tokens are stored encrypted (bot.store.installations): a Fernet token outgrows
+# slack-sdk's VARCHAR(200) for a refresh token of token rotation, so they are TEXT here.
+SLACK_TOKEN_COLUMNS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
+for _table in (slack_installations, slack_bots):
+    for _name in SLACK_TOKEN_COLUMNS:
+        if _name in _table.c:
+            _table.c[_name].type = Text()

@@ -5,7 +5,8 @@ Revises: 0013
 Create Date: 2026-12-05
 
 The columns are slack-sdk's own (SQLAlchemyInstallationStore.build_*_table), written out
-here so that this revision stays what it was whatever a later slack-sdk builds.
+here so that this revision stays what it was whatever a later slack-sdk builds; only the
+token columns are TEXT, since the bot stores them encrypted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ depends_on: str | None = None
 
 ID = sa.String(32)
 NAME = sa.String(200)
-TOKEN = sa.String(200)
+TOKEN = sa.Text  # encrypted: a Fernet token outgrows slack-sdk's VARCHAR(200)
 SCOPES = sa.String(1000)
 
 
